@@ -1,0 +1,276 @@
+"""Structured configs: the schema Hydra validates overrides against, and the typed objects the engine reads.
+
+These dataclasses are not frozen because Hydra must merge command-line overrides into them; treat the
+instances the engine receives as read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+__all__ = [
+    "FeatureDimension",
+    "SandboxLimits",
+    "ProblemConfig",
+    "LLMConfig",
+    "SandboxConfig",
+    "DatabaseConfig",
+    "RayConfig",
+    "BudgetConfig",
+    "PromptConfig",
+    "Config",
+    "register_configs",
+    "to_config",
+]
+
+
+@dataclass
+class FeatureDimension:
+    """One axis of the MAP-Elites grid.
+
+    Attributes:
+        name: key in `Score.features` (or `code_length`, which the engine computes itself).
+        min: lower end of the range; smaller values fall in the first bin.
+        max: upper end of the range; larger values fall in the last bin.
+        bins: number of cells along this axis.
+    """
+
+    name: str = MISSING
+    min: float = 0.0
+    max: float = 1.0
+    bins: int = 8
+
+
+@dataclass
+class SandboxLimits:
+    """Resource limits for one candidate session (all of a cascade's calls for one program).
+
+    Attributes:
+        wall_seconds: wall-clock limit for the whole session; the process group is killed past it.
+        call_timeout: default wall-clock limit of one call when the evaluator gives none.
+        cpu_seconds: RLIMIT_CPU for the session process.
+        memory_mb: RLIMIT_AS (address space) for the session process.
+        max_processes: RLIMIT_NPROC (enforced for the unprivileged sandbox user).
+        file_size_mb: RLIMIT_FSIZE: the largest file it may write, stdout and stderr included.
+        open_files: RLIMIT_NOFILE.
+        max_result_bytes: largest JSON reply accepted from the candidate for one call.
+    """
+
+    wall_seconds: float = 60.0
+    call_timeout: float = 10.0
+    cpu_seconds: int = 60
+    memory_mb: int = 2048
+    max_processes: int = 64
+    file_size_mb: int = 16
+    open_files: int = 64
+    max_result_bytes: int = 4_000_000
+
+
+@dataclass
+class ProblemConfig:
+    """A problem: which evaluator scores it, where its initial program is, what its grid measures.
+
+    Attributes:
+        name: the problem's name, as in `problem=NAME`.
+        description: one line shown by `evolve problems`.
+        evaluator: `module:Class` of the trusted `evaluators.Evaluator` subclass.
+        initial: path of the initial program, relative to the problem folder.
+        readme: path of the long description, relative to the problem folder (goes into prompts).
+        directory: absolute path of the problem folder (filled in by discovery).
+        params: keyword arguments for the evaluator's constructor.
+        features: MAP-Elites feature dimensions.
+        limits: sandbox limits for this problem's candidates.
+    """
+
+    name: str = MISSING
+    description: str = ""
+    evaluator: str = MISSING
+    initial: str = "initial.py"
+    readme: str = "README.md"
+    directory: str = ""
+    params: Dict[str, Any] = field(default_factory=dict)
+    features: List[FeatureDimension] = field(default_factory=list)
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+
+
+@dataclass
+class LLMConfig:
+    """The proposer.
+
+    Attributes:
+        kind: `offline` (the built-in mutator, no network) or `openai` (any OpenAI-compatible endpoint).
+        model: model name sent to the endpoint.
+        base_url: endpoint URL, e.g. `http://127.0.0.1:8000/v1` for vLLM; null for OpenAI's default.
+        api_key_env: name of the environment variable that holds the key; null sends `EMPTY`.
+        temperature: sampling temperature.
+        max_tokens: largest reply, in tokens.
+        timeout: seconds for one request.
+        max_retries: retries of one request inside the client (429/5xx/timeouts).
+        concurrency: proposals requested at once.
+        price_input_per_million: USD per million prompt tokens (for cost accounting).
+        price_output_per_million: USD per million completion tokens.
+        max_consecutive_failures: the campaign stops with a clear error after this many failed proposals
+            in a row (a wrong URL or model name, not a passing fault).
+        max_edits: the offline mutator makes between 1 and this many edits per proposal.
+    """
+
+    kind: str = "offline"
+    model: str = "offline-mutator"
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = None
+    temperature: float = 0.8
+    max_tokens: int = 4096
+    timeout: float = 120.0
+    max_retries: int = 2
+    concurrency: int = 4
+    price_input_per_million: float = 0.0
+    price_output_per_million: float = 0.0
+    max_consecutive_failures: int = 25
+    max_edits: int = 2
+
+
+@dataclass
+class SandboxConfig:
+    """Where candidates run.
+
+    Attributes:
+        kind: `process` (a fresh, locked-down interpreter per candidate session).
+        user: run candidates as this unprivileged user when evolve runs as root (null: never switch).
+        network_isolation: put the candidate in a new, empty network namespace where the kernel allows.
+    """
+
+    kind: str = "process"
+    user: Optional[str] = "nobody"
+    network_isolation: bool = True
+
+
+@dataclass
+class DatabaseConfig:
+    """The program database.
+
+    Attributes:
+        url: SQLAlchemy URL; null means `sqlite:///<run_dir>/programs.db`.
+        islands: number of islands.
+        migration_interval: iterations between ring migrations (0 turns migration off).
+        migration_count: best programs each island sends to the next one per migration.
+        exploitation_ratio: share of parents drawn from the island's elites.
+        exploration_ratio: share of parents drawn at random from the island.
+        num_top_inspirations: inspirations taken from the island's best programs.
+        num_diverse_inspirations: inspirations taken from other cells of the island's grid.
+        top_k: best programs kept in each island's in-memory ranking.
+        failed_edits_in_prompt: recent failed edits whose reasons go into prompts.
+    """
+
+    url: Optional[str] = None
+    islands: int = 4
+    migration_interval: int = 40
+    migration_count: int = 2
+    exploitation_ratio: float = 0.6
+    exploration_ratio: float = 0.3
+    num_top_inspirations: int = 2
+    num_diverse_inspirations: int = 2
+    top_k: int = 32
+    failed_edits_in_prompt: int = 3
+
+
+@dataclass
+class RayConfig:
+    """Where evaluation workers run.
+
+    Attributes:
+        address: null starts a local Ray instance; `auto` or `ray://host:10001` joins a cluster.
+        num_workers: evaluation actors; null sizes the pool from the cluster's CPUs.
+        num_cpus: CPUs of a local instance (null: all of this machine's).
+        include_dashboard: start the Ray dashboard with a local instance.
+        dashboard_host: interface the dashboard binds to.
+    """
+
+    address: Optional[str] = None
+    num_workers: Optional[int] = None
+    num_cpus: Optional[int] = None
+    include_dashboard: bool = True
+    dashboard_host: str = "127.0.0.1"
+
+
+@dataclass
+class BudgetConfig:
+    """When a campaign stops (whichever comes first).
+
+    Attributes:
+        iterations: proposals in total, the initial program not counted.
+        wall_seconds: wall-clock seconds for this invocation (null: no limit).
+        target_score: stop once the best score reaches this value.
+        patience: stop after this many iterations without a new best.
+    """
+
+    iterations: int = 100
+    wall_seconds: Optional[float] = None
+    target_score: Optional[float] = None
+    patience: Optional[int] = None
+
+
+@dataclass
+class PromptConfig:
+    """Prompt building.
+
+    Attributes:
+        template_dir: a folder with `system.txt` and `user.txt` that replace the built-in templates.
+        max_feedback_chars: feedback and error text is cut to this many characters.
+    """
+
+    template_dir: Optional[str] = None
+    max_feedback_chars: int = 1500
+
+
+@dataclass
+class Config:
+    """A whole campaign.
+
+    Attributes:
+        problem: the problem group (`problem=NAME`).
+        llm: the proposer group.
+        sandbox: the sandbox group.
+        database: the database group.
+        ray: the Ray group.
+        budget: stop conditions.
+        prompt: prompt building.
+        seed: seeds parent sampling and the offline mutator.
+        max_in_flight: proposals in flight at once; null means workers + llm.concurrency.
+        progress: show the live display (`auto`: only on a terminal; `on`; `off`).
+    """
+
+    problem: ProblemConfig = MISSING
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    seed: int = 0
+    max_in_flight: Optional[int] = None
+    progress: str = "auto"
+
+
+def register_configs() -> None:
+    """Store the schemas so Hydra validates `config.yaml`, the groups and every override."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="llm", name="llm_schema", node=LLMConfig)
+    cs.store(group="sandbox", name="sandbox_schema", node=SandboxConfig)
+    cs.store(group="database", name="database_schema", node=DatabaseConfig)
+    cs.store(group="ray", name="ray_schema", node=RayConfig)
+    from evolve.problems import discover
+
+    for problem in discover().values():
+        cs.store(group="problem", name=problem.name, node=problem)
+
+
+def to_config(cfg: DictConfig | dict) -> Config:
+    """Turn a composed DictConfig (or a plain dict read from a run dir) into typed `Config` objects."""
+    schema = OmegaConf.structured(Config)
+    merged = OmegaConf.merge(schema, cfg)
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]

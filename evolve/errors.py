@@ -1,0 +1,43 @@
+"""The exceptions evolve raises. One root, specific subclasses; each message says what and how to fix."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EvolveError",
+    "ConfigError",
+    "ProblemNotFound",
+    "InitialProgramError",
+    "EditError",
+    "ProposerError",
+    "RunDirError",
+]
+
+
+class EvolveError(Exception):
+    """Root of every error evolve raises on purpose; the CLI prints these as one line."""
+
+
+class ConfigError(EvolveError):
+    """A configuration value is missing or wrong. The message names the key and the fix."""
+
+
+class ProblemNotFound(EvolveError):
+    """No problem with that name: built-ins live in `problems/`, plugins in the `evolve.problems`
+    entry-point group. `evolve problems` lists the available ones."""
+
+
+class InitialProgramError(EvolveError):
+    """The problem's initial program did not evaluate to a valid score, so there is nothing to evolve
+    from. Fix the initial program or its evaluator; `evolve run` stops before any proposal."""
+
+
+class EditError(EvolveError):
+    """A proposal's edit could not be applied; the reason goes back into a later prompt."""
+
+
+class ProposerError(EvolveError):
+    """A proposer (LLM or mutator) failed to produce a proposal; the campaign records it and goes on."""
+
+
+class RunDirError(EvolveError):
+    """A run directory is missing or is not an evolve run (no config.yaml or programs database)."""

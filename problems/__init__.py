@@ -1,0 +1,1 @@
+"""Built-in problems, one folder each (see `evolve.problems` for what a folder holds)."""

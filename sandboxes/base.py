@@ -1,0 +1,72 @@
+"""The sandbox interface: a session is an isolated interpreter with one candidate program loaded."""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractContextManager
+from typing import Any, Sequence
+
+from evolve.config import SandboxLimits
+
+__all__ = ["CandidateError", "CandidateTimeout", "CandidateCrash", "Session", "Sandbox"]
+
+
+class CandidateError(Exception):
+    """The candidate failed: it raised, returned something that is not plain JSON, or broke the protocol.
+
+    The message is safe to show in a prompt (it is cut and holds only the candidate's own text).
+    """
+
+
+class CandidateTimeout(CandidateError):
+    """A call ran past its wall-clock limit; the whole session was killed with everything it started."""
+
+
+class CandidateCrash(CandidateError):
+    """The session process died (a signal, an rlimit, `os._exit`, a segfault) before answering."""
+
+
+class Session(abc.ABC):
+    """One candidate loaded in one isolated interpreter.
+
+    Calls go in as JSON and come back as JSON: arguments and results must be plain data (dict, list,
+    str, int, float, bool, None; no NaN or infinity). A session is used by one thread at a time. After
+    a timeout or a crash every further call raises `CandidateError`.
+    """
+
+    @abc.abstractmethod
+    def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call `function(*args)` inside the sandbox and return its plain-data result."""
+
+    def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
+        """Call `function` once per argument list, each with its own `timeout`; raise on the first failure."""
+        return [self.call(function, *args, timeout=timeout) for args in arg_lists]
+
+    @property
+    @abc.abstractmethod
+    def output(self) -> str:
+        """The last few kilobytes the candidate wrote to stdout and stderr."""
+
+
+class Sandbox(abc.ABC):
+    """A place where untrusted code runs. Subclass it for a new backend.
+
+    `session()` must start from a clean state each time: nothing one candidate does may be seen by the
+    next. `layers()` reports which protections are active, so a missing one is said, not hidden.
+
+    Example::
+
+        class InlineSandbox(Sandbox):            # trusted code only: no isolation at all
+            def session(self, source, limits):
+                ...
+            def layers(self):
+                return {"isolation": "none: runs in this process"}
+    """
+
+    @abc.abstractmethod
+    def session(self, source: str, limits: SandboxLimits) -> AbstractContextManager[Session]:
+        """Load `source` in a fresh isolated interpreter and yield a `Session` for calls into it."""
+
+    @abc.abstractmethod
+    def layers(self) -> dict[str, str]:
+        """Return each protection layer's name with what is active (or why it is not)."""
