@@ -1,0 +1,20 @@
+"""The evaluator library API: subclass `Evaluator`, return `Score`s, chain `Stage`s into a cascade."""
+
+from __future__ import annotations
+
+from evaluators.base import Evaluator, Stage
+from evaluators.cascade import EvaluationResult, evaluate_program
+from evaluators.score import Score
+from sandboxes.base import CandidateCrash, CandidateError, CandidateTimeout, Session
+
+__all__ = [
+    "CandidateCrash",
+    "CandidateError",
+    "CandidateTimeout",
+    "EvaluationResult",
+    "Evaluator",
+    "Score",
+    "Session",
+    "Stage",
+    "evaluate_program",
+]

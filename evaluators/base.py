@@ -1,0 +1,62 @@
+"""The evaluator API: a trusted class that scores a candidate through a sandbox session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Optional
+
+from evaluators.score import Score
+from sandboxes.base import Session
+
+__all__ = ["Stage", "Evaluator"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a cascade: `run(candidate) -> Score`; `gate(score)` decides whether to go on.
+
+    A stage whose score is invalid always ends the cascade. Cheap stages go first, so a broken
+    candidate costs little.
+    """
+
+    name: str
+    run: Callable[[Session], Score]
+    gate: Optional[Callable[[Score], bool]] = None
+
+
+class Evaluator:
+    """Scores candidates for one problem. Subclass it and override `evaluate` (one stage) or `stages`.
+
+    Contract:
+        - It runs in a Ray worker, never in the sandbox; the candidate is reached only through the
+          `Session` it is given (`candidate.call(...)`), which returns plain JSON data. Validate all
+          of it: the candidate is hostile.
+        - One instance scores many candidates, one at a time; keep state read-only after `__init__`.
+        - `CandidateError` (raised by the session on a crash, timeout or exception) may be left
+          uncaught: the cascade turns it into an invalid score with the message as feedback.
+        - Keyword arguments of `__init__` come from the problem's `params` config.
+
+    Example::
+
+        from evaluators import Evaluator, Score
+
+        class SquareRoot(Evaluator):
+            entrypoint = "root"
+
+            def evaluate(self, candidate):
+                got = candidate.call("root", 2.0, timeout=1.0)
+                if not isinstance(got, (int, float)):
+                    return Score.invalid(f"root(2.0) returned {type(got).__name__}, expected a number")
+                error = abs(got * got - 2.0)
+                return Score(value=-error, metrics={"error": error})
+    """
+
+    entrypoint: ClassVar[str] = "solve"
+
+    def stages(self) -> list[Stage]:
+        """The cascade; by default a single stage that calls `evaluate`."""
+        return [Stage("evaluate", self.evaluate)]
+
+    def evaluate(self, candidate: Session) -> Score:
+        """Score the candidate (override this, or override `stages`)."""
+        raise NotImplementedError(f"{type(self).__name__} must override evaluate() or stages()")

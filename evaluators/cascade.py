@@ -1,0 +1,102 @@
+"""Runs an evaluator's cascade against one candidate program inside a sandbox session."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from evaluators.base import Evaluator
+from evaluators.score import Score
+from evolve.config import SandboxLimits
+from sandboxes.base import CandidateError, Sandbox
+
+__all__ = ["EvaluationResult", "evaluate_program"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """The outcome of evaluating one program: plain data, safe to send between processes.
+
+    Attributes:
+        valid: the candidate passed every stage it reached.
+        score: the final stage's value (None when invalid).
+        metrics: metrics of every stage reached (earlier stages' keys prefixed with `stage.`).
+        features: MAP-Elites coordinates from the final stage.
+        feedback: the evaluator's text about the program, or the failure reason.
+        stage: the last stage reached.
+        seconds: wall time of the whole evaluation, sandbox start included.
+        output: the tail of the candidate's stdout and stderr.
+        evaluator_error: the evaluator itself raised (a bug in trusted code, not the candidate's fault).
+    """
+
+    valid: bool
+    score: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, float] = field(default_factory=dict)
+    feedback: str = ""
+    stage: str = ""
+    seconds: float = 0.0
+    output: str = ""
+    evaluator_error: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for Ray and the database."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvaluationResult":
+        """Inverse of `to_dict`."""
+        return cls(**data)
+
+
+def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str,
+                     limits: SandboxLimits) -> EvaluationResult:
+    """Load `code` into a fresh sandbox session and run the evaluator's cascade on it."""
+    start = time.perf_counter()
+    metrics: dict[str, Any] = {}
+    stage_name, output = "load", ""
+    score: Score | None = None
+    evaluator_error = False
+    try:
+        with sandbox.session(code, limits) as session:
+            for stage in evaluator.stages():
+                stage_name = stage.name
+                try:
+                    score = stage.run(session).checked()
+                except CandidateError as exc:
+                    score = Score.invalid(f"stage {stage.name}: {exc}")
+                except Exception as exc:  # the evaluator's own bug: say so, do not blame the candidate
+                    evaluator_error = True
+                    _log.error("evaluator %s raised in stage %s:\n%s", type(evaluator).__name__,
+                               stage.name, traceback.format_exc())
+                    score = Score.invalid(f"evaluator error in stage {stage.name}: "
+                                          f"{type(exc).__name__}: {exc}")
+                if score.metrics:
+                    metrics.update({f"{stage.name}.{k}": v for k, v in score.metrics.items()})
+                if not score.valid or (stage.gate is not None and not stage.gate(score)):
+                    break
+            output = session.output
+    except CandidateError as exc:
+        score = Score.invalid(f"stage {stage_name}: {exc}")
+    if score is None:
+        score = Score.invalid("the evaluator declared no stages", )
+        evaluator_error = True
+    final_metrics = {**metrics, **score.metrics}
+    for key in score.metrics:
+        final_metrics.pop(f"{stage_name}.{key}", None)
+    return EvaluationResult(
+        valid=score.valid,
+        score=float(score.value) if score.valid else None,
+        metrics=final_metrics,
+        features=dict(score.features),
+        feedback=score.feedback,
+        stage=stage_name,
+        seconds=time.perf_counter() - start,
+        output=output,
+        evaluator_error=evaluator_error,
+    )

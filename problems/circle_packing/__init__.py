@@ -1,0 +1,1 @@
+"""The circle_packing problem (see README.md)."""
