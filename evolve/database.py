@@ -1,0 +1,283 @@
+"""The program database: every program of a campaign, islands, MAP-Elites grids, parent sampling.
+
+Rows live in SQLAlchemy (SQLite by default, any URL works); each program is committed the moment it is
+added, so the database file is the campaign's checkpoint. Sampling reads only in-memory indexes, which
+are rebuilt from the rows when a campaign resumes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from evolve._orm import CampaignRow, MigrationRow, ProgramRow, make_engine
+from evolve.config import DatabaseConfig, FeatureDimension
+from evolve.program import Program, ProgramStatus
+
+__all__ = ["ProgramDatabase", "Island"]
+
+_ERROR_CHARS = 2000
+_PROPOSAL_CHARS = 20000
+
+
+@dataclass
+class Island:
+    """The in-memory index of one island: members, a bounded ranking and a MAP-Elites grid."""
+
+    members: list[int] = field(default_factory=list)
+    member_set: set[int] = field(default_factory=set)
+    top: list[tuple[float, int]] = field(default_factory=list)  # (-score, id), best first
+    grid: dict[tuple[int, ...], int] = field(default_factory=dict)
+
+
+def _snapshot(row: ProgramRow) -> Program:
+    return Program(
+        id=row.id, iteration=row.iteration, status=ProgramStatus(row.status), code=row.code,
+        code_hash=row.code_hash, score=row.score, metrics=dict(row.metrics or {}),
+        features=dict(row.features or {}), feedback=row.feedback, error=row.error,
+        parent_id=row.parent_id, island=row.island, generation=row.generation, proposer=row.proposer,
+        proposal=row.proposal, eval_seconds=row.eval_seconds, propose_seconds=row.propose_seconds,
+        created_at=row.created_at,
+    )
+
+
+class ProgramDatabase:
+    """Stores a campaign's programs and chooses parents and inspirations.
+
+    Not thread-safe: the campaign controller, a single asyncio task, is its only user. Returned
+    `Program`s are frozen snapshots.
+
+    Args:
+        url: SQLAlchemy URL, e.g. `sqlite:///runs/x/programs.db` or `postgresql+psycopg://...`.
+        campaign: the campaign's unique name in this database (one database may hold many).
+        problem: the problem's name, recorded with the campaign.
+        config: island and sampling settings.
+        features: the MAP-Elites dimensions.
+        seed: seeds parent and inspiration sampling.
+        campaign_config: the composed config, stored with the campaign row when it is created.
+    """
+
+    def __init__(self, url: str, campaign: str, problem: str = "", config: DatabaseConfig | None = None,
+                 features: Sequence[FeatureDimension] = (), seed: int = 0,
+                 campaign_config: dict[str, Any] | None = None) -> None:
+        self.config = config or DatabaseConfig()
+        self.features = list(features)
+        self._rng = random.Random(seed)
+        self._engine = make_engine(url)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        with self._sessions() as s:
+            row = s.scalar(select(CampaignRow).where(CampaignRow.name == campaign))
+            if row is None:
+                row = CampaignRow(name=campaign, problem=problem, config=campaign_config or {})
+                s.add(row)
+                s.commit()
+            self.campaign_id = row.id
+        self._rebuild()
+
+    # -- indexes ----------------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """Rebuild every in-memory index from the rows (used at start and on resume)."""
+        self.islands = [Island() for _ in range(self.config.islands)]
+        self._valid: dict[int, Program] = {}
+        self._all_valid: list[int] = []
+        self._hashes: dict[str, int] = {}
+        self._failures: collections.deque[Program] = collections.deque(maxlen=max(1, self.config.failed_edits_in_prompt))
+        self._best: Program | None = None
+        self._initial: Program | None = None
+        self._last_iteration = -1
+        self._count = 0
+        with self._sessions() as s:
+            rows = s.scalars(select(ProgramRow).where(ProgramRow.campaign_id == self.campaign_id)
+                             .order_by(ProgramRow.id)).all()
+            for row in rows:
+                self._index(_snapshot(row))
+            migrations = s.scalars(select(MigrationRow).where(MigrationRow.campaign_id == self.campaign_id)
+                                   .order_by(MigrationRow.id)).all()
+            for m in migrations:
+                if m.program_id in self._valid and m.to_island < len(self.islands):
+                    self._place(self._valid[m.program_id], m.to_island)
+
+    def _cell(self, program: Program) -> tuple[int, ...]:
+        cell = []
+        for dim in self.features:
+            value = len(program.code) if dim.name == "code_length" and dim.name not in program.features \
+                else program.features.get(dim.name, dim.min)
+            span = (dim.max - dim.min) or 1.0
+            cell.append(min(dim.bins - 1, max(0, int((value - dim.min) / span * dim.bins))))
+        return tuple(cell)
+
+    def _place(self, program: Program, island_no: int) -> None:
+        island = self.islands[island_no]
+        if program.id in island.member_set:
+            return
+        island.members.append(program.id)
+        island.member_set.add(program.id)
+        bisect.insort(island.top, (-program.score, program.id))
+        del island.top[self.config.top_k:]
+        cell = self._cell(program)
+        occupant = island.grid.get(cell)
+        if occupant is None or self._valid[occupant].score < program.score:
+            island.grid[cell] = program.id
+
+    def _index(self, program: Program) -> None:
+        self._count += 1
+        self._last_iteration = max(self._last_iteration, program.iteration)
+        if program.status.is_evaluated():
+            self._hashes.setdefault(program.code_hash, program.id)
+        if program.status is ProgramStatus.EDIT_FAILED:
+            self._failures.append(program)
+        if program.status is not ProgramStatus.VALID:
+            return
+        self._valid[program.id] = program
+        self._all_valid.append(program.id)
+        if program.iteration == 0 and self._initial is None:
+            self._initial = program
+            for n in range(len(self.islands)):  # the seed starts every island
+                self._place(program, n)
+        else:
+            self._place(program, program.island % len(self.islands))
+        if self._best is None or program.score > self._best.score:
+            self._best = program
+
+    # -- writing ----------------------------------------------------------------------------------
+    def add(self, *, iteration: int, status: ProgramStatus, code: str, code_hash: str,
+            score: float | None = None, metrics: dict[str, Any] | None = None,
+            features: dict[str, float] | None = None, feedback: str = "", error: str = "",
+            parent: Program | None = None, island: int = 0, proposer: str = "", proposal: str = "",
+            eval_seconds: float | None = None, propose_seconds: float | None = None) -> Program:
+        """Commit one program at once and index it; return its snapshot."""
+        row = ProgramRow(
+            campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
+            code_hash=code_hash, score=score if status is ProgramStatus.VALID else None,
+            metrics=metrics or {}, features=features or {}, feedback=feedback,
+            error=error[:_ERROR_CHARS], parent_id=parent.id if parent else None, island=island,
+            generation=parent.generation + 1 if parent else 0, proposer=proposer,
+            proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
+            propose_seconds=propose_seconds,
+        )
+        with self._sessions() as s:
+            s.add(row)
+            s.commit()
+        program = _snapshot(row)
+        self._index(program)
+        return program
+
+    def migrate(self, iteration: int) -> int:
+        """Ring migration: each island sends its best programs to the next island. Returns how many moved."""
+        moves = []
+        for n, island in enumerate(self.islands):
+            target = (n + 1) % len(self.islands)
+            for _, pid in island.top[: self.config.migration_count]:
+                if target != n and pid not in self.islands[target].member_set:
+                    moves.append((pid, target))
+        if not moves:
+            return 0
+        with self._sessions() as s:
+            s.add_all(MigrationRow(campaign_id=self.campaign_id, program_id=pid, to_island=target,
+                                   iteration=iteration) for pid, target in moves)
+            s.commit()
+        for pid, target in moves:
+            self._place(self._valid[pid], target)
+        return len(moves)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def sample(self, island_no: int) -> tuple[Program, list[Program]]:
+        """Choose a parent for a child on `island_no`, and inspirations to show beside it."""
+        island = self.islands[island_no % len(self.islands)]
+        if not island.members:
+            raise LookupError("the database holds no valid program yet; add the initial program first")
+        roll = self._rng.random()
+        cfg = self.config
+        if roll < cfg.exploitation_ratio:
+            elites = list(island.grid.values())
+            contenders = self._rng.sample(elites, min(3, len(elites)))
+            parent_id = max(contenders, key=lambda pid: self._valid[pid].score)
+        elif roll < cfg.exploitation_ratio + cfg.exploration_ratio:
+            parent_id = self._rng.choice(island.members)
+        else:
+            parent_id = self._rng.choice(self._all_valid)
+        parent = self._valid[parent_id]
+        chosen = {parent_id}
+        inspirations: list[Program] = []
+        for _, pid in island.top:
+            if len(inspirations) >= cfg.num_top_inspirations:
+                break
+            if pid not in chosen and self._valid[pid].code_hash != parent.code_hash:
+                chosen.add(pid)
+                inspirations.append(self._valid[pid])
+        others = [pid for pid in island.grid.values() if pid not in chosen]
+        for pid in self._rng.sample(others, min(cfg.num_diverse_inspirations, len(others))):
+            inspirations.append(self._valid[pid])
+        return parent, inspirations
+
+    def seen(self, code_hash: str) -> Program | None:
+        """The evaluated program with this normalised hash, if any."""
+        pid = self._hashes.get(code_hash)
+        return self.get(pid) if pid is not None else None
+
+    def get(self, program_id: int) -> Program | None:
+        """One program by id (from memory when valid, else from the database)."""
+        if program_id in self._valid:
+            return self._valid[program_id]
+        with self._sessions() as s:
+            row = s.get(ProgramRow, program_id)
+            return _snapshot(row) if row is not None and row.campaign_id == self.campaign_id else None
+
+    def best(self) -> Program | None:
+        """The valid program with the highest score."""
+        return self._best
+
+    def initial(self) -> Program | None:
+        """The evaluated initial program (iteration 0), if it was valid."""
+        return self._initial
+
+    def recent_failures(self) -> list[Program]:
+        """The latest failed edits, newest last, for prompts."""
+        return list(self._failures)
+
+    @property
+    def size(self) -> int:
+        """Rows of this campaign, every status included."""
+        return self._count
+
+    @property
+    def last_iteration(self) -> int:
+        """The highest iteration number committed (-1 when empty)."""
+        return self._last_iteration
+
+    def island_best(self) -> list[float | None]:
+        """The best score on each island."""
+        return [-isl.top[0][0] if isl.top else None for isl in self.islands]
+
+    def counts(self) -> dict[str, int]:
+        """Programs per status, counted in the database."""
+        with self._sessions() as s:
+            rows = s.execute(select(ProgramRow.status, func.count()).where(
+                ProgramRow.campaign_id == self.campaign_id).group_by(ProgramRow.status)).all()
+        return {status: n for status, n in rows}
+
+    def programs(self, status: ProgramStatus | None = None) -> Iterator[Program]:
+        """Every program of the campaign in commit order, optionally of one status."""
+        query = select(ProgramRow).where(ProgramRow.campaign_id == self.campaign_id)
+        if status is not None:
+            query = query.where(ProgramRow.status == status.value)
+        with self._sessions() as s:
+            for row in s.scalars(query.order_by(ProgramRow.id)).yield_per(500):
+                yield _snapshot(row)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> "ProgramDatabase":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,65 @@
+"""What a proposer receives and returns, and the protocol every proposer follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from evolve.program import Program
+
+__all__ = ["Prompt", "Proposal", "Proposer"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One request for a proposal: chat messages for an LLM, and the same facts as data.
+
+    Attributes:
+        messages: OpenAI-style chat messages (`role`, `content`).
+        parent: the program to improve.
+        inspirations: other programs shown beside it.
+    """
+
+    messages: list[dict[str, str]]
+    parent: Program
+    inspirations: list[Program] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposer's answer: text holding SEARCH/REPLACE blocks or a fenced full program.
+
+    Attributes:
+        text: the reply.
+        model: which model or mutator wrote it.
+        prompt_tokens, completion_tokens: usage as reported by the endpoint (0 offline).
+        cost: USD, from the configured prices.
+    """
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
+@runtime_checkable
+class Proposer(Protocol):
+    """Anything that turns a prompt into a proposal.
+
+    `propose` is a coroutine and may be awaited concurrently up to `llm.concurrency` times; it raises
+    `evolve.errors.ProposerError` on failure (the campaign records it and goes on).
+
+    Example::
+
+        class Echo:
+            name = "echo"
+            async def propose(self, prompt):
+                return Proposal(text="```python\\n" + prompt.parent.code + "```", model=self.name)
+    """
+
+    name: str
+
+    async def propose(self, prompt: Prompt) -> Proposal:
+        """Return a proposal for `prompt`."""
+        ...

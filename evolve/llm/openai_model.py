@@ -1,0 +1,61 @@
+"""A proposer backed by any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM)."""
+
+from __future__ import annotations
+
+import os
+
+import openai
+
+from evolve.config import LLMConfig
+from evolve.errors import ConfigError, ProposerError
+from evolve.llm.base import Prompt, Proposal
+
+__all__ = ["OpenAIModel"]
+
+
+class OpenAIModel:
+    """Sends the prompt's messages to `config.base_url` through `openai.AsyncOpenAI`.
+
+    The key is read from the environment variable `config.api_key_env` when the model is built, so a
+    missing key fails before the campaign starts. Failures raise `ProposerError`.
+    """
+
+    def __init__(self, config: LLMConfig, client: openai.AsyncOpenAI | None = None) -> None:
+        self.config = config
+        self.name = config.model
+        if client is None:
+            key = "EMPTY"
+            if config.api_key_env:
+                key = os.environ.get(config.api_key_env, "")
+                if not key:
+                    raise ConfigError(
+                        f"llm.api_key_env={config.api_key_env}: the environment variable "
+                        f"{config.api_key_env} is not set; export it, or set llm.api_key_env=null "
+                        "for a local server that needs no key")
+            client = openai.AsyncOpenAI(base_url=config.base_url, api_key=key, timeout=config.timeout,
+                                        max_retries=config.max_retries)
+        self._client = client
+
+    async def propose(self, prompt: Prompt) -> Proposal:
+        """Ask the model for an edit of the prompt's parent."""
+        cfg = self.config
+        try:
+            response = await self._client.chat.completions.create(
+                model=cfg.model, messages=prompt.messages, temperature=cfg.temperature,
+                max_tokens=cfg.max_tokens,
+            )
+        except openai.OpenAIError as exc:
+            raise ProposerError(f"{cfg.model}: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        if not response.choices or not (response.choices[0].message.content or "").strip():
+            raise ProposerError(f"{cfg.model}: the reply is empty")
+        usage = response.usage
+        prompt_tokens = usage.prompt_tokens if usage else 0
+        completion_tokens = usage.completion_tokens if usage else 0
+        cost = (prompt_tokens * cfg.price_input_per_million
+                + completion_tokens * cfg.price_output_per_million) / 1e6
+        return Proposal(text=response.choices[0].message.content, model=cfg.model,
+                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()

@@ -1,0 +1,66 @@
+"""A program as the database hands it out: a frozen snapshot, never a live ORM row."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["ProgramStatus", "Program"]
+
+
+class ProgramStatus(str, enum.Enum):
+    """What became of one iteration's proposal."""
+
+    VALID = "valid"                      # evaluated, passed every stage
+    INVALID = "invalid"                  # evaluated, failed (crash, timeout, wrong answer)
+    EDIT_FAILED = "edit_failed"          # the proposal's edit could not be applied
+    DUPLICATE = "duplicate"              # the child equals a program already evaluated
+    PROPOSAL_FAILED = "proposal_failed"  # the proposer raised (network, server error)
+
+    def is_evaluated(self) -> bool:
+        """True when the program went through the evaluator."""
+        return self in (ProgramStatus.VALID, ProgramStatus.INVALID)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One program and what is known of it. Mutating a snapshot changes nothing in the database.
+
+    Attributes:
+        id: database id.
+        iteration: the campaign iteration that produced it (0 for the initial program).
+        status: see `ProgramStatus`.
+        code: the full source (for EDIT_FAILED and PROPOSAL_FAILED: the parent's).
+        code_hash: normalised hash used for deduplication.
+        score: fitness (higher is better); None unless VALID.
+        metrics, features, feedback: from the evaluator.
+        error: why the proposal or evaluation failed, cut to a readable length.
+        parent_id: the program it was derived from.
+        island: the island it was born on.
+        generation: the parent's generation plus one.
+        proposer: the model or mutator that proposed it.
+        proposal: the proposal text (kept for failed edits, to debug them).
+        eval_seconds, propose_seconds: wall times of the two steps.
+        created_at: when it was committed.
+    """
+
+    id: int
+    iteration: int
+    status: ProgramStatus
+    code: str
+    code_hash: str
+    score: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, float] = field(default_factory=dict)
+    feedback: str = ""
+    error: str = ""
+    parent_id: int | None = None
+    island: int = 0
+    generation: int = 0
+    proposer: str = ""
+    proposal: str = ""
+    eval_seconds: float | None = None
+    propose_seconds: float | None = None
+    created_at: datetime | None = None
