@@ -241,6 +241,7 @@ class Config:
         seed: seeds parent sampling and the offline mutator.
         max_in_flight: proposals in flight at once; null means workers + llm.concurrency.
         progress: show the live display (`auto`: only on a terminal; `on`; `off`).
+        name: the campaign's name in the database; null means `<problem>/<run dir name>`.
     """
 
     problem: ProblemConfig = MISSING
@@ -253,6 +254,7 @@ class Config:
     seed: int = 0
     max_in_flight: Optional[int] = None
     progress: str = "auto"
+    name: Optional[str] = None
 
 
 def register_configs() -> None:

@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 from evolve.config import ProblemConfig
 from evolve.errors import ConfigError, ProblemNotFound
 
-__all__ = ["discover", "get_problem", "load_evaluator", "read_initial_program", "ENTRY_POINT_GROUP"]
+__all__ = ["discover", "get_problem", "evaluator_class", "load_evaluator", "read_initial_program", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "evolve.problems"
 _log = logging.getLogger(__name__)
@@ -72,8 +72,8 @@ def get_problem(name: str) -> ProblemConfig:
     return problems[name]
 
 
-def load_evaluator(problem: ProblemConfig):
-    """Import the problem's evaluator class and build it with the problem's params."""
+def evaluator_class(problem: ProblemConfig) -> type:
+    """Import the problem's evaluator class (without building it)."""
     from evaluators import Evaluator
 
     module_name, _, attr = problem.evaluator.partition(":")
@@ -86,6 +86,12 @@ def load_evaluator(problem: ProblemConfig):
         ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Evaluator)):
         raise ConfigError(f"problem.evaluator={problem.evaluator!r} is not an evaluators.Evaluator subclass")
+    return cls
+
+
+def load_evaluator(problem: ProblemConfig):
+    """Build the problem's evaluator with the problem's params."""
+    cls = evaluator_class(problem)
     try:
         return cls(**dict(problem.params))
     except TypeError as exc:

@@ -1,0 +1,33 @@
+"""evolve: an AlphaEvolve-style evolutionary code optimizer.
+
+The pieces a user composes: `Campaign` (the controller), `ProgramDatabase` (storage and sampling),
+proposers in `evolve.llm`, evaluators in the top-level `evaluators` package and sandboxes in
+`sandboxes`. The CLI (`evolve run ...`) wires them from a Hydra config.
+
+Names are imported on first use, so `import evolve.config` (which the sandboxes and evaluators need)
+does not pull in Ray and the controller.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["Campaign", "CampaignResult", "Config", "EvolveError", "Program", "ProgramDatabase", "ProgramStatus"]
+__version__ = "0.1.0"
+
+_HOMES = {
+    "Campaign": "evolve.campaign",
+    "CampaignResult": "evolve.campaign",
+    "Config": "evolve.config",
+    "EvolveError": "evolve.errors",
+    "Program": "evolve.program",
+    "ProgramDatabase": "evolve.database",
+    "ProgramStatus": "evolve.program",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'evolve' has no attribute {name!r}")

@@ -1,0 +1,270 @@
+"""The campaign controller: the one loop of evolve, with N proposals in flight and no generation barrier.
+
+    parent, inspirations = database.sample(island)
+    prompt   = prompts.build(parent, inspirations, recent failures)
+    proposal = await proposer.propose(prompt)                 (at most llm.concurrency at once)
+    child    = edits.apply_proposal(parent.code, proposal.text)
+    result   = await pool.evaluate(child)                     (one Ray actor per evaluation)
+    database.add(child, result)                               (committed at once)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from evolve.config import Config
+from evolve.database import ProgramDatabase
+from evolve.edits import apply_proposal, normalized_hash
+from evolve.errors import EditError, EvolveError, InitialProgramError, ProposerError
+from evolve.llm import Proposer, make_proposer
+from evolve.problems import evaluator_class, read_initial_program
+from evolve.program import Program, ProgramStatus
+from evolve.progress import ProgressDisplay, Stats
+from evolve.prompts import PromptBuilder
+from evolve.workers import EvaluationPool, connect
+
+__all__ = ["Campaign", "CampaignResult", "database_url"]
+
+_log = logging.getLogger("evolve.campaign")
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """What one invocation of a campaign did.
+
+    Attributes:
+        run_dir: where its outputs are.
+        iterations: iterations committed in the whole campaign (this and earlier invocations).
+        evaluated: programs evaluated by this invocation.
+        valid: of those, how many were valid.
+        initial_score: the initial program's score.
+        best_score: the best score in the whole campaign.
+        seconds: wall time of this invocation.
+        stop_reason: which condition ended it.
+    """
+
+    run_dir: Path
+    iterations: int
+    evaluated: int
+    valid: int
+    initial_score: float | None
+    best_score: float | None
+    seconds: float
+    stop_reason: str
+
+    @property
+    def evals_per_second(self) -> float:
+        """Evaluations per second of this invocation."""
+        return self.evaluated / self.seconds if self.seconds > 0 else 0.0
+
+
+def database_url(config: Config, run_dir: Path) -> str:
+    """The database URL of a run: `database.url`, or `programs.db` in the run dir."""
+    return config.database.url or f"sqlite:///{(run_dir / 'programs.db').resolve()}"
+
+
+class Campaign:
+    """Runs (or resumes) one campaign in `run_dir`.
+
+    Parts are injected for tests and embedding: `proposer` (any `Proposer`), `pool` (an
+    `EvaluationPool`), `database` (a `ProgramDatabase`); each defaults to what the config names.
+    """
+
+    def __init__(self, config: Config, run_dir: str | Path, *, proposer: Proposer | None = None,
+                 pool: EvaluationPool | None = None, database: ProgramDatabase | None = None,
+                 console: Console | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.name = config.name or f"{config.problem.name}/{self.run_dir.name}"
+        self._proposer = proposer
+        self._pool = pool
+        self._db = database
+        self._console = console
+        self._stats = Stats()
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def _open(self) -> None:
+        cfg = self.config
+        if self._db is None:
+            self._db = ProgramDatabase(database_url(cfg, self.run_dir), self.name, cfg.problem.name,
+                                       cfg.database, cfg.problem.features, seed=cfg.seed)
+        if self._proposer is None:
+            # reseed from the history length so a resumed campaign does not replay the same mutations
+            self._proposer = make_proposer(cfg.llm, seed=cfg.seed * 1_000_003 + self._db.size)
+        if self._pool is None:
+            connect(cfg.ray)
+            self._pool = EvaluationPool(cfg.problem, cfg.sandbox, cfg.ray.num_workers)
+            self._owns_pool = True
+        readme = Path(cfg.problem.directory) / cfg.problem.readme
+        description = readme.read_text() if readme.is_file() else cfg.problem.description
+        self._prompts = PromptBuilder(description, evaluator_class(cfg.problem).entrypoint, cfg.prompt)
+
+    async def _evaluate_initial(self) -> Program:
+        db = self._db
+        if db.initial() is not None:
+            return db.initial()
+        code = read_initial_program(self.config.problem)
+        result = await self._pool.evaluate(code)
+        status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
+        program = db.add(iteration=0, status=status, code=code, code_hash=normalized_hash(code),
+                         score=result.score, metrics=result.metrics, features=result.features,
+                         feedback=result.feedback, error="" if result.valid else result.feedback,
+                         proposer="initial", eval_seconds=result.seconds)
+        if not result.valid:
+            reason = " ".join(result.feedback.split())[:300]
+            raise InitialProgramError(f"the initial program of problem {self.config.problem.name!r} is invalid: "
+                                      f"{reason}")
+        _log.info("initial program scored %.6g", program.score)
+        self._write_best(program)
+        return program
+
+    def _write_best(self, program: Program) -> None:
+        path = self.run_dir / "best.py"
+        tmp = path.with_suffix(".py.tmp")
+        tmp.write_text(program.code)
+        os.replace(tmp, path)
+
+    # -- one iteration ----------------------------------------------------------------------------
+    async def _iteration(self, iteration: int, island: int) -> Program:
+        db, cfg = self._db, self.config
+        parent, inspirations = db.sample(island)
+        prompt = self._prompts.build(parent, inspirations, db.recent_failures())
+        common = dict(iteration=iteration, parent=parent, island=island)
+        started = time.perf_counter()
+        try:
+            async with self._llm_slots:
+                proposal = await self._proposer.propose(prompt)
+        except ProposerError as exc:
+            self._consecutive_failures += 1
+            self._last_proposer_error = str(exc)
+            return db.add(status=ProgramStatus.PROPOSAL_FAILED, code=parent.code, code_hash=parent.code_hash,
+                          error=str(exc), proposer=getattr(self._proposer, "name", ""),
+                          propose_seconds=time.perf_counter() - started, **common)
+        self._consecutive_failures = 0
+        propose_seconds = time.perf_counter() - started
+        meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds, **common)
+        try:
+            child = apply_proposal(parent.code, proposal.text)
+        except EditError as exc:
+            return db.add(status=ProgramStatus.EDIT_FAILED, code=parent.code, code_hash=parent.code_hash,
+                          error=str(exc), **meta)
+        code_hash = normalized_hash(child)
+        twin = db.seen(code_hash)
+        if twin is not None or code_hash in self._pending:
+            return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
+                          error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
+                          **meta)
+        self._pending.add(code_hash)
+        try:
+            result = await self._pool.evaluate(child)
+        finally:
+            self._pending.discard(code_hash)
+        status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
+        return db.add(status=status, code=child, code_hash=code_hash, score=result.score,
+                      metrics=result.metrics, features=result.features, feedback=result.feedback,
+                      error="" if result.valid else result.feedback, eval_seconds=result.seconds, **meta)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _record(self, program: Program) -> None:
+        stats = self._stats
+        stats.iterations += 1
+        if program.status.is_evaluated():
+            stats.evaluated += 1
+            stats.valid += program.status is ProgramStatus.VALID
+        best = self._db.best()
+        if best is not None and best.id == program.id:
+            _log.info("new best %.6g at iteration %d (program %d, by %s)", program.score, program.iteration,
+                      program.id, program.proposer)
+            self._write_best(program)
+            self._last_improvement = self._done()
+        stats.best = best.score if best else None
+        interval = self.config.database.migration_interval
+        if interval and self._done() % interval == 0:
+            moved = self._db.migrate(program.iteration)
+            _log.info("migration after %d iterations: %d programs moved", self._done(), moved)
+
+    def _done(self) -> int:
+        return self._db.size - 1  # every row but the initial program is one iteration
+
+    def _stop_reason(self, started: float) -> str | None:
+        b, best = self.config.budget, self._db.best()
+        if self._done() >= b.iterations:
+            return f"budget.iterations={b.iterations} reached"
+        if b.wall_seconds is not None and time.monotonic() - started >= b.wall_seconds:
+            return f"budget.wall_seconds={b.wall_seconds:g} reached"
+        if b.target_score is not None and best is not None and best.score >= b.target_score:
+            return f"budget.target_score={b.target_score:g} reached"
+        if b.patience is not None and self._done() - self._last_improvement >= b.patience:
+            return f"budget.patience={b.patience}: no improvement in {b.patience} iterations"
+        if self._consecutive_failures >= self.config.llm.max_consecutive_failures:
+            return "proposer failed"
+        return None
+
+    async def arun(self) -> CampaignResult:
+        """Run until a budget is reached; every program is committed as soon as it is done."""
+        cfg = self.config
+        started = time.monotonic()
+        self._stats = Stats(started=started)
+        self._owns_pool = False
+        self._open()
+        self._llm_slots = asyncio.Semaphore(max(1, cfg.llm.concurrency))
+        self._pending: set[str] = set()
+        self._consecutive_failures = 0
+        self._last_proposer_error = ""
+        in_flight: set[asyncio.Task] = set()
+        try:
+            initial = await self._evaluate_initial()
+            self._last_improvement = self._done()
+            self._stats.best = self._db.best().score
+            max_in_flight = cfg.max_in_flight or (self._pool.size + max(1, cfg.llm.concurrency))
+            next_iteration = self._db.last_iteration + 1
+            show = cfg.progress == "on" or (cfg.progress == "auto" and (self._console or Console()).is_terminal)
+            reason = self._stop_reason(started)
+            with ProgressDisplay(cfg.budget.iterations, max(0, self._done()), show, self._console) as display:
+                while reason is None or (in_flight and reason.startswith("budget.iterations")):
+                    while reason is None and len(in_flight) < max_in_flight and \
+                            self._done() + len(in_flight) < cfg.budget.iterations:
+                        task = asyncio.create_task(self._iteration(next_iteration, next_iteration % cfg.database.islands))
+                        in_flight.add(task)
+                        next_iteration += 1
+                    self._stats.in_flight = len(in_flight)
+                    finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    for task in finished:
+                        self._record(task.result())
+                    self._stats.in_flight = len(in_flight)
+                    display.update(self._stats, self._done())
+                    reason = reason or self._stop_reason(started)
+            if reason == "proposer failed":
+                raise EvolveError(f"stopped after {cfg.llm.max_consecutive_failures} failed proposals in a row; "
+                                  f"last error: {self._last_proposer_error} (check llm.base_url, llm.model "
+                                  "and the key)")
+            _log.info("campaign stopped: %s", reason)
+            best = self._db.best()
+            return CampaignResult(
+                run_dir=self.run_dir, iterations=self._done(), evaluated=self._stats.evaluated,
+                valid=self._stats.valid, initial_score=initial.score, best_score=best.score if best else None,
+                seconds=time.monotonic() - started, stop_reason=reason,
+            )
+        finally:
+            for task in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+            if self._owns_pool:
+                self._pool.shutdown()
+            closer = getattr(self._proposer, "close", None)
+            if closer is not None:
+                await closer()
+            self._db.close()
+
+    def run(self) -> CampaignResult:
+        """Synchronous `arun`."""
+        return asyncio.run(self.arun())

@@ -1,0 +1,113 @@
+"""Evaluation on Ray: a pool of actors, each holding one evaluator and one sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from evaluators.cascade import EvaluationResult, evaluate_program
+from evolve.config import ProblemConfig, RayConfig, SandboxConfig
+
+__all__ = ["EvaluationWorker", "EvaluationPool", "connect"]
+
+_log = logging.getLogger(__name__)
+
+
+def connect(config: RayConfig) -> None:
+    """Start a local Ray instance, or join `config.address`; a no-op when Ray is already up."""
+    if ray.is_initialized():
+        return
+    if config.address:
+        ray.init(address=config.address, logging_level=logging.WARNING, log_to_driver=False)
+    else:
+        ray.init(num_cpus=config.num_cpus, include_dashboard=config.include_dashboard,
+                 dashboard_host=config.dashboard_host, logging_level=logging.WARNING,
+                 log_to_driver=False, _node_ip_address="127.0.0.1")
+
+
+@ray.remote(num_cpus=1)
+class EvaluationWorker:
+    """One evaluator instance and one sandbox, scoring programs one at a time."""
+
+    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig) -> None:
+        from evolve.problems import load_evaluator
+        from sandboxes import make_sandbox
+
+        self.problem = problem
+        self.evaluator = load_evaluator(problem)
+        self.sandbox = make_sandbox(sandbox)
+
+    def evaluate(self, code: str) -> dict[str, Any]:
+        """Score `code`; returns plain data only (never an object the candidate built)."""
+        return evaluate_program(self.evaluator, self.sandbox, code, self.problem.limits).to_dict()
+
+    def layers(self) -> dict[str, str]:
+        """The sandbox's protection report."""
+        return self.sandbox.layers()
+
+
+class EvaluationPool:
+    """Hands programs to idle actors; sized from the cluster's CPUs unless told.
+
+    A worker that dies (a crashed Ray worker process, an out-of-memory kill) is replaced, and the
+    program it held is reported as invalid rather than lost.
+    """
+
+    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, num_workers: int | None = None) -> None:
+        if num_workers is None:
+            num_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.problem = problem
+        self.sandbox = sandbox
+        self.size = num_workers
+        self._actors = [self._spawn() for _ in range(num_workers)]
+        self._idle: asyncio.Queue | None = None
+
+    def _spawn(self):
+        return EvaluationWorker.options(name=None).remote(self.problem, self.sandbox)
+
+    def _queue(self) -> asyncio.Queue:
+        if self._idle is None:  # created lazily so it binds to the running event loop
+            self._idle = asyncio.Queue()
+            for actor in self._actors:
+                self._idle.put_nowait(actor)
+        return self._idle
+
+    async def layers(self) -> dict[str, str]:
+        """The sandbox protection report of one worker."""
+        actor = await self._queue().get()
+        try:
+            return await actor.layers.remote()
+        finally:
+            self._queue().put_nowait(actor)
+
+    async def evaluate(self, code: str) -> EvaluationResult:
+        """Evaluate `code` on the next idle worker."""
+        queue = self._queue()
+        actor = await queue.get()
+        try:
+            data = await actor.evaluate.options(name=f"evaluate:{self.problem.name}").remote(code)
+            queue.put_nowait(actor)
+            return EvaluationResult.from_dict(data)
+        except RayTaskError as exc:  # trusted evaluator code raised outside the cascade's guard
+            queue.put_nowait(actor)
+            return EvaluationResult(valid=False, score=None, feedback=f"evaluation failed: {exc.cause!r}"[:500],
+                                    evaluator_error=True)
+        except RayActorError as exc:
+            _log.warning("evaluation worker died (%s); starting a new one", exc)
+            replacement = self._spawn()
+            self._actors = [a for a in self._actors if a is not actor] + [replacement]
+            queue.put_nowait(replacement)
+            return EvaluationResult(valid=False, score=None, feedback="the evaluation worker died")
+        except BaseException:
+            queue.put_nowait(actor)
+            raise
+
+    def shutdown(self) -> None:
+        """Kill every actor."""
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
