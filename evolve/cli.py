@@ -24,8 +24,8 @@ from evolve.errors import EvolveError, RunDirError
 
 __all__ = ["main"]
 
-_console = Console(stderr=True)
-_out = Console()
+_console = Console(stderr=True, soft_wrap=True)
+_out = Console(soft_wrap=True)
 
 
 def _setup_logging(run_dir: Path) -> None:

@@ -1,0 +1,148 @@
+"""An OpenAI-compatible chat server on 127.0.0.1 for tests: scripted replies, injected faults.
+
+    with FakeOpenAIServer(lambda request: "<<<<<<< SEARCH\\n...") as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test")
+
+A responder gets the request body (a dict) and returns either the reply text or a `FakeReply` for
+full control (HTTP status, headers such as retry-after, a delay, a raw body). Every request is kept
+in `server.requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+__all__ = ["FakeReply", "FakeOpenAIServer"]
+
+
+@dataclass
+class FakeReply:
+    """A scripted HTTP answer.
+
+    Attributes:
+        content: the assistant message (ignored when `body` is given).
+        status: HTTP status code.
+        headers: extra response headers.
+        delay: seconds to wait before answering.
+        body: a raw body to send instead of a chat completion.
+        prompt_tokens, completion_tokens: the usage to report.
+    """
+
+    content: str = ""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    body: bytes | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+Responder = Callable[[dict[str, Any]], "str | FakeReply"]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+
+class FakeOpenAIServer:
+    """Serves `/v1/chat/completions` and `/v1/models` on an ephemeral port of 127.0.0.1."""
+
+    def __init__(self, responder: Responder | None = None, model: str = "fake-model") -> None:
+        self.responder: Responder = responder or (lambda request: "no edit")
+        self.model = model
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give an OpenAI client (ends in /v1)."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "FakeOpenAIServer":
+        """Start serving in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    body = {"object": "list", "data": [{"id": server.model, "object": "model",
+                                                        "created": 0, "owned_by": "evolve"}]}
+                    self._send(200, json.dumps(body).encode())
+                else:
+                    self._send(404, b'{"error": {"message": "not found"}}')
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                try:
+                    request = json.loads(self.rfile.read(length) or b"{}")
+                except json.JSONDecodeError:
+                    self._send(400, b'{"error": {"message": "invalid JSON"}}')
+                    return
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send(404, b'{"error": {"message": "not found"}}')
+                    return
+                with server._lock:
+                    server.requests.append(request)
+                reply = server.responder(request)
+                if isinstance(reply, str):
+                    reply = FakeReply(content=reply)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.body is not None:
+                    self._send(reply.status, reply.body, reply.headers)
+                    return
+                if reply.status != 200:
+                    error = {"error": {"message": reply.content or f"status {reply.status}", "type": "fake"}}
+                    self._send(reply.status, json.dumps(error).encode(), reply.headers)
+                    return
+                prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else sum(
+                    len(str(m.get("content", ""))) // 4 for m in request.get("messages", []))
+                completion_tokens = reply.completion_tokens if reply.completion_tokens is not None \
+                    else len(reply.content) // 4
+                body = {
+                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion",
+                    "created": int(time.time()), "model": request.get("model", server.model),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": reply.content}}],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                              "total_tokens": prompt_tokens + completion_tokens},
+                }
+                self._send(200, json.dumps(body).encode(), reply.headers)
+
+        return Handler

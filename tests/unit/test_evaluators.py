@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from evaluators import Evaluator, Score, Stage, evaluate_program
+from evolve.config import SandboxLimits
+from sandboxes import ProcessSandbox
+
+LIMITS = SandboxLimits(call_timeout=3, wall_seconds=10)
+
+
+class Cascade(Evaluator):
+    entrypoint = "g"
+
+    def __init__(self):
+        self.calls = []
+
+    def stages(self):
+        return [Stage("smoke", self.smoke, gate=lambda s: s.value > 0), Stage("full", self.full)]
+
+    def smoke(self, candidate):
+        self.calls.append("smoke")
+        return Score(value=candidate.call("g", 1), metrics={"x": 1})
+
+    def full(self, candidate):
+        self.calls.append("full")
+        values = candidate.call_many("g", [[i] for i in range(5)])
+        return Score(value=float(sum(values)), metrics={"x": 2}, features={"f": 0.5}, feedback="ok")
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    return ProcessSandbox()
+
+
+def test_cascade_runs_every_stage_and_merges_metrics(sandbox):
+    ev = Cascade()
+    result = evaluate_program(ev, sandbox, "def g(i):\n    return i * 2\n", LIMITS)
+    assert result.valid and result.score == 20.0 and result.stage == "full"
+    assert result.metrics == {"smoke.x": 1, "x": 2} and result.features == {"f": 0.5}
+    assert ev.calls == ["smoke", "full"] and result.seconds > 0
+
+
+def test_a_closed_gate_stops_the_cascade(sandbox):
+    ev = Cascade()
+    result = evaluate_program(ev, sandbox, "def g(i):\n    return -1\n", LIMITS)
+    assert ev.calls == ["smoke"] and result.stage == "smoke" and result.score == -1
+
+
+def test_candidate_failures_become_invalid_scores_with_feedback(sandbox):
+    result = evaluate_program(Cascade(), sandbox, "def g(i):\n    raise ValueError('nope')\n", LIMITS)
+    assert not result.valid and result.score is None and "ValueError: nope" in result.feedback
+    assert not result.evaluator_error
+    result = evaluate_program(Cascade(), sandbox, "def g(:\n", LIMITS)
+    assert not result.valid and "SyntaxError" in result.feedback and result.stage == "load"
+    result = evaluate_program(Cascade(), sandbox, "import time\ndef g(i):\n    time.sleep(60)\n", LIMITS)
+    assert not result.valid and "timed out" in result.feedback
+
+
+def test_an_evaluator_bug_is_flagged_not_blamed_on_the_candidate(sandbox):
+    class Broken(Evaluator):
+        def evaluate(self, candidate):
+            raise KeyError("oops")
+
+    result = evaluate_program(Broken(), sandbox, "def solve():\n    return 1\n", LIMITS)
+    assert not result.valid and result.evaluator_error and "KeyError" in result.feedback
+
+
+def test_scores_must_be_finite_plain_data(sandbox):
+    class Nan(Evaluator):
+        def evaluate(self, candidate):
+            return Score(value=float("nan"))
+
+    result = evaluate_program(Nan(), sandbox, "x = 1\n", LIMITS)
+    assert not result.valid and result.evaluator_error and "finite" in result.feedback
+    with pytest.raises(ValueError, match="features"):
+        Score(value=1.0, features={"a": float("inf")}).checked()
+    with pytest.raises(ValueError, match="metrics"):
+        Score(value=1.0, metrics={"a": object()}).checked()
+
+
+def test_evaluator_without_stages_or_evaluate_says_so(sandbox):
+    class Empty(Evaluator):
+        pass
+
+    result = evaluate_program(Empty(), sandbox, "x = 1\n", LIMITS)
+    assert result.evaluator_error and "must override evaluate" in result.feedback
+
+
+def test_result_round_trips_as_plain_data(sandbox):
+    result = evaluate_program(Cascade(), sandbox, "def g(i):\n    return i\n", LIMITS)
+    assert type(result).from_dict(result.to_dict()) == result

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from evolve.config import PromptConfig
+from evolve.errors import ConfigError
+from evolve.program import Program, ProgramStatus
+from evolve.prompts import PromptBuilder
+
+
+def _p(pid, score, code, **kw):
+    return Program(id=pid, iteration=pid, status=ProgramStatus.VALID, code=code, code_hash=str(pid),
+                   score=score, **kw)
+
+
+def test_prompt_carries_parent_metrics_feedback_inspirations_and_failures():
+    parent = _p(1, 2.5, "def solve():\n    return 1\n", metrics={"sum_radii": 2.5}, feedback="radii too small")
+    inspiration = _p(2, 2.6, "def solve():\n    return 2\n")
+    failure = Program(id=3, iteration=3, status=ProgramStatus.EDIT_FAILED, code="", code_hash="3",
+                      error="edit 1: SEARCH text not found in the program")
+    prompt = PromptBuilder("Pack circles.", "solve").build(parent, [inspiration], [failure])
+    system, user = (m["content"] for m in prompt.messages)
+    assert [m["role"] for m in prompt.messages] == ["system", "user"]
+    assert "Pack circles." in system and "`solve`" in system and "SEARCH" in system
+    assert "return 1" in user and "2.5" in user and "sum_radii" in user and "radii too small" in user
+    assert "return 2" in user and "Inspiration 1 (score 2.6)" in user
+    assert "SEARCH text not found" in user
+    assert prompt.parent is parent and prompt.inspirations == [inspiration]
+
+
+def test_long_feedback_is_cut():
+    parent = _p(1, 1.0, "x = 1\n", feedback="a" * 5000 + "END")
+    user = PromptBuilder("d", "solve", PromptConfig(max_feedback_chars=200)).build(parent, [], []).messages[1]["content"]
+    assert "[...]" in user and "END" in user and "a" * 300 not in user
+
+
+def test_templates_can_be_overridden(tmp_path):
+    (tmp_path / "user.txt").write_text("Improve this ($parent_score):\n$parent_code\n")
+    prompt = PromptBuilder("d", "solve", PromptConfig(template_dir=str(tmp_path))).build(_p(1, 3.0, "x = 1\n"), [], [])
+    assert prompt.messages[1]["content"] == "Improve this (3):\nx = 1\n"
+    assert "Rules" in prompt.messages[0]["content"]  # the built-in system template still applies
+
+
+def test_bad_templates_fail_clearly(tmp_path):
+    with pytest.raises(ConfigError, match="not a directory"):
+        PromptBuilder("d", "solve", PromptConfig(template_dir=str(tmp_path / "missing")))
+    (tmp_path / "user.txt").write_text("$no_such_field")
+    builder = PromptBuilder("d", "solve", PromptConfig(template_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match="unknown or malformed field"):
+        builder.build(_p(1, 1.0, "x = 1\n"), [], [])
