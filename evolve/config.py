@@ -157,8 +157,9 @@ class DatabaseConfig:
         islands: number of islands.
         migration_interval: iterations between ring migrations (0 turns migration off).
         migration_count: best programs each island sends to the next one per migration.
-        exploitation_ratio: share of parents drawn from the island's elites.
-        exploration_ratio: share of parents drawn at random from the island.
+        exploitation_ratio: share of parents drawn from the island's best programs (rank-weighted).
+        exploration_ratio: share of parents drawn from the elites of the island's MAP-Elites cells;
+            the rest are drawn uniformly from every valid program of every island.
         num_top_inspirations: inspirations taken from the island's best programs.
         num_diverse_inspirations: inspirations taken from other cells of the island's grid.
         top_k: best programs kept in each island's in-memory ranking.

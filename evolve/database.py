@@ -194,13 +194,12 @@ class ProgramDatabase:
             raise LookupError("the database holds no valid program yet; add the initial program first")
         roll = self._rng.random()
         cfg = self.config
-        if roll < cfg.exploitation_ratio:
-            elites = list(island.grid.values())
-            contenders = self._rng.sample(elites, min(3, len(elites)))
-            parent_id = max(contenders, key=lambda pid: self._valid[pid].score)
-        elif roll < cfg.exploitation_ratio + cfg.exploration_ratio:
-            parent_id = self._rng.choice(island.members)
-        else:
+        if roll < cfg.exploitation_ratio:  # the island's best, rank-weighted towards the top
+            ranked = [pid for _, pid in island.top]
+            parent_id = self._rng.choices(ranked, weights=[1.0 / (rank + 1) for rank in range(len(ranked))])[0]
+        elif roll < cfg.exploitation_ratio + cfg.exploration_ratio:  # any cell's elite: diversity
+            parent_id = self._rng.choice(list(island.grid.values()))
+        else:  # anything valid, from any island
             parent_id = self._rng.choice(self._all_valid)
         parent = self._valid[parent_id]
         chosen = {parent_id}

@@ -54,6 +54,7 @@ class OfflineMutator:
         notes: list[str] = []
         for _ in range(self._rng.randint(1, self.max_edits)):
             for _attempt in range(8):
+                before = code
                 kind = self._rng.choices(list(self.weights), weights=list(self.weights.values()))[0]
                 made = getattr(self, f"_{kind}")(code, prompt)
                 if made is None:
@@ -63,10 +64,13 @@ class OfflineMutator:
                     code = apply_edits(code, [edit])
                 except EditError:
                     continue
+                if code == prompt.parent.code:  # this edit undid an earlier one
+                    code = before
+                    continue
                 edits.append(edit)
                 notes.append(note)
                 break
-        if not edits:
+        if not edits or code == prompt.parent.code:
             raise ProposerError("offline mutator found nothing to mutate inside the EVOLVE-BLOCKs")
         return Proposal(text="Offline mutation: " + "; ".join(notes) + ".\n" + format_diff(edits),
                         model=self.name)
@@ -110,10 +114,10 @@ class OfflineMutator:
             value = int(text, 0) if text.isdigit() or text.lower().startswith(("0x", "0o", "0b")) else float(text)
         except ValueError:
             return None
-        if isinstance(value, int):
-            step = max(1, round(abs(value) * 0.15))
-            new_value = max(0, value + self._rng.choice([-2, -1, 1, 2]) * step)
-            new = str(new_value)
+        if isinstance(value, int) and value < 10:  # counts and indices: small steps
+            new = str(max(0, value + self._rng.choice([-2, -1, 1, 2])))
+        elif isinstance(value, int):
+            new = str(max(1, round(value * math.exp(self._rng.gauss(0.0, 0.3)))))
         else:
             new_value = value * math.exp(self._rng.gauss(0.0, 0.3)) if value else self._rng.gauss(0.0, 0.1)
             new = f"{new_value:.4g}"

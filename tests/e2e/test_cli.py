@@ -1,0 +1,146 @@
+"""The `evolve` command end to end: real subprocesses on the session's local Ray instance."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+
+def evolve(evolve_bin, env, *args, timeout=300):
+    return subprocess.run([evolve_bin, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def rows(db: Path, query="select id, iteration, status, code_hash from programs order by id"):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        return conn.execute(query).fetchall()
+
+
+def wait_for_rows(db: Path, count: int, proc: subprocess.Popen, limit=180.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if db.exists():
+            try:
+                if len(rows(db)) >= count:
+                    return
+            except sqlite3.OperationalError:
+                pass  # the schema is being created
+        time.sleep(0.2)
+    raise AssertionError(f"{db} did not reach {count} rows")
+
+
+def test_problems_lists_the_builtins(evolve_bin, cli_env):
+    out = evolve(evolve_bin, cli_env, "problems")
+    assert out.returncode == 0 and "circle_packing" in out.stdout and "2.635" in out.stdout
+
+
+def test_unknown_problem_lists_the_available_ones(evolve_bin, cli_env):
+    out = evolve(evolve_bin, cli_env, "run", "problem=tsp")
+    assert out.returncode != 0
+    assert "Could not find 'problem/tsp'" in out.stderr and "circle_packing" in out.stderr
+
+
+def test_bad_override_names_the_key(evolve_bin, cli_env):
+    out = evolve(evolve_bin, cli_env, "run", "budget.iteratons=3")
+    assert out.returncode != 0 and "Key 'iteratons' not in 'BudgetConfig'" in out.stderr
+    out = evolve(evolve_bin, cli_env, "run", "budget.iterations=many")
+    assert out.returncode != 0 and "budget.iterations" in out.stderr
+
+
+def test_cfg_job_prints_the_composed_config(evolve_bin, cli_env):
+    out = evolve(evolve_bin, cli_env, "run", "--cfg", "job", "llm.temperature=0.2")
+    config = yaml.safe_load(out.stdout)
+    assert out.returncode == 0 and config["problem"]["name"] == "circle_packing"
+    assert config["llm"]["temperature"] == 0.2 and config["sandbox"]["kind"] == "process"
+    assert set(config) >= {"problem", "llm", "sandbox", "database", "ray", "budget"}
+
+
+def test_verbs_on_a_missing_run_dir_fail_in_one_line(evolve_bin, cli_env, tmp_path):
+    for verb in ("status", "best", "resume"):
+        out = evolve(evolve_bin, cli_env, verb, str(tmp_path / "nothing"))
+        assert out.returncode == 1 and out.stderr.strip().count("\n") == 0 and "not an evolve run dir" in out.stderr
+
+
+def test_broken_initial_program_is_one_line(evolve_bin, cli_env, ray_address, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("def solve(n):\n    raise RuntimeError('no packing today')\n")
+    out = evolve(evolve_bin, cli_env, "run", f"problem.initial={broken}", f"hydra.run.dir={tmp_path / 'run'}",
+                 f"ray.address={ray_address}", "budget.iterations=5")
+    assert out.returncode == 1
+    errors = [line for line in out.stderr.splitlines() if line.startswith("evolve:")]
+    assert len(errors) == 1 and "initial program of problem 'circle_packing' is invalid" in errors[0]
+    assert "RuntimeError: no packing today" in errors[0]
+
+
+def test_multirun_sweeps_seeds(evolve_bin, cli_env, ray_address, tmp_path):
+    out = evolve(evolve_bin, cli_env, "run", "-m", "seed=1,2", "budget.iterations=3", f"ray.address={ray_address}",
+                 f"hydra.sweep.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    runs = sorted(p.parent for p in tmp_path.glob("*/programs.db"))
+    assert [r.name for r in runs] == ["0_budget.iterations=3,seed=1", "1_budget.iterations=3,seed=2"]
+    for run in runs:
+        assert len(rows(run / "programs.db")) == 4 and (run / "best.py").exists()
+
+
+def test_campaign_improves_survives_ctrl_c_and_a_crash_and_resumes(evolve_bin, cli_env, ray_address, tmp_path):
+    run_dir = tmp_path / "run"
+    db = run_dir / "programs.db"
+    args = ["problem=circle_packing", "budget.iterations=60", "seed=5", f"hydra.run.dir={run_dir}",
+            f"ray.address={ray_address}"]
+
+    # 1. Ctrl-C part way: exit 130, a hint to resume, nothing lost
+    proc = subprocess.Popen([evolve_bin, "run", *args], env=cli_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for_rows(db, 12, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and f"evolve resume {run_dir}" in err
+    first = rows(db)
+    assert 12 <= len(first) < 61
+
+    # 2. resume, then crash hard (SIGKILL) part way
+    proc = subprocess.Popen([evolve_bin, "resume", str(run_dir), f"ray.address={ray_address}"], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_rows(db, len(first) + 10, proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    second = rows(db)
+    assert second[: len(first)] == first and len(second) < 61
+
+    # 3. resume to the end of the budget
+    out = evolve(evolve_bin, cli_env, "resume", str(run_dir), f"ray.address={ray_address}")
+    assert out.returncode == 0, out.stderr
+    final = rows(db)
+    assert final[: len(second)] == second
+    assert len(final) == 61 and sum(1 for r in final if r[1] == 0) == 1  # 60 iterations + one initial program
+    evaluated = [r[3] for r in final if r[2] in ("valid", "invalid")]
+    assert len(evaluated) == len(set(evaluated)), "a program was evaluated twice"
+    assert len({r[1] for r in final}) == 61  # every iteration number is used once
+
+    # the outputs and what the other verbs report
+    best_score, best_code = rows(db, "select score, code from programs where status='valid' "
+                                     "order by score desc limit 1")[0]
+    initial_score = rows(db, "select score from programs where iteration=0")[0][0]
+    assert best_score > initial_score
+    assert (run_dir / "best.py").read_text() == best_code
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["budget"]["iterations"] == 60
+    log = (run_dir / "campaign.log").read_text()
+    assert "initial program scored" in log and "campaign stopped: budget.iterations=60 reached" in log
+    assert "initial" in out.stdout and f"{best_score:.6g}" in out.stdout
+
+    status = evolve(evolve_bin, cli_env, "status", str(run_dir))
+    assert status.returncode == 0 and "60 of 60" in status.stdout and f"{best_score:.6g}" in status.stdout
+    best = evolve(evolve_bin, cli_env, "best", str(run_dir), "--code")
+    assert best.returncode == 0 and best.stdout == best_code
+
+    # a finished campaign can be extended
+    more = evolve(evolve_bin, cli_env, "resume", str(run_dir), f"ray.address={ray_address}", "budget.iterations=65")
+    assert more.returncode == 0 and len(rows(db)) == 66
