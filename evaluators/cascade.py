@@ -84,7 +84,7 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str,
     except CandidateError as exc:
         score = Score.invalid(f"stage {stage_name}: {exc}")
     if score is None:
-        score = Score.invalid("the evaluator declared no stages", )
+        score = Score.invalid("the evaluator declared no stages")
         evaluator_error = True
     final_metrics = {**metrics, **score.metrics}
     for key in score.metrics:

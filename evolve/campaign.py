@@ -192,7 +192,7 @@ class Campaign:
             _log.info("migration after %d iterations: %d programs moved", self._done(), moved)
 
     def _done(self) -> int:
-        return self._db.size - 1  # every row but the initial program is one iteration
+        return self._db.iterations
 
     def _stop_reason(self, started: float) -> str | None:
         b, best = self.config.budget, self._db.best()
@@ -225,10 +225,10 @@ class Campaign:
             self._last_improvement = self._done()
             self._stats.best = self._db.best().score
             max_in_flight = cfg.max_in_flight or (self._pool.size + max(1, cfg.llm.concurrency))
-            next_iteration = self._db.last_iteration + 1
+            next_iteration = max(1, self._db.last_iteration + 1)
             show = cfg.progress == "on" or (cfg.progress == "auto" and (self._console or Console()).is_terminal)
             reason = self._stop_reason(started)
-            with ProgressDisplay(cfg.budget.iterations, max(0, self._done()), show, self._console) as display:
+            with ProgressDisplay(cfg.budget.iterations, self._done(), show, self._console) as display:
                 while reason is None or (in_flight and reason.startswith("budget.iterations")):
                     while reason is None and len(in_flight) < max_in_flight and \
                             self._done() + len(in_flight) < cfg.budget.iterations:

@@ -124,11 +124,9 @@ def _status(args: argparse.Namespace) -> None:
     run_dir, config = _load_run(args.run_dir)
     with _open_db(run_dir, config) as db:
         counts = db.counts()
-        best, initial = db.best(), db.initial()
-        programs = list(db.programs())
+        best, initial, done = db.best(), db.initial(), db.iterations
+        times = [p.created_at for p in db.programs() if p.created_at is not None]
     evaluated = counts.get("valid", 0) + counts.get("invalid", 0)
-    done = max(0, len(programs) - 1)
-    times = [p.created_at for p in programs if p.created_at is not None]
     span = (max(times) - min(times)).total_seconds() if len(times) > 1 else 0.0
     table = Table(title=f"{config.name} ({config.problem.name})", show_header=False)
     table.add_row("iterations", f"{done} of {config.budget.iterations}")

@@ -92,6 +92,7 @@ class ProgramDatabase:
         self._initial: Program | None = None
         self._last_iteration = -1
         self._count = 0
+        self._iterations = 0
         with self._sessions() as s:
             rows = s.scalars(select(ProgramRow).where(ProgramRow.campaign_id == self.campaign_id)
                              .order_by(ProgramRow.id)).all()
@@ -127,6 +128,7 @@ class ProgramDatabase:
 
     def _index(self, program: Program) -> None:
         self._count += 1
+        self._iterations += program.iteration > 0
         self._last_iteration = max(self._last_iteration, program.iteration)
         if program.status.is_evaluated():
             self._hashes.setdefault(program.code_hash, program.id)
@@ -244,6 +246,11 @@ class ProgramDatabase:
     def size(self) -> int:
         """Rows of this campaign, every status included."""
         return self._count
+
+    @property
+    def iterations(self) -> int:
+        """Iterations committed (rows past the initial program's, every status included)."""
+        return self._iterations
 
     @property
     def last_iteration(self) -> int:

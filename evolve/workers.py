@@ -67,7 +67,7 @@ class EvaluationPool:
         self._idle: asyncio.Queue | None = None
 
     def _spawn(self):
-        return EvaluationWorker.options(name=None).remote(self.problem, self.sandbox)
+        return EvaluationWorker.remote(self.problem, self.sandbox)
 
     def _queue(self) -> asyncio.Queue:
         if self._idle is None:  # created lazily so it binds to the running event loop

@@ -169,7 +169,13 @@ class ProcessSandbox(Sandbox):
         self._network_isolation = network_isolation
         self._uid = self._gid = None
         if user and os.geteuid() == 0:
-            entry = pwd.getpwnam(user)
+            try:
+                entry = pwd.getpwnam(user)
+            except KeyError:
+                from evolve.errors import ConfigError
+
+                raise ConfigError(f"sandbox.user={user!r} does not exist on this machine; create it "
+                                  "(useradd --system) or name another unprivileged user") from None
             self._uid, self._gid = entry.pw_uid, entry.pw_gid
 
     @contextlib.contextmanager

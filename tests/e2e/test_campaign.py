@@ -109,3 +109,27 @@ def test_target_score_and_patience_stop_early(ray_address, circle_problem, tmp_p
 
     result = Campaign(config, tmp_path / "patience", proposer=Useless()).run()
     assert result.stop_reason.startswith("budget.patience=6") and 6 <= result.iterations < 12
+
+
+def test_wall_clock_budget_stops_and_keeps_what_finished(ray_address, circle_problem, tmp_path):
+    config = dataclasses.replace(_config(circle_problem, tmp_path, 10_000), llm=LLMConfig(),
+                                 budget=BudgetConfig(iterations=10_000, wall_seconds=4.0))
+    result = Campaign(config, tmp_path).run()
+    assert result.stop_reason == "budget.wall_seconds=4 reached" and 0 < result.iterations < 10_000
+    with ProgramDatabase(f"sqlite:///{tmp_path / 'programs.db'}", f"circle_packing/{tmp_path.name}") as db:
+        assert db.iterations == result.iterations and db.size == result.iterations + 1
+
+
+def test_resume_after_fixing_a_broken_initial_program(ray_address, circle_problem, tmp_path):
+    initial = tmp_path / "initial.py"
+    initial.write_text("def solve(n):\n    raise ValueError('not yet')\n")
+    problem = dataclasses.replace(circle_problem, initial=str(initial))
+    config = dataclasses.replace(_config(problem, tmp_path, 4), llm=LLMConfig())
+    with pytest.raises(InitialProgramError, match="not yet"):
+        Campaign(config, tmp_path / "run").run()
+    initial.write_text(open(circle_problem.directory + "/initial.py").read())
+    result = Campaign(config, tmp_path / "run").run()
+    assert result.iterations == 4 and result.initial_score > 2.4
+    with ProgramDatabase(f"sqlite:///{tmp_path / 'run' / 'programs.db'}", "circle_packing/run") as db:
+        first = [p for p in db.programs() if p.iteration == 0]
+        assert [p.status for p in first] == [ProgramStatus.INVALID, ProgramStatus.VALID] and db.iterations == 4
