@@ -1,0 +1,134 @@
+"""Trusted scoring for warehouse picker routing: metres per pick on representative tours."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from evaluators import CandidateTimeout, Evaluator, Score, Session, Stage
+from problems.warehouse_tsp import initial
+from problems.warehouse_tsp.bounds import lower_bound
+from problems.warehouse_tsp.exact import ratliff_rosenthal
+from problems.warehouse_tsp.instances import GeneratorConfig, Tour, build_splits
+from problems.warehouse_tsp.routes import check_route, make_view
+
+__all__ = ["WarehouseRouting", "Reference"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a tour is compared against: the seed's route length and the optimum (or a lower bound)."""
+
+    seed: float
+    best: float
+    exact: bool
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference(tour: Tour) -> Reference:
+    view = make_view(tour, np.random.default_rng(0), 1e9)
+    seed = check_route(tour, initial.solve(view.instance), view.pick_of_id)
+    if not seed.feasible:  # the seed is ours: this is a bug in the generator or the seed
+        raise RuntimeError(f"the seed route of {tour.name} is infeasible: {seed.reason}")
+    if tour.is_exact_solvable:
+        return Reference(seed.length, ratliff_rosenthal(tour.layout, tour.start[0], tour.aisles, tour.ys)[0], True)
+    return Reference(seed.length, lower_bound(tour, seed.length), False)
+
+
+class WarehouseRouting(Evaluator):
+    """Scores `solve(instance) -> list[int]` by mean metres per pick over the training tours.
+
+    Each call gets a freshly shuffled and relabelled copy of a tour; its wall time is measured here,
+    and a call slower than `time_budget_ms` makes that tour infeasible (the call is killed at twice the
+    budget). In `hard` mode an infeasible tour makes the program invalid; in `soft` mode it is charged
+    twice the seed's length for that tour. Validation tours are scored only through `validate`.
+    """
+
+    entrypoint = "solve"
+
+    def __init__(self, mode: str = "hard", time_budget_ms: float = 50.0, smoke_tours: int = 3,
+                 **generator: object) -> None:
+        if mode not in ("hard", "soft"):
+            raise ValueError(f"mode={mode!r}: use 'hard' or 'soft'")
+        for key in ("picks", "storage", "depots", "constraints"):
+            if key in generator:
+                generator[key] = tuple(generator[key])
+        self.generator = GeneratorConfig(**generator)
+        self.mode = mode
+        self.time_budget_ms = float(time_budget_ms)
+        self.splits = build_splits(self.generator)
+        self.smoke_set = sorted(self.splits["train"], key=lambda t: t.n)[:smoke_tours]
+
+    def stages(self) -> list[Stage]:
+        """A few small tours first, then all the training tours."""
+        return [Stage("smoke", lambda c: self.score(c, self.smoke_set, "smoke"), gate=lambda s: s.valid),
+                Stage("train", lambda c: self.score(c, self.splits["train"], "train"))]
+
+    def validate(self, candidate: Session) -> Score:
+        """Score on the validation tours (never used as fitness, never shown in a prompt)."""
+        return self.score(candidate, self.splits["val"], "val")
+
+    def reference(self, tour: Tour) -> Reference:
+        """The seed's length and the optimum or lower bound of one tour (cached)."""
+        return _reference(tour)
+
+    def score(self, candidate: Session, tours: list[Tour], split: str) -> Score:
+        """Run the candidate on every tour, check each route here, and summarise."""
+        rng = np.random.default_rng()  # fresh ids every evaluation: nothing to memorise
+        budget = self.time_budget_ms
+        lengths, per_pick, seeds, gaps, exact_gaps, times, failures = [], [], [], [], [], [], []
+        for tour in tours:
+            view = make_view(tour, rng, budget)
+            started = time.perf_counter()
+            try:
+                route = candidate.call("solve", view.instance, timeout=2 * budget / 1000)
+            except CandidateTimeout:
+                return Score.invalid(f"{split} tour {tour.name} ({tour.n} picks): solve ran past twice the "
+                                     f"time budget of {budget:g} ms and was killed")
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            times.append(elapsed_ms)
+            check = check_route(tour, route, view.pick_of_id)
+            reason = check.reason
+            if check.feasible and elapsed_ms > budget:
+                reason = f"took {elapsed_ms:.1f} ms, over the time budget of {budget:g} ms"
+            ref = self.reference(tour)
+            if reason:
+                failures.append(f"{tour.name} ({tour.n} picks, {', '.join(tour.constraint_names()) or 'no constraints'}): {reason}")
+                if self.mode == "hard":
+                    return Score.invalid(f"{split} tour {failures[0]}")
+                length = 2 * ref.seed
+            else:
+                length = check.length
+            lengths.append(length)
+            per_pick.append(length / tour.n)
+            seeds.append(ref.seed / tour.n)
+            gaps.append(100 * (length - ref.best) / ref.best if ref.best > 0 else 0.0)
+            if ref.exact:
+                exact_gaps.append(gaps[-1])
+        mpp, seed_mpp = float(np.mean(per_pick)), float(np.mean(seeds))
+        improvement = 100 * (1 - mpp / seed_mpp)
+        worst = int(np.argmax(gaps))
+        metrics = {
+            "metres_per_pick": mpp,
+            "seed_metres_per_pick": seed_mpp,
+            "improvement_over_seed_pct": improvement,
+            "gap_pct": float(np.mean(gaps)),
+            "gap_reference": "optimum" if len(exact_gaps) == len(tours) else "optimum or lower bound",
+            "feasible_share": 1 - len(failures) / len(tours),
+            "ms_per_tour": float(np.mean(times)),
+            "max_ms": float(np.max(times)),
+            "tours": len(tours),
+        }
+        if exact_gaps:
+            metrics["gap_to_optimum_pct"] = float(np.mean(exact_gaps))
+        feedback = (f"{split}: {mpp:.4f} m/pick, {improvement:+.2f}% vs the seed ({seed_mpp:.4f}); mean gap to "
+                    f"{metrics['gap_reference']} {metrics['gap_pct']:.2f}%, worst {tours[worst].name} "
+                    f"({tours[worst].n} picks) {gaps[worst]:.2f}%; {metrics['ms_per_tour']:.1f} ms per tour "
+                    f"(max {metrics['max_ms']:.1f}, budget {budget:g})")
+        if failures:
+            feedback += f"; {len(failures)} infeasible, e.g. {failures[0]}"
+        return Score(value=-mpp, metrics=metrics, feedback=feedback,
+                     features={"ms_per_tour": metrics["ms_per_tour"], "gap_pct": metrics["gap_pct"]})
