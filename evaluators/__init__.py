@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evaluators.base import Evaluator, Stage
-from evaluators.cascade import EvaluationResult, evaluate_program
+from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
 from evaluators.score import Score
 from sandboxes.base import CandidateCrash, CandidateError, CandidateTimeout, Session
 
@@ -16,5 +16,6 @@ __all__ = [
     "Score",
     "Session",
     "Stage",
+    "evaluate_held_out",
     "evaluate_program",
 ]

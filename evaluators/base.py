@@ -60,3 +60,21 @@ class Evaluator:
     def evaluate(self, candidate: Session) -> Score:
         """Score the candidate (override this, or override `stages`)."""
         raise NotImplementedError(f"{type(self).__name__} must override evaluate() or stages()")
+
+    def validate(self, candidate: Session) -> Score | None:
+        """Score on held-out validation data; None when the problem has none.
+
+        Called only for programs that become the best. The result is stored apart from the metrics
+        and never reaches a prompt.
+        """
+        return None
+
+    def test(self, candidate: Session) -> Score | None:
+        """Score on the test data, on request only (`evolve check --test PROGRAM`); None when absent."""
+        return None
+
+    def references(self, split: str) -> list[dict]:
+        """Rows of reference figures for `evolve check` (one per method); empty when there are none."""
+        return []
+
+    reference_splits: ClassVar[tuple[str, ...]] = ()

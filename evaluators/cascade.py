@@ -13,7 +13,7 @@ from evaluators.score import Score
 from evolve.config import SandboxLimits
 from sandboxes.base import CandidateError, Sandbox
 
-__all__ = ["EvaluationResult", "evaluate_program"]
+__all__ = ["EvaluationResult", "evaluate_program", "evaluate_held_out"]
 
 _log = logging.getLogger(__name__)
 
@@ -100,3 +100,23 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str,
         output=output,
         evaluator_error=evaluator_error,
     )
+
+
+def evaluate_held_out(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: SandboxLimits,
+                      which: str = "validate") -> EvaluationResult | None:
+    """Score `code` with the evaluator's `validate` (or `test`) hook; None when it has no such data."""
+    hook = getattr(evaluator, which)
+    if getattr(type(evaluator), which) is getattr(Evaluator, which):
+        return None
+    start = time.perf_counter()
+    try:
+        with sandbox.session(code, limits) as session:
+            score = hook(session)
+            if score is None:
+                return None
+            score = score.checked()
+    except CandidateError as exc:
+        score = Score.invalid(f"{which}: {exc}")
+    return EvaluationResult(valid=score.valid, score=float(score.value) if score.valid else None,
+                            metrics=dict(score.metrics), features=dict(score.features), feedback=score.feedback,
+                            stage=which, seconds=time.perf_counter() - start)

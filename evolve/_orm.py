@@ -56,6 +56,7 @@ class ProgramRow(Base):
     proposal: Mapped[str] = mapped_column(Text, default="")
     eval_seconds: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     propose_seconds: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    validation: Mapped[Optional[dict[str, Any]]] = mapped_column(_Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 

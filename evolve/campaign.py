@@ -172,6 +172,21 @@ class Campaign:
                       metrics=result.metrics, features=result.features, feedback=result.feedback,
                       error="" if result.valid else result.feedback, eval_seconds=result.seconds, **meta)
 
+    # -- held-out validation -----------------------------------------------------------------------
+    def _schedule_validation(self, program: Program) -> None:
+        """Score a new best on the validation data in the background (never shown in prompts)."""
+        if program.validation is None:
+            self._validations.add(asyncio.create_task(self._validate(program)))
+
+    async def _validate(self, program: Program) -> None:
+        result = await self._pool.validate(program.code)
+        if result is None:
+            return
+        self._db.set_validation(program.id, {"valid": result.valid, "score": result.score,
+                                             "metrics": result.metrics, "feedback": result.feedback})
+        _log.info("validation of program %d (train %.6g): %s", program.id, program.score,
+                  f"{result.score:.6g}" if result.valid else f"invalid: {result.feedback[:200]}")
+
     # -- the loop ---------------------------------------------------------------------------------
     def _record(self, program: Program) -> None:
         stats = self._stats
@@ -184,6 +199,7 @@ class Campaign:
             _log.info("new best %.6g at iteration %d (program %d, by %s)", program.score, program.iteration,
                       program.id, program.proposer)
             self._write_best(program)
+            self._schedule_validation(program)
             self._last_improvement = self._done()
         stats.best = best.score if best else None
         interval = self.config.database.migration_interval
@@ -219,9 +235,11 @@ class Campaign:
         self._pending: set[str] = set()
         self._consecutive_failures = 0
         self._last_proposer_error = ""
+        self._validations: set[asyncio.Task] = set()
         in_flight: set[asyncio.Task] = set()
         try:
             initial = await self._evaluate_initial()
+            self._schedule_validation(self._db.best())
             self._last_improvement = self._done()
             self._stats.best = self._db.best().score
             max_in_flight = cfg.max_in_flight or (self._pool.size + max(1, cfg.llm.concurrency))
@@ -247,6 +265,8 @@ class Campaign:
                                   f"last error: {self._last_proposer_error} (check llm.base_url, llm.model "
                                   "and the key)")
             _log.info("campaign stopped: %s", reason)
+            if self._validations:
+                await asyncio.gather(*self._validations)
             best = self._db.best()
             return CampaignResult(
                 run_dir=self.run_dir, iterations=self._done(), evaluated=self._stats.evaluated,
@@ -254,10 +274,11 @@ class Campaign:
                 seconds=time.monotonic() - started, stop_reason=reason,
             )
         finally:
-            for task in in_flight:
+            pending = in_flight | {t for t in self._validations if not t.done()}
+            for task in pending:
                 task.cancel()
-            if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
             if self._owns_pool:
                 self._pool.shutdown()
             closer = getattr(self._proposer, "close", None)

@@ -3,7 +3,9 @@
     evolve run [OVERRIDE ...]          start a campaign (Hydra: overrides, -m, --cfg job, --help)
     evolve resume RUN_DIR [OVERRIDE]   continue a campaign from its database
     evolve status RUN_DIR              counts, scores and rates of a campaign
-    evolve best RUN_DIR [--code]       the best program
+    evolve best RUN_DIR [--code]       the best program, with its validation figures
+    evolve check [OVERRIDE ...]        the sandbox's layers, the initial program and the references
+    evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once
     evolve problems                    the available problems
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -25,7 +28,7 @@ from evolve.errors import EvolveError, RunDirError
 __all__ = ["main"]
 
 _console = Console(stderr=True, soft_wrap=True)
-_out = Console(soft_wrap=True)
+_out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def _setup_logging(run_dir: Path) -> None:
@@ -91,6 +94,77 @@ def _hydra_run() -> None:
     app()
 
 
+def _hydra_check(test_program: str | None) -> None:
+    import hydra
+
+    register_configs()
+
+    @hydra.main(version_base="1.3", config_path="conf", config_name="config")
+    def app(cfg) -> None:
+        try:
+            _check(to_config(cfg), test_program)
+        except EvolveError as exc:
+            _console.print(f"evolve: {exc}", markup=False, highlight=False)
+            sys.exit(1)
+
+    app()
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1e-3 and value else f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _check(config: Config, test_program: str | None) -> None:
+    """Print the sandbox's layers, the initial program's score and the problem's reference tables."""
+    from evaluators import evaluate_held_out, evaluate_program
+    from evolve.problems import load_evaluator, read_initial_program
+    from sandboxes import make_sandbox
+
+    problem = config.problem
+    evaluator = load_evaluator(problem)
+    sandbox = make_sandbox(config.sandbox)
+    if test_program is not None:
+        path = Path(test_program)
+        if path.is_dir():
+            path = path / "best.py"
+        if not path.is_file():
+            raise EvolveError(f"--test {test_program}: no such program file (give a .py file or a run dir)")
+        result = evaluate_held_out(evaluator, sandbox, path.read_text(), problem.limits, "test")
+        if result is None:
+            raise EvolveError(f"problem {problem.name!r} has no test data")
+        table = Table(title=f"{problem.name}: {path} on the test data", show_header=False)
+        table.add_row("valid", str(result.valid))
+        table.add_row("score", _format(result.score))
+        for key, value in sorted(result.metrics.items()):
+            table.add_row(key, _format(value))
+        _out.print(table)
+        _out.print(result.feedback, markup=False, highlight=False)
+        _out.print("The test data is for a final figure only: tuning against it would make the figure meaningless.")
+        return
+    layers = Table("layer", "state", title=f"sandbox={config.sandbox.kind}")
+    for name, state in sandbox.layers().items():
+        layers.add_row(name, state)
+    _out.print(layers)
+    result = evaluate_program(evaluator, sandbox, read_initial_program(problem), problem.limits)
+    verdict = f"score {result.score:.6g}" if result.valid else "INVALID"
+    _out.print(f"initial program: {verdict} in {result.seconds:.2f} s; {result.feedback}", markup=False, highlight=False)
+    for split in evaluator.reference_splits:
+        started = time.monotonic()
+        rows = evaluator.references(split)
+        if not rows:
+            continue
+        table = Table(*rows[0].keys(), title=f"{problem.name}: references on the {split} split "
+                                              f"({time.monotonic() - started:.1f} s)")
+        for row in rows:
+            table.add_row(*(f"{100 * v:.0f}%" if k == "feasible" and v is not None else _format(v)
+                            for k, v in row.items()))
+        _out.print(table)
+
+
 def _load_run(run_dir: str, overrides: list[str] | None = None) -> tuple[Path, Config]:
     path = Path(run_dir)
     if not (path / "config.yaml").is_file():
@@ -151,10 +225,19 @@ def _best(args: argparse.Namespace) -> None:
         return
     _out.print(f"best program {best.id}: score {best.score:.6g} (initial {initial.score:.6g}) at iteration "
                f"{best.iteration}, generation {best.generation}, by {best.proposer}")
-    for key, value in sorted(best.metrics.items()):
-        _out.print(f"  {key}: {value}")
+    validation = best.validation or {}
+    table = Table("", "train (fitness)", "validation (held out)", "initial: train", "initial: validation")
+    first = (initial.validation or {}).get("metrics", {})
+    table.add_row("score", _format(best.score), _format(validation.get("score")), _format(initial.score),
+                  _format((initial.validation or {}).get("score")))
+    for key in sorted(k for k in best.metrics if "." not in k):
+        table.add_row(key, _format(best.metrics[key]), _format(validation.get("metrics", {}).get(key)),
+                      _format(initial.metrics.get(key)), _format(first.get(key)))
+    _out.print(table)
+    if best.validation is None:
+        _out.print("  (no validation figures: the problem has no held-out data, or validation has not finished)")
     if best.feedback:
-        _out.print(f"  feedback: {best.feedback}")
+        _out.print(f"  feedback: {best.feedback}", markup=False, highlight=False)
     _out.print(f"code: {run_dir / 'best.py'} (or `evolve best {run_dir} --code`)")
 
 
@@ -182,11 +265,25 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = [f"{Path(sys.argv[0]).name} run", *argv[1:]]
         _hydra_run()
         return
+    if argv and argv[0] == "check":
+        rest, test_program = argv[1:], None
+        if "--test" in rest:
+            at = rest.index("--test")
+            if at + 1 >= len(rest):
+                _console.print("evolve: --test needs a program file or a run dir")
+                sys.exit(2)
+            test_program = rest[at + 1]
+            rest = rest[:at] + rest[at + 2:]
+        sys.argv = [f"{Path(sys.argv[0]).name} check", *rest, "hydra.output_subdir=null", "hydra.run.dir=."]
+        _hydra_check(test_program)
+        return
     parser = argparse.ArgumentParser(prog="evolve", description="Evolve programs against an evaluator.",
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{run,resume,status,best,problems}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{run,check,resume,status,best,problems}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
+    verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
+                                   "(Hydra overrides; --test PROGRAM scores a program on the test data)")
     p = verbs.add_parser("resume", help="continue a campaign from its database")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", help="KEY=VALUE changes, e.g. budget.iterations=400")

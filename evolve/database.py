@@ -43,7 +43,7 @@ def _snapshot(row: ProgramRow) -> Program:
         features=dict(row.features or {}), feedback=row.feedback, error=row.error,
         parent_id=row.parent_id, island=row.island, generation=row.generation, proposer=row.proposer,
         proposal=row.proposal, eval_seconds=row.eval_seconds, propose_seconds=row.propose_seconds,
-        created_at=row.created_at,
+        validation=dict(row.validation) if row.validation is not None else None, created_at=row.created_at,
     )
 
 
@@ -168,6 +168,21 @@ class ProgramDatabase:
             s.commit()
         program = _snapshot(row)
         self._index(program)
+        return program
+
+    def set_validation(self, program_id: int, validation: dict[str, Any]) -> Program:
+        """Store a program's held-out scores (committed at once); return the updated snapshot."""
+        with self._sessions() as s:
+            row = s.get(ProgramRow, program_id)
+            row.validation = validation
+            s.commit()
+            program = _snapshot(row)
+        if program_id in self._valid:
+            self._valid[program_id] = program
+            if self._best is not None and self._best.id == program_id:
+                self._best = program
+            if self._initial is not None and self._initial.id == program_id:
+                self._initial = program
         return program
 
     def migrate(self, iteration: int) -> int:

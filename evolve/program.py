@@ -43,6 +43,8 @@ class Program:
         proposer: the model or mutator that proposed it.
         proposal: the proposal text (kept for failed edits, to debug them).
         eval_seconds, propose_seconds: wall times of the two steps.
+        validation: held-out scores (`score`, `metrics`, `feedback`), set only for programs that became
+            the best; never shown in prompts.
         created_at: when it was committed.
     """
 
@@ -63,4 +65,5 @@ class Program:
     proposal: str = ""
     eval_seconds: float | None = None
     propose_seconds: float | None = None
+    validation: dict[str, Any] | None = None
     created_at: datetime | None = None

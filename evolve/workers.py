@@ -9,10 +9,10 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from evaluators.cascade import EvaluationResult, evaluate_program
+from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
 from evolve.config import ProblemConfig, RayConfig, SandboxConfig
 
-__all__ = ["EvaluationWorker", "EvaluationPool", "connect"]
+__all__ = ["EvaluationWorker", "EvaluationPool", "WorkerDied", "connect"]
 
 _log = logging.getLogger(__name__)
 
@@ -27,6 +27,10 @@ def connect(config: RayConfig) -> None:
         ray.init(num_cpus=config.num_cpus, include_dashboard=config.include_dashboard,
                  dashboard_host=config.dashboard_host, logging_level=logging.WARNING,
                  log_to_driver=False, _node_ip_address="127.0.0.1")
+
+
+class WorkerDied(Exception):
+    """An evaluation actor died while holding a program; it has been replaced."""
 
 
 @ray.remote(num_cpus=1)
@@ -44,6 +48,11 @@ class EvaluationWorker:
     def evaluate(self, code: str) -> dict[str, Any]:
         """Score `code`; returns plain data only (never an object the candidate built)."""
         return evaluate_program(self.evaluator, self.sandbox, code, self.problem.limits).to_dict()
+
+    def validate(self, code: str) -> dict[str, Any] | None:
+        """Score `code` on the problem's validation data (None when it has none)."""
+        result = evaluate_held_out(self.evaluator, self.sandbox, code, self.problem.limits, "validate")
+        return result.to_dict() if result is not None else None
 
     def layers(self) -> dict[str, str]:
         """The sandbox's protection report."""
@@ -84,27 +93,42 @@ class EvaluationPool:
         finally:
             self._queue().put_nowait(actor)
 
-    async def evaluate(self, code: str) -> EvaluationResult:
-        """Evaluate `code` on the next idle worker."""
+    async def _call(self, method: str, code: str) -> Any:
+        """Run `method(code)` on the next idle actor; a dead actor is replaced and WorkerDied raised."""
         queue = self._queue()
         actor = await queue.get()
         try:
-            data = await actor.evaluate.options(name=f"evaluate:{self.problem.name}").remote(code)
-            queue.put_nowait(actor)
-            return EvaluationResult.from_dict(data)
-        except RayTaskError as exc:  # trusted evaluator code raised outside the cascade's guard
-            queue.put_nowait(actor)
-            return EvaluationResult(valid=False, score=None, feedback=f"evaluation failed: {exc.cause!r}"[:500],
-                                    evaluator_error=True)
+            result = await getattr(actor, method).options(name=f"{method}:{self.problem.name}").remote(code)
         except RayActorError as exc:
             _log.warning("evaluation worker died (%s); starting a new one", exc)
             replacement = self._spawn()
             self._actors = [a for a in self._actors if a is not actor] + [replacement]
             queue.put_nowait(replacement)
-            return EvaluationResult(valid=False, score=None, feedback="the evaluation worker died")
+            raise WorkerDied(str(exc)) from None
         except BaseException:
             queue.put_nowait(actor)
             raise
+        queue.put_nowait(actor)
+        return result
+
+    async def evaluate(self, code: str) -> EvaluationResult:
+        """Evaluate `code` on the next idle worker."""
+        try:
+            return EvaluationResult.from_dict(await self._call("evaluate", code))
+        except RayTaskError as exc:  # trusted evaluator code raised outside the cascade's guard
+            return EvaluationResult(valid=False, score=None, feedback=f"evaluation failed: {exc.cause!r}"[:500],
+                                    evaluator_error=True)
+        except WorkerDied:
+            return EvaluationResult(valid=False, score=None, feedback="the evaluation worker died")
+
+    async def validate(self, code: str) -> EvaluationResult | None:
+        """Score `code` on the validation data (None: the problem has none, or scoring failed)."""
+        try:
+            data = await self._call("validate", code)
+        except (RayTaskError, WorkerDied) as exc:
+            _log.error("validation failed: %s", exc)
+            return None
+        return EvaluationResult.from_dict(data) if data is not None else None
 
     def shutdown(self) -> None:
         """Kill every actor."""

@@ -13,6 +13,7 @@ from problems.warehouse_tsp import initial
 from problems.warehouse_tsp.bounds import lower_bound
 from problems.warehouse_tsp.exact import ratliff_rosenthal
 from problems.warehouse_tsp.instances import GeneratorConfig, Tour, build_splits
+from problems.warehouse_tsp.report import reference_rows
 from problems.warehouse_tsp.routes import check_route, make_view
 
 __all__ = ["WarehouseRouting", "Reference"]
@@ -48,9 +49,10 @@ class WarehouseRouting(Evaluator):
     """
 
     entrypoint = "solve"
+    reference_splits = ("train", "val", "test", "shifted")
 
     def __init__(self, mode: str = "hard", time_budget_ms: float = 50.0, smoke_tours: int = 3,
-                 **generator: object) -> None:
+                 ortools_seconds: float = 0.3, **generator: object) -> None:
         if mode not in ("hard", "soft"):
             raise ValueError(f"mode={mode!r}: use 'hard' or 'soft'")
         for key in ("picks", "storage", "depots", "constraints"):
@@ -59,6 +61,7 @@ class WarehouseRouting(Evaluator):
         self.generator = GeneratorConfig(**generator)
         self.mode = mode
         self.time_budget_ms = float(time_budget_ms)
+        self.ortools_seconds = float(ortools_seconds)
         self.splits = build_splits(self.generator)
         self.smoke_set = sorted(self.splits["train"], key=lambda t: t.n)[:smoke_tours]
 
@@ -70,6 +73,14 @@ class WarehouseRouting(Evaluator):
     def validate(self, candidate: Session) -> Score:
         """Score on the validation tours (never used as fitness, never shown in a prompt)."""
         return self.score(candidate, self.splits["val"], "val")
+
+    def test(self, candidate: Session) -> Score:
+        """Score on the test tours (only `evolve check --test PROGRAM` calls this)."""
+        return self.score(candidate, self.splits["test"], "test")
+
+    def references(self, split: str) -> list[dict]:
+        """Every reference method on one split (see `report.reference_rows`)."""
+        return reference_rows(self.splits[split], self.ortools_seconds, _reference)
 
     def reference(self, tour: Tour) -> Reference:
         """The seed's length and the optimum or lower bound of one tour (cached)."""
