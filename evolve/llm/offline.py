@@ -119,7 +119,8 @@ class OfflineMutator:
         elif isinstance(value, int):
             new = str(max(1, round(value * math.exp(self._rng.gauss(0.0, 0.3)))))
         else:
-            new_value = value * math.exp(self._rng.gauss(0.0, 0.3)) if value else self._rng.gauss(0.0, 0.1)
+            # a zero has no scale to keep: give it one of order one (a weight switched on, say)
+            new_value = value * math.exp(self._rng.gauss(0.0, 0.3)) if value else self._rng.gauss(0.0, 0.5)
             new = f"{new_value:.4g}"
             if not any(c in new for c in ".e"):
                 new += ".0"
