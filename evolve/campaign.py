@@ -28,6 +28,7 @@ from evolve.problems import evaluator_class, read_initial_program
 from evolve.program import Program, ProgramStatus
 from evolve.progress import ProgressDisplay, Stats
 from evolve.prompts import PromptBuilder
+from evolve.report import write_report
 from evolve.workers import EvaluationPool, connect
 
 __all__ = ["Campaign", "CampaignResult", "database_url"]
@@ -267,6 +268,7 @@ class Campaign:
             _log.info("campaign stopped: %s", reason)
             if self._validations:
                 await asyncio.gather(*self._validations)
+            write_report(self.run_dir, self._db, cfg)
             best = self._db.best()
             return CampaignResult(
                 run_dir=self.run_dir, iterations=self._done(), evaluated=self._stats.evaluated,

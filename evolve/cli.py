@@ -4,14 +4,17 @@
     evolve resume RUN_DIR [OVERRIDE]   continue a campaign from its database
     evolve status RUN_DIR              counts, scores and rates of a campaign
     evolve best RUN_DIR [--code]       the best program, with its validation figures
+    evolve report RUN_DIR              write report.html
     evolve check [OVERRIDE ...]        the sandbox's layers, the initial program and the references
-    evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once
+    evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once (a run dir's
+                                       program: recorded in test_result.json; --again re-scores)
     evolve problems                    the available problems
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -94,7 +97,7 @@ def _hydra_run() -> None:
     app()
 
 
-def _hydra_check(test_program: str | None) -> None:
+def _hydra_check(test_program: str | None, again: bool) -> None:
     import hydra
 
     register_configs()
@@ -102,7 +105,7 @@ def _hydra_check(test_program: str | None) -> None:
     @hydra.main(version_base="1.3", config_path="conf", config_name="config")
     def app(cfg) -> None:
         try:
-            _check(to_config(cfg), test_program)
+            _check(to_config(cfg), test_program, again)
         except EvolveError as exc:
             _console.print(f"evolve: {exc}", markup=False, highlight=False)
             sys.exit(1)
@@ -118,7 +121,7 @@ def _format(value: object) -> str:
     return str(value)
 
 
-def _check(config: Config, test_program: str | None) -> None:
+def _check(config: Config, test_program: str | None, again: bool = False) -> None:
     """Print the sandbox's layers, the initial program's score and the problem's reference tables."""
     from evaluators import evaluate_held_out, evaluate_program
     from evolve.problems import load_evaluator, read_initial_program
@@ -133,9 +136,21 @@ def _check(config: Config, test_program: str | None) -> None:
             path = path / "best.py"
         if not path.is_file():
             raise EvolveError(f"--test {test_program}: no such program file (give a .py file or a run dir)")
-        result = evaluate_held_out(evaluator, sandbox, path.read_text(), problem.limits, "test")
+        record = path.parent / "test_result.json" if (path.parent / "config.yaml").is_file() else None
+        code = path.read_text()
+        if record is not None and record.is_file() and not again:
+            stored = json.loads(record.read_text())
+            if stored.get("code") == code:
+                _out.print(f"{path} was scored on the test data at {stored['when']}: score {_format(stored['score'])}; "
+                           f"{stored['feedback']} (recorded in {record}; --again scores it anew)",
+                           markup=False, highlight=False)
+                return
+        result = evaluate_held_out(evaluator, sandbox, code, problem.limits, "test")
         if result is None:
             raise EvolveError(f"problem {problem.name!r} has no test data")
+        if record is not None:
+            record.write_text(json.dumps({"when": time.strftime("%Y-%m-%d %H:%M:%S"), "code": code,
+                                          **result.to_dict()}, indent=1))
         table = Table(title=f"{problem.name}: {path} on the test data", show_header=False)
         table.add_row("valid", str(result.valid))
         table.add_row("score", _format(result.score))
@@ -241,6 +256,15 @@ def _best(args: argparse.Namespace) -> None:
     _out.print(f"code: {run_dir / 'best.py'} (or `evolve best {run_dir} --code`)")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from evolve.report import write_report
+
+    run_dir, config = _load_run(args.run_dir)
+    with _open_db(run_dir, config) as db:
+        path = write_report(run_dir, db, config)
+    _out.print(f"report: {path}")
+
+
 def _resume(args: argparse.Namespace) -> None:
     run_dir, config = _load_run(args.run_dir, args.overrides)
     _open_db(run_dir, config).close()  # fails clearly when there is nothing to resume
@@ -267,6 +291,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if argv and argv[0] == "check":
         rest, test_program = argv[1:], None
+        again = "--again" in rest
+        rest = [a for a in rest if a != "--again"]
         if "--test" in rest:
             at = rest.index("--test")
             if at + 1 >= len(rest):
@@ -275,12 +301,13 @@ def main(argv: list[str] | None = None) -> None:
             test_program = rest[at + 1]
             rest = rest[:at] + rest[at + 2:]
         sys.argv = [f"{Path(sys.argv[0]).name} check", *rest, "hydra.output_subdir=null", "hydra.run.dir=."]
-        _hydra_check(test_program)
+        _hydra_check(test_program, again)
         return
     parser = argparse.ArgumentParser(prog="evolve", description="Evolve programs against an evaluator.",
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{run,check,resume,status,best,problems}")
+    verbs = parser.add_subparsers(dest="verb", required=True,
+                                  metavar="{run,check,resume,status,best,report,problems}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
     verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
                                    "(Hydra overrides; --test PROGRAM scores a program on the test data)")
@@ -295,6 +322,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("run_dir")
     p.add_argument("--code", action="store_true", help="print only its source")
     p.set_defaults(func=_best)
+    p = verbs.add_parser("report", help="write report.html for a campaign")
+    p.add_argument("run_dir")
+    p.set_defaults(func=_report)
     p = verbs.add_parser("problems", help="the available problems")
     p.set_defaults(func=_problems)
     args = parser.parse_args(argv)

@@ -140,6 +140,9 @@ def test_campaign_improves_survives_ctrl_c_and_a_crash_and_resumes(evolve_bin, c
     assert status.returncode == 0 and "60 of 60" in status.stdout and f"{best_score:.6g}" in status.stdout
     best = evolve(evolve_bin, cli_env, "best", str(run_dir), "--code")
     assert best.returncode == 0 and best.stdout == best_code
+    (run_dir / "report.html").unlink()
+    report = evolve(evolve_bin, cli_env, "report", str(run_dir))
+    assert report.returncode == 0 and f"{best_score:.6g}" in (run_dir / "report.html").read_text()
 
     # a finished campaign can be extended
     more = evolve(evolve_bin, cli_env, "resume", str(run_dir), f"ray.address={ray_address}", "budget.iterations=65")

@@ -53,6 +53,17 @@ def test_check_test_flag_scores_a_program_on_the_test_split(evolve_bin, cli_env,
                              text=True, env=cli_env, timeout=300)
     assert missing.returncode == 1 and "no such program file" in missing.stderr
 
+    run_dir = tmp_path / "run"  # a run dir's program is scored once and the figure recorded
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("{}\n")
+    (run_dir / "best.py").write_text(open(seed).read())
+    first = subprocess.run([evolve_bin, "check", *SMALL, "--test", str(run_dir)], capture_output=True, text=True,
+                           env=cli_env, timeout=300)
+    assert first.returncode == 0 and (run_dir / "test_result.json").is_file()
+    second = subprocess.run([evolve_bin, "check", *SMALL, "--test", str(run_dir)], capture_output=True, text=True,
+                            env=cli_env, timeout=300)
+    assert second.returncode == 0 and "was scored on the test data at" in second.stdout
+
 
 class WeightTuner:
     """A scripted LLM that switches on the seed's return pull a little more each time."""
@@ -83,3 +94,6 @@ def test_campaign_validates_each_best_and_never_shows_it(ray_address, tmp_path):
         assert initial.validation["metrics"]["improvement_over_seed_pct"] == pytest.approx(0.0, abs=1e-9)
         assert best.validation["score"] != best.score
         assert all(best.validation["feedback"] not in p and "val:" not in p for p in prompts)
+    report = (tmp_path / "report.html").read_text()
+    assert "best: validation" in report and f"{best.validation['score']:.6g}" in report and "<svg" in report
+    assert "+RETURN_PULL = 0.10" in report.replace("&quot;", '"')  # the diff against the initial program
