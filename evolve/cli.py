@@ -136,7 +136,8 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
             path = path / "best.py"
         if not path.is_file():
             raise EvolveError(f"--test {test_program}: no such program file (give a .py file or a run dir)")
-        record = path.parent / "test_result.json" if (path.parent / "config.yaml").is_file() else None
+        in_run_dir = (path.parent / "config.yaml").is_file() and (path.parent / "campaign.log").is_file()
+        record = path.parent / "test_result.json" if in_run_dir else None
         code = path.read_text()
         if record is not None and record.is_file() and not again:
             stored = json.loads(record.read_text())

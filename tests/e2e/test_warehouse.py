@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,7 @@ def test_check_test_flag_scores_a_program_on_the_test_split(evolve_bin, cli_env,
                          env=cli_env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert re.search(r"tours\s+│\s+20\b", out.stdout) and "test: " in out.stdout
+    assert not (Path(program.directory) / "test_result.json").exists()  # a problem folder is not a run dir
     missing = subprocess.run([evolve_bin, "check", "--test", str(tmp_path / "nope.py")], capture_output=True,
                              text=True, env=cli_env, timeout=300)
     assert missing.returncode == 1 and "no such program file" in missing.stderr
@@ -56,6 +58,7 @@ def test_check_test_flag_scores_a_program_on_the_test_split(evolve_bin, cli_env,
     run_dir = tmp_path / "run"  # a run dir's program is scored once and the figure recorded
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("{}\n")
+    (run_dir / "campaign.log").write_text("")
     (run_dir / "best.py").write_text(open(seed).read())
     first = subprocess.run([evolve_bin, "check", *SMALL, "--test", str(run_dir)], capture_output=True, text=True,
                            env=cli_env, timeout=300)
