@@ -57,6 +57,31 @@ class ProgramRow(Base):
     eval_seconds: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     propose_seconds: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     validation: Mapped[Optional[dict[str, Any]]] = mapped_column(_Json, nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    choice: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class LLMCallRow(Base):
+    """One request to a proposer and what came back: the record replay plays from."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index("ix_llm_calls_campaign_iteration", "campaign_id", "iteration"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    iteration: Mapped[int] = mapped_column(Integer)
+    parent_hash: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(255), default="")
+    messages: Mapped[list[Any]] = mapped_column(_Json)
+    response: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 

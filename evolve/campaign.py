@@ -34,6 +34,7 @@ from evolve.workers import EvaluationPool, connect
 __all__ = ["Campaign", "CampaignResult", "database_url"]
 
 _log = logging.getLogger("evolve.campaign")
+_DRAINING = ("budget.iterations", "budget.max_cost_usd")  # stops that let paid-for work in flight finish
 
 
 @dataclass(frozen=True)
@@ -144,22 +145,33 @@ class Campaign:
             async with self._llm_slots:
                 proposal = await self._proposer.propose(prompt)
         except ProposerError as exc:
+            seconds = time.perf_counter() - started
             self._consecutive_failures += 1
             self._last_proposer_error = str(exc)
+            model = exc.model or getattr(self._proposer, "name", "")
+            db.record_call(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages, model=model,
+                           error=str(exc), seconds=seconds)
             return db.add(status=ProgramStatus.PROPOSAL_FAILED, code=parent.code, code_hash=parent.code_hash,
-                          error=str(exc), proposer=getattr(self._proposer, "name", ""),
-                          propose_seconds=time.perf_counter() - started, **common)
+                          error=str(exc), proposer=model, propose_seconds=seconds, **common)
         self._consecutive_failures = 0
         propose_seconds = time.perf_counter() - started
-        meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds, **common)
+        db.record_call(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages,
+                       model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
+                       completion_tokens=proposal.completion_tokens, cost=proposal.cost, seconds=propose_seconds)
+        meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds,
+                    prompt_tokens=proposal.prompt_tokens, completion_tokens=proposal.completion_tokens,
+                    cost=proposal.cost, choice=proposal.reason, **common)
         try:
             child = apply_proposal(parent.code, proposal.text)
         except EditError as exc:
+            cut = " (the reply was cut off at max_tokens: ask for smaller edits)" if proposal.truncated else ""
+            self._observe(proposal, False)
             return db.add(status=ProgramStatus.EDIT_FAILED, code=parent.code, code_hash=parent.code_hash,
-                          error=str(exc), **meta)
+                          error=f"{exc}{cut}", **meta)
         code_hash = normalized_hash(child)
         twin = db.seen(code_hash)
         if twin is not None or code_hash in self._pending:
+            self._observe(proposal, False)
             return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
                           error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
                           **meta)
@@ -169,9 +181,15 @@ class Campaign:
         finally:
             self._pending.discard(code_hash)
         status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
+        self._observe(proposal, result.valid and result.score > parent.score)
         return db.add(status=status, code=child, code_hash=code_hash, score=result.score,
                       metrics=result.metrics, features=result.features, feedback=result.feedback,
                       error="" if result.valid else result.feedback, eval_seconds=result.seconds, **meta)
+
+    def _observe(self, proposal, improved: bool) -> None:
+        observe = getattr(self._proposer, "observe", None)
+        if observe is not None:
+            observe(proposal, improved)
 
     # -- held-out validation -----------------------------------------------------------------------
     def _schedule_validation(self, program: Program) -> None:
@@ -219,6 +237,8 @@ class Campaign:
             return f"budget.wall_seconds={b.wall_seconds:g} reached"
         if b.target_score is not None and best is not None and best.score >= b.target_score:
             return f"budget.target_score={b.target_score:g} reached"
+        if b.max_cost_usd is not None and self._db.total_cost >= b.max_cost_usd:
+            return f"budget.max_cost_usd={b.max_cost_usd:g} reached (spent ${self._db.total_cost:.4f})"
         if b.patience is not None and self._done() - self._last_improvement >= b.patience:
             return f"budget.patience={b.patience}: no improvement in {b.patience} iterations"
         if self._consecutive_failures >= self.config.llm.max_consecutive_failures:
@@ -248,7 +268,7 @@ class Campaign:
             show = cfg.progress == "on" or (cfg.progress == "auto" and (self._console or Console()).is_terminal)
             reason = self._stop_reason(started)
             with ProgressDisplay(cfg.budget.iterations, self._done(), show, self._console) as display:
-                while reason is None or (in_flight and reason.startswith("budget.iterations")):
+                while reason is None or (in_flight and reason.startswith(_DRAINING)):
                     while reason is None and len(in_flight) < max_in_flight and \
                             self._done() + len(in_flight) < cfg.budget.iterations:
                         task = asyncio.create_task(self._iteration(next_iteration, next_iteration % cfg.database.islands))

@@ -16,6 +16,7 @@ __all__ = [
     "FeatureDimension",
     "SandboxLimits",
     "ProblemConfig",
+    "ModelConfig",
     "LLMConfig",
     "SandboxConfig",
     "DatabaseConfig",
@@ -98,21 +99,56 @@ class ProblemConfig:
 
 
 @dataclass
+class ModelConfig:
+    """One OpenAI-compatible model.
+
+    Attributes:
+        model: model name sent to the endpoint.
+        name: label in records and reports (null: the model name).
+        base_url: endpoint URL, e.g. `http://127.0.0.1:8000/v1` for vLLM; null for OpenAI's default.
+        api_key_env: environment variable holding the key; null sends `EMPTY` (local servers).
+        weight: share of proposals under `selection: fixed`, and the prior elsewhere.
+        temperature: sampling temperature.
+        max_tokens: largest reply, in tokens.
+        timeout: seconds for one request.
+        max_retries: retries of one request inside the client (429 with retry-after, 5xx, timeouts).
+        concurrency: requests to this model at once.
+        price_input_per_million: USD per million prompt tokens.
+        price_output_per_million: USD per million completion tokens.
+    """
+
+    model: str = MISSING
+    name: Optional[str] = None
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = None
+    weight: float = 1.0
+    temperature: float = 0.8
+    max_tokens: int = 4096
+    timeout: float = 120.0
+    max_retries: int = 2
+    concurrency: int = 4
+    price_input_per_million: float = 0.0
+    price_output_per_million: float = 0.0
+
+
+@dataclass
 class LLMConfig:
     """The proposer.
 
     Attributes:
-        kind: `offline` (the built-in mutator, no network) or `openai` (any OpenAI-compatible endpoint).
-        model: model name sent to the endpoint.
-        base_url: endpoint URL, e.g. `http://127.0.0.1:8000/v1` for vLLM; null for OpenAI's default.
-        api_key_env: name of the environment variable that holds the key; null sends `EMPTY`.
-        temperature: sampling temperature.
-        max_tokens: largest reply, in tokens.
-        timeout: seconds for one request.
-        max_retries: retries of one request inside the client (429/5xx/timeouts).
-        concurrency: proposals requested at once.
-        price_input_per_million: USD per million prompt tokens (for cost accounting).
-        price_output_per_million: USD per million completion tokens.
+        kind: `offline` (the built-in mutator, no network), `openai` (one model: the fields below),
+            `ensemble` (the `models` list) or `replay` (the responses recorded in `source`).
+        model, base_url, api_key_env, temperature, max_tokens, timeout, max_retries,
+        price_input_per_million, price_output_per_million: the one model of `kind: openai` (see
+            `ModelConfig`).
+        models: the models of `kind: ensemble`.
+        selection: how an ensemble picks a model per proposal: `fixed` (by weight), `ucb` or
+            `thompson` (adaptive, by observed improvements per dollar).
+        exploration: UCB's exploration constant.
+        rest_after: consecutive failures after which a model is rested (the others carry on).
+        rest_seconds: first rest; it doubles each time the same model is rested again.
+        concurrency: proposals requested at once, over all models.
+        source: the run dir whose recorded responses `kind: replay` plays back.
         max_consecutive_failures: the campaign stops with a clear error after this many failed proposals
             in a row (a wrong URL or model name, not a passing fault).
         max_edits: the offline mutator makes between 1 and this many edits per proposal.
@@ -126,11 +162,27 @@ class LLMConfig:
     max_tokens: int = 4096
     timeout: float = 120.0
     max_retries: int = 2
-    concurrency: int = 4
     price_input_per_million: float = 0.0
     price_output_per_million: float = 0.0
+    models: List[ModelConfig] = field(default_factory=list)
+    selection: str = "thompson"
+    exploration: float = 1.0
+    rest_after: int = 3
+    rest_seconds: float = 30.0
+    concurrency: int = 4
+    source: Optional[str] = None
     max_consecutive_failures: int = 25
     max_edits: int = 2
+
+    def model_configs(self) -> list[ModelConfig]:
+        """The models this config names: `models`, or the one model of `kind: openai`."""
+        if self.kind == "ensemble":
+            return list(self.models)
+        return [ModelConfig(model=self.model, base_url=self.base_url, api_key_env=self.api_key_env,
+                            temperature=self.temperature, max_tokens=self.max_tokens, timeout=self.timeout,
+                            max_retries=self.max_retries, concurrency=self.concurrency,
+                            price_input_per_million=self.price_input_per_million,
+                            price_output_per_million=self.price_output_per_million)]
 
 
 @dataclass
@@ -206,12 +258,14 @@ class BudgetConfig:
         wall_seconds: wall-clock seconds for this invocation (null: no limit).
         target_score: stop once the best score reaches this value.
         patience: stop after this many iterations without a new best.
+        max_cost_usd: stop once proposals have cost this much (the ones in flight still finish).
     """
 
     iterations: int = 100
     wall_seconds: Optional[float] = None
     target_score: Optional[float] = None
     patience: Optional[int] = None
+    max_cost_usd: Optional[float] = None
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from evolve._orm import CampaignRow, MigrationRow, ProgramRow, make_engine
+from evolve._orm import CampaignRow, LLMCallRow, MigrationRow, ProgramRow, make_engine
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.program import Program, ProgramStatus
 
@@ -43,7 +43,9 @@ def _snapshot(row: ProgramRow) -> Program:
         features=dict(row.features or {}), feedback=row.feedback, error=row.error,
         parent_id=row.parent_id, island=row.island, generation=row.generation, proposer=row.proposer,
         proposal=row.proposal, eval_seconds=row.eval_seconds, propose_seconds=row.propose_seconds,
-        validation=dict(row.validation) if row.validation is not None else None, created_at=row.created_at,
+        validation=dict(row.validation) if row.validation is not None else None,
+        prompt_tokens=row.prompt_tokens or 0, completion_tokens=row.completion_tokens or 0, cost=row.cost or 0.0,
+        choice=row.choice or "", created_at=row.created_at,
     )
 
 
@@ -93,6 +95,7 @@ class ProgramDatabase:
         self._last_iteration = -1
         self._count = 0
         self._iterations = 0
+        self._cost = 0.0
         with self._sessions() as s:
             rows = s.scalars(select(ProgramRow).where(ProgramRow.campaign_id == self.campaign_id)
                              .order_by(ProgramRow.id)).all()
@@ -129,6 +132,7 @@ class ProgramDatabase:
     def _index(self, program: Program) -> None:
         self._count += 1
         self._iterations += program.iteration > 0
+        self._cost += program.cost
         self._last_iteration = max(self._last_iteration, program.iteration)
         if program.status.is_evaluated():
             self._hashes.setdefault(program.code_hash, program.id)
@@ -152,7 +156,8 @@ class ProgramDatabase:
             score: float | None = None, metrics: dict[str, Any] | None = None,
             features: dict[str, float] | None = None, feedback: str = "", error: str = "",
             parent: Program | None = None, island: int = 0, proposer: str = "", proposal: str = "",
-            eval_seconds: float | None = None, propose_seconds: float | None = None) -> Program:
+            eval_seconds: float | None = None, propose_seconds: float | None = None, prompt_tokens: int = 0,
+            completion_tokens: int = 0, cost: float = 0.0, choice: str = "") -> Program:
         """Commit one program at once and index it; return its snapshot."""
         row = ProgramRow(
             campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
@@ -161,7 +166,8 @@ class ProgramDatabase:
             error=error[:_ERROR_CHARS], parent_id=parent.id if parent else None, island=island,
             generation=parent.generation + 1 if parent else 0, proposer=proposer,
             proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
-            propose_seconds=propose_seconds,
+            propose_seconds=propose_seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            cost=cost, choice=choice,
         )
         with self._sessions() as s:
             s.add(row)
@@ -169,6 +175,53 @@ class ProgramDatabase:
         program = _snapshot(row)
         self._index(program)
         return program
+
+    def record_call(self, *, iteration: int, parent_hash: str, messages: list[dict[str, str]], model: str = "",
+                    response: str | None = None, error: str = "", prompt_tokens: int = 0,
+                    completion_tokens: int = 0, cost: float = 0.0, seconds: float = 0.0) -> None:
+        """Commit one proposer request and its response (or error), for accounting and replay."""
+        with self._sessions() as s:
+            s.add(LLMCallRow(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
+                             model=model, messages=messages, response=response, error=error[:_ERROR_CHARS],
+                             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost,
+                             seconds=seconds))
+            s.commit()
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every recorded proposer call in order, as plain dicts."""
+        with self._sessions() as s:
+            rows = s.scalars(select(LLMCallRow).where(LLMCallRow.campaign_id == self.campaign_id)
+                             .order_by(LLMCallRow.id)).all()
+            return [{c.key: getattr(r, c.key) for c in LLMCallRow.__table__.columns} for r in rows]
+
+    def spend(self) -> dict[str, dict[str, float]]:
+        """Per proposer: calls, failures, tokens, cost, and programs that beat their parent."""
+        with self._sessions() as s:
+            calls = s.execute(select(LLMCallRow.model, func.count(), func.sum(LLMCallRow.prompt_tokens),
+                                     func.sum(LLMCallRow.completion_tokens), func.sum(LLMCallRow.cost),
+                                     func.sum((LLMCallRow.response.is_(None)).cast(Integer)))
+                              .where(LLMCallRow.campaign_id == self.campaign_id).group_by(LLMCallRow.model)).all()
+        out = {model: {"calls": n, "failed": failed or 0, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
+                       "cost": cost or 0.0, "improvements": 0, "new_bests": 0}
+               for model, n, pt, ct, cost, failed in calls}
+        best = None
+        for program in self.programs(ProgramStatus.VALID):
+            row = out.get(program.proposer)
+            if row is None:
+                pass
+            elif program.parent_id is not None:
+                parent = self._valid.get(program.parent_id)
+                if parent is not None and program.score > parent.score:
+                    row["improvements"] += 1
+                if best is not None and program.score > best:
+                    row["new_bests"] += 1
+            best = program.score if best is None else max(best, program.score)
+        return out
+
+    @property
+    def total_cost(self) -> float:
+        """USD spent on proposals in this campaign."""
+        return self._cost
 
     def set_validation(self, program_id: int, validation: dict[str, Any]) -> Program:
         """Store a program's held-out scores (committed at once); return the updated snapshot."""

@@ -36,7 +36,14 @@ class EditError(EvolveError):
 
 
 class ProposerError(EvolveError):
-    """A proposer (LLM or mutator) failed to produce a proposal; the campaign records it and goes on."""
+    """A proposer (LLM or mutator) failed to produce a proposal; the campaign records it and goes on.
+
+    `model` names the model that failed, when one did.
+    """
+
+    def __init__(self, message: str, model: str = "") -> None:
+        super().__init__(message)
+        self.model = model
 
 
 class RunDirError(EvolveError):

@@ -45,6 +45,8 @@ class Program:
         eval_seconds, propose_seconds: wall times of the two steps.
         validation: held-out scores (`score`, `metrics`, `feedback`), set only for programs that became
             the best; never shown in prompts.
+        prompt_tokens, completion_tokens, cost: what the proposal cost (USD).
+        choice: why the proposer picked the model it used (ensembles).
         created_at: when it was committed.
     """
 
@@ -66,4 +68,8 @@ class Program:
     eval_seconds: float | None = None
     propose_seconds: float | None = None
     validation: dict[str, Any] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    choice: str = ""
     created_at: datetime | None = None

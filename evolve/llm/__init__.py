@@ -5,10 +5,11 @@ from __future__ import annotations
 from evolve.config import LLMConfig
 from evolve.errors import ConfigError
 from evolve.llm.base import Prompt, Proposal, Proposer
+from evolve.llm.ensemble import Ensemble
 from evolve.llm.offline import OfflineMutator
 from evolve.llm.openai_model import OpenAIModel
 
-__all__ = ["OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "make_proposer"]
+__all__ = ["Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "make_proposer"]
 
 
 def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> Proposer:
@@ -18,6 +19,15 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
     config = config or LLMConfig()
     if config.kind == "offline":
         return OfflineMutator(seed=seed, max_edits=config.max_edits)
-    if config.kind == "openai":
-        return OpenAIModel(config)
-    raise ConfigError(f"llm.kind={config.kind!r} is not known; use llm=offline or llm=openai")
+    if config.kind in ("openai", "ensemble"):
+        models = config.model_configs()
+        if not models:
+            raise ConfigError("llm.kind=ensemble needs at least one entry in llm.models")
+        try:
+            return Ensemble([OpenAIModel(m) for m in models], weights=[m.weight for m in models],
+                            concurrency=[m.concurrency for m in models], selection=config.selection,
+                            exploration=config.exploration, rest_after=config.rest_after,
+                            rest_seconds=config.rest_seconds, seed=seed)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    raise ConfigError(f"llm.kind={config.kind!r} is not known; use offline, openai, ensemble or replay")

@@ -34,6 +34,8 @@ class Proposal:
         model: which model or mutator wrote it.
         prompt_tokens, completion_tokens: usage as reported by the endpoint (0 offline).
         cost: USD, from the configured prices.
+        truncated: the reply stopped at max_tokens.
+        reason: why this model was chosen (ensembles).
     """
 
     text: str
@@ -41,6 +43,8 @@ class Proposal:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    truncated: bool = False
+    reason: str = ""
 
 
 @runtime_checkable
@@ -48,7 +52,9 @@ class Proposer(Protocol):
     """Anything that turns a prompt into a proposal.
 
     `propose` is a coroutine and may be awaited concurrently up to `llm.concurrency` times; it raises
-    `evolve.errors.ProposerError` on failure (the campaign records it and goes on).
+    `evolve.errors.ProposerError` on failure (the campaign records it and goes on). A proposer may also
+    define `observe(proposal, improved)`, which the campaign calls once the child is scored, and
+    `async close()`.
 
     Example::
 

@@ -6,7 +6,7 @@ import os
 
 import openai
 
-from evolve.config import LLMConfig
+from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.llm.base import Prompt, Proposal
 
@@ -20,16 +20,16 @@ class OpenAIModel:
     missing key fails before the campaign starts. Failures raise `ProposerError`.
     """
 
-    def __init__(self, config: LLMConfig, client: openai.AsyncOpenAI | None = None) -> None:
+    def __init__(self, config: ModelConfig, client: openai.AsyncOpenAI | None = None) -> None:
         self.config = config
-        self.name = config.model
+        self.name = config.name or config.model
         if client is None:
             key = "EMPTY"
             if config.api_key_env:
                 key = os.environ.get(config.api_key_env, "")
                 if not key:
                     raise ConfigError(
-                        f"llm.api_key_env={config.api_key_env}: the environment variable "
+                        f"api_key_env={config.api_key_env} (model {self.name}): the environment variable "
                         f"{config.api_key_env} is not set; export it, or set llm.api_key_env=null "
                         "for a local server that needs no key")
             client = openai.AsyncOpenAI(base_url=config.base_url, api_key=key, timeout=config.timeout,
@@ -45,16 +45,17 @@ class OpenAIModel:
                 max_tokens=cfg.max_tokens,
             )
         except openai.OpenAIError as exc:
-            raise ProposerError(f"{cfg.model}: {type(exc).__name__}: {str(exc)[:300]}") from exc
+            raise ProposerError(f"{self.name}: {type(exc).__name__}: {str(exc)[:300]}", self.name) from exc
         if not response.choices or not (response.choices[0].message.content or "").strip():
-            raise ProposerError(f"{cfg.model}: the reply is empty")
+            raise ProposerError(f"{self.name}: the reply is empty", self.name)
         usage = response.usage
         prompt_tokens = usage.prompt_tokens if usage else 0
         completion_tokens = usage.completion_tokens if usage else 0
         cost = (prompt_tokens * cfg.price_input_per_million
                 + completion_tokens * cfg.price_output_per_million) / 1e6
-        return Proposal(text=response.choices[0].message.content, model=cfg.model,
-                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
+        return Proposal(text=response.choices[0].message.content, model=self.name,
+                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost,
+                        truncated=response.choices[0].finish_reason == "length")
 
     async def close(self) -> None:
         """Close the HTTP client."""

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from evolve.config import LLMConfig
+from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.llm import OpenAIModel, make_proposer
 from evolve.llm.base import Prompt
@@ -18,8 +18,8 @@ PROMPT = Prompt([{"role": "system", "content": "be good"}, {"role": "user", "con
 
 
 def _model(server, **kw):
-    config = LLMConfig(kind="openai", model="m-small", base_url=server.base_url, api_key_env=None,
-                       max_retries=kw.pop("max_retries", 0), timeout=kw.pop("timeout", 10.0), **kw)
+    config = ModelConfig(model="m-small", base_url=server.base_url, api_key_env=None,
+                         max_retries=kw.pop("max_retries", 0), timeout=kw.pop("timeout", 10.0), **kw)
     return OpenAIModel(config)
 
 
@@ -57,7 +57,7 @@ def test_timeouts_and_refused_connections_are_proposer_errors():
         with pytest.raises(ProposerError, match="Timeout"):
             asyncio.run(_model(server, timeout=0.3).propose(PROMPT))
         url = server.base_url
-    refused = OpenAIModel(LLMConfig(kind="openai", model="m", base_url=url, api_key_env=None, max_retries=0))
+    refused = OpenAIModel(ModelConfig(model="m", base_url=url, api_key_env=None, max_retries=0))
     with pytest.raises(ProposerError, match="Connection"):
         asyncio.run(refused.propose(PROMPT))
 
@@ -67,9 +67,10 @@ def test_missing_key_fails_before_anything_starts(monkeypatch):
     with pytest.raises(ConfigError, match="EVOLVE_TEST_KEY is not set"):
         make_proposer(LLMConfig(kind="openai", api_key_env="EVOLVE_TEST_KEY"))
     monkeypatch.setenv("EVOLVE_TEST_KEY", "sk-test")
-    assert isinstance(make_proposer(LLMConfig(kind="openai", api_key_env="EVOLVE_TEST_KEY")), OpenAIModel)
+    proposer = make_proposer(LLMConfig(kind="openai", model="gpt-x", api_key_env="EVOLVE_TEST_KEY"))
+    assert isinstance(proposer.models["gpt-x"], OpenAIModel)
 
 
 def test_unknown_llm_kind_is_a_config_error():
-    with pytest.raises(ConfigError, match="llm.kind='gpt'"):
+    with pytest.raises(ConfigError, match="llm.kind='gpt' is not known"):
         make_proposer(LLMConfig(kind="gpt"))

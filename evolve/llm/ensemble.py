@@ -1,0 +1,135 @@
+"""Several models behind one proposer: a model per proposal, by weight or by what has paid off.
+
+`selection: fixed` draws by weight. `ucb` and `thompson` treat each model as a bandit arm whose payoff
+is the chance that its edit improves on the parent, divided by what a call costs (plus `cost_floor`,
+so that a free model that never helps does not win by default). A model that fails `rest_after` times
+in a row is rested for `rest_seconds` (doubling each time) while the others carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+from evolve.errors import ProposerError
+from evolve.llm.base import Prompt, Proposal, Proposer
+
+__all__ = ["Ensemble", "ArmStats"]
+
+
+@dataclass
+class ArmStats:
+    """What one model has done so far in this campaign."""
+
+    weight: float = 1.0
+    calls: int = 0
+    failures: int = 0
+    outcomes: int = 0
+    improvements: int = 0
+    cost: float = 0.0
+    consecutive_failures: int = 0
+    rests: int = 0
+    rested_until: float = 0.0
+
+    @property
+    def cost_per_call(self) -> float:
+        """Mean USD per successful call."""
+        return self.cost / self.calls if self.calls else 0.0
+
+
+class Ensemble:
+    """Chooses one of `models` per proposal and learns from `observe(proposal, improved)`.
+
+    Safe for concurrent `propose` calls on one event loop; each model has its own concurrency limit.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, models: Sequence[Proposer], weights: Sequence[float] | None = None,
+                 concurrency: Sequence[int] | None = None, selection: str = "thompson", exploration: float = 1.0,
+                 rest_after: int = 3, rest_seconds: float = 30.0, cost_floor: float = 1e-4, seed: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if selection not in ("fixed", "ucb", "thompson"):
+            raise ValueError(f"llm.selection={selection!r}: use fixed, ucb or thompson")
+        if not models:
+            raise ValueError("an ensemble needs at least one model (llm.models)")
+        self.models = {m.name: m for m in models}
+        if len(self.models) != len(models):
+            raise ValueError("two models of the ensemble share a name; give them distinct `name`s")
+        weights = list(weights or [1.0] * len(models))
+        self.stats = {m.name: ArmStats(weight=w) for m, w in zip(models, weights)}
+        self._slots = {m.name: asyncio.Semaphore(c) for m, c in zip(models, concurrency or [4] * len(models))}
+        self.selection, self.exploration = selection, exploration
+        self.rest_after, self.rest_seconds, self.cost_floor = rest_after, rest_seconds, cost_floor
+        self._rng = random.Random(seed)
+        self._clock = clock
+
+    def _value(self, name: str, total: int) -> tuple[float, str]:
+        s = self.stats[name]
+        price = s.cost_per_call + self.cost_floor
+        if self.selection == "ucb":
+            if s.outcomes == 0:
+                return math.inf, "untried"
+            rate = s.improvements / s.outcomes
+            bonus = self.exploration * math.sqrt(math.log(max(total, 1)) / s.outcomes)
+            return (rate + bonus) / price, f"rate {rate:.2f}+{bonus:.2f} / ${price:.5f}"
+        p = self._rng.betavariate(s.improvements + s.weight, s.outcomes - s.improvements + 1)
+        return p / price, f"sampled p={p:.2f} / ${price:.5f}"
+
+    def choose(self) -> tuple[str, str]:
+        """The model for the next proposal, and why (a line kept with the program)."""
+        now = self._clock()
+        awake = [n for n, s in self.stats.items() if s.rested_until <= now]
+        if not awake:
+            raise LookupError(min(s.rested_until for s in self.stats.values()) - now)
+        if self.selection == "fixed" or len(awake) == 1:
+            name = self._rng.choices(awake, weights=[self.stats[n].weight for n in awake])[0]
+            return name, f"{self.selection}: weight {self.stats[name].weight:g} of {len(awake)} awake"
+        total = sum(s.outcomes for s in self.stats.values())
+        scored = {n: self._value(n, total) for n in awake}
+        name = max(scored, key=lambda n: scored[n][0])
+        others = ", ".join(f"{n} {v:.3g}" for n, (v, _) in scored.items() if n != name)
+        return name, f"{self.selection}: {scored[name][1]} -> {scored[name][0]:.3g}/$ (vs {others})"
+
+    async def propose(self, prompt: Prompt) -> Proposal:
+        """Ask the chosen model; when every model is resting, wait for the first to wake."""
+        while True:
+            try:
+                name, reason = self.choose()
+                break
+            except LookupError as wait:
+                await asyncio.sleep(max(0.01, float(wait.args[0])))
+        stats = self.stats[name]
+        try:
+            async with self._slots[name]:
+                proposal = await self.models[name].propose(prompt)
+        except ProposerError:
+            stats.failures += 1
+            stats.consecutive_failures += 1
+            if stats.consecutive_failures >= self.rest_after:
+                stats.rests += 1
+                stats.rested_until = self._clock() + self.rest_seconds * 2 ** (stats.rests - 1)
+                stats.consecutive_failures = 0
+            raise
+        stats.calls += 1
+        stats.cost += proposal.cost
+        stats.consecutive_failures = 0
+        return replace(proposal, model=name, reason=reason)
+
+    def observe(self, proposal: Proposal, improved: bool) -> None:
+        """Credit the model that wrote `proposal` with whether its child beat the parent."""
+        stats = self.stats.get(proposal.model)
+        if stats is not None:
+            stats.outcomes += 1
+            stats.improvements += bool(improved)
+
+    async def close(self) -> None:
+        """Close every model's client."""
+        for model in self.models.values():
+            closer = getattr(model, "close", None)
+            if closer is not None:
+                await closer()
