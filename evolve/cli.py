@@ -216,6 +216,7 @@ def _status(args: argparse.Namespace) -> None:
         counts = db.counts()
         best, initial, done = db.best(), db.initial(), db.iterations
         times = [p.created_at for p in db.programs() if p.created_at is not None]
+        spend = db.spend()
     evaluated = counts.get("valid", 0) + counts.get("invalid", 0)
     span = (max(times) - min(times)).total_seconds() if len(times) > 1 else 0.0
     table = Table(title=f"{config.name} ({config.problem.name})", show_header=False)
@@ -228,6 +229,15 @@ def _status(args: argparse.Namespace) -> None:
     table.add_row("best per island", ", ".join("-" if s is None else f"{s:.6g}" for s in db.island_best()))
     table.add_row("evaluations/s", f"{evaluated / span:.2f} over {span:.0f} s" if span else "-")
     _out.print(table)
+    if spend:
+        models = Table("proposer", "calls", "failed", "tokens in", "tokens out", "cost $", "improved parent",
+                       "new bests", "$ per improvement", title="spend per proposer")
+        for name, s in sorted(spend.items()):
+            per = f"{s['cost'] / s['improvements']:.4f}" if s["improvements"] else "-"
+            models.add_row(name or "-", str(s["calls"]), str(s["failed"]), str(s["prompt_tokens"]),
+                           str(s["completion_tokens"]), f"{s['cost']:.4f}", str(s["improvements"]),
+                           str(s["new_bests"]), per)
+        _out.print(models)
 
 
 def _best(args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import sessionmaker
 
 from evolve._orm import CampaignRow, LLMCallRow, MigrationRow, ProgramRow, make_engine

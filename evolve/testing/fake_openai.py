@@ -11,6 +11,7 @@ in `server.requests`.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class FakeReply:
         delay: seconds to wait before answering.
         body: a raw body to send instead of a chat completion.
         prompt_tokens, completion_tokens: the usage to report.
+        finish_reason: `stop`, or `length` for a reply cut off at max_tokens.
     """
 
     content: str = ""
@@ -40,6 +42,7 @@ class FakeReply:
     body: bytes | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reason: str = "stop"
 
 
 Responder = Callable[[dict[str, Any]], "str | FakeReply"]
@@ -48,6 +51,10 @@ Responder = Callable[[dict[str, Any]], "str | FakeReply"]
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # a client that timed out and left is expected
 
 
 class FakeOpenAIServer:
@@ -138,7 +145,7 @@ class FakeOpenAIServer:
                 body = {
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion",
                     "created": int(time.time()), "model": request.get("model", server.model),
-                    "choices": [{"index": 0, "finish_reason": "stop",
+                    "choices": [{"index": 0, "finish_reason": reply.finish_reason,
                                  "message": {"role": "assistant", "content": reply.content}}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                               "total_tokens": prompt_tokens + completion_tokens},

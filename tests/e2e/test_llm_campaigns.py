@@ -1,0 +1,123 @@
+"""LLM-driven campaigns against the fake OpenAI-compatible server: faults, ensembles, accounting."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import re
+
+import pytest
+
+from evolve.campaign import Campaign
+from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, ModelConfig, RayConfig
+from evolve.database import ProgramDatabase
+from evolve.program import ProgramStatus
+from evolve.testing import FakeOpenAIServer, FakeReply
+
+pytestmark = pytest.mark.e2e
+
+
+def _steps_edit(request, delta):
+    user = request["messages"][1]["content"]
+    line = re.search(r"^def refine\(centers, steps=(\d+).*\n", user, re.MULTILINE)
+    new = line.group(0).replace(f"steps={line.group(1)}", f"steps={max(10, int(line.group(1)) + delta)}")
+    return f"Change the number of steps.\n<<<<<<< SEARCH\n{line.group(0)}=======\n{new}>>>>>>> REPLACE\n"
+
+
+def _config(problem, models, iterations, **llm):
+    return Config(problem=problem, seed=0, progress="off",
+                  llm=LLMConfig(kind="ensemble", models=models, concurrency=2, **llm),
+                  database=DatabaseConfig(islands=1), ray=RayConfig(num_workers=2),
+                  budget=BudgetConfig(iterations=iterations))
+
+
+def _db(tmp_path):
+    return ProgramDatabase(f"sqlite:///{tmp_path / 'programs.db'}", f"circle_packing/{tmp_path.name}")
+
+
+def test_every_fault_is_survived_and_recorded(ray_address, circle_problem, tmp_path):
+    # the live model's client retries once, so a fault that should fail a call comes twice in a row
+    script = collections.deque([
+        FakeReply("slow down", status=429, headers={"retry-after": "0"}), "GOOD",  # retried, then fine
+        FakeReply("upstream", status=502), FakeReply("upstream", status=502), "GOOD",
+        FakeReply("late", delay=3.0), FakeReply("late", delay=3.0), "GOOD",
+        FakeReply(""), "GOOD",
+        "TRUNCATED", "NO-EDIT", "OUTSIDE",
+    ])
+
+    counter = iter(range(1000))
+
+    def responder(request):
+        item = script.popleft() if script else "GOOD"
+        if item == "GOOD":
+            return _steps_edit(request, 20 + 7 * next(counter))  # distinct edits: no duplicates
+        if item == "TRUNCATED":
+            return FakeReply(_steps_edit(request, 40)[:60], finish_reason="length")
+        if item == "NO-EDIT":
+            return "I would not change anything."
+        if item == "OUTSIDE":
+            return "Fix the entry point.\n<<<<<<< SEARCH\ndef solve(n=26):\n=======\ndef solve(n=25):\n>>>>>>> REPLACE\n"
+        return item
+
+    with FakeOpenAIServer() as dead:
+        dead_url = dead.base_url  # closed on exit: connections to it are refused
+    with FakeOpenAIServer(responder) as server:
+        models = [ModelConfig(model="m", name="live", base_url=server.base_url, max_retries=1, timeout=1.0,
+                              price_input_per_million=1.0, price_output_per_million=2.0, concurrency=1),
+                  ModelConfig(model="m", name="refused", base_url=dead_url, max_retries=0, timeout=1.0)]
+        config = _config(circle_problem, models, 20, selection="fixed", rest_after=2, rest_seconds=600)
+        result = Campaign(config, tmp_path).run()
+    assert result.iterations == 20 and result.best_score > result.initial_score
+    with _db(tmp_path) as db:
+        programs = [p for p in db.programs() if p.iteration > 0]
+        errors = " | ".join(p.error for p in programs)
+        calls = db.calls()
+        spend = db.spend()
+    assert "InternalServerError" in errors and "Timeout" in errors and "the reply is empty" in errors
+    assert "cut off at max_tokens" in errors and "neither SEARCH/REPLACE" in errors
+    assert "outside the EVOLVE-BLOCKs" in errors and "APIConnectionError" in errors
+    assert sum(p.proposer == "refused" for p in programs) == 2  # then rested; the live model carried on
+    assert sum(p.status is ProgramStatus.VALID for p in programs) >= 5
+    assert len(calls) == 20 and all(c["messages"] for c in calls)
+    assert {c["model"] for c in calls if c["response"] is None} == {"refused", "live"}
+    live = spend["live"]
+    assert live["prompt_tokens"] > 0 and live["cost"] == pytest.approx(
+        (live["prompt_tokens"] * 1.0 + live["completion_tokens"] * 2.0) / 1e6)
+
+
+def test_adaptive_ensemble_shifts_to_the_model_that_pays_off(ray_address, circle_problem, tmp_path):
+    counter = iter(range(1000))
+
+    def responder(request):  # one endpoint, two models: which one answers is in the request
+        k = next(counter)
+        return _steps_edit(request, 20 + 3 * k if request["model"] == "good-cheap" else -60 - 3 * k)
+
+    with FakeOpenAIServer(responder) as server:
+        models = [ModelConfig(model="good-cheap", base_url=server.base_url, price_input_per_million=0.15,
+                              price_output_per_million=0.6, max_retries=0),
+                  ModelConfig(model="poor-pricey", base_url=server.base_url, price_input_per_million=5.0,
+                              price_output_per_million=15.0, max_retries=0)]
+        config = _config(circle_problem, models, 30, selection="thompson")
+        Campaign(config, tmp_path).run()
+        asked = [r["model"] for r in server.requests]
+    assert collections.Counter(asked[15:])["good-cheap"] >= 12, asked
+    with _db(tmp_path) as db:
+        programs = [p for p in db.programs() if p.iteration > 0]
+        spend = db.spend()
+    assert all(p.choice.startswith("thompson") for p in programs)
+    assert spend["good-cheap"]["improvements"] > spend["poor-pricey"]["improvements"]
+    assert spend["poor-pricey"]["cost"] / spend["poor-pricey"]["calls"] > 10 * spend["good-cheap"]["cost"] / spend["good-cheap"]["calls"]
+
+
+def test_cost_cap_stops_the_campaign_cleanly(ray_address, circle_problem, tmp_path):
+    counter = iter(range(1000))
+    with FakeOpenAIServer(lambda r: FakeReply(_steps_edit(r, 20 + 3 * next(counter)), prompt_tokens=100_000,
+                                              completion_tokens=1000)) as server:
+        models = [ModelConfig(model="m", base_url=server.base_url, price_input_per_million=10.0, max_retries=0)]
+        config = dataclasses.replace(_config(circle_problem, models, 100),
+                                     budget=BudgetConfig(iterations=100, max_cost_usd=5.0))
+        result = Campaign(config, tmp_path).run()
+    assert result.stop_reason.startswith("budget.max_cost_usd=5 reached")
+    with _db(tmp_path) as db:
+        assert 5.0 <= db.total_cost <= 5.0 + 4 * 1.0  # each call costs $1; the ones in flight finish
+        assert db.iterations == len(db.calls()) < 100
