@@ -24,6 +24,7 @@ from evolve.database import ProgramDatabase
 from evolve.edits import apply_proposal, normalized_hash
 from evolve.errors import EditError, EvolveError, InitialProgramError, ProposerError
 from evolve.llm import Proposer, make_proposer
+from evolve.novelty import canonical_hash, canonical_tokens, similarity
 from evolve.problems import evaluator_class, read_initial_program
 from evolve.program import Program, ProgramStatus
 from evolve.progress import ProgressDisplay, Stats
@@ -117,6 +118,7 @@ class Campaign:
         result = await self._pool.evaluate(code)
         status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
         program = db.add(iteration=0, status=status, code=code, code_hash=normalized_hash(code),
+                         canonical_hash=canonical_hash(code),
                          score=result.score, metrics=result.metrics, features=result.features,
                          feedback=result.feedback, error="" if result.valid else result.feedback,
                          proposer="initial", eval_seconds=result.seconds)
@@ -175,16 +177,41 @@ class Campaign:
             return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
                           error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
                           **meta)
-        self._pending.add(code_hash)
+        tokens = canonical_tokens(child)
+        canonical = canonical_hash(child)
+        near = self._near_duplicate(tokens, canonical, parent, inspirations)
+        if near:
+            self._observe(proposal, False)
+            return db.add(status=ProgramStatus.SIMILAR, code=child, code_hash=code_hash, canonical_hash=canonical,
+                          error=near, **meta)
+        self._pending |= {code_hash, canonical}
         try:
             result = await self._pool.evaluate(child)
         finally:
-            self._pending.discard(code_hash)
+            self._pending -= {code_hash, canonical}
         status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
         self._observe(proposal, result.valid and result.score > parent.score)
         return db.add(status=status, code=child, code_hash=code_hash, score=result.score,
                       metrics=result.metrics, features=result.features, feedback=result.feedback,
-                      error="" if result.valid else result.feedback, eval_seconds=result.seconds, **meta)
+                      error="" if result.valid else result.feedback, eval_seconds=result.seconds,
+                      canonical_hash=canonical, **meta)
+
+    def _near_duplicate(self, tokens: tuple[str, ...], canonical: str, parent: Program,
+                        inspirations: list[Program]) -> str:
+        """Why the child is too close to a known program, or "" when it is new enough."""
+        twin = self._db.seen_canonical(canonical)
+        if twin is not None:
+            return f"same program as {twin.id} up to names, comments and docstrings"
+        if canonical in self._pending:
+            return "same program as one in flight up to names, comments and docstrings"
+        threshold = self.config.novelty.threshold
+        if threshold < 1.0:
+            for other in (parent, *inspirations):
+                score = similarity(tokens, canonical_tokens(other.code))
+                if score >= threshold:
+                    return (f"near-duplicate of program {other.id} (similarity {score:.4f} >= "
+                            f"novelty.threshold={threshold:g})")
+        return ""
 
     def _observe(self, proposal, improved: bool) -> None:
         observe = getattr(self._proposer, "observe", None)

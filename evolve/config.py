@@ -22,6 +22,7 @@ __all__ = [
     "DatabaseConfig",
     "RayConfig",
     "BudgetConfig",
+    "NoveltyConfig",
     "PromptConfig",
     "Config",
     "register_configs",
@@ -269,6 +270,19 @@ class BudgetConfig:
 
 
 @dataclass
+class NoveltyConfig:
+    """The near-duplicate filter applied before evaluation (see `evolve.novelty`).
+
+    Attributes:
+        threshold: reject a child whose canonical tokens are at least this similar to its parent's or an
+            inspiration's; 1.0 rejects only programs identical up to names, comments and docstrings
+            (checked against every evaluated program); lower values also reject tiny edits.
+    """
+
+    threshold: float = 1.0
+
+
+@dataclass
 class PromptConfig:
     """Prompt building.
 
@@ -293,6 +307,7 @@ class Config:
         ray: the Ray group.
         budget: stop conditions.
         prompt: prompt building.
+        novelty: the near-duplicate filter.
         seed: seeds parent sampling and the offline mutator.
         max_in_flight: proposals in flight at once; null means workers + llm.concurrency.
         progress: show the live display (`auto`: only on a terminal; `on`; `off`).
@@ -306,6 +321,7 @@ class Config:
     ray: RayConfig = field(default_factory=RayConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     seed: int = 0
     max_in_flight: Optional[int] = None
     progress: str = "auto"

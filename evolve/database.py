@@ -45,7 +45,7 @@ def _snapshot(row: ProgramRow) -> Program:
         proposal=row.proposal, eval_seconds=row.eval_seconds, propose_seconds=row.propose_seconds,
         validation=dict(row.validation) if row.validation is not None else None,
         prompt_tokens=row.prompt_tokens or 0, completion_tokens=row.completion_tokens or 0, cost=row.cost or 0.0,
-        choice=row.choice or "", created_at=row.created_at,
+        choice=row.choice or "", canonical_hash=row.canonical_hash or "", created_at=row.created_at,
     )
 
 
@@ -89,6 +89,7 @@ class ProgramDatabase:
         self._valid: dict[int, Program] = {}
         self._all_valid: list[int] = []
         self._hashes: dict[str, int] = {}
+        self._canonical: dict[str, int] = {}
         self._failures: collections.deque[Program] = collections.deque(maxlen=max(1, self.config.failed_edits_in_prompt))
         self._best: Program | None = None
         self._initial: Program | None = None
@@ -136,6 +137,8 @@ class ProgramDatabase:
         self._last_iteration = max(self._last_iteration, program.iteration)
         if program.status.is_evaluated():
             self._hashes.setdefault(program.code_hash, program.id)
+            if program.canonical_hash:
+                self._canonical.setdefault(program.canonical_hash, program.id)
         if program.status is ProgramStatus.EDIT_FAILED:
             self._failures.append(program)
         if program.status is not ProgramStatus.VALID:
@@ -157,7 +160,7 @@ class ProgramDatabase:
             features: dict[str, float] | None = None, feedback: str = "", error: str = "",
             parent: Program | None = None, island: int = 0, proposer: str = "", proposal: str = "",
             eval_seconds: float | None = None, propose_seconds: float | None = None, prompt_tokens: int = 0,
-            completion_tokens: int = 0, cost: float = 0.0, choice: str = "") -> Program:
+            completion_tokens: int = 0, cost: float = 0.0, choice: str = "", canonical_hash: str = "") -> Program:
         """Commit one program at once and index it; return its snapshot."""
         row = ProgramRow(
             campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
@@ -167,7 +170,7 @@ class ProgramDatabase:
             generation=parent.generation + 1 if parent else 0, proposer=proposer,
             proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
             propose_seconds=propose_seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cost=cost, choice=choice,
+            cost=cost, choice=choice, canonical_hash=canonical_hash,
         )
         with self._sessions() as s:
             s.add(row)
@@ -288,6 +291,11 @@ class ProgramDatabase:
     def seen(self, code_hash: str) -> Program | None:
         """The evaluated program with this normalised hash, if any."""
         pid = self._hashes.get(code_hash)
+        return self.get(pid) if pid is not None else None
+
+    def seen_canonical(self, canonical_hash: str) -> Program | None:
+        """The evaluated program with these canonical tokens (the same up to names and comments), if any."""
+        pid = self._canonical.get(canonical_hash)
         return self.get(pid) if pid is not None else None
 
     def get(self, program_id: int) -> Program | None:

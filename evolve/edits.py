@@ -73,13 +73,14 @@ def evolve_blocks(code: str) -> list[tuple[int, int]]:
 
 
 def _frozen_parts(code: str) -> list[str]:
-    """The text outside the EVOLVE-BLOCKs, in order (what no edit may change)."""
+    """The text outside the EVOLVE-BLOCKs, in order (what no edit may change), trailing spaces aside."""
     parts, last = [], 0
     for start, end in evolve_blocks(code):
         parts.append(code[last:start])
         last = end
     parts.append(code[last:])
-    return parts
+    # a model that drops the final newline or a line's trailing spaces has not changed the code
+    return ["\n".join(line.rstrip() for line in part.rstrip().splitlines()) for part in parts]
 
 
 def parse_diff(text: str) -> list[SearchReplace]:

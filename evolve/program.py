@@ -17,6 +17,7 @@ class ProgramStatus(str, enum.Enum):
     INVALID = "invalid"                  # evaluated, failed (crash, timeout, wrong answer)
     EDIT_FAILED = "edit_failed"          # the proposal's edit could not be applied
     DUPLICATE = "duplicate"              # the child equals a program already evaluated
+    SIMILAR = "similar"                  # a near-duplicate, rejected by the novelty filter
     PROPOSAL_FAILED = "proposal_failed"  # the proposer raised (network, server error)
 
     def is_evaluated(self) -> bool:
@@ -47,6 +48,7 @@ class Program:
             the best; never shown in prompts.
         prompt_tokens, completion_tokens, cost: what the proposal cost (USD).
         choice: why the proposer picked the model it used (ensembles).
+        canonical_hash: hash of the canonical tokens (names, comments and docstrings normalised).
         created_at: when it was committed.
     """
 
@@ -72,4 +74,5 @@ class Program:
     completion_tokens: int = 0
     cost: float = 0.0
     choice: str = ""
+    canonical_hash: str = ""
     created_at: datetime | None = None

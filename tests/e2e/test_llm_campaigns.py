@@ -9,8 +9,9 @@ import re
 import pytest
 
 from evolve.campaign import Campaign
-from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, ModelConfig, RayConfig
+from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, ModelConfig, NoveltyConfig, RayConfig
 from evolve.database import ProgramDatabase
+from evolve.edits import evolve_blocks
 from evolve.program import ProgramStatus
 from evolve.testing import FakeOpenAIServer, FakeReply
 
@@ -121,3 +122,33 @@ def test_cost_cap_stops_the_campaign_cleanly(ray_address, circle_problem, tmp_pa
     with _db(tmp_path) as db:
         assert 5.0 <= db.total_cost <= 5.0 + 4 * 1.0  # each call costs $1; the ones in flight finish
         assert db.iterations == len(db.calls()) < 100
+
+
+def test_novelty_filter_rejects_cosmetic_and_tiny_changes_before_evaluation(ray_address, circle_problem, tmp_path):
+    counter = iter(range(1000))
+
+    def responder(request):
+        k = next(counter)
+        if k % 2 == 0:  # the parent again, reworded: renamed variables, new comments and docstrings
+            code = re.search(r"```python\n(.*?)```", request["messages"][1]["content"], re.DOTALL).group(1)
+            (start, end), = evolve_blocks(code)
+            block = (code[start:end].replace("grad_r", f"gradient_radii{k}").replace("overlap", f"clash{k}")
+                     .replace('"""Gradient ascent', f'"""(v{k}) Gradient ascent'))
+            return "Cleaner names.\n```python\n" + code[:start] + block + code[end:] + "```\n"
+        search, replace = _steps_edit(request, 10 + k).split("=======\n")  # one token changed: tiny
+        if k % 4 == 3:  # three constants changed: a real edit
+            replace = re.sub(r"lr=[\d.]+, penalty=[\d.]+", f"lr=0.0045, penalty={20 + k}.0", replace)
+        return search + "=======\n" + replace
+
+    with FakeOpenAIServer(responder) as server:
+        models = [ModelConfig(model="m", base_url=server.base_url, max_retries=0)]
+        config = dataclasses.replace(_config(circle_problem, models, 16),
+                                     novelty=NoveltyConfig(threshold=0.998))
+        Campaign(config, tmp_path).run()
+    with _db(tmp_path) as db:
+        programs = [p for p in db.programs() if p.iteration > 0]
+    similar = [p for p in programs if p.status is ProgramStatus.SIMILAR]
+    assert sum("up to names, comments and docstrings" in p.error for p in similar) >= 6
+    assert any("near-duplicate of program" in p.error and "novelty.threshold=0.998" in p.error for p in similar)
+    assert all(p.eval_seconds is None for p in similar)  # rejected before evaluation
+    assert any(p.status is ProgramStatus.VALID for p in programs)

@@ -84,3 +84,8 @@ def test_reply_without_edit_and_no_op_edit():
 def test_normalized_hash_ignores_comments_and_blank_lines_only():
     assert normalized_hash(PROGRAM) == normalized_hash(PROGRAM.replace("\n\ndef run", "\n\n\n# note\ndef run"))
     assert normalized_hash(PROGRAM) != normalized_hash(PROGRAM.replace("x * 2", "x * 3"))
+
+
+def test_a_rewrite_that_only_loses_trailing_whitespace_is_accepted():
+    rewrite = PROGRAM.replace("x * 2", "x + x").rstrip() + "   "
+    assert "x + x" in apply_proposal(PROGRAM, "```python\n" + rewrite + "\n```")

@@ -1,0 +1,60 @@
+"""Near-duplicate detection without any remote service: canonical tokens and their similarity.
+
+The canonical form drops comments, docstrings and layout and renames identifiers in order of first
+appearance (attributes after a dot and builtins keep their names), so two programs that differ only
+by renaming or rewording are the same. Similarity is difflib's ratio over canonical token sequences.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import hashlib
+import io
+import keyword
+import tokenize
+
+__all__ = ["canonical_tokens", "canonical_hash", "similarity"]
+
+_BUILTINS = set(dir(builtins))
+_SKIP = (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER)
+_LINE_START = (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+
+
+def canonical_tokens(code: str) -> tuple[str, ...]:
+    """The program's tokens with comments, docstrings and local names normalised away."""
+    out: list[str] = []
+    names: dict[str, str] = {}
+    previous, line_start, skipping_string = "", True, False
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type in _SKIP:
+                continue
+            if tok.type == tokenize.STRING and line_start:
+                skipping_string = True  # a bare string statement: a docstring
+                continue
+            if skipping_string and tok.type == tokenize.NEWLINE:
+                skipping_string = False
+                continue
+            skipping_string = False
+            text = tok.string
+            if tok.type == tokenize.NAME and not keyword.iskeyword(text) and text not in _BUILTINS and previous != ".":
+                text = names.setdefault(text, f"_{len(names)}")
+            out.append(text)
+            previous, line_start = tok.string, tok.type in _LINE_START
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return tuple(line.strip() for line in code.splitlines() if line.strip())
+    return tuple(out)
+
+
+def canonical_hash(code: str) -> str:
+    """Hash of the canonical tokens."""
+    return hashlib.sha256("\x00".join(canonical_tokens(code)).encode()).hexdigest()
+
+
+def similarity(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    """Share of tokens the two sequences have in common, in order (1.0: the same program)."""
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.real_quick_ratio() < 0.5:
+        return matcher.real_quick_ratio()
+    return matcher.ratio()
