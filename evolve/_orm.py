@@ -75,6 +75,7 @@ class LLMCallRow(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     iteration: Mapped[int] = mapped_column(Integer)
     parent_hash: Mapped[str] = mapped_column(String(64))
+    inspiration_hashes: Mapped[list[Any]] = mapped_column(_Json, default=list)
     model: Mapped[str] = mapped_column(String(255), default="")
     messages: Mapped[list[Any]] = mapped_column(_Json)
     response: Mapped[Optional[str]] = mapped_column(Text, nullable=True)

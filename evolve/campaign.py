@@ -11,19 +11,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import itertools
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from rich.console import Console
 
 from evolve.config import Config
 from evolve.database import ProgramDatabase
 from evolve.edits import apply_proposal, normalized_hash
 from evolve.errors import EditError, EvolveError, InitialProgramError, ProposerError
-from evolve.llm import Proposer, make_proposer
+from evolve.llm import Proposer, ReplayProposer, make_proposer
 from evolve.novelty import canonical_hash, canonical_tokens, similarity
 from evolve.problems import evaluator_class, read_initial_program
 from evolve.program import Program, ProgramStatus
@@ -96,6 +100,10 @@ class Campaign:
     # -- set-up -----------------------------------------------------------------------------------
     def _open(self) -> None:
         cfg = self.config
+        path = self.run_dir / "config.yaml"
+        if not path.exists():  # the run dir is the campaign's record: resume and replay read it
+            named = dataclasses.replace(cfg, name=self.name)
+            path.write_text(OmegaConf.to_yaml(OmegaConf.structured(named)))
         if self._db is None:
             self._db = ProgramDatabase(database_url(cfg, self.run_dir), self.name, cfg.problem.name,
                                        cfg.database, cfg.problem.features, seed=cfg.seed)
@@ -138,53 +146,58 @@ class Campaign:
 
     # -- one iteration ----------------------------------------------------------------------------
     async def _iteration(self, iteration: int, island: int) -> Program:
-        db, cfg = self._db, self.config
-        parent, inspirations = db.sample(island)
-        prompt = self._prompts.build(parent, inspirations, db.recent_failures())
-        common = dict(iteration=iteration, parent=parent, island=island)
-        started = time.perf_counter()
-        try:
-            async with self._llm_slots:
-                proposal = await self._proposer.propose(prompt)
-        except ProposerError as exc:
-            seconds = time.perf_counter() - started
-            self._consecutive_failures += 1
-            self._last_proposer_error = str(exc)
-            model = exc.model or getattr(self._proposer, "name", "")
-            db.record_call(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages, model=model,
-                           error=str(exc), seconds=seconds)
-            return db.add(status=ProgramStatus.PROPOSAL_FAILED, code=parent.code, code_hash=parent.code_hash,
-                          error=str(exc), proposer=model, propose_seconds=seconds, **common)
-        self._consecutive_failures = 0
-        propose_seconds = time.perf_counter() - started
-        db.record_call(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages,
-                       model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
-                       completion_tokens=proposal.completion_tokens, cost=proposal.cost, seconds=propose_seconds)
-        meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds,
-                    prompt_tokens=proposal.prompt_tokens, completion_tokens=proposal.completion_tokens,
-                    cost=proposal.cost, choice=proposal.reason, **common)
-        try:
-            child = apply_proposal(parent.code, proposal.text)
-        except EditError as exc:
-            cut = " (the reply was cut off at max_tokens: ask for smaller edits)" if proposal.truncated else ""
-            self._observe(proposal, False)
-            return db.add(status=ProgramStatus.EDIT_FAILED, code=parent.code, code_hash=parent.code_hash,
-                          error=f"{exc}{cut}", **meta)
-        code_hash = normalized_hash(child)
-        twin = db.seen(code_hash)
-        if twin is not None or code_hash in self._pending:
-            self._observe(proposal, False)
-            return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
-                          error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
-                          **meta)
-        tokens = canonical_tokens(child)
-        canonical = canonical_hash(child)
-        near = self._near_duplicate(tokens, canonical, parent, inspirations)
-        if near:
-            self._observe(proposal, False)
-            return db.add(status=ProgramStatus.SIMILAR, code=child, code_hash=code_hash, canonical_hash=canonical,
-                          error=near, **meta)
-        self._pending |= {code_hash, canonical}
+        db = self._db
+        async with self._turn(iteration):  # replay: decide in the recorded order; otherwise no wait
+            if self._replay is not None:
+                parent, inspirations = await self._recorded_parents(iteration)
+            else:
+                parent, inspirations = db.sample(island)
+            prompt = self._prompts.build(parent, inspirations, db.recent_failures(), iteration)
+            common = dict(iteration=iteration, parent=parent, island=island)
+            asked = dict(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages,
+                         inspiration_hashes=[p.code_hash for p in inspirations])
+            started = time.perf_counter()
+            try:
+                async with self._llm_slots:
+                    proposal = await self._proposer.propose(prompt)
+            except ProposerError as exc:
+                seconds = time.perf_counter() - started
+                self._consecutive_failures += 1
+                self._last_proposer_error = str(exc)
+                model = exc.model or getattr(self._proposer, "name", "")
+                db.record_call(model=model, error=str(exc), seconds=seconds, **asked)
+                return db.add(status=ProgramStatus.PROPOSAL_FAILED, code=parent.code, code_hash=parent.code_hash,
+                              error=str(exc), proposer=model, propose_seconds=seconds, **common)
+            self._consecutive_failures = 0
+            propose_seconds = time.perf_counter() - started
+            db.record_call(model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
+                           completion_tokens=proposal.completion_tokens, cost=proposal.cost,
+                           seconds=propose_seconds, **asked)
+            meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds,
+                        prompt_tokens=proposal.prompt_tokens, completion_tokens=proposal.completion_tokens,
+                        cost=proposal.cost, choice=proposal.reason, **common)
+            try:
+                child = apply_proposal(parent.code, proposal.text)
+            except EditError as exc:
+                cut = " (the reply was cut off at max_tokens: ask for smaller edits)" if proposal.truncated else ""
+                self._observe(proposal, False)
+                return db.add(status=ProgramStatus.EDIT_FAILED, code=parent.code, code_hash=parent.code_hash,
+                              error=f"{exc}{cut}", **meta)
+            code_hash = normalized_hash(child)
+            twin = db.seen(code_hash)
+            if twin is not None or code_hash in self._pending:
+                self._observe(proposal, False)
+                return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
+                              error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
+                              **meta)
+            tokens = canonical_tokens(child)
+            canonical = canonical_hash(child)
+            near = self._near_duplicate(tokens, canonical, parent, inspirations)
+            if near:
+                self._observe(proposal, False)
+                return db.add(status=ProgramStatus.SIMILAR, code=child, code_hash=code_hash,
+                              canonical_hash=canonical, error=near, **meta)
+            self._pending |= {code_hash, canonical}
         try:
             result = await self._pool.evaluate(child)
         finally:
@@ -195,6 +208,37 @@ class Campaign:
                       metrics=result.metrics, features=result.features, feedback=result.feedback,
                       error="" if result.valid else result.feedback, eval_seconds=result.seconds,
                       canonical_hash=canonical, **meta)
+
+    # -- replay -------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _turn(self, iteration: int):
+        """In replay, let iterations decide (propose, apply, dedup) one at a time in the recorded order."""
+        if self._replay is None:
+            yield
+            return
+        async with self._turns:
+            await self._turns.wait_for(lambda: self._order[self._position] == iteration)
+        try:
+            yield
+        finally:
+            async with self._turns:
+                self._position += 1
+                self._turns.notify_all()
+
+    async def _recorded_parents(self, iteration: int) -> tuple[Program, list[Program]]:
+        """The parent and inspirations the recorded iteration used, once they are committed here too."""
+        step = self._replay.step(iteration)
+        found = []
+        for code_hash in (step.parent_hash, *step.inspiration_hashes):
+            waited = 0.0
+            while (program := self._db.seen(code_hash)) is None:
+                if waited > 2 * self.config.problem.limits.wall_seconds + 60:
+                    raise EvolveError(f"replay diverged at iteration {iteration}: its recorded parent or "
+                                      "inspiration was never produced (is the evaluator deterministic?)")
+                await asyncio.sleep(0.02)
+                waited += 0.02
+            found.append(program)
+        return found[0], found[1:]
 
     def _near_duplicate(self, tokens: tuple[str, ...], canonical: str, parent: Program,
                         inspirations: list[Program]) -> str:
@@ -258,8 +302,8 @@ class Campaign:
 
     def _stop_reason(self, started: float) -> str | None:
         b, best = self.config.budget, self._db.best()
-        if self._done() >= b.iterations:
-            return f"budget.iterations={b.iterations} reached"
+        if self._done() >= self._iterations_budget:
+            return f"budget.iterations={self._iterations_budget} reached"
         if b.wall_seconds is not None and time.monotonic() - started >= b.wall_seconds:
             return f"budget.wall_seconds={b.wall_seconds:g} reached"
         if b.target_score is not None and best is not None and best.score >= b.target_score:
@@ -284,6 +328,14 @@ class Campaign:
         self._consecutive_failures = 0
         self._last_proposer_error = ""
         self._validations: set[asyncio.Task] = set()
+        self._replay = self._proposer if isinstance(self._proposer, ReplayProposer) else None
+        self._iterations_budget = cfg.budget.iterations
+        if self._replay is not None:
+            recorded = [s.iteration for s in self._replay.steps][: cfg.budget.iterations]
+            self._order = [i for i in recorded if not self._db.has_iteration(i)]  # a resumed replay
+            self._iterations_budget = self._done() + len(self._order)
+            self._position = 0
+            self._turns = asyncio.Condition()
         in_flight: set[asyncio.Task] = set()
         try:
             initial = await self._evaluate_initial()
@@ -291,16 +343,16 @@ class Campaign:
             self._last_improvement = self._done()
             self._stats.best = self._db.best().score
             max_in_flight = cfg.max_in_flight or (self._pool.size + max(1, cfg.llm.concurrency))
-            next_iteration = max(1, self._db.last_iteration + 1)
+            numbers = iter(self._order) if self._replay is not None else itertools.count(
+                max(1, self._db.last_iteration + 1))
             show = cfg.progress == "on" or (cfg.progress == "auto" and (self._console or Console()).is_terminal)
             reason = self._stop_reason(started)
-            with ProgressDisplay(cfg.budget.iterations, self._done(), show, self._console) as display:
+            with ProgressDisplay(self._iterations_budget, self._done(), show, self._console) as display:
                 while reason is None or (in_flight and reason.startswith(_DRAINING)):
                     while reason is None and len(in_flight) < max_in_flight and \
-                            self._done() + len(in_flight) < cfg.budget.iterations:
-                        task = asyncio.create_task(self._iteration(next_iteration, next_iteration % cfg.database.islands))
-                        in_flight.add(task)
-                        next_iteration += 1
+                            self._done() + len(in_flight) < self._iterations_budget:
+                        number = next(numbers)
+                        in_flight.add(asyncio.create_task(self._iteration(number, number % cfg.database.islands)))
                     self._stats.in_flight = len(in_flight)
                     finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     for task in finished:

@@ -91,8 +91,7 @@ def _hydra_run() -> None:
             _console.print(f"evolve: {run_dir} already holds a campaign; continue it with "
                            f"`evolve resume {run_dir}` or choose another hydra.run.dir")
             sys.exit(1)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
-        _run_campaign(config, run_dir)
+        _run_campaign(config, run_dir)  # the campaign writes config.yaml into the run dir
 
     app()
 

@@ -96,6 +96,7 @@ class ProgramDatabase:
         self._last_iteration = -1
         self._count = 0
         self._iterations = 0
+        self._numbers: set[int] = set()
         self._cost = 0.0
         with self._sessions() as s:
             rows = s.scalars(select(ProgramRow).where(ProgramRow.campaign_id == self.campaign_id)
@@ -133,6 +134,7 @@ class ProgramDatabase:
     def _index(self, program: Program) -> None:
         self._count += 1
         self._iterations += program.iteration > 0
+        self._numbers.add(program.iteration)
         self._cost += program.cost
         self._last_iteration = max(self._last_iteration, program.iteration)
         if program.status.is_evaluated():
@@ -179,13 +181,14 @@ class ProgramDatabase:
         self._index(program)
         return program
 
-    def record_call(self, *, iteration: int, parent_hash: str, messages: list[dict[str, str]], model: str = "",
+    def record_call(self, *, iteration: int, parent_hash: str, messages: list[dict[str, str]],
+                    inspiration_hashes: list[str] | None = None, model: str = "",
                     response: str | None = None, error: str = "", prompt_tokens: int = 0,
                     completion_tokens: int = 0, cost: float = 0.0, seconds: float = 0.0) -> None:
         """Commit one proposer request and its response (or error), for accounting and replay."""
         with self._sessions() as s:
             s.add(LLMCallRow(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
-                             model=model, messages=messages, response=response, error=error[:_ERROR_CHARS],
+                             inspiration_hashes=list(inspiration_hashes or []), model=model, messages=messages, response=response, error=error[:_ERROR_CHARS],
                              prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost,
                              seconds=seconds))
             s.commit()
@@ -327,6 +330,10 @@ class ProgramDatabase:
     def iterations(self) -> int:
         """Iterations committed (rows past the initial program's, every status included)."""
         return self._iterations
+
+    def has_iteration(self, iteration: int) -> bool:
+        """Whether a row for this iteration number is committed."""
+        return iteration in self._numbers
 
     @property
     def last_iteration(self) -> int:

@@ -48,7 +48,8 @@ class PromptBuilder:
         path = folder / name if folder is not None and (folder / name).is_file() else _BUILTIN / name
         return Template(path.read_text())
 
-    def build(self, parent: Program, inspirations: list[Program], failures: list[Program]) -> Prompt:
+    def build(self, parent: Program, inspirations: list[Program], failures: list[Program],
+              iteration: int = 0) -> Prompt:
         """Return the prompt for improving `parent`."""
         limit = self.config.max_feedback_chars
         blocks = []
@@ -71,4 +72,4 @@ class PromptBuilder:
                         {"role": "user", "content": self.user.substitute(fields)}]
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"prompt template uses an unknown or malformed field: {exc}") from exc
-        return Prompt(messages=messages, parent=parent, inspirations=list(inspirations))
+        return Prompt(messages=messages, parent=parent, inspirations=list(inspirations), iteration=iteration)

@@ -8,8 +8,10 @@ from evolve.llm.base import Prompt, Proposal, Proposer
 from evolve.llm.ensemble import Ensemble
 from evolve.llm.offline import OfflineMutator
 from evolve.llm.openai_model import OpenAIModel
+from evolve.llm.replay import ReplayProposer
 
-__all__ = ["Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "make_proposer"]
+__all__ = ["Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "ReplayProposer",
+           "make_proposer"]
 
 
 def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> Proposer:
@@ -19,6 +21,10 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
     config = config or LLMConfig()
     if config.kind == "offline":
         return OfflineMutator(seed=seed, max_edits=config.max_edits)
+    if config.kind == "replay":
+        if not config.source:
+            raise ConfigError("llm=replay needs llm.source=RUN_DIR, the run whose responses to play back")
+        return ReplayProposer(config.source)
     if config.kind in ("openai", "ensemble"):
         models = config.model_configs()
         if not models:

@@ -18,11 +18,13 @@ class Prompt:
         messages: OpenAI-style chat messages (`role`, `content`).
         parent: the program to improve.
         inspirations: other programs shown beside it.
+        iteration: the campaign iteration this proposal is for.
     """
 
     messages: list[dict[str, str]]
     parent: Program
     inspirations: list[Program] = field(default_factory=list)
+    iteration: int = 0
 
 
 @dataclass(frozen=True)

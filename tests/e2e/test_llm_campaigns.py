@@ -152,3 +152,51 @@ def test_novelty_filter_rejects_cosmetic_and_tiny_changes_before_evaluation(ray_
     assert any("near-duplicate of program" in p.error and "novelty.threshold=0.998" in p.error for p in similar)
     assert all(p.eval_seconds is None for p in similar)  # rejected before evaluation
     assert any(p.status is ProgramStatus.VALID for p in programs)
+
+
+def _sequence(run_dir):
+    with ProgramDatabase(f"sqlite:///{run_dir / 'programs.db'}", f"circle_packing/{run_dir.name}") as db:
+        return sorted((p.iteration, p.status.value, p.code_hash, p.score, p.parent_id is None) for p in db.programs())
+
+
+def test_replay_reproduces_a_recorded_campaign_exactly(ray_address, circle_problem, tmp_path):
+    counter = iter(range(1000))
+
+    def responder(request):
+        k = next(counter)
+        if k % 5 == 4:
+            return FakeReply("busy", status=503)
+        if k % 7 == 6:
+            return "no edit today"
+        return _steps_edit(request, (-1) ** k * (15 + 5 * (k % 6)))  # some improve, some do not
+
+    recorded, replayed = tmp_path / "recorded", tmp_path / "replayed"
+    with FakeOpenAIServer(responder) as server:
+        models = [ModelConfig(model="m", base_url=server.base_url, max_retries=0, concurrency=3)]
+        config = dataclasses.replace(_config(circle_problem, models, 24), database=DatabaseConfig(islands=2))
+        config.llm.concurrency = 3
+        Campaign(config, recorded).run()
+    # no server now: the replay must not need one
+    replay = dataclasses.replace(config, llm=LLMConfig(kind="replay", source=str(recorded), concurrency=3))
+    result = Campaign(replay, replayed).run()
+    assert result.iterations == 24
+    original, again = _sequence(recorded), _sequence(replayed)
+    assert again == original
+    statuses = {status for _, status, *_ in original}
+    assert {"valid", "proposal_failed", "edit_failed"} <= statuses
+
+
+def test_replay_through_the_cli_of_an_offline_campaign(evolve_bin, cli_env, ray_address, tmp_path):
+    import subprocess
+    recorded, replayed = tmp_path / "recorded", tmp_path / "replayed"
+    common = ["budget.iterations=20", f"ray.address={ray_address}", "database.islands=2"]
+    first = subprocess.run([evolve_bin, "run", "seed=4", f"hydra.run.dir={recorded}", *common],
+                           capture_output=True, text=True, env=cli_env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([evolve_bin, "run", "llm=replay", f"llm.source={recorded}", f"hydra.run.dir={replayed}",
+                            *common], capture_output=True, text=True, env=cli_env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert _sequence(replayed) == _sequence(recorded)
+    missing = subprocess.run([evolve_bin, "run", "llm=replay", f"hydra.run.dir={tmp_path / 'x'}", *common],
+                             capture_output=True, text=True, env=cli_env, timeout=300)
+    assert missing.returncode != 0 and "llm.source" in missing.stderr
