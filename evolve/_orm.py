@@ -62,6 +62,7 @@ class ProgramRow(Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     choice: Mapped[str] = mapped_column(Text, default="")
     canonical_hash: Mapped[str] = mapped_column(String(64), default="")
+    mode: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import random
 import os
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from evolve.program import Program, ProgramStatus
 from evolve.progress import ProgressDisplay, Stats
 from evolve.prompts import PromptBuilder
 from evolve.report import write_report
+from evolve.scratchpad import Scratchpad
 from evolve.workers import EvaluationPool, connect
 
 __all__ = ["Campaign", "CampaignResult", "database_url"]
@@ -152,8 +154,10 @@ class Campaign:
                 parent, inspirations = await self._recorded_parents(iteration)
             else:
                 parent, inspirations = db.sample(island)
-            prompt = self._prompts.build(parent, inspirations, db.recent_failures(), iteration)
-            common = dict(iteration=iteration, parent=parent, island=island)
+            mode, second = self._mode(iteration, island)
+            prompt = self._prompts.build(parent, inspirations, db.recent_failures(), iteration, mode, second,
+                                         self._scratchpad.text)
+            common = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
             asked = dict(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages,
                          inspiration_hashes=[p.code_hash for p in inspirations])
             started = time.perf_counter()
@@ -208,6 +212,17 @@ class Campaign:
                       metrics=result.metrics, features=result.features, feedback=result.feedback,
                       error="" if result.valid else result.feedback, eval_seconds=result.seconds,
                       canonical_hash=canonical, **meta)
+
+    def _mode(self, iteration: int, island: int) -> tuple[str, Program | None]:
+        """What to ask for, drawn per iteration with `prompt.diff/full/crossover` as probabilities."""
+        cfg = self.config.prompt
+        weights = {"diff": cfg.diff, "full": cfg.full, "crossover": cfg.crossover}
+        rng = random.Random(self.config.seed * 7919 + iteration)
+        mode = rng.choices(list(weights), weights=list(weights.values()))[0] if sum(weights.values()) > 0 else "diff"
+        if mode != "crossover" or self._replay is not None:
+            return mode, None
+        other = self._db.islands[(island + 1) % len(self._db.islands)]
+        return mode, self._db.get(other.top[0][1]) if other.top else None
 
     # -- replay -------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -279,6 +294,10 @@ class Campaign:
 
     # -- the loop ---------------------------------------------------------------------------------
     def _record(self, program: Program) -> None:
+        self._scratchpad.observe(program, self._db.get(program.parent_id) if program.parent_id else None)
+        every = self.config.prompt.scratchpad_interval
+        if every and self._done() % every == 0:
+            self._scratchpad.render()
         stats = self._stats
         stats.iterations += 1
         if program.status.is_evaluated():
@@ -328,6 +347,11 @@ class Campaign:
         self._consecutive_failures = 0
         self._last_proposer_error = ""
         self._validations: set[asyncio.Task] = set()
+        self._scratchpad = Scratchpad()
+        for program in self._db.programs():  # a resumed campaign remembers what worked
+            if program.parent_id is not None:
+                self._scratchpad.observe(program, self._db.get(program.parent_id))
+        self._scratchpad.render()
         self._replay = self._proposer if isinstance(self._proposer, ReplayProposer) else None
         self._iterations_budget = cfg.budget.iterations
         if self._replay is not None:

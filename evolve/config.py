@@ -289,10 +289,18 @@ class PromptConfig:
     Attributes:
         template_dir: a folder with `system.txt` and `user.txt` that replace the built-in templates.
         max_feedback_chars: feedback and error text is cut to this many characters.
+        diff: probability that a proposal asks for SEARCH/REPLACE edits.
+        full: probability that it asks for a full rewrite of the EVOLVE-BLOCKs.
+        crossover: probability that it shows a second parent and asks to combine the two.
+        scratchpad_interval: iterations between rewrites of the scratchpad (0: no scratchpad).
     """
 
     template_dir: Optional[str] = None
     max_feedback_chars: int = 1500
+    diff: float = 0.7
+    full: float = 0.15
+    crossover: float = 0.15
+    scratchpad_interval: int = 10
 
 
 @dataclass

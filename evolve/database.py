@@ -45,7 +45,8 @@ def _snapshot(row: ProgramRow) -> Program:
         proposal=row.proposal, eval_seconds=row.eval_seconds, propose_seconds=row.propose_seconds,
         validation=dict(row.validation) if row.validation is not None else None,
         prompt_tokens=row.prompt_tokens or 0, completion_tokens=row.completion_tokens or 0, cost=row.cost or 0.0,
-        choice=row.choice or "", canonical_hash=row.canonical_hash or "", created_at=row.created_at,
+        choice=row.choice or "", canonical_hash=row.canonical_hash or "", mode=row.mode or "",
+        created_at=row.created_at,
     )
 
 
@@ -162,7 +163,8 @@ class ProgramDatabase:
             features: dict[str, float] | None = None, feedback: str = "", error: str = "",
             parent: Program | None = None, island: int = 0, proposer: str = "", proposal: str = "",
             eval_seconds: float | None = None, propose_seconds: float | None = None, prompt_tokens: int = 0,
-            completion_tokens: int = 0, cost: float = 0.0, choice: str = "", canonical_hash: str = "") -> Program:
+            completion_tokens: int = 0, cost: float = 0.0, choice: str = "", canonical_hash: str = "",
+            mode: str = "") -> Program:
         """Commit one program at once and index it; return its snapshot."""
         row = ProgramRow(
             campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
@@ -172,7 +174,7 @@ class ProgramDatabase:
             generation=parent.generation + 1 if parent else 0, proposer=proposer,
             proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
             propose_seconds=propose_seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cost=cost, choice=choice, canonical_hash=canonical_hash,
+            cost=cost, choice=choice, canonical_hash=canonical_hash, mode=mode,
         )
         with self._sessions() as s:
             s.add(row)

@@ -49,6 +49,7 @@ class Program:
         prompt_tokens, completion_tokens, cost: what the proposal cost (USD).
         choice: why the proposer picked the model it used (ensembles).
         canonical_hash: hash of the canonical tokens (names, comments and docstrings normalised).
+        mode: what the prompt asked for: `diff`, `full` or `crossover`.
         created_at: when it was committed.
     """
 
@@ -75,4 +76,5 @@ class Program:
     cost: float = 0.0
     choice: str = ""
     canonical_hash: str = ""
+    mode: str = ""
     created_at: datetime | None = None

@@ -19,12 +19,16 @@ class Prompt:
         parent: the program to improve.
         inspirations: other programs shown beside it.
         iteration: the campaign iteration this proposal is for.
+        mode: what is asked for: `diff`, `full` (a rewrite) or `crossover` (combine with `second_parent`).
+        second_parent: the other parent of a crossover.
     """
 
     messages: list[dict[str, str]]
     parent: Program
     inspirations: list[Program] = field(default_factory=list)
     iteration: int = 0
+    mode: str = "diff"
+    second_parent: Program | None = None
 
 
 @dataclass(frozen=True)

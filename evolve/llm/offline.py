@@ -52,10 +52,11 @@ class OfflineMutator:
         code = prompt.parent.code
         edits: list[SearchReplace] = []
         notes: list[str] = []
+        weights = {"crossover": 1.0} if prompt.mode == "crossover" and prompt.second_parent else self.weights
         for _ in range(self._rng.randint(1, self.max_edits)):
             for _attempt in range(8):
                 before = code
-                kind = self._rng.choices(list(self.weights), weights=list(self.weights.values()))[0]
+                kind = self._rng.choices(list(weights), weights=list(weights.values()))[0]
                 made = getattr(self, f"_{kind}")(code, prompt)
                 if made is None:
                     continue
@@ -136,7 +137,8 @@ class OfflineMutator:
         return self._replace_token(code, a, b, _SWAPS[text]), f"operator {text} -> {_SWAPS[text]}"
 
     def _crossover(self, code: str, prompt: Prompt):
-        donors = [p for p in prompt.inspirations if p.code != code]
+        pool = [prompt.second_parent] if prompt.mode == "crossover" and prompt.second_parent else prompt.inspirations
+        donors = [p for p in pool if p.code != code]
         if not donors:
             return None
         donor = self._rng.choice(donors).code

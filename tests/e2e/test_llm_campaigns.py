@@ -200,3 +200,22 @@ def test_replay_through_the_cli_of_an_offline_campaign(evolve_bin, cli_env, ray_
     missing = subprocess.run([evolve_bin, "run", "llm=replay", f"hydra.run.dir={tmp_path / 'x'}", *common],
                              capture_output=True, text=True, env=cli_env, timeout=300)
     assert missing.returncode != 0 and "llm.source" in missing.stderr
+
+
+def test_prompts_mix_modes_and_carry_the_scratchpad(ray_address, circle_problem, tmp_path):
+    counter = iter(range(1000))
+    with FakeOpenAIServer(lambda r: _steps_edit(r, 15 + 4 * next(counter))) as server:
+        models = [ModelConfig(model="m", base_url=server.base_url, max_retries=0)]
+        config = _config(circle_problem, models, 24)
+        config.prompt.full, config.prompt.crossover, config.prompt.scratchpad_interval = 0.3, 0.3, 5
+        config.database.islands = 2
+        Campaign(config, tmp_path).run()
+        prompts = [r["messages"][1]["content"] for r in server.requests]
+    asked = {mode: sum(text in p for p in prompts) for mode, text in
+             (("diff", "as SEARCH/REPLACE blocks"), ("full", "give the whole program"), ("crossover", "Combine the"))}
+    assert all(n > 0 for n in asked.values()), asked
+    assert any("# Notes from this campaign" in p and "More steps" not in p and "Change the number of steps" in p
+               for p in prompts[8:])
+    with _db(tmp_path) as db:
+        modes = collections.Counter(p.mode for p in db.programs() if p.iteration > 0)
+    assert set(modes) <= {"diff", "full", "crossover"} and modes["diff"] > 0 and sum(modes.values()) == 24

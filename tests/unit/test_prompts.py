@@ -48,3 +48,25 @@ def test_bad_templates_fail_clearly(tmp_path):
     builder = PromptBuilder("d", "solve", PromptConfig(template_dir=str(tmp_path)))
     with pytest.raises(ConfigError, match="unknown or malformed field"):
         builder.build(_p(1, 1.0, "x = 1\n"), [], [])
+
+
+def test_each_mode_asks_for_its_own_answer():
+    parent, other = _p(1, 2.0, "x = 1\n"), _p(2, 2.5, "x = 2\n")
+    builder = PromptBuilder("d", "solve")
+    diff = builder.build(parent, [], [], mode="diff").messages[1]["content"]
+    full = builder.build(parent, [], [], mode="full").messages[1]["content"]
+    cross = builder.build(parent, [], [], mode="crossover", second_parent=other)
+    assert "SEARCH/REPLACE blocks" in diff and "Second parent" not in diff
+    assert "whole program in one ```python block" in full
+    text = cross.messages[1]["content"]
+    assert "Combine the strengths" in text and "# Second parent (score 2.5)" in text and "x = 2" in text
+    assert cross.mode == "crossover" and cross.second_parent is other
+    lonely = builder.build(parent, [], [], mode="crossover")  # no second parent: falls back to a diff
+    assert lonely.mode == "diff" and "Combine" not in lonely.messages[1]["content"]
+
+
+def test_scratchpad_goes_first_when_there_is_one():
+    text = PromptBuilder("d", "solve").build(_p(1, 1.0, "x = 1\n"), [], [], scratchpad="- +0.5: more steps")
+    assert text.messages[1]["content"].startswith("# Notes from this campaign\n- +0.5: more steps")
+    assert "Notes from this campaign" not in PromptBuilder("d", "solve").build(
+        _p(1, 1.0, "x = 1\n"), [], []).messages[1]["content"]
