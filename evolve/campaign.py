@@ -29,6 +29,7 @@ from evolve.database import ProgramDatabase
 from evolve.edits import apply_proposal, normalized_hash
 from evolve.errors import EditError, EvolveError, InitialProgramError, ProposerError
 from evolve.llm import Proposer, ReplayProposer, make_proposer
+from evolve.llm.openai_model import api_key
 from evolve.novelty import canonical_hash, canonical_tokens, similarity
 from evolve.problems import evaluator_class, read_initial_program
 from evolve.program import Program, ProgramStatus
@@ -102,6 +103,9 @@ class Campaign:
     # -- set-up -----------------------------------------------------------------------------------
     def _open(self) -> None:
         cfg = self.config
+        if self._proposer is None and cfg.llm.kind in ("openai", "ensemble"):
+            for model in cfg.llm.model_configs():  # a missing key fails here, before anything starts
+                api_key(model)
         path = self.run_dir / "config.yaml"
         if not path.exists():  # the run dir is the campaign's record: resume and replay read it
             named = dataclasses.replace(cfg, name=self.name)
@@ -195,7 +199,7 @@ class Campaign:
                               error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
                               **meta)
             tokens = canonical_tokens(child)
-            canonical = canonical_hash(child)
+            canonical = canonical_hash(tokens)
             near = self._near_duplicate(tokens, canonical, parent, inspirations)
             if near:
                 self._observe(proposal, False)
@@ -266,7 +270,11 @@ class Campaign:
         threshold = self.config.novelty.threshold
         if threshold < 1.0:
             for other in (parent, *inspirations):
-                score = similarity(tokens, canonical_tokens(other.code))
+                if other.id not in self._tokens:
+                    if len(self._tokens) > 4096:
+                        self._tokens.clear()
+                    self._tokens[other.id] = canonical_tokens(other.code)
+                score = similarity(tokens, self._tokens[other.id])
                 if score >= threshold:
                     return (f"near-duplicate of program {other.id} (similarity {score:.4f} >= "
                             f"novelty.threshold={threshold:g})")
@@ -348,6 +356,7 @@ class Campaign:
         self._last_proposer_error = ""
         self._validations: set[asyncio.Task] = set()
         self._scratchpad = Scratchpad()
+        self._tokens: dict[int, tuple[str, ...]] = {}  # canonical tokens of parents and inspirations
         for program in self._db.programs():  # a resumed campaign remembers what worked
             if program.parent_id is not None:
                 self._scratchpad.observe(program, self._db.get(program.parent_id))

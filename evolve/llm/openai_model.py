@@ -10,7 +10,23 @@ from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.llm.base import Prompt, Proposal
 
-__all__ = ["OpenAIModel"]
+__all__ = ["OpenAIModel", "api_key"]
+
+
+def api_key(config: ModelConfig) -> str:
+    """The key for `config`: its environment variable's value, `EMPTY` when it names none.
+
+    Raises ConfigError naming the variable when it is not set, so a campaign fails before it starts.
+    """
+    if not config.api_key_env:
+        return "EMPTY"
+    key = os.environ.get(config.api_key_env, "")
+    if not key:
+        raise ConfigError(
+            f"api_key_env={config.api_key_env} (model {config.name or config.model}): the environment variable "
+            f"{config.api_key_env} is not set; export it, or set api_key_env=null for a local server that "
+            "needs no key")
+    return key
 
 
 class OpenAIModel:
@@ -24,15 +40,7 @@ class OpenAIModel:
         self.config = config
         self.name = config.name or config.model
         if client is None:
-            key = "EMPTY"
-            if config.api_key_env:
-                key = os.environ.get(config.api_key_env, "")
-                if not key:
-                    raise ConfigError(
-                        f"api_key_env={config.api_key_env} (model {self.name}): the environment variable "
-                        f"{config.api_key_env} is not set; export it, or set llm.api_key_env=null "
-                        "for a local server that needs no key")
-            client = openai.AsyncOpenAI(base_url=config.base_url, api_key=key, timeout=config.timeout,
+            client = openai.AsyncOpenAI(base_url=config.base_url, api_key=api_key(config), timeout=config.timeout,
                                         max_retries=config.max_retries)
         self._client = client
 

@@ -147,3 +147,12 @@ def test_campaign_improves_survives_ctrl_c_and_a_crash_and_resumes(evolve_bin, c
     # a finished campaign can be extended
     more = evolve(evolve_bin, cli_env, "resume", str(run_dir), f"ray.address={ray_address}", "budget.iterations=65")
     assert more.returncode == 0 and len(rows(db)) == 66
+
+
+def test_a_missing_api_key_fails_in_one_line_before_anything_starts(evolve_bin, cli_env, tmp_path):
+    env = {k: v for k, v in cli_env.items() if k != "OPENAI_API_KEY"}
+    out = evolve(evolve_bin, env, "run", "llm=ensemble", f"hydra.run.dir={tmp_path / 'run'}")
+    errors = [line for line in out.stderr.splitlines() if line.startswith("evolve:")]
+    assert out.returncode == 1 and len(errors) == 1
+    assert "OPENAI_API_KEY is not set" in errors[0] and "model cheap" in errors[0]
+    assert not (tmp_path / "run" / "programs.db").exists()  # no database, no Ray, no evaluation

@@ -37,7 +37,7 @@ def test_similarity_grows_with_shared_tokens():
     a = canonical_tokens(PROGRAM)
     tiny = canonical_tokens(PROGRAM.replace("steps=10", "steps=11"))
     big = canonical_tokens(PROGRAM.replace("    for step in range(steps):\n        total += len(order)\n", ""))
-    assert similarity(a, a) == 1.0 and 0.97 < similarity(a, tiny) < 1.0 and similarity(a, big) < similarity(a, tiny)
+    assert similarity(a, a) == 1.0 and 0.9 < similarity(a, tiny) < 1.0 and similarity(a, big) < similarity(a, tiny)
     assert similarity(a, canonical_tokens("x = 1\n")) < 0.5
 
 
