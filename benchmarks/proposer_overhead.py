@@ -68,7 +68,8 @@ def main() -> None:
             baseline = statistics.median(asyncio.run(calls()))
 
         child = apply_proposal(code, reply)
-        tokens = [canonical_tokens(p.code) for p in others]
+        tokens = [canonical_tokens(p.code) for p in [parent, *others]]
+        child_tokens = canonical_tokens(child)
         counter = iter(range(10**6))
         steps = {
             "build the prompt (parent, 4 inspirations, scratchpad)": lambda: builder.build(
@@ -77,7 +78,7 @@ def main() -> None:
             "dedup hash of the child": lambda: normalized_hash(child),
             "novelty: canonical tokens and hash": lambda: canonical_hash(canonical_tokens(child)),
             "novelty: similarity to parent and 4 inspirations (threshold < 1; their tokens cached)": lambda: [
-                similarity(canonical_tokens(child), t) for t in tokens],
+                similarity(child_tokens, t) for t in tokens],
             "record the call and commit the program (SQLite WAL)": lambda: (
                 db.record_call(iteration=next(counter) + 10, parent_hash=parent.code_hash, messages=prompt.messages,
                                model="fake", response=reply),
