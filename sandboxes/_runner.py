@@ -179,10 +179,8 @@ def _error(exc, kind="error"):
             "traceback": text[-_TRACE_CHARS:]}
 
 
-def main():
-    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
-    setup = json.loads(sys.argv[3])
-    layers = _isolate(setup)
+def serve(req_fd, resp_fd, layers):
+    """Say ready with the layer report, then load and call the candidate until the parent hangs up."""
     namespace = {"__name__": "candidate", "__builtins__": __builtins__}
     _send(resp_fd, {"ok": True, "ready": True, "layers": layers, "pid": os.getpid()})
     while True:
@@ -213,6 +211,12 @@ def main():
         else:
             reply = {"ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
         _send(resp_fd, reply)
+
+
+def main():
+    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
+    setup = json.loads(sys.argv[3])
+    serve(req_fd, resp_fd, _isolate(setup))
 
 
 if __name__ == "__main__":

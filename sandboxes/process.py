@@ -15,10 +15,12 @@ import pwd
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +29,7 @@ from typing import Any, Iterator
 from evolve.config import SandboxLimits
 from sandboxes.base import CandidateCrash, CandidateError, CandidateTimeout, Sandbox, Session
 
-__all__ = ["ProcessSandbox", "ProcessSession"]
+__all__ = ["ExecSandbox", "ProcessSandbox", "ProcessSession"]
 
 _RUNNER = str(Path(__file__).with_name("_runner.py"))
 _OUTPUT_TAIL = 4000
@@ -39,11 +41,50 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"candidate returned {name}, which is not a finite number")
 
 
-class ProcessSession(Session):
-    """A running sandbox child with a candidate loaded. Built by `ProcessSandbox.session`."""
+class _PopenHandle:
+    """A session child started by exec: its process group is its whole world."""
 
-    def __init__(self, proc: subprocess.Popen, req_fd: int, resp_fd: int, scratch: Path,
-                 limits: SandboxLimits) -> None:
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def wait(self) -> int:
+        try:
+            return self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return -signal.SIGKILL
+
+
+class _ForkHandle:
+    """A session forked by the zygote: a leader (its process group) and the PID 1 of a new namespace."""
+
+    def __init__(self, leader: int, inner: int, status_fd: int) -> None:
+        self.pid, self.inner, self._status = leader, inner, status_fd
+        self._code: int | None = None
+
+    def kill(self) -> None:
+        for kill in (lambda: os.kill(self.inner, signal.SIGKILL), lambda: os.killpg(self.pid, signal.SIGKILL)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill()
+
+    def wait(self) -> int:
+        if self._code is None:
+            ready, _, _ = select.select([self._status], [], [], 2)
+            data = os.read(self._status, 4) if ready else b""
+            self._code = os.waitstatus_to_exitcode(struct.unpack(">i", data)[0]) if len(data) == 4 \
+                else -signal.SIGKILL
+            os.close(self._status)
+        return self._code
+
+
+class ProcessSession(Session):
+    """A running sandbox child with a candidate loaded. Built by the process sandboxes."""
+
+    def __init__(self, proc, req_fd: int, resp_fd: int, scratch: Path, limits: SandboxLimits) -> None:
         self._proc = proc
         self._req = req_fd
         self._resp = resp_fd
@@ -93,8 +134,9 @@ class ProcessSession(Session):
             self._kill(f"timed out ({over})")
             raise CandidateTimeout(f"candidate timed out ({over}); killed with its process group") from None
         except (CandidateCrash, BrokenPipeError):
+            message = self._crash_message()  # before the kill, which would hide how it ended
             self._kill("crashed")
-            raise CandidateCrash(self._crash_message()) from None
+            raise CandidateCrash(message) from None
         except (ValueError, UnicodeDecodeError) as exc:
             self._kill("broke the protocol")
             raise CandidateError(f"candidate sent an invalid reply: {exc}") from None
@@ -114,19 +156,24 @@ class ProcessSession(Session):
     def _kill(self, reason: str) -> None:
         if self._dead_reason is None:
             self._dead_reason = reason
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=5)
+        self._proc.kill()
+        self._proc.wait()
 
     # -- the Session API --------------------------------------------------------------------------
     def start(self, source: str) -> None:
         """Wait for the child's ready message, then load the candidate's source."""
         ready = self._exchange(None, _START_TIMEOUT)
+        if not ready["ok"]:
+            raise CandidateError(str(ready.get("error")))
         self.layers = ready.get("layers", {})
         reply = self._exchange({"op": "load", "source": source}, self._limits.call_timeout)
         if not reply["ok"]:
             raise CandidateError(f"program failed to load: {reply.get('traceback') or reply.get('error')}")
+
+    @property
+    def pid(self) -> int:
+        """The session's process group (the leader's pid)."""
+        return self._proc.pid
 
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
         """Call `function(*args)` in the candidate and return its plain-data result."""
@@ -156,11 +203,11 @@ class ProcessSession(Session):
         shutil.rmtree(self._scratch, ignore_errors=True)
 
 
-class ProcessSandbox(Sandbox):
-    """Runs each session in a fresh `python -I` child with rlimits, no network and no privileges.
+class ExecSandbox(Sandbox):
+    """Runs each session in a freshly exec'd `python -I` child with rlimits, no network, no privileges.
 
-    Thread-safe: sessions share nothing. Costs about one interpreter start (~30 ms plus the
-    candidate's imports) per session.
+    Thread-safe: sessions share nothing. Costs one interpreter start plus the candidate's imports per
+    session (~120 ms with numpy); `ProcessSandbox` is the fast, fully layered default.
     """
 
     def __init__(self, user: str | None = "nobody", network_isolation: bool = True,
@@ -203,7 +250,7 @@ class ProcessSandbox(Sandbox):
             output.close()
             os.close(req_r)
             os.close(resp_w)
-        session = ProcessSession(proc, req_w, resp_r, scratch, limits)
+        session = ProcessSession(_PopenHandle(proc), req_w, resp_r, scratch, limits)
         try:
             session.start(source)
             yield session
@@ -214,3 +261,116 @@ class ProcessSandbox(Sandbox):
         """Start one empty session and report the protections it had."""
         with self.session("", SandboxLimits()) as s:
             return dict(s.layers)
+
+
+def _default_hidden() -> list[str]:
+    """Paths a candidate has no business seeing: homes, shared temp dirs, the problems' own data."""
+    import problems
+
+    return ["/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run", str(Path(problems.__file__).parent)]
+
+
+class ProcessSandbox(Sandbox):
+    """The default backend: a fork server per worker, one fresh namespaced child per session.
+
+    The zygote is started once by exec of a clean interpreter and pre-imports `preload`; each session
+    is a fork of it in new PID, mount, network, IPC and UTS namespaces, with /proc, homes, temp dirs and
+    the problems folder replaced by empty tmpfs, a size-capped tmpfs scratch dir, rlimits, an
+    unprivileged user, no_new_privs, Landlock and seccomp. Thread-safe; about 5 ms per session.
+    """
+
+    def __init__(self, user: str | None = "nobody", network_isolation: bool = True,
+                 preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, hide: list[str] | None = None,
+                 python: str | None = None) -> None:
+        self._python = python or sys.executable
+        self._network_isolation = network_isolation
+        self._preload = tuple(preload)
+        self._scratch_mb = scratch_mb
+        self._hide = list(hide) if hide is not None else _default_hidden()
+        self._uid = self._gid = None
+        if user and os.geteuid() == 0:
+            try:
+                entry = pwd.getpwnam(user)
+            except KeyError:
+                from evolve.errors import ConfigError
+
+                raise ConfigError(f"sandbox.user={user!r} does not exist on this machine; create it "
+                                  "(useradd --system) or name another unprivileged user") from None
+            self._uid, self._gid = entry.pw_uid, entry.pw_gid
+        self._lock = threading.Lock()
+        self._zygote: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+
+    def _ensure_zygote(self) -> socket.socket:
+        if self._zygote is not None and self._zygote.poll() is None:
+            return self._control
+        if self._control is not None:
+            self._control.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        keep = [sys.prefix, sys.base_prefix, *(p for p in sys.path if p and os.path.isdir(p))]
+        config = json.dumps({"preload": list(self._preload), "hide": self._hide, "keep": keep})
+        self._zygote = subprocess.Popen(
+            [self._python, "-I", str(Path(__file__).with_name("_zygote.py")), str(theirs.fileno()), config],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(_THREAD_CAPS),
+            pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True, cwd="/",
+        )
+        theirs.close()
+        self._control = ours
+        return ours
+
+    @contextlib.contextmanager
+    def session(self, source: str, limits: SandboxLimits) -> Iterator[ProcessSession]:
+        """Fork a namespaced child from the zygote, load `source` into it, yield the session."""
+        scratch = Path(tempfile.mkdtemp(prefix="evolve-sbx-"))
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        status_r, status_w = os.pipe()
+        output = open(scratch / ".output", "wb")
+        setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
+                 "scratch_mb": self._scratch_mb, "network_isolation": self._network_isolation,
+                 "env": {**_THREAD_CAPS, "HOME": str(scratch), "TMPDIR": str(scratch), "PATH": "/usr/bin:/bin",
+                         "LANG": "C.UTF-8"}}
+        try:
+            with self._lock:
+                control = self._ensure_zygote()
+                socket.send_fds(control, [json.dumps(setup).encode()], [req_r, resp_w, status_w, output.fileno()])
+                leader = struct.unpack(">i", _recv_exact(control, 4))[0]
+        finally:
+            for fd in (req_r, resp_w, status_w):
+                os.close(fd)
+            output.close()
+        ready, _, _ = select.select([status_r], [], [], _START_TIMEOUT)
+        inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
+        session = ProcessSession(_ForkHandle(leader, inner, status_r), req_w, resp_r, scratch, limits)
+        try:
+            session.start(source)
+            yield session
+        finally:
+            session.close()
+
+    def layers(self) -> dict[str, str]:
+        """Start one empty session and report the protections it had."""
+        with self.session("", SandboxLimits()) as s:
+            return dict(s.layers)
+
+    def close(self) -> None:
+        """Stop the zygote."""
+        if self._zygote is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._zygote.kill()
+            self._zygote.wait()
+            self._zygote = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise CandidateCrash("the sandbox fork server stopped")
+        data += chunk
+    return data

@@ -150,7 +150,8 @@ def test_novelty_filter_rejects_cosmetic_and_tiny_changes_before_evaluation(ray_
     similar = [p for p in programs if p.status is ProgramStatus.SIMILAR]
     assert sum("up to names, comments and docstrings" in p.error for p in similar) >= 6
     assert any("near-duplicate of program" in p.error and "novelty.threshold=0.995" in p.error for p in similar)
-    real = [p for p in programs if "penalty=" in p.proposal and "lr=0.0045" in p.proposal.split("=======")[-1]]
+    real = [p for p in programs if "lr=0.0045" in p.proposal.split("=======")[-1]
+            and "lr=0.0045" not in p.proposal.split("=======")[0]]  # the edits that changed three constants
     assert real and all(p.status is not ProgramStatus.SIMILAR for p in real)  # three constants: new enough
     assert all(p.eval_seconds is None for p in similar)  # rejected before evaluation
     assert any(p.status is ProgramStatus.VALID for p in programs)

@@ -1,0 +1,174 @@
+"""Isolation layers applied inside a sandbox child before any candidate code runs (standard library,
+plus pyseccomp when installed). Each function returns a line for the layer report; a layer the
+kernel refuses is reported, never skipped in silence.
+"""
+
+import ctypes
+import os
+import resource
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+MS_PRIVATE = 1 << 18
+PR_SET_NO_NEW_PRIVS = 38
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags):
+    """unshare(2)."""
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def mount(source, target, fstype, flags, data=None):
+    """mount(2)."""
+    args = [a.encode() if isinstance(a, str) else None for a in (source, target, fstype)]
+    _check(_libc.mount(args[0], args[1], args[2], ctypes.c_ulong(flags), data.encode() if data else None),
+           f"mount {target}")
+
+
+def hide(paths, keep):
+    """In a private mount namespace (the zygote's, once): empty tmpfs over every path in `paths`, with
+    the `keep` paths beneath them bound back read-only. Returns the paths hidden."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    keep = sorted({os.path.realpath(p) for p in keep if p and os.path.isdir(p)})
+    hidden = []
+    for top in sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}):
+        inside = [p for p in keep if p.startswith(top + "/") or p == top]
+        inside = [p for p in inside if not any(p.startswith(q + "/") for q in inside)]
+        handles = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in inside]
+        mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+        for path, fd in handles:  # /proc/self/fd/N still names the covered directory
+            os.makedirs(path, exist_ok=True)
+            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+            mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+            os.close(fd)
+        hidden.append(top)
+    return hidden
+
+
+def session_mounts(scratch, scratch_mb, uid, gid):
+    """In the session's own mount and PID namespaces: a fresh /proc, and the scratch dir alone in a
+    size-capped tmpfs laid over its parent (so no session sees another's)."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    mount("tmpfs", os.path.dirname(scratch), "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={scratch_mb}m")
+    os.mkdir(scratch, 0o700)
+    if uid is not None:
+        os.chown(scratch, uid, gid)
+    return f"own /proc; scratch alone in a {scratch_mb} MiB tmpfs"
+
+
+def rlimits(limits):
+    """CPU, address space, processes, file size, open files; no core dumps."""
+    mb = 1024 * 1024
+    for name, value in (("RLIMIT_CPU", limits["cpu_seconds"]), ("RLIMIT_AS", limits["memory_mb"] * mb),
+                        ("RLIMIT_NPROC", limits["max_processes"]), ("RLIMIT_FSIZE", limits["file_size_mb"] * mb),
+                        ("RLIMIT_NOFILE", limits["open_files"]), ("RLIMIT_CORE", 0)):
+        resource.setrlimit(getattr(resource, name), (value, value))
+    return (f"cpu {limits['cpu_seconds']} s, address space {limits['memory_mb']} MiB, {limits['max_processes']} "
+            f"processes, files {limits['file_size_mb']} MiB, {limits['open_files']} fds, no core dumps")
+
+
+def drop_privileges(uid, gid):
+    """Become `uid` with no supplementary groups, and forbid gaining privileges again."""
+    if uid is not None and os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+        note = f"unprivileged uid {uid}"
+    elif os.geteuid() == 0:
+        note = "NOT dropped: running as root (sandbox.user=null)"
+    else:
+        note = f"the invoking user (uid {os.getuid()}); no privileges to drop"
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    return note + "; no_new_privs"
+
+
+# Landlock (syscalls 444-446 on every architecture that has them)
+_LL_CREATE, _LL_ADD_RULE, _LL_RESTRICT = 444, 445, 446
+_FS_ALL = (1 << 16) - 1  # every filesystem right up to ABI 5
+_FS_READ = 1 | 4 | 8  # execute, read file, read dir
+_NET_ALL = 1 | 2  # bind and connect TCP
+_SCOPE_ALL = 1 | 2  # abstract unix sockets, signals
+
+
+class _Ruleset(ctypes.Structure):
+    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+
+
+def landlock(writable):
+    """Reads and execution anywhere, writes only beneath `writable`, no TCP, no signals or abstract
+    sockets outside the sandbox. Uses what the kernel's Landlock ABI offers."""
+    abi = _libc.syscall(_LL_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return "NOT active: this kernel has no Landlock"
+    fs = _FS_ALL if abi >= 5 else (1 << 13) - 1 if abi < 2 else (1 << 14) - 1 if abi < 3 else (1 << 15) - 1
+    net = _NET_ALL if abi >= 4 else 0
+    scoped = _SCOPE_ALL if abi >= 6 else 0
+    attr = _Ruleset(fs, net, scoped)
+    size = ctypes.sizeof(_Ruleset) if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = _libc.syscall(_LL_CREATE, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return f"NOT active: landlock_create_ruleset failed ({os.strerror(ctypes.get_errno())})"
+    try:
+        for path, rights in (("/", _FS_READ), (writable, fs), ("/dev/null", 2 | 4)):  # 2: write file
+            fd = os.open(path, os.O_PATH)
+            rule = _PathBeneath(rights & fs, fd)
+            _check(_libc.syscall(_LL_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0), f"landlock rule {path}")
+            os.close(fd)
+        _check(_libc.syscall(_LL_RESTRICT, ruleset, 0), "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+    extra = (", no TCP" if net else "") + (", no signals or abstract sockets outside" if scoped else "")
+    return f"Landlock ABI {abi}: writes only in the scratch dir{extra}"
+
+
+_DENIED_SYSCALLS = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "unshare",
+    "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "quotactl",
+    "open_by_handle_at", "name_to_handle_at", "userfaultfd", "clock_settime", "settimeofday", "adjtimex",
+    "syslog", "personality", "io_uring_setup", "io_uring_enter", "io_uring_register",
+)
+
+
+def seccomp_filter():
+    """Build (once, in the zygote: compiling costs ~15 ms) the filter `seccomp` loads in each child.
+
+    Returns (filter, number of denied syscalls), or (None, why) when pyseccomp is missing."""
+    try:
+        import pyseccomp
+    except ImportError:
+        return None, "pyseccomp is not installed"
+    import errno
+
+    flt = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    denied = 0
+    for name in _DENIED_SYSCALLS:
+        try:
+            flt.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+            denied += 1
+        except (RuntimeError, ValueError, OSError):
+            pass  # not a syscall on this architecture
+    return flt, denied
+
+
+def seccomp(prepared=None):
+    """Deny the syscalls a candidate never needs (debugging others, namespaces, mounts, kernel state)."""
+    flt, denied = prepared or seccomp_filter()
+    if flt is None:
+        return f"NOT active: {denied}"
+    flt.load()
+    return f"{denied} syscalls denied (ptrace, mount, unshare, bpf, keyctl, ...)"

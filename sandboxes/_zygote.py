@@ -1,0 +1,144 @@
+"""The fork server: `python -I _zygote.py SOCKET_FD CONFIG_JSON`, one per evaluation worker.
+
+Started by exec from a clean interpreter with an empty environment, it imports the heavy modules once
+(numpy, ...) and holds nothing else: no keys, no evaluator, no data. It hides homes, temp dirs and the
+problems' data in its own mount namespace once, so sessions inherit that view. For each session the worker sends
+the setup and four fds (request pipe, reply pipe, status pipe, output file) over the socket. The zygote
+forks a leader that starts a new session and new mount, PID, network, IPC and UTS namespaces and forks
+again: the grandchild is PID 1 of its namespace, isolates itself (`_layers`) and serves the candidate
+(`_runner.serve`). When it dies the kernel kills everything it started. The leader reports the
+grandchild's pid, then its wait status, on the status pipe.
+"""
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _layers  # noqa: E402
+import _runner  # noqa: E402
+
+_MESSAGE = 1 << 20
+
+
+def _reap(*_):
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _isolated(setup, namespaced):
+    """Every layer, in order; returns the report."""
+    layers = {}
+    if namespaced:
+        layers["namespaces"] = "new PID (the candidate is PID 1: its processes die with it), IPC and UTS"
+        layers["network"] = ("isolated: new empty network namespace" if setup["network_isolation"]
+                             else "NOT isolated: sandbox.network_isolation=false")
+        try:
+            mounts = _layers.session_mounts(setup["scratch"], setup["scratch_mb"], setup["uid"], setup["gid"])
+            layers["filesystem"] = f"private mount namespace: {_HIDDEN}; {mounts}"
+        except OSError as exc:
+            layers["filesystem"] = f"NOT isolated: {exc}"
+    else:
+        layers["namespaces"] = "NOT active: unshare refused (needs root or user namespaces)"
+        layers["network"] = "NOT isolated: no network namespace"
+        layers["filesystem"] = "NOT isolated: no mount namespace"
+    os.chdir(setup["scratch"])
+    layers["rlimits"] = _layers.rlimits(setup["limits"])
+    layers["user"] = _layers.drop_privileges(setup["uid"], setup["gid"])
+    for name, layer in (("landlock", lambda: _layers.landlock(setup["scratch"])),
+                        ("seccomp", lambda: _layers.seccomp(_SECCOMP))):
+        try:
+            layers[name] = layer()
+        except OSError as exc:
+            layers[name] = f"NOT active: {exc}"
+    layers["environment"] = "empty but for thread caps and HOME/TMPDIR in the scratch dir"
+    return layers
+
+
+def _session(setup, req_fd, resp_fd, status_fd, out_fd):
+    """The leader: new session and namespaces, then the grandchild that serves the candidate."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    flags = _layers.CLONE_NEWNS | _layers.CLONE_NEWPID | _layers.CLONE_NEWIPC | _layers.CLONE_NEWUTS
+    if setup["network_isolation"]:
+        flags |= _layers.CLONE_NEWNET
+    try:
+        _layers.unshare(flags)
+        namespaced = True
+    except OSError:
+        namespaced = False
+    inner = os.fork()
+    if inner == 0:
+        os.close(status_fd)
+        try:
+            os.environ.clear()
+            os.environ.update(setup["env"])
+            layers = _isolated(setup, namespaced)
+        except BaseException as exc:  # a layer failed hard: report it as a reply, then stop
+            _runner._send(resp_fd, {"ok": False, "kind": "setup", "error": f"sandbox setup failed: {exc}"})
+            os._exit(70)
+        _runner.serve(req_fd, resp_fd, layers)
+        os._exit(0)
+    os.close(req_fd)
+    os.close(resp_fd)
+    os.write(status_fd, struct.pack(">i", inner))
+    _, status = os.waitpid(inner, 0)
+    os.write(status_fd, struct.pack(">i", status))
+    os._exit(0)
+
+
+_HIDDEN = "nothing hidden"
+_SECCOMP = None
+
+
+def main():
+    global _HIDDEN, _SECCOMP
+    control = socket.socket(fileno=int(sys.argv[1]))
+    _SECCOMP = _layers.seccomp_filter()
+    config = json.loads(sys.argv[2])
+    for module in config["preload"]:
+        try:
+            __import__(module)
+        except ImportError:
+            pass  # a candidate that needs it will say so itself
+    try:  # hidden once here; every session's mount namespace starts as a copy of this one
+        _layers.unshare(_layers.CLONE_NEWNS)
+        hidden = _layers.hide(config["hide"], config["keep"])
+        _HIDDEN = f"{', '.join(hidden) or 'nothing'} hidden by empty tmpfs"
+    except OSError as exc:
+        _HIDDEN = f"nothing hidden ({exc})"
+    signal.signal(signal.SIGCHLD, _reap)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, _MESSAGE, 4)
+        except InterruptedError:
+            continue
+        if not message:
+            return
+        setup = json.loads(message)
+        leader = os.fork()
+        if leader == 0:
+            control.close()
+            try:
+                _session(setup, *fds)
+            finally:
+                os._exit(71)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(struct.pack(">i", leader))
+
+
+if __name__ == "__main__":
+    main()
