@@ -12,6 +12,7 @@ CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
 MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -24,6 +25,11 @@ def _check(result, what):
 def unshare(flags):
     """unshare(2)."""
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def become_subreaper():
+    """Orphaned descendants are reparented to this process (which reaps them) instead of PID 1."""
+    _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(CHILD_SUBREAPER)")
 
 
 def mount(source, target, fstype, flags, data=None):

@@ -1,24 +1,15 @@
-"""The sandbox side of a process session. Started as `python -I _runner.py REQ_FD RESP_FD SETUP_JSON`.
+"""The sandbox side of a session: the request loop that loads the candidate and calls it (`serve`).
 
-It runs as trusted code only until the candidate is loaded: it isolates the network, sets rlimits,
-drops to an unprivileged user, then reads requests. Standard library only, so that nothing the
-candidate can reach was imported with privileges. Frames are a 4-byte big-endian length and UTF-8 JSON.
+The zygote (`_zygote.py`) runs it in each isolated child once every layer is in place. Standard library
+only. Frames are a 4-byte big-endian length and UTF-8 JSON; replies hold plain data only.
 """
 
-import ctypes
 import json
 import math
 import os
-import resource
 import struct
-import sys
 import traceback
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC = 1, 2, 4, 32, 4096, 8192, 16384
-MS_PRIVATE = 1 << 18
 _MAX_REQUEST = 64 * 1024 * 1024
 _TRACE_CHARS = 2000
 
@@ -46,100 +37,6 @@ def _receive(fd):
     if length > _MAX_REQUEST:
         raise ValueError("request too large")
     return json.loads(_read_exact(fd, length))
-
-
-def _unshare(flags):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(ctypes.c_int(flags)) != 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-
-
-def _mount(source, target, fstype, flags, data=None):
-    libc = ctypes.CDLL(None, use_errno=True)
-    args = [a.encode() if isinstance(a, str) else None for a in (source, target, fstype)]
-    if libc.mount(args[0], args[1], args[2], ctypes.c_ulong(flags), data and data.encode()) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
-
-
-def _hide_private_dirs(keep, scratch):
-    """In a new mount namespace, cover each directory others may not enter (such as /root) with an
-    empty tmpfs, and bind back read-only only the paths in `keep` that lie under it (the interpreter)."""
-    keep = sorted({os.path.realpath(p) for p in keep if p and os.path.exists(p)})
-    closed = set()
-    for path in keep:
-        parts = path.split("/")
-        for i in range(2, len(parts)):
-            ancestor = "/".join(parts[:i])
-            if not os.stat(ancestor).st_mode & 0o001:
-                closed.add(ancestor)
-                break
-    if not closed:
-        return "no private directories on the interpreter's path"
-    _unshare(CLONE_NEWNS)
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    for top in sorted(closed):
-        inner = [p for p in keep if p.startswith(top + "/")]
-        inner = [p for p in inner if not any(p.startswith(q + "/") for q in inner)]
-        parked = []
-        for n, path in enumerate(inner):
-            spot = os.path.join(scratch, f".park{n}")
-            os.mkdir(spot)
-            _mount(path, spot, None, MS_BIND | MS_REC)
-            parked.append((spot, path))
-        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64k")
-        for spot, path in parked:
-            os.makedirs(path, exist_ok=True)
-            _mount(spot, path, None, MS_MOVE)
-            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-            os.rmdir(spot)
-    return "private mount namespace: " + ", ".join(sorted(closed)) + " hidden, interpreter bound read-only"
-
-
-def _isolate(setup):
-    """Apply every layer we can; return what each layer's state is."""
-    layers = {}
-    want_net = setup.get("network_isolation", True)
-    is_root = os.geteuid() == 0
-    if want_net:
-        try:
-            _unshare(CLONE_NEWNET if is_root else CLONE_NEWUSER | CLONE_NEWNET)
-            layers["network"] = "isolated: new empty network namespace"
-        except OSError as exc:
-            layers["network"] = f"NOT isolated: unshare failed ({exc.strerror})"
-    else:
-        layers["network"] = "NOT isolated: sandbox.network_isolation=false"
-    if is_root:
-        keep = [sys.base_prefix, sys.prefix, *[p for p in sys.path if os.path.isdir(p)]]
-        try:
-            layers["filesystem"] = _hide_private_dirs(keep, os.getcwd())
-        except OSError as exc:
-            layers["filesystem"] = f"NOT isolated: {exc}"
-    else:
-        layers["filesystem"] = "NOT isolated: needs root for a private mount namespace"
-    limits = setup["limits"]
-    mb = 1024 * 1024
-    for name, key, value in (
-        ("RLIMIT_CPU", "cpu_seconds", limits["cpu_seconds"]),
-        ("RLIMIT_AS", "memory_mb", limits["memory_mb"] * mb),
-        ("RLIMIT_NPROC", "max_processes", limits["max_processes"]),
-        ("RLIMIT_FSIZE", "file_size_mb", limits["file_size_mb"] * mb),
-        ("RLIMIT_NOFILE", "open_files", limits["open_files"]),
-        ("RLIMIT_CORE", None, 0),
-    ):
-        resource.setrlimit(getattr(resource, name), (value, value))
-    layers["rlimits"] = "cpu, address space, processes, file size, open files, no core dumps"
-    uid, gid = setup.get("uid"), setup.get("gid")
-    if uid is not None and is_root:
-        os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
-        layers["user"] = f"unprivileged uid {uid}"
-    elif is_root:
-        layers["user"] = "NOT dropped: running as root (sandbox.user=null)"
-    else:
-        layers["user"] = f"runs as the invoking user (uid {os.getuid()}), no privileges to drop"
-    layers["environment"] = "empty but for thread caps and HOME/TMPDIR in the scratch dir"
-    return layers
 
 
 def _plain(value, depth=0):
@@ -213,11 +110,3 @@ def serve(req_fd, resp_fd, layers):
         _send(resp_fd, reply)
 
 
-def main():
-    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
-    setup = json.loads(sys.argv[3])
-    serve(req_fd, resp_fd, _isolate(setup))
-
-
-if __name__ == "__main__":
-    main()

@@ -79,6 +79,7 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd):
         namespaced = True
     except OSError:
         namespaced = False
+    _layers.become_subreaper()  # the session's orphans come here to be reaped, not to a slow PID 1
     inner = os.fork()
     if inner == 0:
         os.close(status_fd)
@@ -96,6 +97,13 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd):
     os.write(status_fd, struct.pack(">i", inner))
     _, status = os.waitpid(inner, 0)
     os.write(status_fd, struct.pack(">i", status))
+    while True:  # with PID 1 of the namespace gone, the kernel kills the rest; reap them all
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
     os._exit(0)
 
 

@@ -29,9 +29,8 @@ from typing import Any, Iterator
 from evolve.config import SandboxLimits
 from sandboxes.base import CandidateCrash, CandidateError, CandidateTimeout, Sandbox, Session
 
-__all__ = ["ExecSandbox", "ProcessSandbox", "ProcessSession"]
+__all__ = ["ProcessSandbox", "ProcessSession"]
 
-_RUNNER = str(Path(__file__).with_name("_runner.py"))
 _OUTPUT_TAIL = 4000
 _START_TIMEOUT = 20.0
 _THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -39,24 +38,6 @@ _THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_TH
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"candidate returned {name}, which is not a finite number")
-
-
-class _PopenHandle:
-    """A session child started by exec: its process group is its whole world."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def wait(self) -> int:
-        try:
-            return self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return -signal.SIGKILL
 
 
 class _ForkHandle:
@@ -67,16 +48,21 @@ class _ForkHandle:
         self._code: int | None = None
 
     def kill(self) -> None:
-        for kill in (lambda: os.kill(self.inner, signal.SIGKILL), lambda: os.killpg(self.pid, signal.SIGKILL)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                kill()
+        """Kill PID 1 of the session's namespace: the kernel kills everything else in it, and the
+        leader stays to report the status and reap."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.inner, signal.SIGKILL)
 
     def wait(self) -> int:
         if self._code is None:
             ready, _, _ = select.select([self._status], [], [], 2)
             data = os.read(self._status, 4) if ready else b""
-            self._code = os.waitstatus_to_exitcode(struct.unpack(">i", data)[0]) if len(data) == 4 \
-                else -signal.SIGKILL
+            if len(data) == 4:
+                self._code = os.waitstatus_to_exitcode(struct.unpack(">i", data)[0])
+            else:  # the leader did not answer: take the whole group down
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self._code = -signal.SIGKILL
             os.close(self._status)
         return self._code
 
@@ -201,66 +187,6 @@ class ProcessSession(Session):
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self._scratch, ignore_errors=True)
-
-
-class ExecSandbox(Sandbox):
-    """Runs each session in a freshly exec'd `python -I` child with rlimits, no network, no privileges.
-
-    Thread-safe: sessions share nothing. Costs one interpreter start plus the candidate's imports per
-    session (~120 ms with numpy); `ProcessSandbox` is the fast, fully layered default.
-    """
-
-    def __init__(self, user: str | None = "nobody", network_isolation: bool = True,
-                 python: str | None = None) -> None:
-        self._python = python or sys.executable
-        self._network_isolation = network_isolation
-        self._uid = self._gid = None
-        if user and os.geteuid() == 0:
-            try:
-                entry = pwd.getpwnam(user)
-            except KeyError:
-                from evolve.errors import ConfigError
-
-                raise ConfigError(f"sandbox.user={user!r} does not exist on this machine; create it "
-                                  "(useradd --system) or name another unprivileged user") from None
-            self._uid, self._gid = entry.pw_uid, entry.pw_gid
-
-    @contextlib.contextmanager
-    def session(self, source: str, limits: SandboxLimits) -> Iterator[ProcessSession]:
-        """Start a child, load `source` into it, yield the session, and always clean up."""
-        scratch = Path(tempfile.mkdtemp(prefix="evolve-sbx-"))
-        if self._uid is not None:
-            os.chown(scratch, self._uid, self._gid)
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid,
-                 "network_isolation": self._network_isolation}
-        env = {**_THREAD_CAPS, "HOME": str(scratch), "TMPDIR": str(scratch), "PATH": "/usr/bin:/bin",
-               "LANG": "C.UTF-8"}
-        output = open(scratch / ".output", "wb")
-        if self._uid is not None:
-            os.fchown(output.fileno(), self._uid, self._gid)
-        try:
-            proc = subprocess.Popen(
-                [self._python, "-I", _RUNNER, str(req_r), str(resp_w), json.dumps(setup)],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, cwd=scratch,
-                env=env, pass_fds=(req_r, resp_w), close_fds=True, start_new_session=True,
-            )
-        finally:
-            output.close()
-            os.close(req_r)
-            os.close(resp_w)
-        session = ProcessSession(_PopenHandle(proc), req_w, resp_r, scratch, limits)
-        try:
-            session.start(source)
-            yield session
-        finally:
-            session.close()
-
-    def layers(self) -> dict[str, str]:
-        """Start one empty session and report the protections it had."""
-        with self.session("", SandboxLimits()) as s:
-            return dict(s.layers)
 
 
 def _default_hidden() -> list[str]:

@@ -9,7 +9,7 @@ visited, storage policy, depot and constraints. `val` (60) and `test` (240) are 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np

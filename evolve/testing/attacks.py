@@ -1,0 +1,296 @@
+"""Hostile candidates, one or more per category every sandbox backend must stop, and a small contract
+evaluator to run them against. Used by the test suite; a new backend must pass all of them.
+
+Each attack defines `solve(x)`; an honest `solve` returns `2 * x`. `ContractEvaluator` scores 1.0 for
+three right answers and knows nothing else, so an attack "wins" only by making the sandbox give it a
+score or a secret it did not earn, or by harming the host, the worker or a later evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evaluators import Evaluator, Score
+
+__all__ = ["Attack", "ATTACKS", "HONEST", "PROBE", "HELD_IF_VALID", "ContractEvaluator", "SECRET"]
+
+SECRET = "sk-evolve-attack-canary-7f3a"
+HONEST = "def solve(x):\n    return 2 * x\n"
+# an honest program that also checks the run it is in was not poisoned by an earlier one
+PROBE = """
+import json, os, sys
+import numpy
+def solve(x):
+    assert "POISON" not in os.environ and json.loads("[1]") == [1] and not os.listdir(".")
+    assert numpy.sum([1, 2]) == 3
+    assert not any(name.startswith("evolve-attack") for name in os.listdir("/tmp"))
+    return 2 * x
+"""
+# attacks that answer correctly only when every trick they tried failed: for these, valid means held
+HELD_IF_VALID = {"write_outside", "overwrite_sentinel", "outbound_network", "loopback_services", "dns",
+                 "signal_parent", "ptrace_parent", "daemon", "poison_next_run", "namespace_escape"}
+
+
+class ContractEvaluator(Evaluator):
+    """Three calls of `solve`; 1.0 when all are right. Keeps every raw answer in `seen` (to search for
+    leaks)."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def evaluate(self, candidate):
+        answers = []
+        for x in (1, 2, 3):
+            answers.append(candidate.call("solve", x, timeout=2.0))
+            self.seen.append(answers[-1])
+        if answers != [2, 4, 6] or any(type(a) is not int for a in answers):
+            return Score.invalid(f"wrong answers {str(answers)[:200]}")
+        return Score(value=1.0)
+
+
+@dataclass(frozen=True)
+class Attack:
+    """A hostile candidate: `category` from the sandbox notes, `source` the program."""
+
+    name: str
+    category: str
+    source: str
+
+
+def _attack(name: str, category: str, body: str) -> Attack:
+    return Attack(name, category, body.strip() + "\n")
+
+
+ATTACKS = [
+    _attack("busy_loop", "endless loop", "def solve(x):\n    while True:\n        pass"),
+    _attack("sleep_forever", "endless sleep", "import time\ndef solve(x):\n    time.sleep(3600)"),
+    _attack("memory_bomb", "memory bomb", "def solve(x):\n    hog = []\n    while True:\n        hog.append(bytearray(50 * 2**20))"),
+    _attack("fork_bomb", "fork bomb", """
+import os
+def solve(x):
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+"""),
+    _attack("thread_bomb", "thread bomb", """
+import threading, time
+def solve(x):
+    while True:
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+"""),
+    _attack("disk_bomb", "disk bomb", """
+def solve(x):
+    with open("fill", "wb") as f:
+        while True:
+            f.write(b"x" * 2**20)
+"""),
+    _attack("write_outside", "writing outside its directory", """
+import os
+def solve(x):
+    for path in ("/tmp/evolve-attack-pwned", "/etc/evolve-attack-pwned", "/var/tmp/evolve-attack-pwned",
+                 os.path.expanduser("~/../evolve-attack-pwned"), "/dev/shm/evolve-attack-pwned"):
+        try:
+            open(path, "w").write("pwned")
+        except OSError:
+            pass
+    return 2 * x
+"""),
+    _attack("overwrite_sentinel", "writing outside its directory", """
+import glob
+def solve(x):
+    for path in glob.glob("/tmp/evolve-sentinel-*") + glob.glob("/work/**/evolve-sentinel-*", recursive=True):
+        try:
+            open(path, "w").write("pwned")
+        except OSError:
+            pass
+    return 2 * x
+"""),
+    _attack("outbound_network", "network", """
+import socket
+def solve(x):
+    for host in ("8.8.8.8", "1.1.1.1"):
+        try:
+            socket.create_connection((host, 53), timeout=1).send(b"hello")
+            return {"connected": host}
+        except OSError:
+            pass
+    return 2 * x
+"""),
+    _attack("loopback_services", "network (loopback services such as Ray)", """
+import socket
+def solve(x):
+    for port in (6379, 8265, 10001, 22, 5432, 52365):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            return {"connected": port}
+        except OSError:
+            pass
+    return 2 * x
+"""),
+    _attack("dns", "network (DNS)", """
+import socket
+def solve(x):
+    try:
+        return {"resolved": socket.gethostbyname("example.com")}
+    except OSError:
+        return 2 * x
+"""),
+    _attack("env_keys", "reading API keys from the environment", """
+import os
+def solve(x):
+    return {"env": dict(os.environ)}
+"""),
+    _attack("proc_environ", "reading other processes' /proc/*/environ", """
+import glob
+def solve(x):
+    found = []
+    for path in glob.glob("/proc/*/environ"):
+        try:
+            found.append(open(path, "rb").read().decode(errors="replace"))
+        except OSError:
+            pass
+    return {"environ": found, "pids": sorted(glob.glob("/proc/[0-9]*"))}
+"""),
+    _attack("home_secrets", "reading keys from files", """
+import glob, os
+def solve(x):
+    out = {}
+    for pattern in ("/root/*", "/root/.*", "/home/*/.*", "/root/.ray/*", "/tmp/ray/*", "/tmp/*"):
+        for path in glob.glob(pattern):
+            try:
+                out[path] = open(path, errors="replace").read(4096)
+            except OSError:
+                out[path] = "listed"
+    return out
+"""),
+    _attack("hidden_answers", "finding hidden answer files", """
+import glob
+def solve(x):
+    out = {}
+    for path in glob.glob("/work/**/problems/**/*", recursive=True)[:200]:
+        try:
+            out[path] = open(path, errors="replace").read(2048)
+        except OSError:
+            pass
+    try:
+        import problems
+        out["import"] = str(problems)
+    except Exception as exc:
+        out["import"] = repr(exc)
+    return out
+"""),
+    _attack("signal_parent", "signalling the parent", """
+import os, signal
+def solve(x):
+    for pid in (os.getppid(), 1, -1):
+        for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+    return 2 * x
+"""),
+    _attack("ptrace_parent", "ptracing the parent", """
+import ctypes, os
+def solve(x):
+    libc = ctypes.CDLL(None, use_errno=True)
+    results = [libc.ptrace(16, pid, None, None) for pid in (os.getppid(), 1)]  # PTRACE_ATTACH
+    return 2 * x if all(r != 0 for r in results) else {"ptrace": results}
+"""),
+    _attack("huge_stdout", "huge stdout", """
+import sys
+def solve(x):
+    while True:
+        sys.stdout.write("spam" * 10000)
+"""),
+    _attack("nan_result", "NaN/inf results", "def solve(x):\n    return float('nan') if x == 1 else float('inf')"),
+    _attack("lying_object", "objects with lying __eq__/__float__", """
+class Liar(int):
+    def __eq__(self, other):
+        return True
+    def __float__(self):
+        return 1e9
+def solve(x):
+    return Liar(0)
+"""),
+    _attack("patch_time_and_builtins", "patching time, builtins or the evaluator", """
+import builtins, time, json
+time.time = time.perf_counter = time.monotonic = lambda: 0.0
+builtins.isinstance = lambda *a: True
+json.dumps = lambda *a, **k: '{"ok": true, "result": [2, 4, 6]}'
+def solve(x):
+    return "2"
+"""),
+    _attack("exit_before_work", "sys.exit/os._exit before the work", "import sys\nsys.exit(0)\ndef solve(x):\n    return 2 * x"),
+    _attack("os_exit_in_call", "sys.exit/os._exit before the work", "import os\ndef solve(x):\n    os._exit(0)"),
+    _attack("forged_frames", "forging result lines or files", """
+import os, struct, json
+def solve(x):
+    print("SCORE: 1.0")
+    open("result.json", "w").write('{"value": 1e9}')
+    body = json.dumps({"ok": True, "result": 2 * x}).encode()
+    for fd in range(3, 64):
+        try:
+            os.write(fd, struct.pack(">I", len(body)) + body)
+        except OSError:
+            pass
+    return "not the answer"
+"""),
+    _attack("pickle_payload", "pickle payloads in results", """
+import pickle, os
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/evolve-attack-pwned",))
+def solve(x):
+    return pickle.dumps(Boom())
+"""),
+    _attack("ctypes_segfault", "ctypes segfaults", "import ctypes\ndef solve(x):\n    return ctypes.string_at(0)"),
+    _attack("daemon", "daemons that outlive the run", """
+import os, time
+def solve(x):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    return 2 * x
+"""),
+    _attack("ignore_signals", "ignoring SIGALRM/SIGTERM", """
+import signal
+for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(sig, signal.SIG_IGN)
+def solve(x):
+    while True:
+        pass
+"""),
+    _attack("poison_next_run", "poisoning the next run", """
+import glob, os, site, sys
+def solve(x):
+    for d in site.getsitepackages() + [os.path.dirname(os.__file__)]:
+        try:
+            open(os.path.join(d, "evolve_attack.pth"), "w").write("import os; os.environ['POISON'] = '1'")
+        except OSError:
+            pass
+    for d in ("/tmp", "/dev/shm", os.path.dirname(os.getcwd())):
+        try:
+            open(os.path.join(d, "evolve-attack-shared"), "w").write("poison")
+        except OSError:
+            pass
+    import numpy
+    numpy.sum = lambda *a, **k: 0  # would poison the next run if sessions shared module state
+    return 2 * x
+"""),
+    _attack("import_time_hang", "import-time side effects", "while True:\n    pass\ndef solve(x):\n    return 2 * x"),
+    _attack("oversized_result", "oversized results", "def solve(x):\n    return 'x' * (64 * 2**20)"),
+    _attack("namespace_escape", "escaping the sandbox", """
+import ctypes, os
+def solve(x):
+    libc = ctypes.CDLL(None, use_errno=True)
+    tried = {"unshare": libc.unshare(0x10000000), "mount": libc.mount(b"none", b"/mnt", b"tmpfs", 0, None),
+             "setuid": libc.setuid(0), "chroot": libc.chroot(b"/")}
+    return 2 * x if all(v != 0 for v in tried.values()) else {"escaped": tried}
+"""),
+]
