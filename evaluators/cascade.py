@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -54,17 +55,30 @@ class EvaluationResult:
         return cls(**data)
 
 
-def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str,
-                     limits: SandboxLimits) -> EvaluationResult:
-    """Load `code` into a fresh sandbox session and run the evaluator's cascade on it."""
+def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: SandboxLimits,
+                     stage_limits: dict[str, SandboxLimits] | None = None) -> EvaluationResult:
+    """Load `code` into a sandbox session and run the evaluator's cascade on it.
+
+    Stages share one session, except a stage named in `stage_limits`, which gets a session of its own
+    with those limits.
+    """
     start = time.perf_counter()
+    stage_limits = stage_limits or {}
     metrics: dict[str, Any] = {}
     stage_name, output = "load", ""
     score: Score | None = None
     evaluator_error = False
-    try:
-        with sandbox.session(code, limits) as session:
+    with contextlib.ExitStack() as sessions:
+        session, session_limits = None, None
+        try:
             for stage in evaluator.stages():
+                wanted = stage_limits.get(stage.name, limits)
+                if session is None or wanted != session_limits:
+                    if session is not None:
+                        output = session.output
+                    stage_name = "load"
+                    session = sessions.enter_context(sandbox.session(code, wanted))
+                    session_limits = wanted
                 stage_name = stage.name
                 try:
                     score = stage.run(session).checked()
@@ -80,9 +94,10 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str,
                     metrics.update({f"{stage.name}.{k}": v for k, v in score.metrics.items()})
                 if not score.valid or (stage.gate is not None and not stage.gate(score)):
                     break
-            output = session.output
-    except CandidateError as exc:
-        score = Score.invalid(f"stage {stage_name}: {exc}")
+            if session is not None:
+                output = session.output
+        except CandidateError as exc:
+            score = Score.invalid(f"stage {stage_name}: {exc}")
     if score is None:
         score = Score.invalid("the evaluator declared no stages")
         evaluator_error = True

@@ -124,6 +124,17 @@ class Campaign:
         description = readme.read_text() if readme.is_file() else cfg.problem.description
         self._prompts = PromptBuilder(description, evaluator_class(cfg.problem).entrypoint, cfg.prompt)
 
+    async def _report_layers(self) -> None:
+        """The sandbox's self-test: log every layer, warn loudly about the ones that are not active."""
+        layers_of = getattr(self._pool, "layers", None)
+        if layers_of is None:
+            return
+        for name, state in (await layers_of()).items():
+            if "NOT" in state:
+                _log.warning("sandbox layer %s is not active: %s", name, state)
+            else:
+                _log.info("sandbox layer %s: %s", name, state)
+
     async def _evaluate_initial(self) -> Program:
         db = self._db
         if db.initial() is not None:
@@ -371,6 +382,7 @@ class Campaign:
             self._turns = asyncio.Condition()
         in_flight: set[asyncio.Task] = set()
         try:
+            await self._report_layers()
             initial = await self._evaluate_initial()
             self._schedule_validation(self._db.best())
             self._last_improvement = self._done()

@@ -8,6 +8,7 @@
     evolve check [OVERRIDE ...]        the sandbox's layers, the initial program and the references
     evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once (a run dir's
                                        program: recorded in test_result.json; --again re-scores)
+    evolve doctor [--attacks]          the sandbox's layers, its cost, and the attack suite's outcomes
     evolve problems                    the available problems
 """
 
@@ -283,6 +284,44 @@ def _resume(args: argparse.Namespace) -> None:
     _run_campaign(config, run_dir)
 
 
+def _doctor(args: argparse.Namespace) -> None:
+    """The sandbox's layer report, what a session costs, and with --attacks the attack suite's outcomes."""
+    from evaluators import evaluate_program
+    from evolve.config import SandboxConfig, SandboxLimits
+    from evolve.testing.attacks import ATTACKS, HELD_IF_VALID, HONEST, ContractEvaluator
+    from sandboxes import make_sandbox
+
+    sandbox = make_sandbox(SandboxConfig(kind=args.sandbox))
+    layers = sandbox.layers()
+    table = Table("layer", "state", title=f"sandbox={args.sandbox}")
+    missing = 0
+    for name, state in layers.items():
+        missing += "NOT" in state
+        table.add_row(name, state if "NOT" not in state else f"[bold red]{state}[/]")
+    _out.print(table)
+    limits = SandboxLimits(call_timeout=2, wall_seconds=10, cpu_seconds=5, memory_mb=512, max_processes=32,
+                           file_size_mb=8, max_result_bytes=1_000_000)
+    started = time.perf_counter()
+    for _ in range(20):
+        evaluate_program(ContractEvaluator(), sandbox, HONEST, limits)
+    _out.print(f"an evaluation of three calls, sandbox session included: "
+               f"{(time.perf_counter() - started) / 20 * 1000:.1f} ms")
+    if missing:
+        _out.print(f"[bold red]{missing} layer(s) not active[/]: candidates run with less protection here")
+    if args.attacks:
+        report = Table("attack", "category", "outcome", title="attack suite")
+        for attack in ATTACKS:
+            result = evaluate_program(ContractEvaluator(), sandbox, attack.source, limits)
+            held = result.valid if attack.name in HELD_IF_VALID else not result.valid
+            why = "every trick failed; it answered honestly" if result.valid else \
+                " ".join(result.feedback.split())[-110:]
+            report.add_row(attack.name, attack.category, ("contained: " if held else "[bold red]NOT contained: [/]") + why)
+        _out.print(report)
+    close = getattr(sandbox, "close", None)
+    if close is not None:
+        close()
+
+
 def _problems(_: argparse.Namespace) -> None:
     from evolve.problems import discover
 
@@ -317,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
     verbs = parser.add_subparsers(dest="verb", required=True,
-                                  metavar="{run,check,resume,status,best,report,problems}")
+                                  metavar="{run,check,resume,status,best,report,doctor,problems}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
     verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
                                    "(Hydra overrides; --test PROGRAM scores a program on the test data)")
@@ -335,6 +374,10 @@ def main(argv: list[str] | None = None) -> None:
     p = verbs.add_parser("report", help="write report.html for a campaign")
     p.add_argument("run_dir")
     p.set_defaults(func=_report)
+    p = verbs.add_parser("doctor", help="the sandbox's protection layers and what a session costs")
+    p.add_argument("--sandbox", default="process", help="the backend to examine (default: process)")
+    p.add_argument("--attacks", action="store_true", help="also run the attack suite and show each outcome")
+    p.set_defaults(func=_doctor)
     p = verbs.add_parser("problems", help="the available problems")
     p.set_defaults(func=_problems)
     args = parser.parse_args(argv)

@@ -86,6 +86,8 @@ class ProblemConfig:
         params: keyword arguments for the evaluator's constructor.
         features: MAP-Elites feature dimensions.
         limits: sandbox limits for this problem's candidates.
+        stage_limits: limits for particular cascade stages, by stage name (each such stage gets a
+            session of its own).
     """
 
     name: str = MISSING
@@ -97,6 +99,7 @@ class ProblemConfig:
     params: Dict[str, Any] = field(default_factory=dict)
     features: List[FeatureDimension] = field(default_factory=list)
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    stage_limits: Dict[str, SandboxLimits] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,14 +194,21 @@ class SandboxConfig:
     """Where candidates run.
 
     Attributes:
-        kind: `process` (a fresh, locked-down interpreter per candidate session).
+        kind: `process`: a fork server per worker, one namespaced, locked-down child per session.
         user: run candidates as this unprivileged user when evolve runs as root (null: never switch).
-        network_isolation: put the candidate in a new, empty network namespace where the kernel allows.
+        network_isolation: put the candidate in a new, empty network namespace.
+        preload: modules the fork server imports once, so sessions start fast.
+        scratch_mb: size of the candidate's private writable scratch dir (a tmpfs).
+        hide: paths replaced by an empty tmpfs in the candidate's view (null: homes, /tmp, /var/tmp,
+            /dev/shm, /run and the problems folder).
     """
 
     kind: str = "process"
     user: Optional[str] = "nobody"
     network_isolation: bool = True
+    preload: List[str] = field(default_factory=lambda: ["numpy"])
+    scratch_mb: int = 64
+    hide: Optional[List[str]] = None
 
 
 @dataclass

@@ -47,7 +47,8 @@ class EvaluationWorker:
 
     def evaluate(self, code: str) -> dict[str, Any]:
         """Score `code`; returns plain data only (never an object the candidate built)."""
-        return evaluate_program(self.evaluator, self.sandbox, code, self.problem.limits).to_dict()
+        return evaluate_program(self.evaluator, self.sandbox, code, self.problem.limits,
+                                self.problem.stage_limits).to_dict()
 
     def validate(self, code: str) -> dict[str, Any] | None:
         """Score `code` on the problem's validation data (None when it has none)."""

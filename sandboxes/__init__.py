@@ -25,5 +25,6 @@ def make_sandbox(config: SandboxConfig | Sandbox | None = None) -> Sandbox:
         return config
     config = config or SandboxConfig()
     if config.kind == "process":
-        return ProcessSandbox(user=config.user, network_isolation=config.network_isolation)
+        return ProcessSandbox(user=config.user, network_isolation=config.network_isolation,
+                              preload=tuple(config.preload), scratch_mb=config.scratch_mb, hide=config.hide)
     raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process")

@@ -107,6 +107,7 @@ def serve(req_fd, resp_fd, layers):
                     reply = {"ok": False, "kind": "result", "error": str(exc)[:_TRACE_CHARS]}
         else:
             reply = {"ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
+        reply["nonce"] = request.get("nonce")
         _send(resp_fd, reply)
 
 

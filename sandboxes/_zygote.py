@@ -94,9 +94,13 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd):
         os._exit(0)
     os.close(req_fd)
     os.close(resp_fd)
-    os.write(status_fd, struct.pack(">i", inner))
-    _, status = os.waitpid(inner, 0)
-    os.write(status_fd, struct.pack(">i", status))
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        os.write(status_fd, struct.pack(">i", inner))
+        _, status = os.waitpid(inner, 0)
+        os.write(status_fd, struct.pack(">i", status))
+    except OSError:
+        pass  # the worker closed the session without asking how it ended
     while True:  # with PID 1 of the namespace gone, the kernel kills the rest; reap them all
         try:
             os.waitpid(-1, 0)
@@ -128,6 +132,7 @@ def main():
     except OSError as exc:
         _HIDDEN = f"nothing hidden ({exc})"
     signal.signal(signal.SIGCHLD, _reap)
+    _layers.become_subreaper()  # a leader that dies early leaves its orphans here, not to PID 1
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, _MESSAGE, 4)

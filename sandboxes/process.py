@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import select
 import shutil
 import signal
@@ -54,6 +55,8 @@ class _ForkHandle:
             os.kill(self.inner, signal.SIGKILL)
 
     def wait(self) -> int:
+        if self._code is None and self._status < 0:
+            self._code = -signal.SIGKILL  # released: it was killed on purpose
         if self._code is None:
             ready, _, _ = select.select([self._status], [], [], 2)
             data = os.read(self._status, 4) if ready else b""
@@ -64,7 +67,14 @@ class _ForkHandle:
                     os.killpg(self.pid, signal.SIGKILL)
                 self._code = -signal.SIGKILL
             os.close(self._status)
+            self._status = -1
         return self._code
+
+    def release(self) -> None:
+        """Stop listening for the exit status (the leader still reaps everything)."""
+        if self._status >= 0:
+            os.close(self._status)
+            self._status = -1
 
 
 class ProcessSession(Session):
@@ -101,8 +111,11 @@ class ProcessSession(Session):
         if self._dead_reason:
             raise CandidateError(f"session is over: {self._dead_reason}")
         deadline = min(time.monotonic() + timeout, self._deadline)
+        nonce = None
         try:
             if request is not None:
+                # a fresh nonce per request: a frame the candidate forged ahead of time cannot match
+                nonce = request["nonce"] = secrets.randbits(62)
                 body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
                 os.write(self._req, struct.pack(">I", len(body)))
                 with open(self._req, "wb", closefd=False) as pipe:
@@ -114,6 +127,8 @@ class ProcessSession(Session):
             reply = json.loads(self._read_exact(length, deadline), parse_constant=_reject_constant)
             if not isinstance(reply, dict) or "ok" not in reply:
                 raise ValueError("reply is not a protocol message")
+            if reply.get("nonce") != nonce:
+                raise ValueError("reply does not answer this request (forged or out of order)")
             return reply
         except CandidateTimeout:
             over = "session wall_seconds" if deadline == self._deadline else f"timeout={timeout:g}s"
@@ -143,7 +158,6 @@ class ProcessSession(Session):
         if self._dead_reason is None:
             self._dead_reason = reason
         self._proc.kill()
-        self._proc.wait()
 
     # -- the Session API --------------------------------------------------------------------------
     def start(self, source: str) -> None:
@@ -183,6 +197,7 @@ class ProcessSession(Session):
     def close(self) -> None:
         """Kill whatever is left of the session and remove its scratch directory."""
         self._kill("closed")
+        self._proc.release()
         for fd in (self._req, self._resp):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -190,10 +205,15 @@ class ProcessSession(Session):
 
 
 def _default_hidden() -> list[str]:
-    """Paths a candidate has no business seeing: homes, shared temp dirs, the problems' own data."""
+    """Paths a candidate has no business seeing: homes, shared temp dirs, the problems' own code and
+    data, and the history of the checkout they live in (which holds every version of them)."""
     import problems
 
-    return ["/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run", str(Path(problems.__file__).parent)]
+    folder = Path(problems.__file__).parent
+    hidden = ["/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run", str(folder)]
+    if (folder.parent / ".git").is_dir():
+        hidden.append(str(folder.parent / ".git"))
+    return hidden
 
 
 class ProcessSandbox(Sandbox):

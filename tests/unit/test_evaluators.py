@@ -90,3 +90,23 @@ def test_evaluator_without_stages_or_evaluate_says_so(sandbox):
 def test_result_round_trips_as_plain_data(sandbox):
     result = evaluate_program(Cascade(), sandbox, "def g(i):\n    return i\n", LIMITS)
     assert type(result).from_dict(result.to_dict()) == result
+
+
+def test_a_stage_with_its_own_limits_gets_its_own_session(sandbox):
+    class TwoStages(Evaluator):
+        def stages(self):
+            return [Stage("quick", self.quick), Stage("long", self.long)]
+
+        def quick(self, candidate):
+            return Score(value=candidate.call("pid"))
+
+        def long(self, candidate):
+            return Score(value=candidate.call("pid"), metrics={"slow": candidate.call("slow")})
+
+    source = "import os, time\ndef pid():\n    return os.getpid()\ndef slow():\n    time.sleep(1.5)\n    return 1\n"
+    tight = SandboxLimits(call_timeout=1, wall_seconds=10)
+    roomy = SandboxLimits(call_timeout=3, wall_seconds=10)
+    shared = evaluate_program(TwoStages(), sandbox, source, tight)
+    assert not shared.valid and "timed out" in shared.feedback  # one session, the tight limits
+    own = evaluate_program(TwoStages(), sandbox, source, tight, {"long": roomy})
+    assert own.valid and own.metrics["slow"] == 1
