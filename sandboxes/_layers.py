@@ -60,15 +60,13 @@ def hide(paths, keep):
 
 
 def session_mounts(scratch, scratch_mb, uid, gid):
-    """In the session's own mount and PID namespaces: a fresh /proc, and the scratch dir alone in a
-    size-capped tmpfs laid over its parent (so no session sees another's)."""
+    """In the session's own mount and PID namespaces: a fresh /proc, and a new size-capped tmpfs on the
+    scratch mount point the zygote made (the same path for every session, empty every time)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    mount("tmpfs", os.path.dirname(scratch), "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={scratch_mb}m")
-    os.mkdir(scratch, 0o700)
-    if uid is not None:
-        os.chown(scratch, uid, gid)
-    return f"own /proc; scratch alone in a {scratch_mb} MiB tmpfs"
+    owner = f",uid={uid},gid={gid}" if uid is not None else ""
+    mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=700,size={scratch_mb}m{owner}")
+    return f"own /proc; scratch a fresh {scratch_mb} MiB tmpfs"
 
 
 def rlimits(limits):

@@ -42,8 +42,9 @@ def _isolated(setup, namespaced):
         layers["network"] = ("isolated: new empty network namespace" if setup["network_isolation"]
                              else "NOT isolated: sandbox.network_isolation=false")
         try:
-            mounts = _layers.session_mounts(setup["scratch"], setup["scratch_mb"], setup["uid"], setup["gid"])
+            mounts = _layers.session_mounts(_SCRATCH, setup["scratch_mb"], setup["uid"], setup["gid"])
             layers["filesystem"] = f"private mount namespace: {_HIDDEN}; {mounts}"
+            setup["scratch"] = _SCRATCH  # the worker's host dir is not needed: nothing is written there
         except OSError as exc:
             layers["filesystem"] = f"NOT isolated: {exc}"
     else:
@@ -51,6 +52,7 @@ def _isolated(setup, namespaced):
         layers["network"] = "NOT isolated: no network namespace"
         layers["filesystem"] = "NOT isolated: no mount namespace"
     os.chdir(setup["scratch"])
+    os.environ["HOME"] = os.environ["TMPDIR"] = setup["scratch"]
     layers["rlimits"] = _layers.rlimits(setup["limits"])
     layers["user"] = _layers.drop_privileges(setup["uid"], setup["gid"])
     for name, layer in (("landlock", lambda: _layers.landlock(setup["scratch"])),
@@ -113,6 +115,7 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd):
 
 _HIDDEN = "nothing hidden"
 _SECCOMP = None
+_SCRATCH = "/tmp/evolve-scratch"  # in the zygote's private /tmp: each session mounts its own tmpfs here
 
 
 def main():
@@ -127,7 +130,8 @@ def main():
             pass  # a candidate that needs it will say so itself
     try:  # hidden once here; every session's mount namespace starts as a copy of this one
         _layers.unshare(_layers.CLONE_NEWNS)
-        hidden = _layers.hide(config["hide"], config["keep"])
+        hidden = _layers.hide(sorted(set(config["hide"]) | {"/tmp"}), config["keep"])
+        os.makedirs(_SCRATCH, mode=0o755, exist_ok=True)
         _HIDDEN = f"{', '.join(hidden) or 'nothing'} hidden by empty tmpfs"
     except OSError as exc:
         _HIDDEN = f"nothing hidden ({exc})"

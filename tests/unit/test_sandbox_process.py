@@ -151,10 +151,11 @@ def test_no_network_no_home_no_privileges(sandbox):
     assert layers["network"].startswith("isolated") and layers["user"].startswith("unprivileged")
 
 
-def test_scratch_dir_is_private_and_removed(sandbox):
-    src = "import os\ndef f():\n    open('note.txt', 'w').write('x')\n    return os.getcwd()\n"
-    cwd = run(sandbox, src)
-    assert "evolve-sbx-" in cwd and not os.path.exists(cwd)
+def test_scratch_dir_is_private_and_gone_afterwards(sandbox):
+    src = "import os\ndef f():\n    open('note.txt', 'w').write('x')\n    return [os.getcwd(), os.environ['HOME']]\n"
+    cwd, home = run(sandbox, src)
+    assert home == cwd and not os.path.exists(os.path.join(cwd, "note.txt"))  # never on the host
+    assert run(sandbox, "import os\ndef f():\n    return os.listdir('.')\n") == []  # the next one starts empty
 
 
 def test_each_session_starts_clean(sandbox):
