@@ -46,6 +46,9 @@ def hide(paths, keep):
     keep = sorted({os.path.realpath(p) for p in keep if p and os.path.isdir(p)})
     hidden = []
     for top in sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}):
+        if not os.path.isdir(top):
+            hidden.append(top)  # it lay under a path hidden already: gone from view
+            continue
         inside = [p for p in keep if p.startswith(top + "/") or p == top]
         inside = [p for p in inside if not any(p.startswith(q + "/") for q in inside)]
         handles = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in inside]

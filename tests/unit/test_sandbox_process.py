@@ -162,3 +162,18 @@ def test_each_session_starts_clean(sandbox):
     src = "import builtins\ndef f():\n    seen = getattr(builtins, 'poison', False)\n    builtins.poison = True\n    return seen\n"
     assert run(sandbox, src) is False
     assert run(sandbox, src) is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root")
+def test_hidden_paths_nested_in_other_hidden_paths(tmp_path):
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "answer.txt").write_text("42")
+    sandbox = ProcessSandbox(hide=["/tmp", str(tmp_path), str(inner)])  # inner vanishes with /tmp first
+    try:
+        layers = sandbox.layers()
+        assert layers["filesystem"].startswith("private mount namespace") and "scratch a fresh" in layers["filesystem"]
+        src = f"import os\ndef f():\n    return os.path.exists({str(inner / 'answer.txt')!r})\n"
+        assert run(sandbox, src) is False
+    finally:
+        sandbox.close()
