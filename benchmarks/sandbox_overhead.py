@@ -4,8 +4,9 @@
 
 The candidate imports numpy and answers three calls (the attack suite's contract evaluator). Baselines:
 the same work in-process (no isolation at all), and a fresh `subprocess` of the same interpreter per
-evaluation (exec + imports + JSON out: the cost of naive isolation). Target for the process backend:
-at most 10 ms per candidate session.
+evaluation (exec + imports + JSON out: the cost of naive isolation). Targets: the process backend at
+most 10 ms per candidate session, the Docker backend at most 50 ms with a warm container (measured when
+an engine answers; `bash scripts/docker.sh` starts one).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from evaluators import evaluate_program
 from evolve.config import SandboxLimits
 from evolve.testing.attacks import ContractEvaluator
+from evolve.testing.docker_engine import EngineUnavailable, docker_sandbox
 from sandboxes import ProcessSandbox
 
 SOURCE = "import numpy as np\ndef solve(x):\n    return int(np.int64(2) * x)\n"
@@ -57,6 +59,15 @@ def main() -> None:
         "process backend: fork server, namespaces, Landlock, seccomp": median_ms(
             lambda: evaluate_program(ContractEvaluator(), process, SOURCE, limits)),
     }
+    try:
+        docker = docker_sandbox()
+    except EngineUnavailable as exc:
+        print(f"(no Docker row: no engine answers: {exc})")
+        docker = None
+    if docker is not None:
+        rows["docker backend: warm container, same fork server"] = median_ms(
+            lambda: evaluate_program(ContractEvaluator(), docker, SOURCE, limits))
+        docker.close()
     base, sub = rows["in-process call, no isolation (baseline)"], rows["fresh subprocess of the same interpreter (baseline)"]
     print("| evaluation (load + 3 calls) | median ms | vs in-process | vs fresh subprocess |")
     print("| --- | ---: | ---: | ---: |")

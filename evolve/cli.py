@@ -9,6 +9,7 @@
     evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once (a run dir's
                                        program: recorded in test_result.json; --again re-scores)
     evolve doctor [--attacks]          the sandbox's layers, its cost, and the attack suite's outcomes
+    evolve sandbox build               build the Docker backend's image locally
     evolve problems                    the available problems
 """
 
@@ -322,6 +323,16 @@ def _doctor(args: argparse.Namespace) -> None:
         close()
 
 
+def _sandbox_build(args: argparse.Namespace) -> None:
+    from sandboxes.docker import build_image
+
+    try:
+        image_id = build_image(args.image)
+    except Exception as exc:  # the docker SDK's errors: no engine, no permission
+        raise EvolveError(f"could not build {args.image}: {exc}; is dockerd running?") from None
+    _out.print(f"built {args.image} ({image_id[:19]}) locally, without a registry")
+
+
 def _problems(_: argparse.Namespace) -> None:
     from evolve.problems import discover
 
@@ -356,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
     verbs = parser.add_subparsers(dest="verb", required=True,
-                                  metavar="{run,check,resume,status,best,report,doctor,problems}")
+                                  metavar="{run,check,resume,status,best,report,doctor,sandbox,problems}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
     verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
                                    "(Hydra overrides; --test PROGRAM scores a program on the test data)")
@@ -378,6 +389,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sandbox", default="process", help="the backend to examine (default: process)")
     p.add_argument("--attacks", action="store_true", help="also run the attack suite and show each outcome")
     p.set_defaults(func=_doctor)
+    p = verbs.add_parser("sandbox", help="sandbox images: `evolve sandbox build`")
+    p.add_argument("action", choices=["build"])
+    p.add_argument("--image", default="evolve-sandbox:local", help="image name (default: evolve-sandbox:local)")
+    p.set_defaults(func=_sandbox_build)
     p = verbs.add_parser("problems", help="the available problems")
     p.set_defaults(func=_problems)
     args = parser.parse_args(argv)

@@ -194,13 +194,16 @@ class SandboxConfig:
     """Where candidates run.
 
     Attributes:
-        kind: `process`: a fork server per worker, one namespaced, locked-down child per session.
+        kind: `process`: a fork server per worker, one namespaced, locked-down child per session;
+            `docker`: the same fork server in a warm container per worker.
         user: run candidates as this unprivileged user when evolve runs as root (null: never switch).
         network_isolation: put the candidate in a new, empty network namespace.
         preload: modules the fork server imports once, so sessions start fast.
         scratch_mb: size of the candidate's private writable scratch dir (a tmpfs).
         hide: paths replaced by an empty tmpfs in the candidate's view (null: homes, /tmp, /var/tmp,
             /dev/shm, /run and the problems folder).
+        image: `docker` only: the image (`evolve sandbox build` makes the default one locally).
+        memory_mb, pids, cpus: `docker` only: the container's limits.
     """
 
     kind: str = "process"
@@ -209,6 +212,10 @@ class SandboxConfig:
     preload: List[str] = field(default_factory=lambda: ["numpy"])
     scratch_mb: int = 64
     hide: Optional[List[str]] = None
+    image: str = "evolve-sandbox:local"
+    memory_mb: int = 4096
+    pids: int = 512
+    cpus: float = 1.0
 
 
 @dataclass

@@ -27,4 +27,10 @@ def make_sandbox(config: SandboxConfig | Sandbox | None = None) -> Sandbox:
     if config.kind == "process":
         return ProcessSandbox(user=config.user, network_isolation=config.network_isolation,
                               preload=tuple(config.preload), scratch_mb=config.scratch_mb, hide=config.hide)
-    raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process")
+    if config.kind == "docker":
+        from sandboxes.docker import DockerSandbox
+
+        return DockerSandbox(image=config.image, user=config.user, network_isolation=config.network_isolation,
+                             preload=tuple(config.preload), scratch_mb=config.scratch_mb,
+                             memory_mb=config.memory_mb, pids=config.pids, cpus=config.cpus)
+    raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process or sandbox=docker")

@@ -159,6 +159,8 @@ def seccomp_filter():
         import pyseccomp
     except ImportError:
         return None, "pyseccomp is not installed"
+    except Exception as exc:  # e.g. it cannot find libseccomp
+        return None, f"pyseccomp unusable: {exc}"
     import errno
 
     flt = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)

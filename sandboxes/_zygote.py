@@ -10,6 +10,7 @@ again: the grandchild is PID 1 of its namespace, isolates itself (`_layers`) and
 grandchild's pid, then its wait status, on the status pipe.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -47,6 +48,8 @@ def _isolated(setup, namespaced):
             setup["scratch"] = _SCRATCH  # the worker's host dir is not needed: nothing is written there
         except OSError as exc:
             layers["filesystem"] = f"NOT isolated: {exc}"
+    elif _CONTAINER:
+        layers.update(setup.get("container_layers", {}))
     else:
         layers["namespaces"] = "NOT active: unshare refused (needs root or user namespaces)"
         layers["network"] = "NOT isolated: no network namespace"
@@ -65,9 +68,14 @@ def _isolated(setup, namespaced):
     return layers
 
 
-def _session(setup, req_fd, resp_fd, status_fd, out_fd):
+def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
     """The leader: new session and namespaces, then the grandchild that serves the candidate."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if _CONTAINER:  # no namespaces in a container: a fresh scratch dir of our own, removed afterwards
+        import tempfile
+        setup["scratch"] = tempfile.mkdtemp(prefix="evolve-scratch-", dir="/tmp")
+        if setup["uid"] is not None:
+            os.chown(setup["scratch"], setup["uid"], setup["gid"])
     os.setsid()
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
@@ -77,6 +85,8 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd):
     if setup["network_isolation"]:
         flags |= _layers.CLONE_NEWNET
     try:
+        if _CONTAINER:
+            raise OSError("no namespaces of our own inside a container")
         _layers.unshare(flags)
         namespaced = True
     except OSError:
@@ -99,10 +109,13 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd):
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         os.write(status_fd, struct.pack(">i", inner))
-        _, status = os.waitpid(inner, 0)
+        status = _wait_or_kill(inner, kill_fd)
         os.write(status_fd, struct.pack(">i", status))
     except OSError:
         pass  # the worker closed the session without asking how it ended
+    if _CONTAINER:  # no PID namespace to take the rest down: everything this uid can signal goes
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)  # spares this leader and PID 1, the zygote
     while True:  # with PID 1 of the namespace gone, the kernel kills the rest; reap them all
         try:
             os.waitpid(-1, 0)
@@ -110,25 +123,52 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd):
             break
         except InterruptedError:
             continue
+    if _CONTAINER:
+        import shutil
+        shutil.rmtree(setup["scratch"], ignore_errors=True)
     os._exit(0)
+
+
+def _wait_or_kill(inner, kill_fd):
+    """Wait for the candidate's PID 1; a byte (or EOF) on `kill_fd` from the worker kills it first."""
+    if kill_fd is None:
+        return os.waitpid(inner, 0)[1]
+    import select
+    while True:
+        pid, status = os.waitpid(inner, os.WNOHANG)
+        if pid:
+            return status
+        ready, _, _ = select.select([kill_fd], [], [], 0.02)
+        if ready:
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGKILL)
+            return os.waitpid(inner, 0)[1]
 
 
 _HIDDEN = "nothing hidden"
 _SECCOMP = None
 _SCRATCH = "/tmp/evolve-scratch"  # in the zygote's private /tmp: each session mounts its own tmpfs here
+_CONTAINER = False  # inside a container: no namespaces of our own; the container is the boundary
 
 
 def main():
-    global _HIDDEN, _SECCOMP
-    control = socket.socket(fileno=int(sys.argv[1]))
-    _SECCOMP = _layers.seccomp_filter()
+    global _HIDDEN, _SECCOMP, _CONTAINER
     config = json.loads(sys.argv[2])
+    _CONTAINER = config.get("container", False)
+    if sys.argv[1].isdigit():
+        control = socket.socket(fileno=int(sys.argv[1]))
+    else:  # a socket path: the worker, outside the container, listens there
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        control.connect(sys.argv[1])
+    _SECCOMP = _layers.seccomp_filter()
     for module in config["preload"]:
         try:
             __import__(module)
         except ImportError:
             pass  # a candidate that needs it will say so itself
     try:  # hidden once here; every session's mount namespace starts as a copy of this one
+        if _CONTAINER:
+            raise OSError("in a container its own mounts are the view")
         _layers.unshare(_layers.CLONE_NEWNS)
         hidden = _layers.hide(sorted(set(config["hide"]) | {"/tmp"}), config["keep"])
         os.makedirs(_SCRATCH, mode=0o755, exist_ok=True)
@@ -139,7 +179,7 @@ def main():
     _layers.become_subreaper()  # a leader that dies early leaves its orphans here, not to PID 1
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, _MESSAGE, 4)
+            message, fds, _, _ = socket.recv_fds(control, _MESSAGE, 5)
         except InterruptedError:
             continue
         if not message:

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/docker.sh  # the Docker backend's tests need an engine
 exec .venv/bin/python -m pytest -ra "$@"

@@ -156,3 +156,15 @@ def test_a_missing_api_key_fails_in_one_line_before_anything_starts(evolve_bin, 
     assert out.returncode == 1 and len(errors) == 1
     assert "OPENAI_API_KEY is not set" in errors[0] and "model cheap" in errors[0]
     assert not (tmp_path / "run" / "programs.db").exists()  # no database, no Ray, no evaluation
+
+
+def test_a_campaign_on_the_docker_backend(evolve_bin, cli_env, ray_address, tmp_path):
+    from tests.sandbox.docker_engine import docker_sandbox
+
+    docker_sandbox().close()  # an engine and the image are there (or the test says why not)
+    out = evolve(evolve_bin, cli_env, "run", "sandbox=docker", "budget.iterations=6", "ray.num_workers=2",
+                 f"hydra.run.dir={tmp_path}", f"ray.address={ray_address}")
+    assert out.returncode == 0, out.stderr
+    assert len(rows(tmp_path / "programs.db")) == 7
+    log = (tmp_path / "campaign.log").read_text()
+    assert "sandbox layer network: isolated: --network none" in log

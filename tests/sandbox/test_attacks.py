@@ -21,10 +21,11 @@ from evaluators import evaluate_program
 from evolve.config import SandboxLimits
 from evolve.testing.attacks import ATTACKS, HELD_IF_VALID, PROBE, SECRET, ContractEvaluator
 from sandboxes import ProcessSandbox
+from tests.sandbox.docker_engine import docker_sandbox
 
 LIMITS = SandboxLimits(wall_seconds=10, call_timeout=2, cpu_seconds=5, memory_mb=512, max_processes=32,
                        file_size_mb=8, open_files=64, max_result_bytes=1_000_000)
-BACKENDS = ["process"]
+BACKENDS = ["process", "docker"]
 NOBODY = 65534
 
 
@@ -54,8 +55,7 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def sandbox(request, host):
-    if request.param == "process":
-        sb = ProcessSandbox()
+    sb = ProcessSandbox() if request.param == "process" else docker_sandbox()
     yield sb
     sb.close()
 

@@ -1,0 +1,227 @@
+"""The Docker backend: one warm container per worker running the same fork server as `sandbox=process`.
+
+The container is the boundary: `--network none`, a read-only root (an empty image; the interpreter and
+its packages are bound in read-only), `/tmp` a size-capped tmpfs, memory, pids and CPU limits, every
+capability dropped but the few the fork server needs to set a session up (candidates run as `nobody`
+with none), no-new-privileges. The
+zygote is the container's PID 1; per session the worker passes the pipes over a Unix socket in a
+bind-mounted directory, exactly as for the process backend, plus a kill pipe: the worker cannot signal
+container processes, so the session's leader kills them (kill(-1) spares only itself and PID 1).
+Images are built locally (`evolve sandbox build`): no registry is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+from evolve.config import SandboxLimits
+from evolve.errors import ConfigError
+from sandboxes.base import Sandbox
+from sandboxes.process import _THREAD_CAPS, _ForkHandle, ProcessSession, _recv_exact
+
+__all__ = ["DockerSandbox", "build_image", "DEFAULT_IMAGE"]
+
+DEFAULT_IMAGE = "evolve-sandbox:local"
+_HERE = str(Path(__file__).parent)
+_SYSTEM = ("/usr", "/lib", "/lib64", "/bin", "/sbin")
+_START_TIMEOUT = 60.0
+
+
+def build_image(name: str = DEFAULT_IMAGE, client=None) -> str:
+    """Import an empty root filesystem as `name` (no registry, no network); returns its id."""
+    import docker
+
+    client = client or docker.from_env()
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for folder in ("tmp", "proc", "dev", "sys", "etc", "root", "evolve-sandbox", "evolve-control"):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if folder == "tmp" else 0o755
+            tar.addfile(info)
+    repository, _, tag = name.partition(":")
+    client.api.import_image_from_data(data.getvalue(), repository=repository, tag=tag or "latest")
+    return client.images.get(name).id
+
+
+class _ContainerHandle(_ForkHandle):
+    """A session inside the container: killed through its leader, by a byte on the kill pipe."""
+
+    def __init__(self, leader: int, inner: int, status_fd: int, kill_fd: int) -> None:
+        super().__init__(leader, inner, status_fd)
+        self._kill_fd = kill_fd
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._kill_fd, b"k")
+
+    def release(self) -> None:
+        # the leader's last act is kill(-1): wait for it to finish (EOF on the status pipe) so that it
+        # cannot reach the next session's processes
+        deadline = time.monotonic() + 5
+        while self._status >= 0 and time.monotonic() < deadline:
+            ready, _, _ = select.select([self._status], [], [], max(0.0, deadline - time.monotonic()))
+            if ready and not os.read(self._status, 64):
+                break
+        super().release()
+        if self._kill_fd >= 0:
+            os.close(self._kill_fd)
+            self._kill_fd = -1
+
+
+class DockerSandbox(Sandbox):
+    """Candidates in a warm container per worker (see the module docstring). Thread-safe."""
+
+    def __init__(self, image: str = DEFAULT_IMAGE, user: str | None = "nobody", network_isolation: bool = True,
+                 preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, memory_mb: int = 4096,
+                 pids: int = 512, cpus: float = 1.0, client=None) -> None:
+        self.image, self._preload, self._scratch_mb = image, tuple(preload), scratch_mb
+        self._network_isolation, self._memory_mb, self._pids, self._cpus = network_isolation, memory_mb, pids, cpus
+        self._uid = self._gid = 65534 if user else None
+        self._client = client
+        self._lock = threading.Lock()
+        self._container = None
+        self._control: socket.socket | None = None
+        self._dir: str | None = None
+
+    def _docker(self):
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env()
+                self._client.ping()
+            except docker.errors.DockerException as exc:
+                raise ConfigError(f"sandbox=docker needs a running Docker engine ({exc}); start dockerd, "
+                                  "or use sandbox=process") from None
+        return self._client
+
+    def _ensure_container(self) -> socket.socket:
+        if self._container is not None and self._control is not None:
+            return self._control
+        import docker
+
+        client = self._docker()
+        try:
+            client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            raise ConfigError(f"sandbox.image={self.image!r} is not on this machine; build it with "
+                              "`evolve sandbox build`") from None
+        self._dir = tempfile.mkdtemp(prefix="evolve-docker-")
+        os.chmod(self._dir, 0o755)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(os.path.join(self._dir, "control.sock"))
+        listener.listen(1)
+        listener.settimeout(_START_TIMEOUT)
+        # system dirs keep their own names (on merged-/usr systems /lib is a link to /usr/lib)
+        volumes = {p: {"bind": p, "mode": "ro"} for p in _SYSTEM if os.path.isdir(p)}
+        if os.path.isfile("/etc/ld.so.cache"):  # how ctypes finds shared libraries (libseccomp)
+            volumes["/etc/ld.so.cache"] = {"bind": "/etc/ld.so.cache", "mode": "ro"}
+        for path in sorted({os.path.realpath(p) for p in [sys.base_prefix, sys.prefix, *sys.path]
+                            if p and p.startswith("/") and os.path.isdir(p)}):
+            if not any(path == q or path.startswith(q + "/") for q in volumes):
+                volumes[path] = {"bind": path, "mode": "ro"}
+        volumes[_HERE] = {"bind": "/evolve-sandbox", "mode": "ro"}
+        volumes[self._dir] = {"bind": "/evolve-control", "mode": "rw"}
+        config = json.dumps({"container": True, "preload": list(self._preload), "hide": [], "keep": []})
+        self._container = client.containers.run(
+            self.image, [sys.executable, "-I", "/evolve-sandbox/_zygote.py", "/evolve-control/control.sock", config],
+            detach=True, auto_remove=True, network_mode="none" if self._network_isolation else "bridge",
+            read_only=True, tmpfs={"/tmp": f"size={self._scratch_mb}m,mode=1777"}, mem_limit=f"{self._memory_mb}m",
+            pids_limit=self._pids, nano_cpus=int(self._cpus * 1e9), cap_drop=["ALL"],
+            cap_add=["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"],
+            security_opt=["no-new-privileges"], user="0:0",
+            environment=dict(_THREAD_CAPS), volumes=volumes, working_dir="/tmp", labels={"evolve": "sandbox"},
+        )
+        try:
+            self._control, _ = listener.accept()
+        except socket.timeout:
+            with contextlib.suppress(Exception):
+                logs = self._container.logs(tail=5).decode(errors="replace")
+            logs = locals().get("logs", "the container exited")
+            self.close()
+            raise ConfigError(f"the sandbox container did not start its fork server: {logs.strip()[-300:]}") from None
+        finally:
+            listener.close()
+        return self._control
+
+    def _layers(self) -> dict[str, str]:
+        net = "isolated: --network none" if self._network_isolation else "NOT isolated: bridge network"
+        return {
+            "namespaces": "the container's PID, mount, IPC and UTS namespaces; after each session its leader "
+                          "kills every process the candidate left (kill(-1))",
+            "network": net,
+            "filesystem": f"read-only root (empty image, the interpreter bound read-only); /tmp a "
+                          f"{self._scratch_mb} MiB tmpfs; a fresh scratch dir per session, removed after it",
+            "container": f"memory {self._memory_mb} MiB, {self._pids} pids, {self._cpus:g} CPUs; the fork server "
+                         "keeps 6 capabilities to set sessions up, candidates none; no-new-privileges",
+        }
+
+    @contextlib.contextmanager
+    def session(self, source: str, limits: SandboxLimits) -> Iterator[ProcessSession]:
+        """Fork a session in the warm container, load `source`, yield it, and always clean up."""
+        scratch = Path(tempfile.mkdtemp(prefix="evolve-dkr-"))
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        status_r, status_w = os.pipe()
+        kill_r, kill_w = os.pipe()
+        output = open(scratch / ".output", "wb")
+        setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": "/tmp",
+                 "scratch_mb": self._scratch_mb, "network_isolation": self._network_isolation,
+                 "env": {**_THREAD_CAPS, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                 "container_layers": self._layers()}
+        try:
+            with self._lock:
+                control = self._ensure_container()
+                socket.send_fds(control, [json.dumps(setup).encode()],
+                                [req_r, resp_w, status_w, output.fileno(), kill_r])
+                leader = struct.unpack(">i", _recv_exact(control, 4))[0]
+        finally:
+            for fd in (req_r, resp_w, status_w, kill_r):
+                os.close(fd)
+            output.close()
+        ready, _, _ = select.select([status_r], [], [], _START_TIMEOUT)
+        inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
+        session = ProcessSession(_ContainerHandle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits)
+        try:
+            session.start(source)
+            yield session
+        finally:
+            session.close()
+
+    def layers(self) -> dict[str, str]:
+        """Start one empty session and report the protections it had."""
+        with self.session("", SandboxLimits()) as s:
+            return dict(s.layers)
+
+    def close(self) -> None:
+        """Stop the container."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.kill()
+            self._container = None
+        if self._dir is not None:
+            import shutil
+
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
