@@ -18,20 +18,14 @@ import json
 import os
 import select
 import socket
-import struct
 import sys
 import tarfile
 import tempfile
-import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
-from evolve.config import SandboxLimits
 from evolve.errors import ConfigError
-from sandboxes.base import Sandbox
-from sandboxes.process import _THREAD_CAPS, _ForkHandle, ProcessSession, _recv_exact
+from sandboxes.process import _THREAD_CAPS, ForkServerSandbox, _ForkHandle
 
 __all__ = ["DockerSandbox", "build_image", "DEFAULT_IMAGE"]
 
@@ -68,6 +62,9 @@ class _ContainerHandle(_ForkHandle):
         with contextlib.suppress(OSError):
             os.write(self._kill_fd, b"k")
 
+    def _kill_everything(self) -> None:
+        self.kill()  # container pids mean nothing on the host: never signal them from here
+
     def release(self) -> None:
         # the leader's last act is kill(-1): wait for it to finish (EOF on the status pipe) so that it
         # cannot reach the next session's processes
@@ -82,19 +79,20 @@ class _ContainerHandle(_ForkHandle):
             self._kill_fd = -1
 
 
-class DockerSandbox(Sandbox):
+class DockerSandbox(ForkServerSandbox):
     """Candidates in a warm container per worker (see the module docstring). Thread-safe."""
+
+    _kill_pipe = True
 
     def __init__(self, image: str = DEFAULT_IMAGE, user: str | None = "nobody", network_isolation: bool = True,
                  preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, memory_mb: int = 4096,
                  pids: int = 512, cpus: float = 1.0, client=None) -> None:
-        self.image, self._preload, self._scratch_mb = image, tuple(preload), scratch_mb
-        self._network_isolation, self._memory_mb, self._pids, self._cpus = network_isolation, memory_mb, pids, cpus
-        self._uid = self._gid = 65534 if user else None
+        super().__init__(None, network_isolation, preload, scratch_mb)
+        self._uid = self._gid = 65534 if user else None  # the container's own nobody, root or not here
+        self.image, self._memory_mb, self._pids, self._cpus = image, memory_mb, pids, cpus
         self._client = client
-        self._lock = threading.Lock()
         self._container = None
-        self._control: socket.socket | None = None
+        self._socket: socket.socket | None = None
         self._dir: str | None = None
 
     def _docker(self):
@@ -109,9 +107,9 @@ class DockerSandbox(Sandbox):
                                   "or use sandbox=process") from None
         return self._client
 
-    def _ensure_container(self) -> socket.socket:
-        if self._container is not None and self._control is not None:
-            return self._control
+    def _control(self) -> socket.socket:
+        if self._container is not None and self._socket is not None:
+            return self._socket
         import docker
 
         client = self._docker()
@@ -147,7 +145,7 @@ class DockerSandbox(Sandbox):
             environment=dict(_THREAD_CAPS), volumes=volumes, working_dir="/tmp", labels={"evolve": "sandbox"},
         )
         try:
-            self._control, _ = listener.accept()
+            self._socket, _ = listener.accept()
         except socket.timeout:
             with contextlib.suppress(Exception):
                 logs = self._container.logs(tail=5).decode(errors="replace")
@@ -156,7 +154,7 @@ class DockerSandbox(Sandbox):
             raise ConfigError(f"the sandbox container did not start its fork server: {logs.strip()[-300:]}") from None
         finally:
             listener.close()
-        return self._control
+        return self._socket
 
     def _layers(self) -> dict[str, str]:
         net = "isolated: --network none" if self._network_isolation else "NOT isolated: bridge network"
@@ -170,48 +168,17 @@ class DockerSandbox(Sandbox):
                          "keeps 6 capabilities to set sessions up, candidates none; no-new-privileges",
         }
 
-    @contextlib.contextmanager
-    def session(self, source: str, limits: SandboxLimits) -> Iterator[ProcessSession]:
-        """Fork a session in the warm container, load `source`, yield it, and always clean up."""
-        scratch = Path(tempfile.mkdtemp(prefix="evolve-dkr-"))
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        status_r, status_w = os.pipe()
-        kill_r, kill_w = os.pipe()
-        output = open(scratch / ".output", "wb")
-        setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": "/tmp",
-                 "scratch_mb": self._scratch_mb, "network_isolation": self._network_isolation,
-                 "env": {**_THREAD_CAPS, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                 "container_layers": self._layers()}
-        try:
-            with self._lock:
-                control = self._ensure_container()
-                socket.send_fds(control, [json.dumps(setup).encode()],
-                                [req_r, resp_w, status_w, output.fileno(), kill_r])
-                leader = struct.unpack(">i", _recv_exact(control, 4))[0]
-        finally:
-            for fd in (req_r, resp_w, status_w, kill_r):
-                os.close(fd)
-            output.close()
-        ready, _, _ = select.select([status_r], [], [], _START_TIMEOUT)
-        inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
-        session = ProcessSession(_ContainerHandle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits)
-        try:
-            session.start(source)
-            yield session
-        finally:
-            session.close()
+    def _setup(self) -> dict:
+        return {"scratch": "/tmp", "container_layers": self._layers()}
 
-    def layers(self) -> dict[str, str]:
-        """Start one empty session and report the protections it had."""
-        with self.session("", SandboxLimits()) as s:
-            return dict(s.layers)
+    def _handle(self, leader: int, inner: int, status_fd: int, kill_fd: int | None):
+        return _ContainerHandle(leader, inner, status_fd, kill_fd)
 
     def close(self) -> None:
         """Stop the container."""
-        if self._control is not None:
-            self._control.close()
-            self._control = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
         if self._container is not None:
             with contextlib.suppress(Exception):
                 self._container.kill()
@@ -221,7 +188,3 @@ class DockerSandbox(Sandbox):
 
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from evolve.config import SandboxLimits
 from sandboxes.base import CandidateCrash, CandidateError, CandidateTimeout, Sandbox, Session
 
-__all__ = ["ProcessSandbox", "ProcessSession"]
+__all__ = ["ForkServerSandbox", "ProcessSandbox", "ProcessSession"]
 
 _OUTPUT_TAIL = 4000
 _START_TIMEOUT = 20.0
@@ -62,13 +62,16 @@ class _ForkHandle:
             data = os.read(self._status, 4) if ready else b""
             if len(data) == 4:
                 self._code = os.waitstatus_to_exitcode(struct.unpack(">i", data)[0])
-            else:  # the leader did not answer: take the whole group down
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.pid, signal.SIGKILL)
+            else:  # the leader did not answer: take the whole session down
+                self._kill_everything()
                 self._code = -signal.SIGKILL
             os.close(self._status)
             self._status = -1
         return self._code
+
+    def _kill_everything(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
 
     def release(self) -> None:
         """Stop listening for the exit status (the leader still reaps everything)."""
@@ -216,23 +219,20 @@ def _default_hidden() -> list[str]:
     return hidden
 
 
-class ProcessSandbox(Sandbox):
-    """The default backend: a fork server per worker, one fresh namespaced child per session.
+class ForkServerSandbox(Sandbox):
+    """What both fork-server backends share: sessions requested from a zygote over a Unix socket.
 
-    The zygote is started once by exec of a clean interpreter and pre-imports `preload`; each session
-    is a fork of it in new PID, mount, network, IPC and UTS namespaces, with /proc, homes, temp dirs and
-    the problems folder replaced by empty tmpfs, a size-capped tmpfs scratch dir, rlimits, an
-    unprivileged user, no_new_privs, Landlock and seccomp. Thread-safe; about 5 ms per session.
+    A subclass says how to reach its zygote (`_control`), what it adds to a session's setup
+    (`_setup`), and how a session is killed (`_handle`, with `_kill_pipe` when the worker cannot
+    signal the session itself).
     """
 
-    def __init__(self, user: str | None = "nobody", network_isolation: bool = True,
-                 preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, hide: list[str] | None = None,
-                 python: str | None = None) -> None:
-        self._python = python or sys.executable
+    _kill_pipe = False
+
+    def __init__(self, user: str | None, network_isolation: bool, preload: tuple[str, ...], scratch_mb: int) -> None:
         self._network_isolation = network_isolation
         self._preload = tuple(preload)
         self._scratch_mb = scratch_mb
-        self._hide = list(hide) if hide is not None else _default_hidden()
         self._uid = self._gid = None
         if user and os.geteuid() == 0:
             try:
@@ -244,50 +244,44 @@ class ProcessSandbox(Sandbox):
                                   "(useradd --system) or name another unprivileged user") from None
             self._uid, self._gid = entry.pw_uid, entry.pw_gid
         self._lock = threading.Lock()
-        self._zygote: subprocess.Popen | None = None
-        self._control: socket.socket | None = None
 
-    def _ensure_zygote(self) -> socket.socket:
-        if self._zygote is not None and self._zygote.poll() is None:
-            return self._control
-        if self._control is not None:
-            self._control.close()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        keep = [sys.prefix, sys.base_prefix, *(p for p in sys.path if p and os.path.isdir(p))]
-        config = json.dumps({"preload": list(self._preload), "hide": self._hide, "keep": keep})
-        self._zygote = subprocess.Popen(
-            [self._python, "-I", str(Path(__file__).with_name("_zygote.py")), str(theirs.fileno()), config],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(_THREAD_CAPS),
-            pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True, cwd="/",
-        )
-        theirs.close()
-        self._control = ours
-        return ours
+    def _control(self) -> socket.socket:
+        """The socket to the zygote, starting it when needed."""
+        raise NotImplementedError
+
+    def _setup(self) -> dict[str, Any]:
+        """Backend-specific entries of a session's setup."""
+        return {}
+
+    def _handle(self, leader: int, inner: int, status_fd: int, kill_fd: int | None):
+        return _ForkHandle(leader, inner, status_fd)
 
     @contextlib.contextmanager
     def session(self, source: str, limits: SandboxLimits) -> Iterator[ProcessSession]:
-        """Fork a namespaced child from the zygote, load `source` into it, yield the session."""
-        scratch = Path(tempfile.mkdtemp(prefix="evolve-sbx-"))
+        """Have the zygote fork an isolated session, load `source` into it, yield it, always clean up."""
+        scratch = Path(tempfile.mkdtemp(prefix="evolve-sbx-"))  # on the host: only the output file
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         status_r, status_w = os.pipe()
+        kill_r, kill_w = os.pipe() if self._kill_pipe else (None, None)
         output = open(scratch / ".output", "wb")
         setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
                  "scratch_mb": self._scratch_mb, "network_isolation": self._network_isolation,
-                 "env": {**_THREAD_CAPS, "HOME": str(scratch), "TMPDIR": str(scratch), "PATH": "/usr/bin:/bin",
-                         "LANG": "C.UTF-8"}}
+                 "env": {**_THREAD_CAPS, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, **self._setup()}
+        fds = [req_r, resp_w, status_w, output.fileno()] + ([kill_r] if kill_r is not None else [])
         try:
             with self._lock:
-                control = self._ensure_zygote()
-                socket.send_fds(control, [json.dumps(setup).encode()], [req_r, resp_w, status_w, output.fileno()])
+                control = self._control()
+                socket.send_fds(control, [json.dumps(setup).encode()], fds)
                 leader = struct.unpack(">i", _recv_exact(control, 4))[0]
         finally:
-            for fd in (req_r, resp_w, status_w):
-                os.close(fd)
+            for fd in fds:
+                if fd != output.fileno():
+                    os.close(fd)
             output.close()
         ready, _, _ = select.select([status_r], [], [], _START_TIMEOUT)
         inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
-        session = ProcessSession(_ForkHandle(leader, inner, status_r), req_w, resp_r, scratch, limits)
+        session = ProcessSession(self._handle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits)
         try:
             session.start(source)
             yield session
@@ -300,16 +294,55 @@ class ProcessSandbox(Sandbox):
             return dict(s.layers)
 
     def close(self) -> None:
+        """Stop the zygote (subclasses)."""
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+class ProcessSandbox(ForkServerSandbox):
+    """The default backend: a fork server per worker, one fresh namespaced child per session.
+
+    The zygote is started once by exec of a clean interpreter and pre-imports `preload`; each session
+    is a fork of it in new PID, mount, network, IPC and UTS namespaces, with /proc, homes, temp dirs and
+    the problems folder replaced by empty tmpfs, a size-capped tmpfs scratch dir, rlimits, an
+    unprivileged user, no_new_privs, Landlock and seccomp. Thread-safe; about 10 ms per session.
+    """
+
+    def __init__(self, user: str | None = "nobody", network_isolation: bool = True,
+                 preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, hide: list[str] | None = None,
+                 python: str | None = None) -> None:
+        super().__init__(user, network_isolation, preload, scratch_mb)
+        self._python = python or sys.executable
+        self._hide = list(hide) if hide is not None else _default_hidden()
+        self._zygote: subprocess.Popen | None = None
+        self._socket: socket.socket | None = None
+
+    def _control(self) -> socket.socket:
+        if self._zygote is not None and self._zygote.poll() is None:
+            return self._socket
+        if self._socket is not None:
+            self._socket.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        keep = [sys.prefix, sys.base_prefix, *(p for p in sys.path if p and os.path.isdir(p))]
+        config = json.dumps({"preload": list(self._preload), "hide": self._hide, "keep": keep})
+        self._zygote = subprocess.Popen(
+            [self._python, "-I", str(Path(__file__).with_name("_zygote.py")), str(theirs.fileno()), config],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(_THREAD_CAPS),
+            pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True, cwd="/",
+        )
+        theirs.close()
+        self._socket = ours
+        return ours
+
+    def close(self) -> None:
         """Stop the zygote."""
         if self._zygote is not None:
             with contextlib.suppress(ProcessLookupError):
                 self._zygote.kill()
             self._zygote.wait()
             self._zygote = None
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
