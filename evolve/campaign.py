@@ -126,6 +126,9 @@ class Campaign:
 
     async def _report_layers(self) -> None:
         """The sandbox's self-test: log every layer, warn loudly about the ones that are not active."""
+        ready = getattr(self._pool, "ready", None)
+        if ready is not None:
+            await ready()  # a bad problem param or sandbox setting: one line, before any evaluation
         layers_of = getattr(self._pool, "layers", None)
         if layers_of is None:
             return

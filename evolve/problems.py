@@ -94,7 +94,7 @@ def load_evaluator(problem: ProblemConfig):
     cls = evaluator_class(problem)
     try:
         return cls(**dict(problem.params))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"problem.params for {problem.name!r} do not fit {cls.__name__}: {exc}") from exc
 
 

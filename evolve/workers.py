@@ -38,12 +38,21 @@ class EvaluationWorker:
     """One evaluator instance and one sandbox, scoring programs one at a time."""
 
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig) -> None:
+        from evolve.errors import EvolveError
         from evolve.problems import load_evaluator
         from sandboxes import make_sandbox
 
         self.problem = problem
-        self.evaluator = load_evaluator(problem)
-        self.sandbox = make_sandbox(sandbox)
+        self.error: str | None = None
+        try:
+            self.evaluator = load_evaluator(problem)
+            self.sandbox = make_sandbox(sandbox)
+        except EvolveError as exc:  # kept for `ready`: an actor that dies here says only "died"
+            self.error = str(exc)
+
+    def ready(self) -> str | None:
+        """None when the evaluator and sandbox were built, else the one-line reason they were not."""
+        return self.error
 
     def evaluate(self, code: str) -> dict[str, Any]:
         """Score `code`; returns plain data only (never an object the candidate built)."""
@@ -85,6 +94,14 @@ class EvaluationPool:
             for actor in self._actors:
                 self._idle.put_nowait(actor)
         return self._idle
+
+    async def ready(self) -> None:
+        """Wait until every worker is up; raise ConfigError with a worker's reason when one is not."""
+        from evolve.errors import ConfigError
+
+        for reason in await asyncio.gather(*(actor.ready.remote() for actor in self._actors)):
+            if reason:
+                raise ConfigError(reason)
 
     async def layers(self) -> dict[str, str]:
         """The sandbox protection report of one worker."""

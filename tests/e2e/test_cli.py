@@ -168,3 +168,11 @@ def test_a_campaign_on_the_docker_backend(evolve_bin, cli_env, ray_address, tmp_
     assert len(rows(tmp_path / "programs.db")) == 7
     log = (tmp_path / "campaign.log").read_text()
     assert "sandbox layer network: isolated: --network none" in log
+
+
+def test_a_bad_problem_param_is_one_line(evolve_bin, cli_env, ray_address, tmp_path):
+    out = evolve(evolve_bin, cli_env, "run", "problem=warehouse_tsp", "problem.params.layout=triple",
+                 f"hydra.run.dir={tmp_path}", f"ray.address={ray_address}", "budget.iterations=2")
+    errors = [line for line in out.stderr.splitlines() if line.startswith("evolve:")]
+    assert out.returncode == 1 and len(errors) == 1 and "Traceback" not in out.stderr
+    assert "problem.params for 'warehouse_tsp'" in errors[0] and "layout='triple'" in errors[0]
