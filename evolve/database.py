@@ -213,11 +213,9 @@ class ProgramDatabase:
                        "cost": cost or 0.0, "improvements": 0, "new_bests": 0}
                for model, n, pt, ct, cost, failed in calls}
         best = None
-        for program in self.programs(ProgramStatus.VALID):
+        for program in self._valid.values():  # in memory, in commit order
             row = out.get(program.proposer)
-            if row is None:
-                pass
-            elif program.parent_id is not None:
+            if row is not None and program.parent_id is not None:
                 parent = self._valid.get(program.parent_id)
                 if parent is not None and program.score > parent.score:
                     row["improvements"] += 1

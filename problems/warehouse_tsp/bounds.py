@@ -46,9 +46,8 @@ def lower_bound(tour: Tour, upper: float, iterations: int = 150) -> float:
     if tour.n == 0:
         return float(tour.matrix[0, -1]) if tour.start != tour.end else 0.0
     relaxed = tour.layout.relaxed()
-    import numpy as _np
-    aisles = _np.array([tour.start[0], *tour.aisles, tour.end[0]])
-    ys = _np.array([tour.start[1], *tour.ys, tour.end[1]])
+    aisles = np.array([tour.start[0], *tour.aisles, tour.end[0]])
+    ys = np.array([tour.start[1], *tour.ys, tour.end[1]])
     matrix = relaxed.distances(aisles, ys)
     matrix = np.minimum(matrix, matrix.T)
     if tour.start == tour.end:
