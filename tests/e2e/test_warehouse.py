@@ -99,4 +99,5 @@ def test_campaign_validates_each_best_and_never_shows_it(ray_address, tmp_path):
         assert all(best.validation["feedback"] not in p and "val:" not in p for p in prompts)
     report = (tmp_path / "report.html").read_text()
     assert "best: validation" in report and f"{best.validation['score']:.6g}" in report and "<svg" in report
-    assert "+RETURN_PULL = 0.10" in report.replace("&quot;", '"')  # the diff against the initial program
+    best_line = re.search(r"^RETURN_PULL = 0\.\d0", best.code, re.MULTILINE).group(0)  # 0.10, 0.20, ...
+    assert f"+{best_line}" in report and "-RETURN_PULL = 0.0 " in report  # the diff against the initial program
