@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -69,7 +70,7 @@ def test_check_test_flag_scores_a_program_on_the_test_split(evolve_bin, cli_env,
 
 
 class WeightTuner:
-    """A scripted LLM that switches on the seed's return pull a little more each time."""
+    """A scripted LLM that raises the seed's return pull a little, by a different step each call (no duplicates)."""
 
     def __init__(self):
         self.calls = 0
@@ -77,13 +78,15 @@ class WeightTuner:
     def __call__(self, request):
         self.calls += 1
         line = re.search(r"^RETURN_PULL = ([-\d.e]+).*\n", request["messages"][1]["content"], re.MULTILINE)
-        new = line.group(0).replace(line.group(1), f"{float(line.group(1)) + 0.1:.2f}")
+        new = line.group(0).replace(line.group(1), f"{float(line.group(1)) + 0.05 * self.calls:.2f}")
         return f"Visit far picks first.\n<<<<<<< SEARCH\n{line.group(0)}=======\n{new}>>>>>>> REPLACE\n"
 
 
 def test_campaign_validates_each_best_and_never_shows_it(ray_address, tmp_path):
+    problem = get_problem("warehouse_tsp")  # a loaded CI machine must not make the seed's 1 ms tours time out
+    problem = dataclasses.replace(problem, params={**problem.params, "time_budget_ms": 1000.0})
     with FakeOpenAIServer(WeightTuner()) as server:
-        config = Config(problem=get_problem("warehouse_tsp"), seed=0, progress="off",
+        config = Config(problem=problem, seed=0, progress="off",
                         llm=LLMConfig(kind="openai", model="fake", base_url=server.base_url, api_key_env=None,
                                       max_retries=0, concurrency=1),
                         database=DatabaseConfig(islands=1), ray=RayConfig(num_workers=2),
@@ -99,5 +102,5 @@ def test_campaign_validates_each_best_and_never_shows_it(ray_address, tmp_path):
         assert all(best.validation["feedback"] not in p and "val:" not in p for p in prompts)
     report = (tmp_path / "report.html").read_text()
     assert "best: validation" in report and f"{best.validation['score']:.6g}" in report and "<svg" in report
-    best_line = re.search(r"^RETURN_PULL = 0\.\d0", best.code, re.MULTILINE).group(0)  # 0.10, 0.20, ...
+    best_line = re.search(r"^RETURN_PULL = \d\.\d\d", best.code, re.MULTILINE).group(0)  # 0.05, 0.15, ...
     assert f"+{best_line}" in report and "-RETURN_PULL = 0.0 " in report  # the diff against the initial program
