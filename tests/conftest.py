@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# caches (warehouse_tsp's best-known routes) belong to the test session, never to the user's home
+os.environ["EVOLVE_CACHE_DIR"] = tempfile.mkdtemp(prefix="evolve-test-cache-")
 EVOLVE = str(Path(sys.executable).with_name("evolve"))
 
 

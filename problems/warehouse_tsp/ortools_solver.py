@@ -1,4 +1,5 @@
-"""The OR-Tools reference: routing with PATH_CHEAPEST_ARC then GUIDED_LOCAL_SEARCH under a time limit.
+"""The OR-Tools reference: routing with PATH_CHEAPEST_ARC, then GUIDED_LOCAL_SEARCH (or another
+metaheuristic) under a time limit.
 
 When PATH_CHEAPEST_ARC finds no first solution (it can dead-end on precedence), LOCAL_CHEAPEST_INSERTION
 starts the search instead.
@@ -16,13 +17,18 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from problems.warehouse_tsp.instances import Tour
 from problems.warehouse_tsp.routes import UNLOAD
 
-__all__ = ["solve_ortools"]
+__all__ = ["solve_ortools", "METAHEURISTICS"]
+
+METAHEURISTICS = ("GUIDED_LOCAL_SEARCH", "SIMULATED_ANNEALING", "TABU_SEARCH")
 
 _SCALE = 1000  # millimetres: the solver works on integers
 
 
-def solve_ortools(tour: Tour, seconds: float = 1.0) -> list[int]:
-    """A route in reference form (pick index + 1, and 0 to unload), or [] when the solver finds none."""
+def solve_ortools(tour: Tour, seconds: float = 1.0, metaheuristic: str = "GUIDED_LOCAL_SEARCH") -> list[int]:
+    """A route in reference form (pick index + 1, and 0 to unload), or [] when the solver finds none.
+
+    `metaheuristic` names a `LocalSearchMetaheuristic` (see `METAHEURISTICS`) that runs for `seconds`.
+    """
     n = tour.n
     if n == 0:
         return []
@@ -67,7 +73,7 @@ def solve_ortools(tour: Tour, seconds: float = 1.0) -> list[int]:
                      routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION):
         params = pywrapcp.DefaultRoutingSearchParameters()
         params.first_solution_strategy = strategy
-        params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
         params.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
         solution = routing.SolveWithParameters(params)
         if solution is not None:
