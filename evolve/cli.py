@@ -211,6 +211,13 @@ def _open_db(run_dir: Path, config: Config):
                            config.problem.features, seed=config.seed)
 
 
+def active_seconds(times: list, idle_after: float = 300.0) -> float:
+    """Seconds between the first and last of `times` (datetimes), less gaps over `idle_after` (between resumes)."""
+    ordered = sorted(times)
+    gaps = ((b - a).total_seconds() for a, b in zip(ordered, ordered[1:]))
+    return sum(gap for gap in gaps if gap <= idle_after)
+
+
 def _status(args: argparse.Namespace) -> None:
     run_dir, config = _load_run(args.run_dir)
     with _open_db(run_dir, config) as db:
@@ -219,7 +226,7 @@ def _status(args: argparse.Namespace) -> None:
         times = [p.created_at for p in db.programs() if p.created_at is not None]
         spend = db.spend()
     evaluated = counts.get("valid", 0) + counts.get("invalid", 0)
-    span = (max(times) - min(times)).total_seconds() if len(times) > 1 else 0.0
+    span = active_seconds(times)
     table = Table(title=f"{config.name} ({config.problem.name})", show_header=False)
     table.add_row("iterations", f"{done} of {config.budget.iterations}")
     table.add_row("programs by status", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -228,7 +235,7 @@ def _status(args: argparse.Namespace) -> None:
     table.add_row("best score", f"{best.score:.6g} (program {best.id}, iteration {best.iteration}, "
                   f"by {best.proposer})" if best else "-")
     table.add_row("best per island", ", ".join("-" if s is None else f"{s:.6g}" for s in db.island_best()))
-    table.add_row("evaluations/s", f"{evaluated / span:.2f} over {span:.0f} s" if span else "-")
+    table.add_row("evaluations/s", f"{evaluated / span:.2f} over {span:.0f} s of activity" if span else "-")
     _out.print(table)
     if spend:
         models = Table("proposer", "calls", "failed", "tokens in", "tokens out", "cost $", "improved parent",
