@@ -24,18 +24,9 @@ from evolve.problems import get_problem, read_initial_program
 from evolve.program import ProgramStatus
 from evolve.prompts import PromptBuilder
 from evolve.testing import FakeOpenAIServer
+from timing import median_ms
 
 N = 300
-
-
-def per_call_ms(fn, n: int = N) -> float:
-    """Median milliseconds of `fn()`."""
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -90,7 +81,7 @@ def main() -> None:
         print(f"| fake server round trip through the openai client (baseline) | {baseline:.3f} | 1.00 |")
         total = 0.0
         for name, fn in steps.items():
-            ms = per_call_ms(fn)
+            ms = median_ms(fn, N)
             if "threshold < 1" not in name:
                 total += ms
             print(f"| {name} | {ms:.3f} | {ms / baseline:.2f} |")

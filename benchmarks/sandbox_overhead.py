@@ -12,16 +12,15 @@ an engine answers; `bash scripts/docker.sh` starts one).
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
-import time
 
 from evaluators import evaluate_program
 from evolve.config import SandboxLimits
 from evolve.testing.attacks import ContractEvaluator
 from evolve.testing.docker_engine import EngineUnavailable, docker_sandbox
 from sandboxes import ProcessSandbox
+import timing
 
 SOURCE = "import numpy as np\ndef solve(x):\n    return int(np.int64(2) * x)\n"
 REPEATS = 60
@@ -29,13 +28,7 @@ REPEATS = 60
 
 def median_ms(fn, repeats: int = REPEATS) -> float:
     """Median milliseconds of `fn()` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return timing.median_ms(fn, repeats, warm_up=True)
 
 
 def in_process() -> None:

@@ -8,9 +8,6 @@ the seed scored on all 60 training tours, sandbox included, under 0.5 s.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 
 from evaluators import evaluate_program
@@ -20,16 +17,12 @@ from problems.warehouse_tsp.exact import ratliff_rosenthal
 from problems.warehouse_tsp.instances import GeneratorConfig, generate
 from problems.warehouse_tsp.routes import make_view
 from sandboxes import ProcessSandbox
+from timing import median_ms
 
 
 def median_seconds(fn, repeats: int) -> float:
     """Median wall time of `fn()` over `repeats` runs."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return median_ms(fn, repeats) / 1000
 
 
 def main() -> None:
