@@ -10,6 +10,7 @@ JSON file under the user's cache directory (`EVOLVE_CACHE_DIR`, else `$XDG_CACHE
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -52,6 +53,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evolve"
 
 
+@functools.lru_cache(maxsize=8192)  # scoring looks each tour up on every evaluation
 def tour_key(tour: Tour) -> str:
     """A stable hash of the tour's distances, depots and side constraints."""
     digest = hashlib.sha256()
