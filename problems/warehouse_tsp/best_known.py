@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -80,9 +81,7 @@ class BestKnownCache:
         try:
             raw = json.loads(self.path.read_text())
             return {key: BestKnown(**value) for key, value in raw.items()}
-        except FileNotFoundError:
-            return {}
-        except (ValueError, TypeError, AttributeError):  # a damaged cache is recomputed, never trusted
+        except (OSError, ValueError, TypeError, AttributeError):  # missing, unreadable or damaged: recomputed
             return {}
 
     def get(self, tour: Tour, seconds: float) -> BestKnown | None:
@@ -112,7 +111,11 @@ class BestKnownCache:
                 if advance is not None:
                     advance(1)
         self.entries = {**self._read(), **found}  # another process may have added tours meanwhile
-        self._write()
+        try:
+            self._write()
+        except OSError as exc:  # the entries still serve this process
+            print(f"warehouse_tsp: could not cache best-known routes in {self.path} ({exc.strerror or exc}); "
+                  "set EVOLVE_CACHE_DIR to a writable folder", file=sys.stderr, flush=True)
         return len(found)
 
     def _write(self) -> None:

@@ -56,6 +56,14 @@ def test_cache_computes_once_persists_and_stays_between_bound_and_seed(tmp_path,
     assert BestKnownCache(tmp_path / "best.json").entries == {}  # a damaged file is recomputed, never trusted
 
 
+def test_an_unwritable_cache_warns_in_one_line_and_keeps_the_results(tmp_path, multi_tours, capsys):
+    (tmp_path / "a_file").write_text("")
+    cache = BestKnownCache(tmp_path / "a_file" / "best.json")
+    assert cache.fill(multi_tours[:1], 0.05) == 1 and cache.get(multi_tours[0], 0.05) is not None
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "could not cache" in err and "EVOLVE_CACHE_DIR" in err
+
+
 def test_tour_keys_tell_constraints_apart(multi_tours):
     tour = multi_tours[0]
     assert tour_key(tour) == tour_key(dataclasses.replace(tour))
