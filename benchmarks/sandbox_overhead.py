@@ -16,10 +16,9 @@ import subprocess
 import sys
 
 from evaluators import evaluate_program
-from evolve.config import SandboxLimits
 from evolve.testing.attacks import ContractEvaluator
 from evolve.testing.docker_engine import EngineUnavailable, docker_sandbox
-from sandboxes import ProcessSandbox
+from sandboxes import ProcessSandbox, SandboxLimits
 import timing
 
 SOURCE = "import numpy as np\ndef solve(x):\n    return int(np.int64(2) * x)\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from evaluators.base import Evaluator, Stage
 from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
 from evaluators.score import Score
-from sandboxes.base import CandidateCrash, CandidateError, CandidateTimeout, Session
+from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, SandboxLimits, Session
 
 __all__ = [
     "CandidateCrash",
@@ -14,6 +14,7 @@ __all__ = [
     "EvaluationResult",
     "Evaluator",
     "Score",
+    "SandboxLimits",
     "Session",
     "Stage",
     "evaluate_held_out",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar, Optional
 
 from evaluators.score import Score
-from sandboxes.base import Session
+from sandboxes import Session
 
 __all__ = ["Stage", "Evaluator"]
 

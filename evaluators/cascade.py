@@ -11,8 +11,7 @@ from typing import Any
 
 from evaluators.base import Evaluator
 from evaluators.score import Score
-from evolve.config import SandboxLimits
-from sandboxes.base import CandidateError, Sandbox
+from sandboxes import CandidateError, Sandbox, SandboxLimits
 
 __all__ = ["EvaluationResult", "evaluate_program", "evaluate_held_out"]
 

@@ -4,8 +4,8 @@ The pieces a user composes: `Campaign` (the controller), `ProgramDatabase` (stor
 proposers in `evolve.llm`, evaluators in the top-level `evaluators` package and sandboxes in
 `sandboxes`. The CLI (`evolve run ...`) wires them from a Hydra config.
 
-Names are imported on first use, so `import evolve.config` (which the sandboxes and evaluators need)
-does not pull in Ray and the controller.
+Names are imported on first use, so `import evolve.config` or `evolve.rundir` (which the read-only
+verbs need) does not pull in Ray and the controller.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -98,23 +99,56 @@ class MigrationRow(Base):
     iteration: Mapped[int] = mapped_column(Integer)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, synchronous=NORMAL and a generous busy timeout."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """Create an engine; SQLite gets WAL, synchronous=NORMAL and a generous busy timeout.
 
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
+    A writable engine creates missing tables and adds missing columns (an older evolve's database); a
+    read-only one creates nothing, changes nothing, and refuses writes at the connection.
+    """
+    sqlite = url.startswith("sqlite")
+    if sqlite and read_only:
+        path = url.split(":///", 1)[1]
+        # A reader of a WAL database needs its -wal and -shm files: a live campaign has them; of a closed
+        # one, read the file as immutable rather than leave two new files beside it.
+        quiet = "" if os.path.exists(f"{path}-wal") else "&immutable=1"
+        engine = create_engine(f"sqlite:///file:{path}?mode=ro{quiet}&uri=true", connect_args={"timeout": 30})
+    elif sqlite:
+        engine = create_engine(url, connect_args={"timeout": 30})
+    else:  # PostgreSQL: SQLAlchemy's psycopg dialect sets read-only on each connection
+        options = {"postgresql_readonly": True} if read_only else {}
+        engine = create_engine(url, pool_pre_ping=True, execution_options=options)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if not sqlite:
+            return
+        cursor = dbapi_connection.cursor()
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+        cursor.close()
+
+    if not read_only:
+        Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
     return engine
+
+
+def missing_columns(engine: Engine) -> list[str]:
+    """`table.column` names this evolve's schema has and the database lacks (tables included)."""
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names())
+    missing = []
+    for table in Base.metadata.sorted_tables:
+        if table.name not in tables:
+            missing.append(table.name)
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in present]
+    return missing
 
 
 def _add_missing_columns(engine: Engine) -> None:

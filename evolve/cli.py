@@ -5,6 +5,7 @@
     evolve status RUN_DIR              counts, scores and rates of a campaign
     evolve best RUN_DIR [--code]       the best program, with its validation figures
     evolve report RUN_DIR              write report.html
+    evolve upgrade RUN_DIR             bring a database written by an older evolve up to date
     evolve check [OVERRIDE ...]        the sandbox's layers, the initial program and the references
     evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once (a run dir's
                                        program: recorded in test_result.json; --again re-scores)
@@ -22,13 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.table import Table
 
 from evolve.config import Config, register_configs, to_config
 from evolve.errors import EvolveError, RunDirError
+from sandboxes import SandboxUnavailable
+
+_ONE_LINE_ERRORS = (EvolveError, SandboxUnavailable)  # printed as one line, exit code 1
 
 __all__ = ["main"]
 
@@ -64,7 +66,7 @@ def _run_campaign(config: Config, run_dir: Path) -> None:
         _console.print(f"[yellow]interrupted[/]: every finished program is saved; continue with "
                        f"`evolve resume {run_dir}`")
         sys.exit(130)
-    except EvolveError as exc:
+    except _ONE_LINE_ERRORS as exc:
         logging.getLogger("evolve").error("%s", exc)
         sys.exit(1)
     gain = ""
@@ -77,11 +79,17 @@ def _run_campaign(config: Config, run_dir: Path) -> None:
     _out.print(f"run dir: {run_dir}  best program: {run_dir / 'best.py'}")
 
 
+def _register() -> None:
+    from evolve.problems import discover
+
+    register_configs(discover().values())
+
+
 def _hydra_run() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
-    register_configs()
+    _register()
 
     @hydra.main(version_base="1.3", config_path="conf", config_name="config")
     def app(cfg) -> None:
@@ -101,13 +109,13 @@ def _hydra_run() -> None:
 def _hydra_check(test_program: str | None, again: bool) -> None:
     import hydra
 
-    register_configs()
+    _register()
 
     @hydra.main(version_base="1.3", config_path="conf", config_name="config")
     def app(cfg) -> None:
         try:
             _check(to_config(cfg), test_program, again)
-        except EvolveError as exc:
+        except _ONE_LINE_ERRORS as exc:
             _console.print(f"evolve: {exc}", markup=False, highlight=False)
             sys.exit(1)
 
@@ -126,7 +134,7 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     """Print the sandbox's layers, the initial program's score and the problem's reference tables."""
     from evaluators import evaluate_held_out, evaluate_program
     from evolve.problems import load_evaluator, read_initial_program
-    from sandboxes import make_sandbox
+    from evolve.sandboxing import make_sandbox
 
     problem = config.problem
     evaluator = load_evaluator(problem)
@@ -182,35 +190,6 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
         _out.print(table)
 
 
-def _load_run(run_dir: str, overrides: list[str] | None = None) -> tuple[Path, Config]:
-    path = Path(run_dir)
-    if not (path / "config.yaml").is_file():
-        raise RunDirError(f"{path} is not an evolve run dir (no config.yaml); runs are under runs/<problem>/")
-    raw = OmegaConf.load(path / "config.yaml")
-    try:
-        if overrides:
-            raw = OmegaConf.merge(OmegaConf.structured(Config), raw, OmegaConf.from_dotlist(overrides))
-        config = to_config(raw)
-    except OmegaConfBaseException as exc:
-        raise RunDirError(f"bad override for {path}: {str(exc).splitlines()[0]}") from None
-    from evolve.problems import discover
-
-    problem = discover().get(config.problem.name)
-    if problem is not None:  # the problem folder may have moved since the run started
-        config.problem.directory = problem.directory
-    return path, config
-
-
-def _open_db(run_dir: Path, config: Config):
-    from evolve.campaign import database_url
-    from evolve.database import ProgramDatabase
-
-    if config.database.url is None and not (run_dir / "programs.db").is_file():
-        raise RunDirError(f"{run_dir} has no programs.db yet; the campaign never started")
-    return ProgramDatabase(database_url(config, run_dir), config.name, config.problem.name, config.database,
-                           config.problem.features, seed=config.seed)
-
-
 def active_seconds(times: list, idle_after: float = 300.0) -> float:
     """Seconds between the first and last of `times` (datetimes), less gaps over `idle_after` (between resumes)."""
     ordered = sorted(times)
@@ -218,9 +197,17 @@ def active_seconds(times: list, idle_after: float = 300.0) -> float:
     return sum(gap for gap in gaps if gap <= idle_after)
 
 
+def _read(run_dir: str):
+    """A run dir's path, config and database opened read-only."""
+    from evolve.rundir import load_config, open_database
+
+    config = load_config(run_dir)
+    return Path(run_dir), config, open_database(config, run_dir, read_only=True)
+
+
 def _status(args: argparse.Namespace) -> None:
-    run_dir, config = _load_run(args.run_dir)
-    with _open_db(run_dir, config) as db:
+    run_dir, config, db = _read(args.run_dir)
+    with db:
         counts = db.counts()
         best, initial, done = db.best(), db.initial(), db.iterations
         times = [p.created_at for p in db.programs() if p.created_at is not None]
@@ -249,8 +236,8 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _best(args: argparse.Namespace) -> None:
-    run_dir, config = _load_run(args.run_dir)
-    with _open_db(run_dir, config) as db:
+    run_dir, config, db = _read(args.run_dir)
+    with db:
         best, initial = db.best(), db.initial()
     if best is None:
         raise RunDirError(f"{run_dir} holds no valid program")
@@ -278,26 +265,36 @@ def _best(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from evolve.report import write_report
 
-    run_dir, config = _load_run(args.run_dir)
-    with _open_db(run_dir, config) as db:
+    run_dir, config, db = _read(args.run_dir)
+    with db:
         path = write_report(run_dir, db, config)
     _out.print(f"report: {path}")
 
 
 def _resume(args: argparse.Namespace) -> None:
-    run_dir, config = _load_run(args.run_dir, args.overrides)
-    _open_db(run_dir, config).close()  # fails clearly when there is nothing to resume
+    from evolve.rundir import load_config, open_database, upgrade_database, write_config
+
+    run_dir, config = Path(args.run_dir), load_config(args.run_dir, args.overrides)
+    upgrade_database(config, run_dir)  # fails clearly when there is nothing to resume
+    open_database(config, run_dir, read_only=True).close()  # and when it holds no such campaign
     if args.overrides:
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
+        write_config(config, run_dir)
     _run_campaign(config, run_dir)
+
+
+def _upgrade(args: argparse.Namespace) -> None:
+    from evolve.rundir import load_config, upgrade_database
+
+    missing = upgrade_database(load_config(args.run_dir), args.run_dir)
+    _out.print(f"{args.run_dir}: " + (f"added {', '.join(missing)}" if missing else "already up to date"))
 
 
 def _doctor(args: argparse.Namespace) -> None:
     """The sandbox's layer report, what a session costs, and with --attacks the attack suite's outcomes."""
     from evaluators import evaluate_program
     from evolve.config import SandboxConfig, SandboxLimits
+    from evolve.sandboxing import make_sandbox
     from evolve.testing.attacks import ATTACKS, HELD_IF_VALID, HONEST, ContractEvaluator
-    from sandboxes import make_sandbox
 
     sandbox = make_sandbox(SandboxConfig(kind=args.sandbox))
     layers = sandbox.layers()
@@ -374,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
     verbs = parser.add_subparsers(dest="verb", required=True,
-                                  metavar="{run,check,resume,status,best,report,doctor,sandbox,problems}")
+                                  metavar="{run,check,resume,status,best,report,upgrade,doctor,sandbox,problems}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
     verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
                                    "(Hydra overrides; --test PROGRAM scores a program on the test data)")
@@ -382,6 +379,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", help="KEY=VALUE changes, e.g. budget.iterations=400")
     p.set_defaults(func=_resume)
+    p = verbs.add_parser("upgrade", help="bring a run's database written by an older evolve up to date")
+    p.add_argument("run_dir")
+    p.set_defaults(func=_upgrade)
     p = verbs.add_parser("status", help="counts, scores and rates of a campaign")
     p.add_argument("run_dir")
     p.set_defaults(func=_status)
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except EvolveError as exc:
+    except _ONE_LINE_ERRORS as exc:
         _console.print(f"evolve: {exc}", markup=False, highlight=False)
         sys.exit(1)
 

@@ -7,10 +7,12 @@ instances the engine receives as read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from sandboxes.limits import SandboxLimits  # the sandbox owns its contract; the engine reuses it
 
 __all__ = [
     "FeatureDimension",
@@ -45,31 +47,6 @@ class FeatureDimension:
     min: float = 0.0
     max: float = 1.0
     bins: int = 8
-
-
-@dataclass
-class SandboxLimits:
-    """Resource limits for one candidate session (all of a cascade's calls for one program).
-
-    Attributes:
-        wall_seconds: wall-clock limit for the whole session; the process group is killed past it.
-        call_timeout: default wall-clock limit of one call when the evaluator gives none.
-        cpu_seconds: RLIMIT_CPU for the session process.
-        memory_mb: RLIMIT_AS (address space) for the session process.
-        max_processes: RLIMIT_NPROC (enforced for the unprivileged sandbox user).
-        file_size_mb: RLIMIT_FSIZE: the largest file it may write, stdout and stderr included.
-        open_files: RLIMIT_NOFILE.
-        max_result_bytes: largest JSON reply accepted from the candidate for one call.
-    """
-
-    wall_seconds: float = 60.0
-    call_timeout: float = 10.0
-    cpu_seconds: int = 60
-    memory_mb: int = 2048
-    max_processes: int = 64
-    file_size_mb: int = 16
-    open_files: int = 64
-    max_result_bytes: int = 4_000_000
 
 
 @dataclass
@@ -201,7 +178,7 @@ class SandboxConfig:
         preload: modules the fork server imports once, so sessions start fast.
         scratch_mb: size of the candidate's private writable scratch dir (a tmpfs).
         hide: paths replaced by an empty tmpfs in the candidate's view (null: homes, /tmp, /var/tmp,
-            /dev/shm, /run and the problems folder).
+            /dev/shm, /run, every problem's folder and its checkout's .git; see `evolve.sandboxing`).
         image: `docker` only: the image (`evolve sandbox build` makes the default one locally).
         memory_mb, pids, cpus: `docker` only: the container's limits.
     """
@@ -353,17 +330,16 @@ class Config:
     name: Optional[str] = None
 
 
-def register_configs() -> None:
-    """Store the schemas so Hydra validates `config.yaml`, the groups and every override."""
+def register_configs(problems: Iterable[ProblemConfig]) -> None:
+    """Store the schemas and the `problems` (`evolve.problems.discover()`) so Hydra validates
+    `config.yaml`, the groups and every override."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="llm", name="llm_schema", node=LLMConfig)
     cs.store(group="sandbox", name="sandbox_schema", node=SandboxConfig)
     cs.store(group="database", name="database_schema", node=DatabaseConfig)
     cs.store(group="ray", name="ray_schema", node=RayConfig)
-    from evolve.problems import discover
-
-    for problem in discover().values():
+    for problem in problems:
         cs.store(group="problem", name=problem.name, node=problem)
 
 

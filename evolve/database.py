@@ -16,8 +16,9 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import sessionmaker
 
-from evolve._orm import CampaignRow, LLMCallRow, MigrationRow, ProgramRow, make_engine
+from evolve._orm import CampaignRow, LLMCallRow, MigrationRow, ProgramRow, make_engine, missing_columns
 from evolve.config import DatabaseConfig, FeatureDimension
+from evolve.errors import CampaignNotFound, ReadOnlyDatabase
 from evolve.program import Program, ProgramStatus
 
 __all__ = ["ProgramDatabase", "Island"]
@@ -64,24 +65,41 @@ class ProgramDatabase:
         features: the MAP-Elites dimensions.
         seed: seeds parent and inspiration sampling.
         campaign_config: the composed config, stored with the campaign row when it is created.
+        read_only: open an existing campaign to read it: nothing is created or changed (the
+            connection refuses writes too), and a missing campaign raises `CampaignNotFound`.
     """
 
     def __init__(self, url: str, campaign: str, problem: str = "", config: DatabaseConfig | None = None,
                  features: Sequence[FeatureDimension] = (), seed: int = 0,
-                 campaign_config: dict[str, Any] | None = None) -> None:
+                 campaign_config: dict[str, Any] | None = None, *, read_only: bool = False) -> None:
         self.config = config or DatabaseConfig()
         self.features = list(features)
+        self.read_only = read_only
         self._rng = random.Random(seed)
-        self._engine = make_engine(url)
+        self._engine = make_engine(url, read_only=read_only)
+        if read_only and (missing := missing_columns(self._engine)):
+            self._engine.dispose()
+            raise CampaignNotFound(f"{url} lacks {', '.join(missing[:3])}: it was written by an older evolve "
+                                   "(or is not an evolve database); upgrade it with `evolve upgrade RUN_DIR`")
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         with self._sessions() as s:
             row = s.scalar(select(CampaignRow).where(CampaignRow.name == campaign))
+            if row is None and read_only:
+                names = s.scalars(select(CampaignRow.name)).all()
+                self._engine.dispose()
+                raise CampaignNotFound(f"no campaign named {campaign!r} in {url}; it holds: "
+                                       f"{', '.join(map(repr, names)) or 'none'}")
             if row is None:
                 row = CampaignRow(name=campaign, problem=problem, config=campaign_config or {})
                 s.add(row)
                 s.commit()
             self.campaign_id = row.id
         self._rebuild()
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyDatabase("this ProgramDatabase was opened read-only; open it with read_only=False "
+                                   "to write")
 
     # -- indexes ----------------------------------------------------------------------------------
     def _rebuild(self) -> None:
@@ -166,6 +184,7 @@ class ProgramDatabase:
             completion_tokens: int = 0, cost: float = 0.0, choice: str = "", canonical_hash: str = "",
             mode: str = "") -> Program:
         """Commit one program at once and index it; return its snapshot."""
+        self._writable()
         row = ProgramRow(
             campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
             code_hash=code_hash, score=score if status is ProgramStatus.VALID else None,
@@ -188,6 +207,7 @@ class ProgramDatabase:
                     response: str | None = None, error: str = "", prompt_tokens: int = 0,
                     completion_tokens: int = 0, cost: float = 0.0, seconds: float = 0.0) -> None:
         """Commit one proposer request and its response (or error), for accounting and replay."""
+        self._writable()
         with self._sessions() as s:
             s.add(LLMCallRow(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
                              inspiration_hashes=list(inspiration_hashes or []), model=model, messages=messages, response=response, error=error[:_ERROR_CHARS],
@@ -231,6 +251,7 @@ class ProgramDatabase:
 
     def set_validation(self, program_id: int, validation: dict[str, Any]) -> Program:
         """Store a program's held-out scores (committed at once); return the updated snapshot."""
+        self._writable()
         with self._sessions() as s:
             row = s.get(ProgramRow, program_id)
             row.validation = validation
@@ -246,6 +267,7 @@ class ProgramDatabase:
 
     def migrate(self, iteration: int) -> int:
         """Ring migration: each island sends its best programs to the next island. Returns how many moved."""
+        self._writable()
         moves = []
         for n, island in enumerate(self.islands):
             target = (n + 1) % len(self.islands)

@@ -10,6 +10,8 @@ __all__ = [
     "EditError",
     "ProposerError",
     "RunDirError",
+    "CampaignNotFound",
+    "ReadOnlyDatabase",
 ]
 
 
@@ -48,3 +50,12 @@ class ProposerError(EvolveError):
 
 class RunDirError(EvolveError):
     """A run directory is missing or is not an evolve run (no config.yaml or programs database)."""
+
+
+class CampaignNotFound(RunDirError):
+    """A database opened read-only holds no campaign of that name, or has an older schema. Nothing was
+    created: check the run dir (or `name`), or upgrade an old database with `evolve upgrade RUN_DIR`."""
+
+
+class ReadOnlyDatabase(EvolveError):
+    """A write was asked of a database opened read-only (`evolve status`, `best`, `report`, replay)."""

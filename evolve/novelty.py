@@ -14,8 +14,13 @@ import hashlib
 import io
 import keyword
 import tokenize
+from typing import TYPE_CHECKING, Collection
 
-__all__ = ["canonical_tokens", "canonical_hash", "similarity"]
+if TYPE_CHECKING:  # only for annotations: the database is handed in
+    from evolve.database import ProgramDatabase
+    from evolve.program import Program
+
+__all__ = ["NoveltyFilter", "canonical_tokens", "canonical_hash", "similarity"]
 
 _BUILTINS = set(dir(builtins))
 _SKIP = (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER)
@@ -62,3 +67,35 @@ def similarity(a: tuple[str, ...], b: tuple[str, ...], n: int = 3) -> float:
     grams_b = collections.Counter(zip(*(b[i:] for i in range(n))))
     larger = max(sum(grams_a.values()), sum(grams_b.values()))
     return sum((grams_a & grams_b).values()) / larger if larger else 0.0
+
+
+class NoveltyFilter:
+    """Rejects a child that is the same program as a known one up to names, comments and docstrings,
+    or (with `threshold` < 1) too similar to its parent or an inspiration. Keeps the tokens of the
+    programs it compared against, so a popular parent is tokenised once."""
+
+    def __init__(self, database: "ProgramDatabase", threshold: float = 1.0, cache_size: int = 4096) -> None:
+        self._db = database
+        self.threshold = threshold
+        self._cache_size = cache_size
+        self._tokens: dict[int, tuple[str, ...]] = {}
+
+    def reason(self, tokens: tuple[str, ...], canonical: str, parent: "Program",
+               inspirations: list["Program"], in_flight: Collection[str] = ()) -> str:
+        """Why the child is too close to a known program, or "" when it is new enough."""
+        twin = self._db.seen_canonical(canonical)
+        if twin is not None:
+            return f"same program as {twin.id} up to names, comments and docstrings"
+        if canonical in in_flight:
+            return "same program as one in flight up to names, comments and docstrings"
+        if self.threshold < 1.0:
+            for other in (parent, *inspirations):
+                if other.id not in self._tokens:
+                    if len(self._tokens) > self._cache_size:
+                        self._tokens.clear()
+                    self._tokens[other.id] = canonical_tokens(other.code)
+                score = similarity(tokens, self._tokens[other.id])
+                if score >= self.threshold:
+                    return (f"near-duplicate of program {other.id} (similarity {score:.4f} >= "
+                            f"novelty.threshold={self.threshold:g})")
+        return ""

@@ -40,14 +40,15 @@ class EvaluationWorker:
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig) -> None:
         from evolve.errors import EvolveError
         from evolve.problems import load_evaluator
-        from sandboxes import make_sandbox
+        from evolve.sandboxing import make_sandbox
+        from sandboxes import SandboxUnavailable
 
         self.problem = problem
         self.error: str | None = None
         try:
             self.evaluator = load_evaluator(problem)
             self.sandbox = make_sandbox(sandbox)
-        except EvolveError as exc:  # kept for `ready`: an actor that dies here says only "died"
+        except (EvolveError, SandboxUnavailable) as exc:  # kept for `ready`: an actor that dies here says only "died"
             self.error = str(exc)
 
     def ready(self) -> str | None:

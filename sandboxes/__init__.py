@@ -1,36 +1,25 @@
-"""Where untrusted candidate code runs. Candidates return plain JSON; nothing is unpickled from them."""
+"""Where untrusted candidate code runs. Candidates return plain JSON; nothing is unpickled from them.
+
+This package depends on the standard library only (the Docker backend imports the `docker` SDK when
+it is used, and the zygote `pyseccomp` inside the sandbox): callers hand in everything it needs,
+such as the limits of a session and the paths a candidate must not see.
+"""
 
 from __future__ import annotations
 
-from evolve.config import SandboxConfig
-from sandboxes.base import CandidateCrash, CandidateError, CandidateTimeout, Sandbox, Session
-from sandboxes.process import ProcessSandbox
+from sandboxes.base import Sandbox, Session
+from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
+from sandboxes.limits import SandboxLimits
+from sandboxes.process import DEFAULT_HIDDEN, ProcessSandbox
 
 __all__ = [
+    "DEFAULT_HIDDEN",
     "CandidateCrash",
     "CandidateError",
     "CandidateTimeout",
     "ProcessSandbox",
     "Sandbox",
+    "SandboxLimits",
+    "SandboxUnavailable",
     "Session",
-    "make_sandbox",
 ]
-
-
-def make_sandbox(config: SandboxConfig | Sandbox | None = None) -> Sandbox:
-    """Build the sandbox a config names; a Sandbox object is used as is, None gives the default."""
-    from evolve.errors import ConfigError
-
-    if isinstance(config, Sandbox):
-        return config
-    config = config or SandboxConfig()
-    if config.kind == "process":
-        return ProcessSandbox(user=config.user, network_isolation=config.network_isolation,
-                              preload=tuple(config.preload), scratch_mb=config.scratch_mb, hide=config.hide)
-    if config.kind == "docker":
-        from sandboxes.docker import DockerSandbox
-
-        return DockerSandbox(image=config.image, user=config.user, network_isolation=config.network_isolation,
-                             preload=tuple(config.preload), scratch_mb=config.scratch_mb,
-                             memory_mb=config.memory_mb, pids=config.pids, cpus=config.cpus)
-    raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process or sandbox=docker")

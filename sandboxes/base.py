@@ -6,24 +6,9 @@ import abc
 from contextlib import AbstractContextManager
 from typing import Any, Sequence
 
-from evolve.config import SandboxLimits
+from sandboxes.limits import SandboxLimits
 
-__all__ = ["CandidateError", "CandidateTimeout", "CandidateCrash", "Session", "Sandbox"]
-
-
-class CandidateError(Exception):
-    """The candidate failed: it raised, returned something that is not plain JSON, or broke the protocol.
-
-    The message is safe to show in a prompt (it is cut and holds only the candidate's own text).
-    """
-
-
-class CandidateTimeout(CandidateError):
-    """A call ran past its wall-clock limit; the whole session was killed with everything it started."""
-
-
-class CandidateCrash(CandidateError):
-    """The session process died (a signal, an rlimit, `os._exit`, a segfault) before answering."""
+__all__ = ["Session", "Sandbox"]
 
 
 class Session(abc.ABC):

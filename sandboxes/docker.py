@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from evolve.errors import ConfigError
-from sandboxes.process import _THREAD_CAPS, ForkServerSandbox, _ForkHandle
+from sandboxes.errors import SandboxUnavailable
+from sandboxes.forkserver import THREAD_CAPS, ForkHandle, ForkServerSandbox
 
 __all__ = ["DockerSandbox", "build_image", "DEFAULT_IMAGE"]
 
@@ -51,7 +51,7 @@ def build_image(name: str = DEFAULT_IMAGE, client=None) -> str:
     return client.images.get(name).id
 
 
-class _ContainerHandle(_ForkHandle):
+class _ContainerHandle(ForkHandle):
     """A session inside the container: killed through its leader, by a byte on the kill pipe."""
 
     def __init__(self, leader: int, inner: int, status_fd: int, kill_fd: int) -> None:
@@ -103,7 +103,7 @@ class DockerSandbox(ForkServerSandbox):
                 self._client = docker.from_env()
                 self._client.ping()
             except docker.errors.DockerException as exc:
-                raise ConfigError(f"sandbox=docker needs a running Docker engine ({exc}); start dockerd, "
+                raise SandboxUnavailable(f"sandbox=docker needs a running Docker engine ({exc}); start dockerd, "
                                   "or use sandbox=process") from None
         return self._client
 
@@ -116,7 +116,7 @@ class DockerSandbox(ForkServerSandbox):
         try:
             client.images.get(self.image)
         except docker.errors.ImageNotFound:
-            raise ConfigError(f"sandbox.image={self.image!r} is not on this machine; build it with "
+            raise SandboxUnavailable(f"sandbox.image={self.image!r} is not on this machine; build it with "
                               "`evolve sandbox build`") from None
         self._dir = tempfile.mkdtemp(prefix="evolve-docker-")
         os.chmod(self._dir, 0o755)
@@ -142,7 +142,7 @@ class DockerSandbox(ForkServerSandbox):
             pids_limit=self._pids, nano_cpus=int(self._cpus * 1e9), cap_drop=["ALL"],
             cap_add=["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"],
             security_opt=["no-new-privileges"], user="0:0",
-            environment=dict(_THREAD_CAPS), volumes=volumes, working_dir="/tmp", labels={"evolve": "sandbox"},
+            environment=dict(THREAD_CAPS), volumes=volumes, working_dir="/tmp", labels={"evolve": "sandbox"},
         )
         try:
             self._socket, _ = listener.accept()
@@ -151,7 +151,7 @@ class DockerSandbox(ForkServerSandbox):
                 logs = self._container.logs(tail=5).decode(errors="replace")
             logs = locals().get("logs", "the container exited")
             self.close()
-            raise ConfigError(f"the sandbox container did not start its fork server: {logs.strip()[-300:]}") from None
+            raise SandboxUnavailable(f"the sandbox container did not start its fork server: {logs.strip()[-300:]}") from None
         finally:
             listener.close()
         return self._socket

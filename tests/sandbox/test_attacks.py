@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from evaluators import evaluate_program
-from evolve.config import SandboxLimits
+from evolve.config import SandboxConfig
+from evolve.sandboxing import make_sandbox
 from evolve.testing.attacks import ATTACKS, HELD_IF_VALID, PROBE, SECRET, ContractEvaluator
-from sandboxes import ProcessSandbox
+from sandboxes import SandboxLimits
 from tests.sandbox.docker_engine import docker_sandbox
 
 LIMITS = SandboxLimits(wall_seconds=10, call_timeout=2, cpu_seconds=5, memory_mb=512, max_processes=32,
@@ -55,7 +56,7 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def sandbox(request, host):
-    sb = ProcessSandbox() if request.param == "process" else docker_sandbox()
+    sb = make_sandbox(SandboxConfig()) if request.param == "process" else docker_sandbox()
     yield sb
     sb.close()
 

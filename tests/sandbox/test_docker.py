@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evaluators import evaluate_program
-from evolve.config import SandboxLimits
-from evolve.errors import ConfigError
+from sandboxes import SandboxLimits, SandboxUnavailable
 from evolve.testing.attacks import HONEST, ContractEvaluator
 from sandboxes.docker import DockerSandbox
 from tests.sandbox.docker_engine import docker_sandbox
@@ -38,6 +37,6 @@ def test_the_layers_say_what_the_container_provides(sandbox):
 
 def test_a_missing_image_says_how_to_build_it(sandbox):
     other = DockerSandbox(image="evolve-sandbox:does-not-exist", client=sandbox._docker())
-    with pytest.raises(ConfigError, match="evolve sandbox build"):
+    with pytest.raises(SandboxUnavailable, match="evolve sandbox build"):
         with other.session(HONEST, SandboxLimits()):
             pass

@@ -9,6 +9,7 @@ from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.database import ProgramDatabase
 from evolve.edits import normalized_hash
 from evolve.program import ProgramStatus
+from tests.unit.old_database import write_first_schema
 
 FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
 
@@ -124,18 +125,7 @@ def test_two_campaigns_share_one_database(tmp_path):
 
 def test_a_database_from_an_older_evolve_is_upgraded_in_place(tmp_path):
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as raw:  # the first schema: no validation, tokens, cost or choice
-        raw.executescript("""
-            CREATE TABLE campaigns (id INTEGER PRIMARY KEY, name VARCHAR(255) UNIQUE, problem VARCHAR(255),
-                                    config JSON, created_at DATETIME);
-            CREATE TABLE programs (id INTEGER PRIMARY KEY, campaign_id INTEGER, iteration INTEGER, status VARCHAR(32),
-                code TEXT, code_hash VARCHAR(64), score FLOAT, metrics JSON, features JSON, feedback TEXT, error TEXT,
-                parent_id INTEGER, island INTEGER, generation INTEGER, proposer VARCHAR(255), proposal TEXT,
-                eval_seconds FLOAT, propose_seconds FLOAT, created_at DATETIME);
-            INSERT INTO campaigns VALUES (1, 'old', 'p', '{}', '2026-11-01 00:00:00');
-            INSERT INTO programs VALUES (1, 1, 0, 'valid', 'x = 0', 'h0', 1.5, '{}', '{}', '', '', NULL, 0, 0,
-                                         'initial', '', 0.1, NULL, '2026-11-01 00:00:00');
-        """)
+    write_first_schema(path, "old", "p")
     db = ProgramDatabase(f"sqlite:///{path}", "old", "p", DatabaseConfig(islands=2))
     assert db.best().score == 1.5 and db.best().cost == 0.0 and db.best().validation is None
     child = db.add(iteration=1, status=ProgramStatus.VALID, code="x = 1", code_hash="h1", score=2.0, cost=0.25,

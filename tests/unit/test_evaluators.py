@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from evaluators import Evaluator, Score, Stage, evaluate_program
-from evolve.config import SandboxLimits
-from sandboxes import ProcessSandbox
+from sandboxes import ProcessSandbox, SandboxLimits
 
 LIMITS = SandboxLimits(call_timeout=3, wall_seconds=10)
 

@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 from evaluators import evaluate_program
-from evolve.config import SandboxLimits
-from sandboxes import ProcessSandbox
+from sandboxes import ProcessSandbox, SandboxLimits
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

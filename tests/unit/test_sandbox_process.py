@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from evolve.config import SandboxLimits
-from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, ProcessSandbox
+from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, ProcessSandbox, SandboxLimits
 
 LIMITS = SandboxLimits(wall_seconds=20, call_timeout=5, cpu_seconds=10, memory_mb=1024)
 

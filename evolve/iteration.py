@@ -1,0 +1,152 @@
+"""One iteration, from its parents to its committed row.
+
+    parent, inspirations = schedule.parents(iteration, island)
+    prompt   = prompts.build(parent, inspirations, recent failures, scratchpad)
+    proposal = await proposer.propose(prompt)                 (at most llm.concurrency at once)
+    child    = edits.apply_proposal(parent.code, proposal.text)
+    duplicate or near-duplicate?  -> committed as such, never evaluated
+    result   = await pool.evaluate(child)                     (one Ray actor per evaluation)
+    database.add(child, result)                               (committed at once)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import TYPE_CHECKING
+
+from evolve.config import Config
+from evolve.database import ProgramDatabase
+from evolve.edits import apply_proposal, normalized_hash
+from evolve.errors import EditError, InitialProgramError, ProposerError
+from evolve.llm import Proposal, Proposer
+from evolve.novelty import NoveltyFilter, canonical_hash, canonical_tokens
+from evolve.program import Program, ProgramStatus
+from evolve.prompts import PromptBuilder
+from evolve.schedule import Schedule
+from evolve.scratchpad import Scratchpad
+
+if TYPE_CHECKING:  # the pool brings Ray; only its type is needed here
+    from evolve.workers import EvaluationPool
+
+__all__ = ["IterationRunner"]
+
+_log = logging.getLogger("evolve.campaign")
+
+
+class IterationRunner:
+    """Runs iterations: every iteration ends in exactly one committed program, whatever happened.
+
+    Many iterations run at once on one event loop; the proposer is called at most `llm.concurrency`
+    times at once, and a child is never evaluated while the same code is already in flight.
+    `consecutive_failures` and `last_error` tell the campaign when the proposer keeps failing.
+    """
+
+    def __init__(self, config: Config, database: ProgramDatabase, proposer: Proposer, pool: "EvaluationPool",
+                 prompts: PromptBuilder, schedule: Schedule, scratchpad: Scratchpad) -> None:
+        self._config = config
+        self._db = database
+        self._proposer = proposer
+        self._pool = pool
+        self._prompts = prompts
+        self._schedule = schedule
+        self._scratchpad = scratchpad
+        self._novelty = NoveltyFilter(database, config.novelty.threshold)
+        self._llm_slots = asyncio.Semaphore(max(1, config.llm.concurrency))
+        self._in_flight: set[str] = set()  # normalised and canonical hashes of children being evaluated
+        self.consecutive_failures = 0
+        self.last_error = ""
+
+    async def initial(self, code: str) -> Program:
+        """Evaluate and commit the initial program (iteration 0); raise when it is invalid."""
+        result = await self._pool.evaluate(code)
+        status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
+        program = self._db.add(iteration=0, status=status, code=code, code_hash=normalized_hash(code),
+                               canonical_hash=canonical_hash(code), score=result.score, metrics=result.metrics,
+                               features=result.features, feedback=result.feedback,
+                               error="" if result.valid else result.feedback, proposer="initial",
+                               eval_seconds=result.seconds)
+        if not result.valid:
+            reason = " ".join(result.feedback.split())[:300]
+            raise InitialProgramError(f"the initial program of problem {self._config.problem.name!r} is invalid: "
+                                      f"{reason}")
+        return program
+
+    async def run(self, iteration: int, island: int) -> Program:
+        """Run one iteration on `island` and return its committed program."""
+        db = self._db
+        async with self._schedule.turn(iteration):
+            parent, inspirations = await self._schedule.parents(iteration, island)
+            mode, second = self._mode(iteration, island)
+            prompt = self._prompts.build(parent, inspirations, db.recent_failures(), iteration, mode, second,
+                                         self._scratchpad.text)
+            common = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
+            asked = dict(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages,
+                         inspiration_hashes=[p.code_hash for p in inspirations])
+            started = time.perf_counter()
+            try:
+                async with self._llm_slots:
+                    proposal = await self._proposer.propose(prompt)
+            except ProposerError as exc:
+                seconds = time.perf_counter() - started
+                self.consecutive_failures += 1
+                self.last_error = str(exc)
+                model = exc.model or getattr(self._proposer, "name", "")
+                db.record_call(model=model, error=str(exc), seconds=seconds, **asked)
+                return db.add(status=ProgramStatus.PROPOSAL_FAILED, code=parent.code, code_hash=parent.code_hash,
+                              error=str(exc), proposer=model, propose_seconds=seconds, **common)
+            self.consecutive_failures = 0
+            propose_seconds = time.perf_counter() - started
+            db.record_call(model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
+                           completion_tokens=proposal.completion_tokens, cost=proposal.cost,
+                           seconds=propose_seconds, **asked)
+            meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds,
+                        prompt_tokens=proposal.prompt_tokens, completion_tokens=proposal.completion_tokens,
+                        cost=proposal.cost, choice=proposal.reason, **common)
+            try:
+                child = apply_proposal(parent.code, proposal.text)
+            except EditError as exc:
+                cut = " (the reply was cut off at max_tokens: ask for smaller edits)" if proposal.truncated else ""
+                self._observe(proposal, False)
+                return db.add(status=ProgramStatus.EDIT_FAILED, code=parent.code, code_hash=parent.code_hash,
+                              error=f"{exc}{cut}", **meta)
+            code_hash = normalized_hash(child)
+            twin = db.seen(code_hash)
+            if twin is not None or code_hash in self._in_flight:
+                self._observe(proposal, False)
+                return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
+                              error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
+                              **meta)
+            tokens = canonical_tokens(child)
+            canonical = canonical_hash(tokens)
+            near = self._novelty.reason(tokens, canonical, parent, inspirations, self._in_flight)
+            if near:
+                self._observe(proposal, False)
+                return db.add(status=ProgramStatus.SIMILAR, code=child, code_hash=code_hash,
+                              canonical_hash=canonical, error=near, **meta)
+            self._in_flight |= {code_hash, canonical}
+        try:
+            result = await self._pool.evaluate(child)
+        finally:
+            self._in_flight -= {code_hash, canonical}
+        status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
+        self._observe(proposal, result.valid and result.score > parent.score)
+        return db.add(status=status, code=child, code_hash=code_hash, score=result.score,
+                      metrics=result.metrics, features=result.features, feedback=result.feedback,
+                      error="" if result.valid else result.feedback, eval_seconds=result.seconds,
+                      canonical_hash=canonical, **meta)
+
+    def _mode(self, iteration: int, island: int) -> tuple[str, Program | None]:
+        """What to ask for, drawn per iteration with `prompt.diff/full/crossover` as probabilities."""
+        cfg = self._config.prompt
+        weights = {"diff": cfg.diff, "full": cfg.full, "crossover": cfg.crossover}
+        rng = random.Random(self._config.seed * 7919 + iteration)
+        mode = rng.choices(list(weights), weights=list(weights.values()))[0] if sum(weights.values()) > 0 else "diff"
+        return mode, self._schedule.crossover_partner(island) if mode == "crossover" else None
+
+    def _observe(self, proposal: Proposal, improved: bool) -> None:
+        observe = getattr(self._proposer, "observe", None)
+        if observe is not None:
+            observe(proposal, improved)

@@ -1,0 +1,297 @@
+"""The fork server both backends share: sessions forked from a zygote, spoken to over pipes.
+
+A backend (`ProcessSandbox`, `DockerSandbox`) starts the zygote (`_zygote.py`, a clean interpreter
+that imports the heavy modules once) and says how to reach it; `ForkServerSandbox` asks it for one
+isolated session per candidate and hands the pipes to a `ForkSession`, which speaks the wire protocol:
+a 4-byte length and JSON, each request carrying a fresh nonce that its reply must echo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import select
+import shutil
+import signal
+import socket
+import struct
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+from sandboxes.base import Sandbox, Session
+from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
+from sandboxes.limits import SandboxLimits
+
+__all__ = ["ForkHandle", "ForkServerSandbox", "ForkSession", "THREAD_CAPS", "recv_exact"]
+
+_OUTPUT_TAIL = 4000
+_START_TIMEOUT = 20.0
+THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"candidate returned {name}, which is not a finite number")
+
+
+class ForkHandle:
+    """A session forked by the zygote: a leader (its process group) and the PID 1 of a new namespace."""
+
+    def __init__(self, leader: int, inner: int, status_fd: int) -> None:
+        self.pid, self.inner, self._status = leader, inner, status_fd
+        self._code: int | None = None
+
+    def kill(self) -> None:
+        """Kill PID 1 of the session's namespace: the kernel kills everything else in it, and the
+        leader stays to report the status and reap."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.inner, signal.SIGKILL)
+
+    def wait(self) -> int:
+        if self._code is None and self._status < 0:
+            self._code = -signal.SIGKILL  # released: it was killed on purpose
+        if self._code is None:
+            ready, _, _ = select.select([self._status], [], [], 2)
+            data = os.read(self._status, 4) if ready else b""
+            if len(data) == 4:
+                self._code = os.waitstatus_to_exitcode(struct.unpack(">i", data)[0])
+            else:  # the leader did not answer: take the whole session down
+                self._kill_everything()
+                self._code = -signal.SIGKILL
+            os.close(self._status)
+            self._status = -1
+        return self._code
+
+    def _kill_everything(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def release(self) -> None:
+        """Stop listening for the exit status (the leader still reaps everything)."""
+        if self._status >= 0:
+            os.close(self._status)
+            self._status = -1
+
+
+class ForkSession(Session):
+    """A running sandbox child with a candidate loaded, spoken to over two pipes. Built by
+    `ForkServerSandbox.session`."""
+
+    def __init__(self, proc: ForkHandle, req_fd: int, resp_fd: int, scratch: Path, limits: SandboxLimits) -> None:
+        self._proc = proc
+        self._req = req_fd
+        self._resp = resp_fd
+        self._scratch = scratch
+        self._limits = limits
+        self._deadline = time.monotonic() + limits.wall_seconds
+        self._dead_reason: str | None = None
+        self.layers: dict[str, str] = {}
+
+    # -- the wire ---------------------------------------------------------------------------------
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        while n > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CandidateTimeout("timed out")
+            ready, _, _ = select.select([self._resp], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self._resp, min(n, 1 << 20))
+            if not chunk:
+                raise CandidateCrash("closed")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _exchange(self, request: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+        if self._dead_reason:
+            raise CandidateError(f"session is over: {self._dead_reason}")
+        deadline = min(time.monotonic() + timeout, self._deadline)
+        nonce = None
+        try:
+            if request is not None:
+                # a fresh nonce per request: a frame the candidate forged ahead of time cannot match
+                nonce = request["nonce"] = secrets.randbits(62)
+                body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
+                os.write(self._req, struct.pack(">I", len(body)))
+                with open(self._req, "wb", closefd=False) as pipe:
+                    pipe.write(body)
+            (length,) = struct.unpack(">I", self._read_exact(4, deadline))
+            if length > self._limits.max_result_bytes:
+                self._kill(f"reply of {length} bytes is over max_result_bytes={self._limits.max_result_bytes}")
+                raise CandidateError(self._dead_reason)
+            reply = json.loads(self._read_exact(length, deadline), parse_constant=_reject_constant)
+            if not isinstance(reply, dict) or "ok" not in reply:
+                raise ValueError("reply is not a protocol message")
+            if reply.get("nonce") != nonce:
+                raise ValueError("reply does not answer this request (forged or out of order)")
+            return reply
+        except CandidateTimeout:
+            over = "session wall_seconds" if deadline == self._deadline else f"timeout={timeout:g}s"
+            self._kill(f"timed out ({over})")
+            raise CandidateTimeout(f"candidate timed out ({over}); killed with its process group") from None
+        except (CandidateCrash, BrokenPipeError):
+            message = self._crash_message()  # before the kill, which would hide how it ended
+            self._kill("crashed")
+            raise CandidateCrash(message) from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._kill("broke the protocol")
+            raise CandidateError(f"candidate sent an invalid reply: {exc}") from None
+
+    def _crash_message(self) -> str:
+        code = self._proc.wait()
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = {"SIGXCPU": " (cpu_seconds limit)", "SIGXFSZ": " (file_size_mb limit)",
+                    "SIGKILL": " (killed; memory or a limit)", "SIGSEGV": " (segfault)"}.get(name, "")
+            what = f"killed by {name}{hint}"
+        else:
+            what = f"exited with code {code}"
+        tail = self.output.strip().splitlines()[-3:]
+        return f"candidate process {what}" + (f": {' | '.join(tail)}" if tail else "")
+
+    def _kill(self, reason: str) -> None:
+        if self._dead_reason is None:
+            self._dead_reason = reason
+        self._proc.kill()
+
+    # -- the Session API --------------------------------------------------------------------------
+    def start(self, source: str) -> None:
+        """Wait for the child's ready message, then load the candidate's source."""
+        ready = self._exchange(None, _START_TIMEOUT)
+        if not ready["ok"]:
+            raise CandidateError(str(ready.get("error")))
+        self.layers = ready.get("layers", {})
+        reply = self._exchange({"op": "load", "source": source}, self._limits.call_timeout)
+        if not reply["ok"]:
+            raise CandidateError(f"program failed to load: {reply.get('traceback') or reply.get('error')}")
+
+    @property
+    def pid(self) -> int:
+        """The session's process group (the leader's pid)."""
+        return self._proc.pid
+
+    def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call `function(*args)` in the candidate and return its plain-data result."""
+        reply = self._exchange({"op": "call", "function": function, "args": list(args)},
+                               timeout or self._limits.call_timeout)
+        if not reply["ok"]:
+            raise CandidateError(str(reply.get("traceback") or reply.get("error")))
+        return reply.get("result")
+
+    @property
+    def output(self) -> str:
+        """The last few kilobytes of the candidate's stdout and stderr."""
+        path = self._scratch / ".output"
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, path.stat().st_size - _OUTPUT_TAIL))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        """Kill whatever is left of the session and remove its scratch directory."""
+        self._kill("closed")
+        self._proc.release()
+        for fd in (self._req, self._resp):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+class ForkServerSandbox(Sandbox):
+    """What both fork-server backends share: sessions requested from a zygote over a Unix socket.
+
+    A subclass says how to reach its zygote (`_control`), what it adds to a session's setup
+    (`_setup`), and how a session is killed (`_handle`, with `_kill_pipe` when the worker cannot
+    signal the session itself).
+    """
+
+    _kill_pipe = False
+
+    def __init__(self, user: str | None, network_isolation: bool, preload: tuple[str, ...], scratch_mb: int) -> None:
+        self._network_isolation = network_isolation
+        self._preload = tuple(preload)
+        self._scratch_mb = scratch_mb
+        self._uid = self._gid = None
+        if user and os.geteuid() == 0:
+            try:
+                entry = pwd.getpwnam(user)
+            except KeyError:
+                raise SandboxUnavailable(f"sandbox.user={user!r} does not exist on this machine; create it "
+                                  "(useradd --system) or name another unprivileged user") from None
+            self._uid, self._gid = entry.pw_uid, entry.pw_gid
+        self._lock = threading.Lock()
+
+    def _control(self) -> socket.socket:
+        """The socket to the zygote, starting it when needed."""
+        raise NotImplementedError
+
+    def _setup(self) -> dict[str, Any]:
+        """Backend-specific entries of a session's setup."""
+        return {}
+
+    def _handle(self, leader: int, inner: int, status_fd: int, kill_fd: int | None):
+        return ForkHandle(leader, inner, status_fd)
+
+    @contextlib.contextmanager
+    def session(self, source: str, limits: SandboxLimits) -> Iterator[ForkSession]:
+        """Have the zygote fork an isolated session, load `source` into it, yield it, always clean up."""
+        scratch = Path(tempfile.mkdtemp(prefix="evolve-sbx-"))  # on the host: only the output file
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        status_r, status_w = os.pipe()
+        kill_r, kill_w = os.pipe() if self._kill_pipe else (None, None)
+        output = open(scratch / ".output", "wb")
+        setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
+                 "scratch_mb": self._scratch_mb, "network_isolation": self._network_isolation,
+                 "env": {**THREAD_CAPS, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, **self._setup()}
+        fds = [req_r, resp_w, status_w, output.fileno()] + ([kill_r] if kill_r is not None else [])
+        try:
+            with self._lock:
+                control = self._control()
+                socket.send_fds(control, [json.dumps(setup).encode()], fds)
+                leader = struct.unpack(">i", recv_exact(control, 4))[0]
+        finally:
+            for fd in fds:
+                if fd != output.fileno():
+                    os.close(fd)
+            output.close()
+        ready, _, _ = select.select([status_r], [], [], _START_TIMEOUT)
+        inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
+        session = ForkSession(self._handle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits)
+        try:
+            session.start(source)
+            yield session
+        finally:
+            session.close()
+
+    def layers(self) -> dict[str, str]:
+        """Start one empty session and report the protections it had."""
+        with self.session("", SandboxLimits()) as s:
+            return dict(s.layers)
+
+    def close(self) -> None:
+        """Stop the zygote (subclasses)."""
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise CandidateCrash("the sandbox fork server stopped")
+        data += chunk
+    return data

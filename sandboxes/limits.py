@@ -1,0 +1,34 @@
+"""The resources one candidate session may use: the sandbox's half of the contract with its caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SandboxLimits"]
+
+
+@dataclass
+class SandboxLimits:
+    """Resource limits for one candidate session (all of a cascade's calls for one program).
+
+    Not frozen, because the engine's Hydra config merges overrides into it; treat instances as read-only.
+
+    Attributes:
+        wall_seconds: wall-clock limit for the whole session; the process group is killed past it.
+        call_timeout: default wall-clock limit of one call when the evaluator gives none.
+        cpu_seconds: RLIMIT_CPU for the session process.
+        memory_mb: RLIMIT_AS (address space) for the session process.
+        max_processes: RLIMIT_NPROC (enforced for the unprivileged sandbox user).
+        file_size_mb: RLIMIT_FSIZE: the largest file it may write, stdout and stderr included.
+        open_files: RLIMIT_NOFILE.
+        max_result_bytes: largest JSON reply accepted from the candidate for one call.
+    """
+
+    wall_seconds: float = 60.0
+    call_timeout: float = 10.0
+    cpu_seconds: int = 60
+    memory_mb: int = 2048
+    max_processes: int = 64
+    file_size_mb: int = 16
+    open_files: int = 64
+    max_result_bytes: int = 4_000_000
