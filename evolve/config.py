@@ -185,6 +185,7 @@ class SandboxConfig:
 
     kind: str = "process"
     user: Optional[str] = "nobody"
+        scratch_inodes: most files and directories the scratch dir may hold.
     network_isolation: bool = True
     preload: List[str] = field(default_factory=lambda: ["numpy"])
     scratch_mb: int = 64
@@ -196,6 +197,7 @@ class SandboxConfig:
 
 
 @dataclass
+    scratch_inodes: int = 4096
 class DatabaseConfig:
     """The program database.
 

@@ -43,11 +43,13 @@ def make_sandbox(config: SandboxConfig | Sandbox | None = None, hide: Iterable[s
     if config.kind == "process":
         hidden = list(hide) if hide is not None else config.hide if config.hide is not None else hidden_paths()
         return ProcessSandbox(user=config.user, network_isolation=config.network_isolation,
-                              preload=tuple(config.preload), scratch_mb=config.scratch_mb, hide=hidden)
+                              preload=tuple(config.preload), scratch_mb=config.scratch_mb,
+                              scratch_inodes=config.scratch_inodes, hide=hidden)
     if config.kind == "docker":
         from sandboxes.docker import DockerSandbox
 
         return DockerSandbox(image=config.image, user=config.user, network_isolation=config.network_isolation,
                              preload=tuple(config.preload), scratch_mb=config.scratch_mb,
-                             memory_mb=config.memory_mb, pids=config.pids, cpus=config.cpus)
+                             scratch_inodes=config.scratch_inodes, memory_mb=config.memory_mb, pids=config.pids,
+                             cpus=config.cpus)
     raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process or sandbox=docker")

@@ -3,6 +3,7 @@ plus pyseccomp when installed). Each function returns a line for the layer repor
 kernel refuses is reported, never skipped in silence.
 """
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -62,14 +63,14 @@ def hide(paths, keep):
     return hidden
 
 
-def session_mounts(scratch, scratch_mb, uid, gid):
+def session_mounts(scratch, scratch_mb, uid, gid, inodes=4096):
     """In the session's own mount and PID namespaces: a fresh /proc, and a new size-capped tmpfs on the
     scratch mount point the zygote made (the same path for every session, empty every time)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     owner = f",uid={uid},gid={gid}" if uid is not None else ""
-    mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=700,size={scratch_mb}m{owner}")
-    return f"own /proc; scratch a fresh {scratch_mb} MiB tmpfs"
+    mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=700,size={scratch_mb}m,nr_inodes={inodes}{owner}")
+    return f"own /proc; scratch a fresh {scratch_mb} MiB tmpfs of at most {inodes} files"
 
 
 def rlimits(limits):
@@ -148,7 +149,12 @@ _DENIED_SYSCALLS = (
     "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "quotactl",
     "open_by_handle_at", "name_to_handle_at", "userfaultfd", "clock_settime", "settimeofday", "adjtimex",
     "syslog", "personality", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    # the new mount API: a way to mount without mount(2)
+    "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
 )
+# clone(2) with any of these makes namespaces (a user namespace brings full capabilities inside it)
+_NAMESPACE_FLAGS = (0x00000080, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
+                    0x40000000)  # TIME, NS, CGROUP, UTS, IPC, USER, PID, NET
 
 
 def seccomp_filter():
@@ -171,7 +177,14 @@ def seccomp_filter():
             denied += 1
         except (RuntimeError, ValueError, OSError):
             pass  # not a syscall on this architecture
-    return flt, denied
+    # clone's flags are its first argument on x86-64 and arm64 alike; clone3 passes them in memory a
+    # filter cannot read, so it answers ENOSYS and the C library falls back to clone
+    for flag in _NAMESPACE_FLAGS:
+        flt.add_rule(pyseccomp.ERRNO(errno.EPERM), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+    with contextlib.suppress(RuntimeError, ValueError, OSError):
+        flt.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+        denied += 1
+    return flt, denied + 1
 
 
 def seccomp(prepared=None):
@@ -180,4 +193,16 @@ def seccomp(prepared=None):
     if flt is None:
         return f"NOT active: {denied}"
     flt.load()
-    return f"{denied} syscalls denied (ptrace, mount, unshare, bpf, keyctl, ...)"
+    return f"{denied} syscalls denied (ptrace, mount and the new mount API, unshare, clone with namespace " \
+           "flags, bpf, keyctl, ...)"
+
+
+def close_inherited(keep):
+    """Close every descriptor but `keep`: nothing the candidate did not need may reach it (a kill pipe,
+    a socket, another session's pipe)."""
+    keep = sorted(set(keep))
+    start = 0
+    for fd in keep + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]:
+        if start < fd:  # closerange(0, 0) closes everything on CPython 3.11 (close_range(0, -1))
+            os.closerange(start, fd)
+        start = fd + 1

@@ -39,10 +39,10 @@ def _receive(fd):
     return json.loads(_read_exact(fd, length))
 
 
-def _plain(value, depth=0):
+def _plain(value, depth=0, limit=64):
     """Return `value` as plain JSON data, or raise TypeError/ValueError naming what is wrong."""
-    if depth > 64:
-        raise ValueError("result is nested too deeply")
+    if depth > limit:
+        raise ValueError(f"result is nested deeper than max_result_depth={limit}")
     kind = type(value)
     if value is None or kind in (bool, int, str):
         return value
@@ -51,19 +51,19 @@ def _plain(value, depth=0):
             raise ValueError(f"result contains a non-finite float ({value})")
         return value
     if kind in (list, tuple):
-        return [_plain(v, depth + 1) for v in value]
+        return [_plain(v, depth + 1, limit) for v in value]
     if kind is dict:
         out = {}
         for k, v in value.items():
             if type(k) is not str:
                 raise TypeError(f"result has a dict key of type {type(k).__name__}; keys must be str")
-            out[k] = _plain(v, depth + 1)
+            out[k] = _plain(v, depth + 1, limit)
         return out
     module = getattr(kind, "__module__", "")
     if module == "numpy" and kind.__name__ == "ndarray":
-        return _plain(value.tolist(), depth + 1)
+        return _plain(value.tolist(), depth + 1, limit)
     if module == "numpy" and hasattr(value, "item"):
-        return _plain(value.item(), depth + 1)
+        return _plain(value.item(), depth + 1, limit)
     raise TypeError(f"result contains a value of type {kind.__name__}; return plain JSON data")
 
 
@@ -76,7 +76,7 @@ def _error(exc, kind="error"):
             "traceback": text[-_TRACE_CHARS:]}
 
 
-def serve(req_fd, resp_fd, layers):
+def serve(req_fd, resp_fd, layers, max_depth=64):
     """Say ready with the layer report, then load and call the candidate until the parent hangs up."""
     namespace = {"__name__": "candidate", "__builtins__": __builtins__}
     _send(resp_fd, {"ok": True, "ready": True, "layers": layers, "pid": os.getpid()})
@@ -102,7 +102,7 @@ def serve(req_fd, resp_fd, layers):
                 reply = _error(exc, "call")
             else:
                 try:
-                    reply = {"ok": True, "result": _plain(result)}
+                    reply = {"ok": True, "result": _plain(result, 0, max_depth)}
                 except (TypeError, ValueError) as exc:
                     reply = {"ok": False, "kind": "result", "error": str(exc)[:_TRACE_CHARS]}
         else:

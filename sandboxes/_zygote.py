@@ -43,7 +43,8 @@ def _isolated(setup, namespaced):
         layers["network"] = ("isolated: new empty network namespace" if setup["network_isolation"]
                              else "NOT isolated: sandbox.network_isolation=false")
         try:
-            mounts = _layers.session_mounts(_SCRATCH, setup["scratch_mb"], setup["uid"], setup["gid"])
+            mounts = _layers.session_mounts(_SCRATCH, setup["scratch_mb"], setup["uid"], setup["gid"],
+                                            setup.get("scratch_inodes", 4096))
             layers["filesystem"] = f"private mount namespace: {_HIDDEN}; {mounts}"
             setup["scratch"] = _SCRATCH  # the worker's host dir is not needed: nothing is written there
         except OSError as exc:
@@ -94,15 +95,15 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
     _layers.become_subreaper()  # the session's orphans come here to be reaped, not to a slow PID 1
     inner = os.fork()
     if inner == 0:
-        os.close(status_fd)
         try:
+            _layers.close_inherited([0, 1, 2, req_fd, resp_fd])  # the status and kill pipes stay with the leader
             os.environ.clear()
             os.environ.update(setup["env"])
             layers = _isolated(setup, namespaced)
         except BaseException as exc:  # a layer failed hard: report it as a reply, then stop
             _runner._send(resp_fd, {"ok": False, "kind": "setup", "error": f"sandbox setup failed: {exc}"})
             os._exit(70)
-        _runner.serve(req_fd, resp_fd, layers)
+        _runner.serve(req_fd, resp_fd, layers, setup["limits"].get("max_result_depth", 64))
         os._exit(0)
     os.close(req_fd)
     os.close(resp_fd)

@@ -85,9 +85,10 @@ class DockerSandbox(ForkServerSandbox):
     _kill_pipe = True
 
     def __init__(self, image: str = DEFAULT_IMAGE, user: str | None = "nobody", network_isolation: bool = True,
-                 preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, memory_mb: int = 4096,
+                 preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, scratch_inodes: int = 4096,
+                 memory_mb: int = 4096,
                  pids: int = 512, cpus: float = 1.0, client=None) -> None:
-        super().__init__(None, network_isolation, preload, scratch_mb)
+        super().__init__(None, network_isolation, preload, scratch_mb, scratch_inodes)
         self._uid = self._gid = 65534 if user else None  # the container's own nobody, root or not here
         self.image, self._memory_mb, self._pids, self._cpus = image, memory_mb, pids, cpus
         self._client = client
@@ -138,7 +139,7 @@ class DockerSandbox(ForkServerSandbox):
         self._container = client.containers.run(
             self.image, [sys.executable, "-I", "/evolve-sandbox/_zygote.py", "/evolve-control/control.sock", config],
             detach=True, auto_remove=True, network_mode="none" if self._network_isolation else "bridge",
-            read_only=True, tmpfs={"/tmp": f"size={self._scratch_mb}m,mode=1777"}, mem_limit=f"{self._memory_mb}m",
+            read_only=True, tmpfs={"/tmp": f"size={self._scratch_mb}m,nr_inodes={self._scratch_inodes},mode=1777"}, mem_limit=f"{self._memory_mb}m",
             pids_limit=self._pids, nano_cpus=int(self._cpus * 1e9), cap_drop=["ALL"],
             cap_add=["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"],
             security_opt=["no-new-privileges"], user="0:0",
@@ -163,7 +164,8 @@ class DockerSandbox(ForkServerSandbox):
                           "kills every process the candidate left (kill(-1))",
             "network": net,
             "filesystem": f"read-only root (empty image, the interpreter bound read-only); /tmp a "
-                          f"{self._scratch_mb} MiB tmpfs; a fresh scratch dir per session, removed after it",
+                          f"{self._scratch_mb} MiB tmpfs of at most {self._scratch_inodes} files; a fresh scratch dir per "
+                          "session, removed after it",
             "container": f"memory {self._memory_mb} MiB, {self._pids} pids, {self._cpus:g} CPUs; the fork server "
                          "keeps 6 capabilities to set sessions up, candidates none; no-new-privileges",
         }
@@ -173,6 +175,14 @@ class DockerSandbox(ForkServerSandbox):
 
     def _handle(self, leader: int, inner: int, status_fd: int, kill_fd: int | None):
         return _ContainerHandle(leader, inner, status_fd, kill_fd)
+
+    @property
+    def server_pid(self) -> int | None:
+        """The host pid of the container's zygote (every session descends from it), or None."""
+        if self._container is None:
+            return None
+        self._container.reload()
+        return self._container.attrs["State"]["Pid"] or None
 
     def close(self) -> None:
         """Stop the container."""

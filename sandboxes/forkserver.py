@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import pwd
 import secrets
@@ -29,15 +30,55 @@ from sandboxes.base import Sandbox, Session
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
 
-__all__ = ["ForkHandle", "ForkServerSandbox", "ForkSession", "THREAD_CAPS", "recv_exact"]
+__all__ = ["ForkHandle", "ForkServerSandbox", "ForkSession", "THREAD_CAPS", "parse_reply", "recv_exact"]
 
 _OUTPUT_TAIL = 4000
 _START_TIMEOUT = 20.0
+_FLOAT_RANGE = 2 ** 1024  # the smallest integer a float cannot hold
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"candidate returned {name}, which is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"candidate returned {text[:40]}, which is beyond the range of a float")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)  # more than 4300 digits raise ValueError here
+    if abs(value) > _FLOAT_RANGE:
+        raise ValueError(f"candidate returned an integer of {len(text)} digits, beyond the range of a float")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and dicts nest in `value` (iteratively: the candidate chooses the depth)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def parse_reply(data: bytes, max_depth: int) -> dict[str, Any]:
+    """A reply frame as plain, finite JSON nested at most `max_depth` deep; ValueError says what is wrong."""
+    try:
+        reply = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float,
+                           parse_int=_bounded_int)
+    except RecursionError:
+        raise ValueError(f"reply is nested deeper than max_result_depth={max_depth}") from None
+    if not isinstance(reply, dict) or "ok" not in reply:
+        raise ValueError("reply is not a protocol message")
+    if _depth(reply.get("result")) > max_depth:
+        raise ValueError(f"reply is nested deeper than max_result_depth={max_depth}")
+    return reply
 
 
 class ForkHandle:
@@ -89,7 +130,7 @@ class ForkSession(Session):
         self._resp = resp_fd
         self._scratch = scratch
         self._limits = limits
-        self._deadline = time.monotonic() + limits.wall_seconds
+        self._left = limits.wall_seconds  # charged only while a call runs: evaluator time is not the candidate's
         self._dead_reason: str | None = None
         self.layers: dict[str, str] = {}
 
@@ -113,7 +154,9 @@ class ForkSession(Session):
     def _exchange(self, request: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
         if self._dead_reason:
             raise CandidateError(f"session is over: {self._dead_reason}")
-        deadline = min(time.monotonic() + timeout, self._deadline)
+        started = time.monotonic()
+        session_bound = self._left <= timeout
+        deadline = started + min(timeout, self._left)
         nonce = None
         try:
             if request is not None:
@@ -127,23 +170,26 @@ class ForkSession(Session):
             if length > self._limits.max_result_bytes:
                 self._kill(f"reply of {length} bytes is over max_result_bytes={self._limits.max_result_bytes}")
                 raise CandidateError(self._dead_reason)
-            reply = json.loads(self._read_exact(length, deadline), parse_constant=_reject_constant)
-            if not isinstance(reply, dict) or "ok" not in reply:
-                raise ValueError("reply is not a protocol message")
+            reply = parse_reply(self._read_exact(length, deadline), self._limits.max_result_depth)
             if reply.get("nonce") != nonce:
                 raise ValueError("reply does not answer this request (forged or out of order)")
             return reply
         except CandidateTimeout:
-            over = "session wall_seconds" if deadline == self._deadline else f"timeout={timeout:g}s"
+            over = "session wall_seconds" if session_bound else f"timeout={timeout:g}s"
             self._kill(f"timed out ({over})")
             raise CandidateTimeout(f"candidate timed out ({over}); killed with its process group") from None
         except (CandidateCrash, BrokenPipeError):
             message = self._crash_message()  # before the kill, which would hide how it ended
             self._kill("crashed")
             raise CandidateCrash(message) from None
-        except (ValueError, UnicodeDecodeError) as exc:
+        except CandidateError:
+            raise
+        except Exception as exc:  # whatever the candidate sent, the trusted side only reports it
             self._kill("broke the protocol")
-            raise CandidateError(f"candidate sent an invalid reply: {exc}") from None
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise CandidateError(f"candidate sent an invalid reply: {reason}") from None
+        finally:
+            self._left -= time.monotonic() - started
 
     def _crash_message(self) -> str:
         code = self._proc.wait()
@@ -217,10 +263,12 @@ class ForkServerSandbox(Sandbox):
 
     _kill_pipe = False
 
-    def __init__(self, user: str | None, network_isolation: bool, preload: tuple[str, ...], scratch_mb: int) -> None:
+    def __init__(self, user: str | None, network_isolation: bool, preload: tuple[str, ...], scratch_mb: int,
+                 scratch_inodes: int = 4096) -> None:
         self._network_isolation = network_isolation
         self._preload = tuple(preload)
         self._scratch_mb = scratch_mb
+        self._scratch_inodes = scratch_inodes
         self._uid = self._gid = None
         if user and os.geteuid() == 0:
             try:
@@ -252,7 +300,7 @@ class ForkServerSandbox(Sandbox):
         kill_r, kill_w = os.pipe() if self._kill_pipe else (None, None)
         output = open(scratch / ".output", "wb")
         setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
-                 "scratch_mb": self._scratch_mb, "network_isolation": self._network_isolation,
+                 "scratch_mb": self._scratch_mb, "scratch_inodes": self._scratch_inodes, "network_isolation": self._network_isolation,
                  "env": {**THREAD_CAPS, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, **self._setup()}
         fds = [req_r, resp_w, status_w, output.fileno()] + ([kill_r] if kill_r is not None else [])
         try:
@@ -278,6 +326,11 @@ class ForkServerSandbox(Sandbox):
         """Start one empty session and report the protections it had."""
         with self.session("", SandboxLimits()) as s:
             return dict(s.layers)
+
+    @property
+    def server_pid(self) -> int | None:
+        """The host pid of the fork server every session descends from (None before it starts)."""
+        return None
 
     def close(self) -> None:
         """Stop the zygote (subclasses)."""

@@ -14,7 +14,8 @@ class SandboxLimits:
     Not frozen, because the engine's Hydra config merges overrides into it; treat instances as read-only.
 
     Attributes:
-        wall_seconds: wall-clock limit for the whole session; the process group is killed past it.
+        wall_seconds: wall-clock limit for the whole session, counted only while calls run (the
+            evaluator's own time between calls is not the candidate's); the session is killed past it.
         call_timeout: default wall-clock limit of one call when the evaluator gives none.
         cpu_seconds: RLIMIT_CPU for the session process.
         memory_mb: RLIMIT_AS (address space) for the session process.
@@ -22,6 +23,7 @@ class SandboxLimits:
         file_size_mb: RLIMIT_FSIZE: the largest file it may write, stdout and stderr included.
         open_files: RLIMIT_NOFILE.
         max_result_bytes: largest JSON reply accepted from the candidate for one call.
+        max_result_depth: deepest nesting of lists and dicts accepted in a reply.
     """
 
     wall_seconds: float = 60.0
@@ -32,3 +34,4 @@ class SandboxLimits:
     file_size_mb: int = 16
     open_files: int = 64
     max_result_bytes: int = 4_000_000
+    max_result_depth: int = 64

@@ -34,8 +34,8 @@ class ProcessSandbox(ForkServerSandbox):
 
     def __init__(self, user: str | None = "nobody", network_isolation: bool = True,
                  preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, hide: list[str] | None = None,
-                 python: str | None = None) -> None:
-        super().__init__(user, network_isolation, preload, scratch_mb)
+                 python: str | None = None, scratch_inodes: int = 4096) -> None:
+        super().__init__(user, network_isolation, preload, scratch_mb, scratch_inodes)
         self._python = python or sys.executable
         self._hide = list(hide) if hide is not None else list(DEFAULT_HIDDEN)
         self._zygote: subprocess.Popen | None = None
@@ -57,6 +57,11 @@ class ProcessSandbox(ForkServerSandbox):
         theirs.close()
         self._socket = ours
         return ours
+
+    @property
+    def server_pid(self) -> int | None:
+        """The zygote's pid (every session is a descendant of it), or None before the first session."""
+        return self._zygote.pid if self._zygote is not None and self._zygote.poll() is None else None
 
     def close(self) -> None:
         """Stop the zygote."""

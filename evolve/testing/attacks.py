@@ -28,7 +28,22 @@ def solve(x):
 """
 # attacks that answer correctly only when every trick they tried failed: for these, valid means held
 HELD_IF_VALID = {"write_outside", "overwrite_sentinel", "outbound_network", "loopback_services", "dns",
-                 "signal_parent", "ptrace_parent", "daemon", "poison_next_run", "namespace_escape"}
+                 "signal_parent", "ptrace_parent", "daemon", "poison_next_run", "namespace_escape",
+                 "clone_namespaces", "inherited_descriptors", "inode_exhaustion"}
+
+# A forged reply: the nonce and the reply pipe are in the runner's frame, which the candidate can reach.
+_FORGE = """
+import os, struct, sys
+def forge(text):
+    frame = sys._getframe()
+    while frame is not None and "request" not in frame.f_locals:
+        frame = frame.f_back
+    nonce, fd = frame.f_locals["request"]["nonce"], frame.f_locals["resp_fd"]
+    body = ('{"ok": true, "nonce": %d, "result": %s}' % (nonce, text)).encode()
+    data = struct.pack(">I", len(body)) + body
+    while data:
+        data = data[os.write(fd, data):]
+"""
 
 
 class ContractEvaluator(Evaluator):
@@ -50,15 +65,17 @@ class ContractEvaluator(Evaluator):
 
 @dataclass(frozen=True)
 class Attack:
-    """A hostile candidate: `category` from the sandbox notes, `source` the program."""
+    """A hostile candidate: `category` from the sandbox notes, `source` the program, and `refusal`: words
+    the reason it is refused must hold (empty: any reason)."""
 
     name: str
     category: str
     source: str
+    refusal: str = ""
 
 
-def _attack(name: str, category: str, body: str) -> Attack:
-    return Attack(name, category, body.strip() + "\n")
+def _attack(name: str, category: str, body: str, refusal: str = "") -> Attack:
+    return Attack(name, category, body.strip() + "\n", refusal)
 
 
 ATTACKS = [
@@ -294,4 +311,73 @@ def solve(x):
              "setuid": libc.setuid(0), "chroot": libc.chroot(b"/")}
     return 2 * x if all(v != 0 for v in tried.values()) else {"escaped": tried}
 """),
+    _attack("forged_infinity", "NaN/inf results (a forged frame with 1e999)", _FORGE + """
+def solve(x):
+    forge("1e999")
+    return 2 * x
+""", "beyond the range of a float"),
+    _attack("forged_huge_integer", "NaN/inf results (a forged integer beyond float range)", _FORGE + """
+def solve(x):
+    forge("9" * 400)
+    return 2 * x
+""", "beyond the range of a float"),
+    _attack("forged_deep_frame", "oversized results (a forged frame nested 100,000 deep)", _FORGE + """
+def solve(x):
+    forge("[" * 100000 + "]" * 100000)
+    return 2 * x
+""", "max_result_depth"),
+    _attack("deep_result", "oversized results (nested 1,000 deep)", """
+def solve(x):
+    value = 2 * x
+    for _ in range(1000):
+        value = [value]
+    return value
+""", "max_result_depth"),
+    _attack("clone_namespaces", "escaping the sandbox (namespaces through clone, clone3, the new mount API)", """
+import ctypes, os, platform
+NUMBERS = {"x86_64": (56, 435, 430), "aarch64": (220, 435, 430)}
+def solve(x):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    clone, clone3, fsopen = NUMBERS.get(platform.machine(), NUMBERS["x86_64"])
+    tried = {}
+    for name, flags in (("user+net", 0x10000000 | 0x40000000), ("mount", 0x00020000), ("pid", 0x20000000)):
+        pid = libc.syscall(clone, flags | 17, 0, 0, 0, 0)  # 17: SIGCHLD
+        if pid == 0:
+            os._exit(0)
+        tried[name] = pid
+        if pid > 0:
+            os.waitpid(pid, 0)
+    args = (ctypes.c_uint64 * 11)(0x10000000, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0)
+    tried["clone3"] = libc.syscall(clone3, args, ctypes.sizeof(args))
+    if tried["clone3"] == 0:
+        os._exit(0)
+    tried["fsopen"] = libc.syscall(fsopen, b"tmpfs", 0)
+    return 2 * x if all(v < 0 for v in tried.values()) else {"escaped": tried}
+"""),
+    _attack("inherited_descriptors", "escaping the sandbox (descriptors it inherited)", """
+import os, stat
+def solve(x):
+    found = {}
+    for fd in range(3, 1024):
+        try:
+            found[fd] = stat.S_IFMT(os.fstat(fd).st_mode)
+        except OSError:
+            pass
+    pipes = [fd for fd, kind in found.items() if kind == stat.S_IFIFO]
+    return 2 * x if len(found) == 2 and len(pipes) == 2 else {"inherited": found}
+"""),
+    _attack("inode_exhaustion", "disk bomb (inode exhaustion)", """
+import os
+def solve(x):
+    made = 0
+    try:
+        while made < 300000:
+            open(f"f{made}", "w").close()
+            made += 1
+    except OSError:
+        pass
+    return 2 * x if made < 20000 else {"files": made}
+"""),
+
 ]

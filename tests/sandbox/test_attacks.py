@@ -27,7 +27,6 @@ from tests.sandbox.docker_engine import docker_sandbox
 LIMITS = SandboxLimits(wall_seconds=10, call_timeout=2, cpu_seconds=5, memory_mb=512, max_processes=32,
                        file_size_mb=8, open_files=64, max_result_bytes=1_000_000)
 BACKENDS = ["process", "docker"]
-NOBODY = 65534
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +69,20 @@ def _pwned() -> list[str]:
     return found
 
 
-def _sandbox_processes() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "uid,pid,stat,comm", "--no-headers"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split()[0] == str(NOBODY) and "Z" not in line.split()[2]]
+def _session_processes(sandbox) -> list[str]:
+    """Live processes below this sandbox's fork server: only this test's sessions, never another user's."""
+    server = sandbox.server_pid
+    out = subprocess.run(["ps", "-eo", "pid,ppid,stat,comm", "--no-headers"], capture_output=True, text=True).stdout
+    rows = [line.split(None, 3) for line in out.splitlines()]
+    parent = {int(pid): int(ppid) for pid, ppid, _, _ in rows}
+    below = []
+    for pid, _, stat, comm in rows:
+        ancestor = parent.get(int(pid))
+        while ancestor not in (None, 0, 1, server):
+            ancestor = parent.get(ancestor)
+        if server is not None and ancestor == server and "Z" not in stat:
+            below.append(f"{pid} {stat} {comm}")
+    return below
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
@@ -86,14 +96,16 @@ def test_attack_is_contained(attack, sandbox, host):
         assert result.valid, f"{attack.name} got through: {result.feedback[:300]}"
     else:
         assert not result.valid and result.score is None, f"{attack.name} earned a score it should not have"
+    assert not result.evaluator_error, f"{attack.name} made the trusted side fail: {result.feedback[:300]}"
+    assert attack.refusal in result.feedback, f"{attack.name} refused for another reason: {result.feedback[:300]}"
     leaked = json.dumps([repr(a) for a in evaluator.seen]) + json.dumps(result.to_dict())
     assert SECRET not in leaked, f"{attack.name} saw a secret"
     assert host["sentinel"].read_text() == "intact" and _pwned() == []
 
     deadline = time.monotonic() + 3
-    while _sandbox_processes() and time.monotonic() < deadline:
+    while _session_processes(sandbox) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _sandbox_processes() == [], f"{attack.name} left processes behind"
+    assert _session_processes(sandbox) == [], f"{attack.name} left processes behind"
 
     after = evaluate_program(ContractEvaluator(), sandbox, PROBE, LIMITS)
     assert after.valid and after.score == 1.0, f"the run after {attack.name} was affected: {after.feedback[:300]}"
