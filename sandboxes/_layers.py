@@ -73,15 +73,21 @@ def session_mounts(scratch, scratch_mb, uid, gid, inodes=4096):
     return f"own /proc; scratch a fresh {scratch_mb} MiB tmpfs of at most {inodes} files"
 
 
-def rlimits(limits):
-    """CPU, address space, processes, file size, open files; no core dumps."""
+def rlimits(limits, per_user_processes=True):
+    """CPU, address space, file size, open files, no core dumps; and the processes of the sandbox user,
+    unless the session's processes are capped another way (a cgroup's or a container's pids limit):
+    RLIMIT_NPROC counts every process of that user, so one session's fork bomb would starve the others."""
     mb = 1024 * 1024
-    for name, value in (("RLIMIT_CPU", limits["cpu_seconds"]), ("RLIMIT_AS", limits["memory_mb"] * mb),
-                        ("RLIMIT_NPROC", limits["max_processes"]), ("RLIMIT_FSIZE", limits["file_size_mb"] * mb),
-                        ("RLIMIT_NOFILE", limits["open_files"]), ("RLIMIT_CORE", 0)):
+    caps = [("RLIMIT_CPU", limits["cpu_seconds"]), ("RLIMIT_AS", limits["memory_mb"] * mb),
+            ("RLIMIT_FSIZE", limits["file_size_mb"] * mb), ("RLIMIT_NOFILE", limits["open_files"]), ("RLIMIT_CORE", 0)]
+    if per_user_processes:
+        caps.append(("RLIMIT_NPROC", limits["max_processes"]))
+    for name, value in caps:
         resource.setrlimit(getattr(resource, name), (value, value))
-    return (f"cpu {limits['cpu_seconds']} s, address space {limits['memory_mb']} MiB, {limits['max_processes']} "
-            f"processes, files {limits['file_size_mb']} MiB, {limits['open_files']} fds, no core dumps")
+    processes = f"{limits['max_processes']} processes of the sandbox user" if per_user_processes else \
+        f"{limits['max_processes']} processes in the session (pids limit)"
+    return (f"cpu {limits['cpu_seconds']} s, address space {limits['memory_mb']} MiB per process, {processes}, "
+            f"files {limits['file_size_mb']} MiB, {limits['open_files']} fds, no core dumps")
 
 
 def drop_privileges(uid, gid):

@@ -57,7 +57,8 @@ def _isolated(setup, namespaced):
         layers["filesystem"] = "NOT isolated: no mount namespace"
     os.chdir(setup["scratch"])
     os.environ["HOME"] = os.environ["TMPDIR"] = setup["scratch"]
-    layers["rlimits"] = _layers.rlimits(setup["limits"])
+    layers["cgroup"] = setup["cgroup_layer"]
+    layers["rlimits"] = _layers.rlimits(setup["limits"], per_user_processes=not setup.get("processes_capped"))
     layers["user"] = _layers.drop_privileges(setup["uid"], setup["gid"])
     for name, layer in (("landlock", lambda: _layers.landlock(setup["scratch"])),
                         ("seccomp", lambda: _layers.seccomp(_SECCOMP))):
@@ -93,6 +94,7 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
     except OSError:
         namespaced = False
     _layers.become_subreaper()  # the session's orphans come here to be reaped, not to a slow PID 1
+    setup["cgroup_layer"] = _join_cgroup(setup)  # before the fork: everything the session starts is in it
     inner = os.fork()
     if inner == 0:
         try:
@@ -128,6 +130,20 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
         import shutil
         shutil.rmtree(setup["scratch"], ignore_errors=True)
     os._exit(0)
+
+
+def _join_cgroup(setup):
+    """Put this leader (and so everything it forks) in the session's cgroup; say what that gives."""
+    if not setup.get("cgroup"):
+        return setup.get("cgroup_layer", "NOT active")
+    try:
+        for procs in setup["cgroup"]:
+            with open(procs, "w") as f:
+                f.write("0")
+    except OSError as exc:
+        return f"NOT active: could not join the session's cgroup ({exc})"
+    setup["processes_capped"] = True
+    return setup["cgroup_layer"]
 
 
 def _wait_or_kill(inner, kill_fd):

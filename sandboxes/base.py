@@ -27,6 +27,11 @@ class Session(abc.ABC):
         """Call `function` once per argument list, each with its own `timeout`; raise on the first failure."""
         return [self.call(function, *args, timeout=timeout) for args in arg_lists]
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time of everything the session has run so far, measured outside the sandbox (None when
+        the backend cannot measure it). Charge time budgets in differences of this, not in wall time."""
+        return None
+
     @property
     @abc.abstractmethod
     def output(self) -> str:

@@ -23,9 +23,12 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
+from sandboxes.cgroups import SessionCgroup, cpu_usage_file, read_cpu_seconds
 from sandboxes.errors import SandboxUnavailable
 from sandboxes.forkserver import THREAD_CAPS, ForkHandle, ForkServerSandbox
+from sandboxes.limits import SandboxLimits
 
 __all__ = ["DockerSandbox", "build_image", "DEFAULT_IMAGE"]
 
@@ -83,6 +86,7 @@ class DockerSandbox(ForkServerSandbox):
     """Candidates in a warm container per worker (see the module docstring). Thread-safe."""
 
     _kill_pipe = True
+    _processes_capped = True  # the container's pids limit, one session at a time per container
 
     def __init__(self, image: str = DEFAULT_IMAGE, user: str | None = "nobody", network_isolation: bool = True,
                  preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, scratch_inodes: int = 4096,
@@ -95,6 +99,8 @@ class DockerSandbox(ForkServerSandbox):
         self._container = None
         self._socket: socket.socket | None = None
         self._dir: str | None = None
+        self._usage: Path | None = None  # the container's CPU time counter on the host
+        self._fitted: int | None = None  # the session memory limit the container is capped to
 
     def _docker(self):
         if self._client is None:
@@ -171,7 +177,17 @@ class DockerSandbox(ForkServerSandbox):
         }
 
     def _setup(self) -> dict:
-        return {"scratch": "/tmp", "container_layers": self._layers()}
+        return {"scratch": "/tmp", "container_layers": self._layers(),
+                "cgroup_layer": "the container's: one session at a time, its memory capped to the session's "
+                                "memory_mb, its processes to sandbox.pids, its CPU time read outside"}
+
+    def _fit(self, limits: SandboxLimits) -> None:
+        """Cap the container's memory to this session's (updated only when it changes); its pids limit
+        (`pids`) caps the one session it runs at a time."""
+        if self._fitted != limits.memory_mb and self._container is not None:
+            memory = f"{min(limits.memory_mb, self._memory_mb)}m"
+            self._container.update(mem_limit=memory, memswap_limit=memory)
+            self._fitted = limits.memory_mb
 
     def _handle(self, leader: int, inner: int, status_fd: int, kill_fd: int | None):
         return _ContainerHandle(leader, inner, status_fd, kill_fd)
@@ -184,8 +200,17 @@ class DockerSandbox(ForkServerSandbox):
         self._container.reload()
         return self._container.attrs["State"]["Pid"] or None
 
+    def _cpu_clock(self, inner: int, cgroup: SessionCgroup | None) -> Callable[[], float] | None:
+        """The container's CPU time: its sessions run one at a time, and its fork server idles."""
+        if self._usage is None and self.server_pid is not None:
+            self._usage = cpu_usage_file(self.server_pid)
+        usage = self._usage
+        return (lambda: read_cpu_seconds(usage)) if usage is not None else None
+
     def close(self) -> None:
         """Stop the container."""
+        super().close()
+        self._usage = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None

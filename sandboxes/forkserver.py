@@ -24,9 +24,10 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sandboxes.base import Sandbox, Session
+from sandboxes.cgroups import CgroupSupport, SessionCgroup
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
 
@@ -124,8 +125,11 @@ class ForkSession(Session):
     """A running sandbox child with a candidate loaded, spoken to over two pipes. Built by
     `ForkServerSandbox.session`."""
 
-    def __init__(self, proc: ForkHandle, req_fd: int, resp_fd: int, scratch: Path, limits: SandboxLimits) -> None:
+    def __init__(self, proc: ForkHandle, req_fd: int, resp_fd: int, scratch: Path, limits: SandboxLimits,
+                 cpu_clock: Callable[[], float] | None = None, cgroup: SessionCgroup | None = None) -> None:
         self._proc = proc
+        self._cpu_clock = cpu_clock
+        self._cgroup = cgroup
         self._req = req_fd
         self._resp = resp_fd
         self._scratch = scratch
@@ -198,6 +202,9 @@ class ForkSession(Session):
             hint = {"SIGXCPU": " (cpu_seconds limit)", "SIGXFSZ": " (file_size_mb limit)",
                     "SIGKILL": " (killed; memory or a limit)", "SIGSEGV": " (segfault)"}.get(name, "")
             what = f"killed by {name}{hint}"
+            memory = self._cgroup.memory_events() if self._cgroup is not None else ""
+            if memory:
+                what += f"; the session's memory limit was hit ({memory})"
         else:
             what = f"exited with code {code}"
         tail = self.output.strip().splitlines()[-3:]
@@ -218,6 +225,16 @@ class ForkSession(Session):
         reply = self._exchange({"op": "load", "source": source}, self._limits.call_timeout)
         if not reply["ok"]:
             raise CandidateError(f"program failed to load: {reply.get('traceback') or reply.get('error')}")
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of everything the session ran so far, read outside the sandbox (its cgroup, or the
+        kernel's count for its PID 1); None when neither can be read."""
+        if self._cpu_clock is None:
+            return None
+        try:
+            return self._cpu_clock()
+        except (OSError, ValueError, KeyError):
+            return None
 
     @property
     def pid(self) -> int:
@@ -262,9 +279,10 @@ class ForkServerSandbox(Sandbox):
     """
 
     _kill_pipe = False
+    _processes_capped = False  # the backend caps a session's processes itself (a container's pids limit)
 
     def __init__(self, user: str | None, network_isolation: bool, preload: tuple[str, ...], scratch_mb: int,
-                 scratch_inodes: int = 4096) -> None:
+                 scratch_inodes: int = 4096, cgroups: bool = False) -> None:
         self._network_isolation = network_isolation
         self._preload = tuple(preload)
         self._scratch_mb = scratch_mb
@@ -275,9 +293,11 @@ class ForkServerSandbox(Sandbox):
                 entry = pwd.getpwnam(user)
             except KeyError:
                 raise SandboxUnavailable(f"sandbox.user={user!r} does not exist on this machine; create it "
-                                  "(useradd --system) or name another unprivileged user") from None
+                                         "(useradd --system) or name another unprivileged user") from None
             self._uid, self._gid = entry.pw_uid, entry.pw_gid
         self._lock = threading.Lock()
+        self._cgroups = CgroupSupport.probe() if cgroups else CgroupSupport(0, {}, "not used by this backend")
+        self._stale: list[SessionCgroup] = []  # sessions whose cgroup could not be removed at once
 
     def _control(self) -> socket.socket:
         """The socket to the zygote, starting it when needed."""
@@ -290,6 +310,26 @@ class ForkServerSandbox(Sandbox):
     def _handle(self, leader: int, inner: int, status_fd: int, kill_fd: int | None):
         return ForkHandle(leader, inner, status_fd)
 
+    def _fit(self, limits: SandboxLimits) -> None:
+        """Adjust the backend to a session's limits before it starts (a container's memory, say)."""
+
+    def _cpu_clock(self, inner: int, cgroup: SessionCgroup | None) -> Callable[[], float] | None:
+        """How to read the session's CPU time from outside: its cgroup, else PID 1's own count."""
+        if cgroup is not None:
+            return cgroup.cpu_seconds
+        stat = Path(f"/proc/{inner}/stat")
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def from_proc() -> float:  # utime, stime and the children it has waited for, in clock ticks
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return sum(int(f) for f in fields[11:15]) / tick
+
+        return from_proc if inner > 0 else None
+
+    def _sweep(self) -> None:
+        """Remove the cgroups of earlier sessions whose last processes have gone since."""
+        self._stale = [c for c in self._stale if not c.remove(wait=0)]
+
     @contextlib.contextmanager
     def session(self, source: str, limits: SandboxLimits) -> Iterator[ForkSession]:
         """Have the zygote fork an isolated session, load `source` into it, yield it, always clean up."""
@@ -299,13 +339,19 @@ class ForkServerSandbox(Sandbox):
         status_r, status_w = os.pipe()
         kill_r, kill_w = os.pipe() if self._kill_pipe else (None, None)
         output = open(scratch / ".output", "wb")
+        self._sweep()
+        cgroup = self._cgroups.session(limits.memory_mb * 2**20, limits.max_processes)
         setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
-                 "scratch_mb": self._scratch_mb, "scratch_inodes": self._scratch_inodes, "network_isolation": self._network_isolation,
+                 "scratch_mb": self._scratch_mb, "scratch_inodes": self._scratch_inodes,
+                 "network_isolation": self._network_isolation,
+                 "cgroup": cgroup.procs if cgroup else None, "cgroup_layer": self._cgroups.describe(),
+                 "processes_capped": self._processes_capped,
                  "env": {**THREAD_CAPS, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, **self._setup()}
         fds = [req_r, resp_w, status_w, output.fileno()] + ([kill_r] if kill_r is not None else [])
         try:
             with self._lock:
                 control = self._control()
+                self._fit(limits)
                 socket.send_fds(control, [json.dumps(setup).encode()], fds)
                 leader = struct.unpack(">i", recv_exact(control, 4))[0]
         finally:
@@ -315,12 +361,15 @@ class ForkServerSandbox(Sandbox):
             output.close()
         ready, _, _ = select.select([status_r], [], [], _START_TIMEOUT)
         inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
-        session = ForkSession(self._handle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits)
+        session = ForkSession(self._handle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits,
+                              self._cpu_clock(inner, cgroup), cgroup)
         try:
             session.start(source)
             yield session
         finally:
             session.close()
+            if cgroup is not None and not cgroup.remove(wait=0):
+                self._stale.append(cgroup)  # its leader is still reaping: removed at a later session
 
     def layers(self) -> dict[str, str]:
         """Start one empty session and report the protections it had."""
@@ -333,7 +382,10 @@ class ForkServerSandbox(Sandbox):
         return None
 
     def close(self) -> None:
-        """Stop the zygote (subclasses)."""
+        """Stop the zygote (subclasses), and remove what is left of the sessions' cgroups."""
+        for cgroup in self._stale:
+            cgroup.remove()
+        self._stale = []
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

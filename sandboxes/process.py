@@ -34,8 +34,8 @@ class ProcessSandbox(ForkServerSandbox):
 
     def __init__(self, user: str | None = "nobody", network_isolation: bool = True,
                  preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, hide: list[str] | None = None,
-                 python: str | None = None, scratch_inodes: int = 4096) -> None:
-        super().__init__(user, network_isolation, preload, scratch_mb, scratch_inodes)
+                 python: str | None = None, scratch_inodes: int = 4096, cgroups: bool = True) -> None:
+        super().__init__(user, network_isolation, preload, scratch_mb, scratch_inodes, cgroups)
         self._python = python or sys.executable
         self._hide = list(hide) if hide is not None else list(DEFAULT_HIDDEN)
         self._zygote: subprocess.Popen | None = None
@@ -65,6 +65,7 @@ class ProcessSandbox(ForkServerSandbox):
 
     def close(self) -> None:
         """Stop the zygote."""
+        super().close()
         if self._zygote is not None:
             with contextlib.suppress(ProcessLookupError):
                 self._zygote.kill()

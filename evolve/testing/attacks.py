@@ -29,7 +29,7 @@ def solve(x):
 # attacks that answer correctly only when every trick they tried failed: for these, valid means held
 HELD_IF_VALID = {"write_outside", "overwrite_sentinel", "outbound_network", "loopback_services", "dns",
                  "signal_parent", "ptrace_parent", "daemon", "poison_next_run", "namespace_escape",
-                 "clone_namespaces", "inherited_descriptors", "inode_exhaustion"}
+                 "clone_namespaces", "inherited_descriptors", "inode_exhaustion", "memory_fan_out"}
 
 # A forged reply: the nonce and the reply pipe are in the runner's frame, which the candidate can reach.
 _FORGE = """
@@ -366,6 +366,27 @@ def solve(x):
             pass
     pipes = [fd for fd, kind in found.items() if kind == stat.S_IFIFO]
     return 2 * x if len(found) == 2 and len(pipes) == 2 else {"inherited": found}
+"""),
+    _attack("memory_fan_out", "memory bomb (spread over many processes)", """
+import os
+CHILDREN, EACH_MB, LIMIT_MB = 6, 200, 512
+def solve(x):
+    pids = []
+    for _ in range(CHILDREN):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                block = bytearray(EACH_MB * 2**20)
+                block[::4096] = b"x" * len(block[::4096])  # touch every page
+                os.read(os.open("/proc/self/stat", os.O_RDONLY), 1)
+                import time
+                time.sleep(0.5)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        pids.append(pid)
+    held = sum(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in pids)
+    return 2 * x if held * EACH_MB <= LIMIT_MB else {"held_mb": held * EACH_MB}
 """),
     _attack("inode_exhaustion", "disk bomb (inode exhaustion)", """
 import os
