@@ -99,6 +99,23 @@ class MigrationRow(Base):
     iteration: Mapped[int] = mapped_column(Integer)
 
 
+class RunLockRow(Base):
+    """The controller of a campaign (`evolve.lock`): one row per running campaign, deleted when it stops."""
+
+    __tablename__ = "run_locks"
+
+    campaign: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(64))
+    run_dir: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[str] = mapped_column(String(32), default="")
+    heartbeat: Mapped[float] = mapped_column(Float)  # the holder's time.time() at its last heartbeat
+
+
+READ_ONLY_IGNORED = ("run_locks",)  # tables a reader never reads: an older database without them is fine
+
+
 def make_engine(url: str, read_only: bool = False) -> Engine:
     """Create an engine; SQLite gets WAL, synchronous=NORMAL and a generous busy timeout.
 

@@ -5,7 +5,9 @@
     tear-down  settle or cancel what is in flight, write the report, release the parts
 
 One iteration (`evolve.iteration`) goes from its parents to its committed row; which iteration runs
-next, from which parents, is the `Schedule`'s business (`evolve.schedule`, `evolve.replay`).
+next, from which parents, is the `Schedule`'s business (`evolve.schedule`, `evolve.replay`). The run
+lock (`evolve.lock`) is held from the first step to the last; SIGINT, SIGTERM and SIGHUP cancel what is
+in flight and raise `Interrupted` after the tear-down.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +24,10 @@ from rich.console import Console
 
 from evolve.config import Config
 from evolve.database import ProgramDatabase
-from evolve.errors import EvolveError
+from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
 from evolve.iteration import IterationRunner
 from evolve.llm import Proposer
+from evolve.lock import RunLock
 from evolve.parts import Parts, assemble
 from evolve.problems import read_initial_program
 from evolve.program import Program, ProgramStatus
@@ -39,6 +43,9 @@ __all__ = ["Campaign", "CampaignResult"]
 _log = logging.getLogger("evolve.campaign")
 _DRAINING = ("budget.iterations", "budget.max_cost_usd")  # stops that let paid-for work in flight finish
 _PROPOSER_FAILED = "proposer failed"
+_EVALUATOR_FAILED = "evaluator failed"
+_LOCK_LOST = "run lock lost"
+_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,10 @@ class CampaignResult:
         valid: of those, how many were valid.
         initial_score: the initial program's score.
         best_score: the best score in the whole campaign.
-        seconds: wall time of this invocation.
+        seconds: wall time of this invocation from its first proposal (the budgets' clock).
         stop_reason: which condition ended it.
+        evaluator_errors: programs of this invocation on which the trusted evaluator raised.
+        setup_seconds: wall time before the first proposal: Ray, the workers, the initial program.
     """
 
     run_dir: Path
@@ -64,6 +73,8 @@ class CampaignResult:
     best_score: float | None
     seconds: float
     stop_reason: str
+    evaluator_errors: int = 0
+    setup_seconds: float = 0.0
 
     @property
     def evals_per_second(self) -> float:
@@ -79,11 +90,15 @@ class _Run:
     iterations: IterationRunner
     scratchpad: Scratchpad
     stats: Stats
-    started: float
+    started: float  # set-up's start, then the first proposal's (the budgets' clock)
+    lock: RunLock
     in_flight: set[asyncio.Task] = field(default_factory=set)
     validations: set[asyncio.Task] = field(default_factory=set)
     initial: Program | None = None
     last_improvement: int = 0
+    setup_seconds: float = 0.0
+    evaluator_errors_in_a_row: int = 0
+    last_evaluator_error: str = ""
 
     @property
     def db(self) -> ProgramDatabase:
@@ -95,40 +110,69 @@ class Campaign:
 
     Parts are injected for tests and embedding: `proposer` (any `Proposer`), `pool` (an
     `EvaluationPool`), `database` (a `ProgramDatabase`), `schedule` (a `Schedule`); each defaults to
-    what the config names.
+    what the config names. `lock` is a `RunLock` the caller already holds on `run_dir` (the CLI takes
+    it before it checks the run dir); by default the campaign takes its own for its life.
     """
 
     def __init__(self, config: Config, run_dir: str | Path, *, proposer: Proposer | None = None,
                  pool: EvaluationPool | None = None, database: ProgramDatabase | None = None,
-                 schedule: Schedule | None = None, console: Console | None = None) -> None:
+                 schedule: Schedule | None = None, console: Console | None = None,
+                 lock: RunLock | None = None) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.name = campaign_name(config, self.run_dir)
         self._given = dict(proposer=proposer, pool=pool, database=database, schedule=schedule)
         self._console = console
+        self._lock = lock
 
     def run(self) -> CampaignResult:
         """Synchronous `arun`."""
         return asyncio.run(self.arun())
 
     async def arun(self) -> CampaignResult:
-        """Run until a budget is reached; every program is committed as soon as it is done."""
-        run = self._start()
+        """Run until a budget is reached; every program is committed as soon as it is done.
+
+        Raises `RunLocked` when another live process runs this campaign, and `Interrupted` (after the
+        tear-down) on SIGINT, SIGTERM or SIGHUP.
+        """
+        signals = _Signals(asyncio.current_task())
+        signals.install()
+        lock: RunLock | None = self._lock
+        run: _Run | None = None
         try:
+            lock = lock or RunLock(self.run_dir).acquire()
+            run = self._start(lock)
+            signals.install()  # again: Ray's start-up installs a SIGTERM handler of its own
             await self._seed(run)
             reason = await self._loop(run)
             return await self._finish(run, reason)
+        except asyncio.CancelledError:
+            if signals.received is None:
+                raise
+            done = run.db.iterations if run is not None else 0
+            _log.info("interrupted by %s at %d iterations: what was in flight is cancelled, every committed "
+                      "program is kept", signals.received.name, done)
+            raise Interrupted(f"interrupted by {signals.received.name}", int(signals.received)) from None
+        except Interrupted as exc:  # a signal while Ray started
+            _log.info("%s during the set-up", exc)
+            raise
         finally:
-            await self._tear_down(run)
+            signals.remove()  # a second signal during the tear-down acts as it would without evolve
+            try:
+                if run is not None:
+                    await self._tear_down(run)
+            finally:
+                if self._lock is None and lock is not None:
+                    lock.release()
 
     # -- set-up -----------------------------------------------------------------------------------
-    def _start(self) -> _Run:
+    def _start(self, lock: RunLock) -> _Run:
         """The parts and the per-run state; a resumed campaign's scratchpad remembers what worked."""
         started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not (self.run_dir / CONFIG).exists():  # the run dir's record: resume and replay read it
             write_config(self.config, self.run_dir)
-        parts = assemble(self.config, self.run_dir, **self._given)
+        parts = assemble(self.config, self.run_dir, lock=lock, **self._given)
         scratchpad = Scratchpad()
         for program in parts.database.programs():
             if program.parent_id is not None:
@@ -136,7 +180,7 @@ class Campaign:
         scratchpad.render()
         iterations = IterationRunner(self.config, parts.database, parts.proposer, parts.pool, parts.prompts,
                                      parts.schedule, scratchpad)
-        return _Run(parts, iterations, scratchpad, Stats(started=started), started)
+        return _Run(parts, iterations, scratchpad, Stats(started=started), started, lock)
 
     async def _seed(self, run: _Run) -> None:
         """Check the workers and the sandbox's layers, then evaluate the initial program (once ever)."""
@@ -158,6 +202,10 @@ class Campaign:
         self._validate_later(run, db.best())
         run.last_improvement = db.iterations
         run.stats.best = db.best().score
+        now = time.monotonic()  # budgets and rates count from the first proposal, not from Ray's start-up
+        run.setup_seconds, run.started, run.stats.started = now - run.started, now, now
+        _log.info("set-up took %.1f s (Ray, the workers, the initial program); the budgets count from now",
+                  run.setup_seconds)
 
     # -- the loop ---------------------------------------------------------------------------------
     async def _loop(self, run: _Run) -> str:
@@ -193,6 +241,16 @@ class Campaign:
         if program.status.is_evaluated():
             stats.evaluated += 1
             stats.valid += program.status is ProgramStatus.VALID
+            if program.status is ProgramStatus.EVALUATOR_ERROR:
+                stats.evaluator_errors += 1
+                run.evaluator_errors_in_a_row += 1
+                run.last_evaluator_error = " ".join(program.error.split())[:300]
+                first = stats.evaluator_errors == 1
+                _log.log(logging.WARNING if first else logging.INFO, "evaluator error at iteration %d (program %d): "
+                         "%s%s", program.iteration, program.id, run.last_evaluator_error,
+                         "; its traceback is in campaign.log (later ones are counted, not shown)" if first else "")
+            else:
+                run.evaluator_errors_in_a_row = 0
         best = db.best()
         if best is not None and best.id == program.id:
             _log.info("new best %.6g at iteration %d (program %d, by %s)", program.score, program.iteration,
@@ -220,6 +278,10 @@ class Campaign:
             return f"budget.patience={b.patience}: no improvement in {b.patience} iterations"
         if run.iterations.consecutive_failures >= self.config.llm.max_consecutive_failures:
             return _PROPOSER_FAILED
+        if run.evaluator_errors_in_a_row >= self.config.max_evaluator_errors:
+            return _EVALUATOR_FAILED
+        if run.lock.lost:
+            return _LOCK_LOST
         return None
 
     # -- held-out validation and outputs ----------------------------------------------------------
@@ -249,6 +311,15 @@ class Campaign:
         if reason == _PROPOSER_FAILED:
             raise EvolveError(f"stopped after {self.config.llm.max_consecutive_failures} failed proposals in a row; "
                               f"last error: {run.iterations.last_error} (check llm.base_url, llm.model and the key)")
+        if reason == _EVALUATOR_FAILED:
+            n = self.config.max_evaluator_errors
+            raise EvaluatorFailed(f"stopped after {n} evaluator errors in a row (max_evaluator_errors={n}): the "
+                                  f"evaluator of problem {self.config.problem.name!r} raised: "
+                                  f"{run.last_evaluator_error}; its traceback is in {self.run_dir / 'campaign.log'}; "
+                                  f"fix the evaluator, then `evolve resume {self.run_dir}`")
+        if reason == _LOCK_LOST:
+            raise RunLocked(f"{self.run_dir}: another controller ({run.lock.lost}) took this campaign over after "
+                            "this one missed its heartbeats; this one stopped")
         _log.info("campaign stopped: %s", reason)
         if run.validations:
             await asyncio.gather(*run.validations)
@@ -257,7 +328,8 @@ class Campaign:
         return CampaignResult(run_dir=self.run_dir, iterations=run.db.iterations, evaluated=run.stats.evaluated,
                               valid=run.stats.valid, initial_score=run.initial.score,
                               best_score=best.score if best else None, seconds=time.monotonic() - run.started,
-                              stop_reason=reason)
+                              stop_reason=reason, evaluator_errors=run.stats.evaluator_errors,
+                              setup_seconds=run.setup_seconds)
 
     async def _tear_down(self, run: _Run) -> None:
         """Cancel what is still in flight (nothing of it was committed), release every part."""
@@ -272,3 +344,38 @@ class Campaign:
         if closer is not None:
             await closer()
         run.db.close()
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP cancel the controller's task, once: a second signal acts as usual."""
+
+    def __init__(self, task: asyncio.Task | None) -> None:
+        self.received: signal.Signals | None = None
+        self._task = task
+        self._loop = asyncio.get_running_loop()
+        self._installed: set[int] = set()
+
+    def install(self) -> None:
+        """Catch the signals (again, when something replaced a handler); a no-op off the main thread."""
+        if self.received is not None or self._task is None:
+            return
+        for name in _SIGNALS:
+            number = getattr(signal, name, None)
+            if number is None:
+                continue
+            try:
+                self._loop.add_signal_handler(number, self._caught, number)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: leave signals alone
+                return
+            self._installed.add(number)
+
+    def _caught(self, number: int) -> None:
+        self.received = signal.Signals(number)
+        self.remove()
+        self._task.cancel()
+
+    def remove(self) -> None:
+        """Give the signals back their default handling."""
+        for number in self._installed:
+            self._loop.remove_signal_handler(number)
+        self._installed.clear()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ from rich.console import Console
 from rich.table import Table
 
 from evolve.config import Config, register_configs, to_config
-from evolve.errors import EvolveError, RunDirError
+from evolve.errors import EvolveError, Interrupted, RunDirError
+from evolve.lock import RunLock
 from sandboxes import SandboxUnavailable
 
 _ONE_LINE_ERRORS = (EvolveError, SandboxUnavailable)  # printed as one line, exit code 1
@@ -36,6 +38,23 @@ __all__ = ["main"]
 
 _console = Console(stderr=True, soft_wrap=True)
 _out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
+class _Terminal(logging.StreamHandler):
+    """Warnings on whatever `sys.stderr` is now (the live display redirects it), less the records logged
+    with `extra={"file_only": True}` (an evaluator's traceback belongs in campaign.log only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(lambda record: not getattr(record, "file_only", False))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def _setup_logging(run_dir: Path) -> None:
@@ -48,34 +67,42 @@ def _setup_logging(run_dir: Path) -> None:
     file_handler = logging.FileHandler(run_dir / "campaign.log")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(file_handler)
-    console_handler = logging.StreamHandler(sys.stderr)
+    console_handler = _Terminal()
     console_handler.setLevel(logging.WARNING)
     console_handler.setFormatter(logging.Formatter("evolve: %(message)s"))
     logger.addHandler(console_handler)
     logger.propagate = False
 
 
-def _run_campaign(config: Config, run_dir: Path) -> None:
-    """Run a campaign and print its summary; errors become one line and exit code 1."""
+def _run_campaign(config: Config, run_dir: Path, lock: RunLock) -> None:
+    """Run a campaign under `lock` (released at the end) and print its summary; errors become one line
+    and exit code 1, a signal the resume hint and exit code 128 + its number (130 for Ctrl-C)."""
     from evolve.campaign import Campaign
 
     _setup_logging(run_dir)
+    log = logging.getLogger("evolve")
     try:
-        result = Campaign(config, run_dir, console=_console).run()
-    except KeyboardInterrupt:
-        _console.print(f"[yellow]interrupted[/]: every finished program is saved; continue with "
-                       f"`evolve resume {run_dir}`")
-        sys.exit(130)
+        result = Campaign(config, run_dir, console=_console, lock=lock).run()
+    except (KeyboardInterrupt, Interrupted) as exc:
+        number = exc.signal_number if isinstance(exc, Interrupted) else int(signal.SIGINT)
+        if isinstance(exc, KeyboardInterrupt):  # before the campaign caught signals, or a second Ctrl-C
+            log.info("interrupted by SIGINT")
+        _console.print(f"[yellow]interrupted by {signal.Signals(number).name}[/]: every finished program is "
+                       f"saved; continue with `evolve resume {run_dir}`")
+        sys.exit(128 + number)
     except _ONE_LINE_ERRORS as exc:
-        logging.getLogger("evolve").error("%s", exc)
+        log.error("%s", exc)
         sys.exit(1)
+    finally:
+        lock.release()
     gain = ""
     if result.initial_score is not None and result.best_score is not None:
         gain = f" ({result.best_score - result.initial_score:+.6g})"
+    errors = f", {result.evaluator_errors} evaluator errors" if result.evaluator_errors else ""
     _out.print(f"[bold]{config.problem.name}[/]: initial {result.initial_score:.6g} -> best "
                f"{result.best_score:.6g}{gain} | {result.iterations} iterations, {result.evaluated} evaluated "
-               f"this run, {result.valid} valid, {result.evals_per_second:.2f} evals/s, "
-               f"{result.seconds:.1f} s | stop: {result.stop_reason}")
+               f"this run, {result.valid} valid{errors}, {result.evals_per_second:.2f} evals/s, "
+               f"{result.seconds:.1f} s (+{result.setup_seconds:.1f} s set-up) | stop: {result.stop_reason}")
     _out.print(f"run dir: {run_dir}  best program: {run_dir / 'best.py'}")
 
 
@@ -97,11 +124,17 @@ def _hydra_run() -> None:
         config = to_config(cfg)
         if config.name is None:
             config.name = f"{config.problem.name}/{run_dir.name}"
+        try:  # one controller per run dir: a second `run` or a `resume` of it is refused while this one lives
+            lock = RunLock(run_dir).acquire()
+        except EvolveError as exc:
+            _console.print(f"evolve: {exc}", markup=False, highlight=False)
+            sys.exit(1)
         if (run_dir / "config.yaml").exists():
+            lock.release()
             _console.print(f"evolve: {run_dir} already holds a campaign; continue it with "
                            f"`evolve resume {run_dir}` or choose another hydra.run.dir")
             sys.exit(1)
-        _run_campaign(config, run_dir)  # the campaign writes config.yaml into the run dir
+        _run_campaign(config, run_dir, lock)  # the campaign writes config.yaml into the run dir
 
     app()
 
@@ -138,7 +171,7 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
 
     problem = config.problem
     evaluator = load_evaluator(problem)
-    sandbox = make_sandbox(config.sandbox)
+    sandbox = make_sandbox(config.sandbox, problem)
     if test_program is not None:
         path = Path(test_program)
         if path.is_dir():
@@ -206,13 +239,17 @@ def _read(run_dir: str):
 
 
 def _status(args: argparse.Namespace) -> None:
+    from evolve.program import ProgramStatus
+
     run_dir, config, db = _read(args.run_dir)
     with db:
         counts = db.counts()
         best, initial, done = db.best(), db.initial(), db.iterations
         times = [p.created_at for p in db.programs() if p.created_at is not None]
         spend = db.spend()
-    evaluated = counts.get("valid", 0) + counts.get("invalid", 0)
+        errors = list(db.programs(ProgramStatus.EVALUATOR_ERROR)) if counts.get("evaluator_error") else []
+        last_evaluator_error = " ".join(errors[-1].error.split())[:300] if errors else ""
+    evaluated = sum(counts.get(k, 0) for k in ("valid", "invalid", "evaluator_error"))
     span = active_seconds(times)
     table = Table(title=f"{config.name} ({config.problem.name})", show_header=False)
     table.add_row("iterations", f"{done} of {config.budget.iterations}")
@@ -223,7 +260,14 @@ def _status(args: argparse.Namespace) -> None:
                   f"by {best.proposer})" if best else "-")
     table.add_row("best per island", ", ".join("-" if s is None else f"{s:.6g}" for s in db.island_best()))
     table.add_row("evaluations/s", f"{evaluated / span:.2f} over {span:.0f} s of activity" if span else "-")
+    if counts.get("evaluator_error"):
+        table.add_row("evaluator errors", f"{counts['evaluator_error']}: the trusted evaluator raised (tracebacks "
+                      f"in {run_dir / 'campaign.log'}); last: {last_evaluator_error}")
     _out.print(table)
+    for name, s in sorted(spend.items()):
+        if s["failing"]:
+            _out.print(f"model {name or '-'} is failing: its last {s['failing']} calls failed; last error: "
+                       f"{s['last_error']}", markup=False, highlight=False)
     if spend:
         models = Table("proposer", "calls", "failed", "tokens in", "tokens out", "cost $", "improved parent",
                        "new bests", "$ per improvement", title="spend per proposer")
@@ -275,11 +319,16 @@ def _resume(args: argparse.Namespace) -> None:
     from evolve.rundir import load_config, open_database, upgrade_database, write_config
 
     run_dir, config = Path(args.run_dir), load_config(args.run_dir, args.overrides)
-    upgrade_database(config, run_dir)  # fails clearly when there is nothing to resume
-    open_database(config, run_dir, read_only=True).close()  # and when it holds no such campaign
-    if args.overrides:
-        write_config(config, run_dir)
-    _run_campaign(config, run_dir)
+    lock = RunLock(run_dir).acquire()  # a campaign still running is refused before anything is written
+    try:
+        upgrade_database(config, run_dir)  # fails clearly when there is nothing to resume
+        open_database(config, run_dir, read_only=True).close()  # and when it holds no such campaign
+        if args.overrides:
+            write_config(config, run_dir)
+    except BaseException:
+        lock.release()
+        raise
+    _run_campaign(config, run_dir, lock)
 
 
 def _upgrade(args: argparse.Namespace) -> None:
@@ -316,7 +365,7 @@ def _doctor(args: argparse.Namespace) -> None:
     if args.attacks:
         report = Table("attack", "category", "outcome", title="attack suite")
         for attack in ATTACKS:
-            result = evaluate_program(ContractEvaluator(), sandbox, attack.source, limits)
+            result = evaluate_program(ContractEvaluator(timeout=2.0), sandbox, attack.source, limits)
             held = result.valid if attack.name in HELD_IF_VALID else not result.valid
             why = "every trick failed; it answered honestly" if result.valid else \
                 " ".join(result.feedback.split())[-110:]
@@ -349,6 +398,14 @@ def _problems(_: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `evolve` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _main(argv)
+    except _ONE_LINE_ERRORS as exc:
+        _console.print(f"evolve: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+
+
+def _main(argv: list[str]) -> None:
     if argv and argv[0] == "run":
         sys.argv = [f"{Path(sys.argv[0]).name} run", *argv[1:]]
         _hydra_run()
@@ -403,11 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     p = verbs.add_parser("problems", help="the available problems")
     p.set_defaults(func=_problems)
     args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except _ONE_LINE_ERRORS as exc:
-        _console.print(f"evolve: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+    args.func(args)
 
 
 if __name__ == "__main__":

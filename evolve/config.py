@@ -65,6 +65,10 @@ class ProblemConfig:
         limits: sandbox limits for this problem's candidates.
         stage_limits: limits for particular cascade stages, by stage name (each such stage gets a
             session of its own).
+        packages: top-level packages a candidate may import besides the standard library (and
+            `sandbox.preload`); nothing else installed is in its view.
+        data: read-only folders a candidate may read (relative to the problem folder); the rest of the
+            problem folder, its evaluator and held-out data, is never in view.
     """
 
     name: str = MISSING
@@ -77,6 +81,8 @@ class ProblemConfig:
     features: List[FeatureDimension] = field(default_factory=list)
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     stage_limits: Dict[str, SandboxLimits] = field(default_factory=dict)
+    packages: List[str] = field(default_factory=lambda: ["numpy"])
+    data: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -128,6 +134,11 @@ class LLMConfig:
         exploration: UCB's exploration constant.
         rest_after: consecutive failures after which a model is rested (the others carry on).
         rest_seconds: first rest; it doubles each time the same model is rested again.
+        max_rest_seconds: the longest rest.
+        max_wait_seconds: when every model is resting, how long the campaign waits for one to answer
+            again before it stops with an error naming each model's last error.
+        probe_timeout: seconds to wait for each endpoint's answer to a model list before the campaign
+            starts (null: no probe, e.g. for a server that starts on the first request).
         concurrency: proposals requested at once, over all models.
         source: the run dir whose recorded responses `kind: replay` plays back.
         max_consecutive_failures: the campaign stops with a clear error after this many failed proposals
@@ -150,6 +161,9 @@ class LLMConfig:
     exploration: float = 1.0
     rest_after: int = 3
     rest_seconds: float = 30.0
+    max_rest_seconds: float = 300.0
+    max_wait_seconds: float = 600.0
+    probe_timeout: Optional[float] = 10.0
     concurrency: int = 4
     source: Optional[str] = None
     max_consecutive_failures: int = 25
@@ -177,19 +191,20 @@ class SandboxConfig:
         network_isolation: put the candidate in a new, empty network namespace.
         preload: modules the fork server imports once, so sessions start fast.
         scratch_mb: size of the candidate's private writable scratch dir (a tmpfs).
-        hide: paths replaced by an empty tmpfs in the candidate's view (null: homes, /tmp, /var/tmp,
-            /dev/shm, /run, every problem's folder and its checkout's .git; see `evolve.sandboxing`).
+        scratch_inodes: most files and directories the scratch dir may hold.
+        allow: more paths a candidate may read, beyond the interpreter, its standard library, the
+            problem's packages and data (see `evolve.sandboxing.visible_paths`).
         image: `docker` only: the image (`evolve sandbox build` makes the default one locally).
         memory_mb, pids, cpus: `docker` only: the container's limits.
     """
 
     kind: str = "process"
     user: Optional[str] = "nobody"
-        scratch_inodes: most files and directories the scratch dir may hold.
     network_isolation: bool = True
     preload: List[str] = field(default_factory=lambda: ["numpy"])
     scratch_mb: int = 64
-    hide: Optional[List[str]] = None
+    scratch_inodes: int = 4096
+    allow: List[str] = field(default_factory=list)
     image: str = "evolve-sandbox:local"
     memory_mb: int = 4096
     pids: int = 512
@@ -197,7 +212,6 @@ class SandboxConfig:
 
 
 @dataclass
-    scratch_inodes: int = 4096
 class DatabaseConfig:
     """The program database.
 
@@ -314,6 +328,8 @@ class Config:
         novelty: the near-duplicate filter.
         seed: seeds parent sampling and the offline mutator.
         max_in_flight: proposals in flight at once; null means workers + llm.concurrency.
+        max_evaluator_errors: the campaign stops with an error after this many evaluator errors (the
+            trusted evaluator raised, status `evaluator_error`) in a row.
         progress: show the live display (`auto`: only on a terminal; `on`; `off`).
         name: the campaign's name in the database; null means `<problem>/<run dir name>`.
     """
@@ -328,6 +344,7 @@ class Config:
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     seed: int = 0
     max_in_flight: Optional[int] = None
+    max_evaluator_errors: int = 10
     progress: str = "auto"
     name: Optional[str] = None
 

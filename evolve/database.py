@@ -16,7 +16,8 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import sessionmaker
 
-from evolve._orm import CampaignRow, LLMCallRow, MigrationRow, ProgramRow, make_engine, missing_columns
+from evolve._orm import (READ_ONLY_IGNORED, CampaignRow, LLMCallRow, MigrationRow, ProgramRow, make_engine,
+                         missing_columns)
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase
 from evolve.program import Program, ProgramStatus
@@ -77,7 +78,8 @@ class ProgramDatabase:
         self.read_only = read_only
         self._rng = random.Random(seed)
         self._engine = make_engine(url, read_only=read_only)
-        if read_only and (missing := missing_columns(self._engine)):
+        if read_only and (missing := [m for m in missing_columns(self._engine)
+                                      if m.split(".")[0] not in READ_ONLY_IGNORED]):
             self._engine.dispose()
             raise CampaignNotFound(f"{url} lacks {', '.join(missing[:3])}: it was written by an older evolve "
                                    "(or is not an evolve database); upgrade it with `evolve upgrade RUN_DIR`")
@@ -156,7 +158,7 @@ class ProgramDatabase:
         self._numbers.add(program.iteration)
         self._cost += program.cost
         self._last_iteration = max(self._last_iteration, program.iteration)
-        if program.status.is_evaluated():
+        if program.status in (ProgramStatus.VALID, ProgramStatus.INVALID):  # a verdict (not an evaluator's bug)
             self._hashes.setdefault(program.code_hash, program.id)
             if program.canonical_hash:
                 self._canonical.setdefault(program.canonical_hash, program.id)
@@ -222,15 +224,26 @@ class ProgramDatabase:
                              .order_by(LLMCallRow.id)).all()
             return [{c.key: getattr(r, c.key) for c in LLMCallRow.__table__.columns} for r in rows]
 
-    def spend(self) -> dict[str, dict[str, float]]:
-        """Per proposer: calls, failures, tokens, cost, and programs that beat their parent."""
+    def spend(self) -> dict[str, dict[str, Any]]:
+        """Per proposer: calls, failures, tokens, cost, programs that beat their parent, and how many of
+        its latest calls failed in a row (`failing`) with the last one's error (`last_error`)."""
+        mine = LLMCallRow.campaign_id == self.campaign_id
         with self._sessions() as s:
             calls = s.execute(select(LLMCallRow.model, func.count(), func.sum(LLMCallRow.prompt_tokens),
                                      func.sum(LLMCallRow.completion_tokens), func.sum(LLMCallRow.cost),
                                      func.sum((LLMCallRow.response.is_(None)).cast(Integer)))
-                              .where(LLMCallRow.campaign_id == self.campaign_id).group_by(LLMCallRow.model)).all()
+                              .where(mine).group_by(LLMCallRow.model)).all()
+            last_ok = dict(s.execute(select(LLMCallRow.model, func.max(LLMCallRow.id))
+                                     .where(mine, LLMCallRow.response.is_not(None)).group_by(LLMCallRow.model)).all())
+            failing = {}
+            for model, *_ in calls:
+                after = (mine, LLMCallRow.model == model, LLMCallRow.id > last_ok.get(model, 0))
+                n = s.scalar(select(func.count()).select_from(LLMCallRow).where(*after))
+                error = s.scalar(select(LLMCallRow.error).where(*after).order_by(LLMCallRow.id.desc()).limit(1))
+                failing[model] = (n or 0, " ".join((error or "").split())[:300])
         out = {model: {"calls": n, "failed": failed or 0, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
-                       "cost": cost or 0.0, "improvements": 0, "new_bests": 0}
+                       "cost": cost or 0.0, "improvements": 0, "new_bests": 0, "failing": failing[model][0],
+                       "last_error": failing[model][1]}
                for model, n, pt, ct, cost, failed in calls}
         best = None
         for program in self._valid.values():  # in memory, in commit order

@@ -12,6 +12,10 @@ __all__ = [
     "RunDirError",
     "CampaignNotFound",
     "ReadOnlyDatabase",
+    "RunLocked",
+    "ModelsResting",
+    "EvaluatorFailed",
+    "Interrupted",
 ]
 
 
@@ -59,3 +63,29 @@ class CampaignNotFound(RunDirError):
 
 class ReadOnlyDatabase(EvolveError):
     """A write was asked of a database opened read-only (`evolve status`, `best`, `report`, replay)."""
+
+
+class RunLocked(EvolveError):
+    """Another live process is running this campaign (one controller per run); the message names its
+    host and pid. Wait for it, or stop it, then `evolve resume RUN_DIR`."""
+
+
+class ModelsResting(EvolveError):
+    """Every model of the proposer has been resting or failing for `llm.max_wait_seconds`: the endpoints
+    are down or wrong. The message carries each model's last error."""
+
+
+class EvaluatorFailed(EvolveError):
+    """The problem's trusted evaluator raised on `max_evaluator_errors` candidates in a row; its
+    traceback is in campaign.log. Fix the evaluator, then `evolve resume RUN_DIR`."""
+
+
+class Interrupted(EvolveError):
+    """A signal (SIGINT, SIGTERM, SIGHUP) stopped the campaign; every committed program is kept.
+
+    `signal_number` is the signal's number (the CLI exits with 128 + it).
+    """
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number

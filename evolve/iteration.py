@@ -29,6 +29,7 @@ from evolve.schedule import Schedule
 from evolve.scratchpad import Scratchpad
 
 if TYPE_CHECKING:  # the pool brings Ray; only its type is needed here
+    from evaluators.cascade import EvaluationResult
     from evolve.workers import EvaluationPool
 
 __all__ = ["IterationRunner"]
@@ -62,7 +63,7 @@ class IterationRunner:
     async def initial(self, code: str) -> Program:
         """Evaluate and commit the initial program (iteration 0); raise when it is invalid."""
         result = await self._pool.evaluate(code)
-        status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
+        status = _status(result)
         program = self._db.add(iteration=0, status=status, code=code, code_hash=normalized_hash(code),
                                canonical_hash=canonical_hash(code), score=result.score, metrics=result.metrics,
                                features=result.features, feedback=result.feedback,
@@ -70,6 +71,9 @@ class IterationRunner:
                                eval_seconds=result.seconds)
         if not result.valid:
             reason = " ".join(result.feedback.split())[:300]
+            if result.evaluator_error:
+                raise InitialProgramError(f"the evaluator of problem {self._config.problem.name!r} raised on the "
+                                          f"initial program: {reason} (its traceback is in campaign.log)")
             raise InitialProgramError(f"the initial program of problem {self._config.problem.name!r} is invalid: "
                                       f"{reason}")
         return program
@@ -131,7 +135,7 @@ class IterationRunner:
             result = await self._pool.evaluate(child)
         finally:
             self._in_flight -= {code_hash, canonical}
-        status = ProgramStatus.VALID if result.valid else ProgramStatus.INVALID
+        status = _status(result)
         self._observe(proposal, result.valid and result.score > parent.score)
         return db.add(status=status, code=child, code_hash=code_hash, score=result.score,
                       metrics=result.metrics, features=result.features, feedback=result.feedback,
@@ -150,3 +154,10 @@ class IterationRunner:
         observe = getattr(self._proposer, "observe", None)
         if observe is not None:
             observe(proposal, improved)
+
+
+def _status(result: "EvaluationResult") -> ProgramStatus:
+    """Valid, invalid (the candidate's fault), or an evaluator error (the trusted evaluator raised)."""
+    if result.valid:
+        return ProgramStatus.VALID
+    return ProgramStatus.EVALUATOR_ERROR if result.evaluator_error else ProgramStatus.INVALID

@@ -9,10 +9,12 @@ from evolve.config import Config
 from evolve.database import ProgramDatabase
 from evolve.llm import Proposer, ReplayProposer, make_proposer
 from evolve.llm.openai_model import api_key
+from evolve.llm.probe import probe_endpoints
+from evolve.lock import RunLock
 from evolve.problems import evaluator_class
 from evolve.prompts import PromptBuilder
 from evolve.replay import ReplaySchedule
-from evolve.rundir import open_database
+from evolve.rundir import campaign_name, database_url, open_database
 from evolve.schedule import LiveSchedule, Schedule
 from evolve.workers import EvaluationPool, connect
 
@@ -50,16 +52,21 @@ def make_schedule(config: Config, database: ProgramDatabase, proposer: Proposer)
 
 def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None = None,
              pool: EvaluationPool | None = None, database: ProgramDatabase | None = None,
-             schedule: Schedule | None = None) -> Parts:
-    """Build every part the caller did not hand in; a missing key fails before anything starts."""
+             schedule: Schedule | None = None, lock: RunLock | None = None) -> Parts:
+    """Build every part the caller did not hand in; a missing key or an endpoint that does not answer
+    fails before anything starts. With `lock`, the campaign's row in the database is claimed before
+    the database is opened for writing."""
     if proposer is None and config.llm.kind in ("openai", "ensemble"):
         for model in config.llm.model_configs():
             api_key(model)
+        probe_endpoints(config.llm)
     problem = config.problem
     readme = Path(problem.directory) / problem.readme
     description = readme.read_text() if readme.is_file() else problem.description
     prompts = PromptBuilder(description, evaluator_class(problem).entrypoint, config.prompt)
     opened = database is None
+    if opened and lock is not None:
+        lock.claim(database_url(config, run_dir), campaign_name(config, run_dir))
     database = database or open_database(config, run_dir)
     try:
         # reseeded from the history length, so a resumed campaign does not replay the same mutations

@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import traceback
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -40,24 +41,37 @@ def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     return OmegaConf.to_object(node)  # type: ignore[return-value]
 
 
+def _add(found: dict[str, ProblemConfig], problem: ProblemConfig) -> None:
+    """Add `problem`; a name already taken is an error naming both folders (never a silent replacement)."""
+    other = found.get(problem.name)
+    if other is not None and other.directory != problem.directory:
+        raise ConfigError(f"two problems are named {problem.name!r}: {other.directory} and {problem.directory}; "
+                          "rename one (the `name:` in its config.yaml, or its entry point)")
+    found[problem.name] = problem
+
+
 @functools.cache
 def discover() -> dict[str, ProblemConfig]:
-    """Return every available problem by name: built-ins first, then entry-point plugins."""
+    """Return every available problem by name: built-ins first, then entry-point plugins.
+
+    Names are unique: two folders or plugins declaring the same name raise `ConfigError`.
+    """
     import problems as builtin
 
     found: dict[str, ProblemConfig] = {}
     for folder in sorted(Path(builtin.__file__).parent.iterdir()):
         if (folder / "config.yaml").is_file():
-            problem = _load_folder(folder)
-            found[problem.name] = problem
+            _add(found, _load_folder(folder))
     if os.environ.get("EVOLVE_DISABLE_PLUGINS", "") not in ("", "0"):
         return found
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             module = ep.load()
-            found[ep.name] = _load_folder(Path(module.__file__).parent, ep.name)
+            problem = _load_folder(Path(module.__file__).parent, ep.name)
         except Exception as exc:  # a broken plugin must not hide the others
             _log.warning("problem plugin %s could not be loaded: %s", ep.name, exc)
+            continue
+        _add(found, problem)
     return found
 
 
@@ -84,18 +98,31 @@ def evaluator_class(problem: ProblemConfig) -> type:
             f"problem.evaluator={problem.evaluator!r} cannot be imported ({exc}); "
             "use the form 'package.module:ClassName'"
         ) from exc
+    except Exception as exc:  # the module itself raised on import
+        raise ConfigError(f"problem {problem.name!r}: importing {module_name} raised {_cause(exc)}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Evaluator)):
         raise ConfigError(f"problem.evaluator={problem.evaluator!r} is not an evaluators.Evaluator subclass")
     return cls
 
 
-def load_evaluator(problem: ProblemConfig):
-    """Build the problem's evaluator with the problem's params."""
+def load_evaluator(problem: ProblemConfig, **overrides: object):
+    """Build the problem's evaluator with the problem's params, `overrides` replacing some of them."""
     cls = evaluator_class(problem)
     try:
-        return cls(**dict(problem.params))
+        return cls(**{**dict(problem.params), **overrides})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"problem.params for {problem.name!r} do not fit {cls.__name__}: {exc}") from exc
+    except Exception as exc:  # anything else the constructor raises: one line, not a worker's traceback
+        raise ConfigError(f"problem {problem.name!r}: its evaluator {cls.__name__}() raised {_cause(exc)}; "
+                          "fix the evaluator or its problem.params") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """`Type: message (file:line)` of an exception, where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
 
 
 def read_initial_program(problem: ProblemConfig) -> str:

@@ -19,10 +19,11 @@ class ProgramStatus(str, enum.Enum):
     DUPLICATE = "duplicate"              # the child equals a program already evaluated
     SIMILAR = "similar"                  # a near-duplicate, rejected by the novelty filter
     PROPOSAL_FAILED = "proposal_failed"  # the proposer raised (network, server error)
+    EVALUATOR_ERROR = "evaluator_error"  # the trusted evaluator raised: its bug, not the candidate's
 
     def is_evaluated(self) -> bool:
         """True when the program went through the evaluator."""
-        return self in (ProgramStatus.VALID, ProgramStatus.INVALID)
+        return self in (ProgramStatus.VALID, ProgramStatus.INVALID, ProgramStatus.EVALUATOR_ERROR)
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ class Stats:
     in_flight: int = 0
     best: float | None = None
     started: float = 0.0
+    evaluator_errors: int = 0
 
     @property
     def evals_per_second(self) -> float:
-        """Evaluations finished per wall-clock second since the start."""
+        """Evaluations finished per wall-clock second since the first proposal."""
         elapsed = time.monotonic() - self.started
         return self.evaluated / elapsed if elapsed > 0 else 0.0
 
@@ -39,8 +40,9 @@ class Stats:
     def line(self) -> str:
         """One line with every figure."""
         best = f"{self.best:.6g}" if self.best is not None else "-"
+        errors = f" | evaluator errors {self.evaluator_errors}" if self.evaluator_errors else ""
         return (f"best {best} | {self.evals_per_second:.2f} evals/s | valid {100 * self.valid_share:.0f}% "
-                f"| in flight {self.in_flight}")
+                f"| in flight {self.in_flight}{errors}")
 
 
 class ProgressDisplay:

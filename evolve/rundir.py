@@ -4,6 +4,7 @@ and the one way to read its config and open its database, for the campaign, ever
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -33,7 +34,9 @@ def write_config(config: Config, run_dir: str | Path) -> Path:
     """Write the composed config, with the campaign's name filled in, as the run dir's record."""
     path = Path(run_dir) / CONFIG
     named = dataclasses.replace(config, name=campaign_name(config, run_dir))
-    path.write_text(OmegaConf.to_yaml(OmegaConf.structured(named)))
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.structured(named)))
+    os.replace(tmp, path)  # whole or not at all, even if the process is killed while it writes
     return path
 
 

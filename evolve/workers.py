@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 from typing import Any
 
 import ray
@@ -11,6 +13,7 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
 from evolve.config import ProblemConfig, RayConfig, SandboxConfig
+from evolve.errors import Interrupted
 
 __all__ = ["EvaluationWorker", "EvaluationPool", "WorkerDied", "connect"]
 
@@ -18,19 +21,44 @@ _log = logging.getLogger(__name__)
 
 
 def connect(config: RayConfig) -> None:
-    """Start a local Ray instance, or join `config.address`; a no-op when Ray is already up."""
+    """Start a local Ray instance, or join `config.address`; a no-op when Ray is already up.
+
+    Ray's start-up replaces the SIGTERM handler with one that exits at once; the caller's is put back,
+    and a SIGTERM during the start-up raises `Interrupted`.
+    """
     if ray.is_initialized():
         return
-    if config.address:
-        ray.init(address=config.address, logging_level=logging.WARNING, log_to_driver=False)
-    else:
-        ray.init(num_cpus=config.num_cpus, include_dashboard=config.include_dashboard,
-                 dashboard_host=config.dashboard_host, logging_level=logging.WARNING,
-                 log_to_driver=False, _node_ip_address="127.0.0.1")
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        if config.address:
+            ray.init(address=config.address, logging_level=logging.WARNING, log_to_driver=False)
+        else:
+            ray.init(num_cpus=config.num_cpus, include_dashboard=config.include_dashboard,
+                     dashboard_host=config.dashboard_host, logging_level=logging.WARNING,
+                     log_to_driver=False, _node_ip_address="127.0.0.1")
+    except SystemExit as exc:
+        if exc.code == signal.SIGTERM:
+            raise Interrupted("interrupted by SIGTERM", int(signal.SIGTERM)) from None
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class WorkerDied(Exception):
     """An evaluation actor died while holding a program; it has been replaced."""
+
+
+class _Tracebacks(logging.Handler):
+    """Keeps what the evaluator API logs at ERROR (an evaluator's traceback) for the controller's log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
 
 
 @ray.remote(num_cpus=1)
@@ -45,20 +73,29 @@ class EvaluationWorker:
 
         self.problem = problem
         self.error: str | None = None
+        self._tracebacks = _Tracebacks()
+        logging.getLogger("evaluators").addHandler(self._tracebacks)
         try:
             self.evaluator = load_evaluator(problem)
-            self.sandbox = make_sandbox(sandbox)
+            self.sandbox = make_sandbox(sandbox, problem)
         except (EvolveError, SandboxUnavailable) as exc:  # kept for `ready`: an actor that dies here says only "died"
             self.error = str(exc)
+        except Exception as exc:  # the sandbox's set-up failed some other way: still one line
+            self.error = f"sandbox={sandbox.kind} could not be set up: {type(exc).__name__}: {exc}"
 
     def ready(self) -> str | None:
         """None when the evaluator and sandbox were built, else the one-line reason they were not."""
         return self.error
 
     def evaluate(self, code: str) -> dict[str, Any]:
-        """Score `code`; returns plain data only (never an object the candidate built)."""
-        return evaluate_program(self.evaluator, self.sandbox, code, self.problem.limits,
-                                self.problem.stage_limits).to_dict()
+        """Score `code`; returns plain data only (never an object the candidate built), plus the
+        evaluator's traceback under `traceback` when it raised."""
+        self._tracebacks.lines.clear()
+        result = evaluate_program(self.evaluator, self.sandbox, code, self.problem.limits,
+                                  self.problem.stage_limits).to_dict()
+        if result.get("evaluator_error"):
+            result["traceback"] = "\n".join(self._tracebacks.lines)[-20_000:]
+        return result
 
     def validate(self, code: str) -> dict[str, Any] | None:
         """Score `code` on the problem's validation data (None when it has none)."""
@@ -106,9 +143,14 @@ class EvaluationPool:
 
     async def layers(self) -> dict[str, str]:
         """The sandbox protection report of one worker."""
+        from evolve.errors import ConfigError
+
         actor = await self._queue().get()
         try:
             return await actor.layers.remote()
+        except RayTaskError as exc:  # the sandbox cannot even start a session: one line, not Ray's traceback
+            raise ConfigError(f"sandbox={self.sandbox.kind} does not work on this machine: "
+                              f"{type(exc.cause).__name__}: {exc.cause}; see `evolve doctor`") from None
         finally:
             self._queue().put_nowait(actor)
 
@@ -131,20 +173,31 @@ class EvaluationPool:
         return result
 
     async def evaluate(self, code: str) -> EvaluationResult:
-        """Evaluate `code` on the next idle worker."""
+        """Evaluate `code` on the next idle worker; an evaluator's traceback goes to the log file only."""
         try:
-            return EvaluationResult.from_dict(await self._call("evaluate", code))
+            data = await self._call("evaluate", code)
         except RayTaskError as exc:  # trusted evaluator code raised outside the cascade's guard
+            _log.error("the evaluator raised outside its cascade:\n%s", exc, extra={"file_only": True})
             return EvaluationResult(valid=False, score=None, feedback=f"evaluation failed: {exc.cause!r}"[:500],
                                     evaluator_error=True)
         except WorkerDied:
             return EvaluationResult(valid=False, score=None, feedback="the evaluation worker died")
+        traceback = data.pop("traceback", "")
+        result = EvaluationResult.from_dict(data)
+        if result.evaluator_error:
+            _log.error("%s\n%s", result.feedback, traceback or "(no traceback was logged)", extra={"file_only": True})
+        return result
 
     async def validate(self, code: str) -> EvaluationResult | None:
         """Score `code` on the validation data (None: the problem has none, or scoring failed)."""
         try:
             data = await self._call("validate", code)
-        except (RayTaskError, WorkerDied) as exc:
+        except RayTaskError as exc:  # the evaluator's validate raised: one line here, the traceback in the log
+            _log.error("validation failed:\n%s", exc, extra={"file_only": True})
+            _log.warning("validation failed: %s: %s (traceback in campaign.log)", type(exc.cause).__name__,
+                         " ".join(str(exc.cause).split())[:300])
+            return None
+        except WorkerDied as exc:
             _log.error("validation failed: %s", exc)
             return None
         return EvaluationResult.from_dict(data) if data is not None else None

@@ -33,7 +33,8 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
             return Ensemble([OpenAIModel(m) for m in models], weights=[m.weight for m in models],
                             concurrency=[m.concurrency for m in models], selection=config.selection,
                             exploration=config.exploration, rest_after=config.rest_after,
-                            rest_seconds=config.rest_seconds, seed=seed)
+                            rest_seconds=config.rest_seconds, max_rest_seconds=config.max_rest_seconds,
+                            max_wait_seconds=config.max_wait_seconds, seed=seed)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     raise ConfigError(f"llm.kind={config.kind!r} is not known; use offline, openai, ensemble or replay")

@@ -3,22 +3,27 @@
 `selection: fixed` draws by weight. `ucb` and `thompson` treat each model as a bandit arm whose payoff
 is the chance that its edit improves on the parent, divided by what a call costs (plus `cost_floor`,
 so that a free model that never helps does not win by default). A model that fails `rest_after` times
-in a row is rested for `rest_seconds` (doubling each time) while the others carry on.
+in a row is rested for `rest_seconds` (doubling each time, at most `max_rest_seconds`) while the others
+carry on, with a warning that names its last error. When every model has been resting or failing for
+`max_wait_seconds` with no proposal in between, `propose` raises `ModelsResting`: the campaign stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from evolve.errors import ProposerError
+from evolve.errors import ModelsResting, ProposerError
 from evolve.llm.base import Prompt, Proposal, Proposer
 
 __all__ = ["Ensemble", "ArmStats"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class ArmStats:
     consecutive_failures: int = 0
     rests: int = 0
     rested_until: float = 0.0
+    last_error: str = ""
 
     @property
     def cost_per_call(self) -> float:
@@ -51,7 +57,8 @@ class Ensemble:
 
     def __init__(self, models: Sequence[Proposer], weights: Sequence[float] | None = None,
                  concurrency: Sequence[int] | None = None, selection: str = "thompson", exploration: float = 1.0,
-                 rest_after: int = 3, rest_seconds: float = 30.0, cost_floor: float = 1e-4, seed: int = 0,
+                 rest_after: int = 3, rest_seconds: float = 30.0, max_rest_seconds: float = 300.0,
+                 max_wait_seconds: float = 600.0, cost_floor: float = 1e-4, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if selection not in ("fixed", "ucb", "thompson"):
             raise ValueError(f"llm.selection={selection!r}: use fixed, ucb or thompson")
@@ -65,6 +72,8 @@ class Ensemble:
         self._slots = {m.name: asyncio.Semaphore(c) for m, c in zip(models, concurrency or [4] * len(models))}
         self.selection, self.exploration = selection, exploration
         self.rest_after, self.rest_seconds, self.cost_floor = rest_after, rest_seconds, cost_floor
+        self.max_rest_seconds, self.max_wait_seconds = max_rest_seconds, max_wait_seconds
+        self._stalled_since: float | None = None  # every model resting, and no proposal since
         self._rng = random.Random(seed)
         self._clock = clock
 
@@ -96,29 +105,50 @@ class Ensemble:
         return name, f"{self.selection}: {scored[name][1]} -> {scored[name][0]:.3g}/$ (vs {others})"
 
     async def propose(self, prompt: Prompt) -> Proposal:
-        """Ask the chosen model; when every model is resting, wait for the first to wake."""
+        """Ask the chosen model; when every model is resting, wait for the first to wake, at most
+        `max_wait_seconds` since they all stopped answering (then raise `ModelsResting`)."""
         while True:
             try:
                 name, reason = self.choose()
                 break
             except LookupError as wait:
-                await asyncio.sleep(max(0.01, float(wait.args[0])))
+                now = self._clock()
+                if self._stalled_since is None:
+                    self._stalled_since = now
+                    _log.warning("every model is resting; waiting up to %g s (llm.max_wait_seconds) for one to "
+                                 "answer again", self.max_wait_seconds)
+                left = self._stalled_since + self.max_wait_seconds - now
+                if left <= 0:
+                    raise ModelsResting(self._resting_message()) from None
+                await asyncio.sleep(max(0.01, min(float(wait.args[0]), left)))
         stats = self.stats[name]
         try:
             async with self._slots[name]:
                 proposal = await self.models[name].propose(prompt)
-        except ProposerError:
+        except ProposerError as exc:
             stats.failures += 1
             stats.consecutive_failures += 1
+            stats.last_error = str(exc)
             if stats.consecutive_failures >= self.rest_after:
                 stats.rests += 1
-                stats.rested_until = self._clock() + self.rest_seconds * 2 ** (stats.rests - 1)
+                rest = min(self.max_rest_seconds, self.rest_seconds * 2.0 ** min(stats.rests - 1, 60))
+                stats.rested_until = self._clock() + rest
                 stats.consecutive_failures = 0
+                _log.warning("model %s is resting %g s after %d failure%s in a row (last error: %s)", name, rest,
+                             self.rest_after, "s" if self.rest_after != 1 else "", " ".join(str(exc).split())[:300])
             raise
         stats.calls += 1
         stats.cost += proposal.cost
         stats.consecutive_failures = 0
+        self._stalled_since = None
         return replace(proposal, model=name, reason=reason)
+
+    def _resting_message(self) -> str:
+        errors = "; ".join(f"{n}: {' '.join(s.last_error.removeprefix(f'{n}: ').split())[:200] or 'no error'}"
+                           for n, s in self.stats.items())
+        return (f"every model has been resting or failing for {self.max_wait_seconds:g} s "
+                f"(llm.max_wait_seconds); last errors: {errors}; fix the endpoint (llm.base_url, llm.model, "
+                f"the key) and resume the run")
 
     def observe(self, proposal: Proposal, improved: bool) -> None:
         """Credit the model that wrote `proposal` with whether its child beat the parent."""

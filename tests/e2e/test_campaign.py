@@ -10,7 +10,7 @@ import pytest
 from evolve.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
 from evolve.database import ProgramDatabase
-from evolve.errors import EvolveError, InitialProgramError
+from evolve.errors import ConfigError, EvolveError, InitialProgramError
 from evolve.program import ProgramStatus
 from evolve.testing import FakeOpenAIServer, FakeReply
 
@@ -74,6 +74,10 @@ def test_a_dead_endpoint_stops_with_one_clear_error(ray_address, circle_problem,
     with FakeOpenAIServer() as server:
         url = server.base_url
     config = _config(circle_problem, tmp_path, 50, base_url=url, max_consecutive_failures=4)
+    with pytest.raises(ConfigError, match=f"llm.base_url={url} does not answer \\(connection refused\\)"):
+        Campaign(config, tmp_path / "probed").run()  # the probe: before Ray, the workers or a database
+    assert not (tmp_path / "probed" / "programs.db").exists()
+    config.llm.probe_timeout = None  # without the probe, the failures in a row stop it
     with pytest.raises(EvolveError, match="4 failed proposals in a row; last error: fake: APIConnectionError"):
         Campaign(config, tmp_path).run()
     with ProgramDatabase(f"sqlite:///{tmp_path / 'programs.db'}", f"circle_packing/{tmp_path.name}") as db:

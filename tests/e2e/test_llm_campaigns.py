@@ -66,7 +66,8 @@ def test_every_fault_is_survived_and_recorded(ray_address, circle_problem, tmp_p
         models = [ModelConfig(model="m", name="live", base_url=server.base_url, max_retries=1, timeout=1.0,
                               price_input_per_million=1.0, price_output_per_million=2.0, concurrency=1),
                   ModelConfig(model="m", name="refused", base_url=dead_url, max_retries=0, timeout=1.0)]
-        config = _config(circle_problem, models, 20, selection="fixed", rest_after=2, rest_seconds=600)
+        config = _config(circle_problem, models, 20, selection="fixed", rest_after=2, rest_seconds=600,
+                         probe_timeout=None)  # no probe: the refused model is meant to fail mid-run
         result = Campaign(config, tmp_path).run()
     assert result.iterations == 20 and result.best_score > result.initial_score
     with _db(tmp_path) as db:

@@ -1,0 +1,68 @@
+"""Before a campaign starts: does every configured model's endpoint answer?
+
+One cheap request per endpoint (`GET /models`, no retries, `llm.probe_timeout` seconds). No answer, or a
+refused key, is one `ConfigError` line naming the key to fix; any other HTTP answer means a server is
+there (a server without `/models` answers 404, which is fine).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import openai
+
+from evolve.config import LLMConfig, ModelConfig
+from evolve.errors import ConfigError
+from evolve.llm.openai_model import api_key
+
+__all__ = ["probe_endpoints"]
+
+_log = logging.getLogger(__name__)
+_OPENAI = "https://api.openai.com/v1"
+
+
+def _why(exc: BaseException) -> str:
+    """The innermost cause of a connection error, in a few words (`connection refused`)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip()) or type(exc).__name__
+    return text[:1].lower() + text[1:200]
+
+
+def probe(model: ModelConfig, key: str, timeout: float) -> None:
+    """Ask `model`'s endpoint for its model list; raise ConfigError when it does not answer."""
+    url = model.base_url or _OPENAI
+    name = f" (model {model.name})" if model.name else ""
+    client = openai.OpenAI(base_url=url, api_key=api_key(model), timeout=timeout, max_retries=0)
+    try:
+        listed = [m.id for m in client.models.list().data]
+    except openai.APITimeoutError:
+        raise ConfigError(f"{key}={url}{name} does not answer (nothing within {timeout:g} s); start the server or "
+                          f"fix the URL (llm.probe_timeout=null skips this check)") from None
+    except openai.APIConnectionError as exc:
+        raise ConfigError(f"{key}={url}{name} does not answer ({_why(exc)}); start the server or fix the URL") \
+            from None
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise ConfigError(f"{key}={url}{name} refuses the key in {model.api_key_env or '(none)'} "
+                          f"(HTTP {exc.status_code}); check the key or api_key_env") from None
+    except openai.APIStatusError:
+        return  # a server answered; some have no model list
+    finally:
+        client.close()
+    if listed and model.model not in listed:
+        _log.warning("%s=%s lists no model %r (it has %s); requests for it may fail", key, url, model.model,
+                     ", ".join(listed[:5]) + (", ..." if len(listed) > 5 else ""))
+
+
+def probe_endpoints(config: LLMConfig) -> None:
+    """Probe each distinct endpoint (and key) of `config`'s models; no-op without `probe_timeout`."""
+    if config.probe_timeout is None or config.kind not in ("openai", "ensemble"):
+        return
+    seen: set[tuple[str, str | None]] = set()
+    for n, model in enumerate(config.model_configs()):
+        if (model.base_url or _OPENAI, model.api_key_env) in seen:
+            continue
+        seen.add((model.base_url or _OPENAI, model.api_key_env))
+        key = "llm.base_url" if config.kind == "openai" else f"llm.models[{n}].base_url"
+        probe(model, key, config.probe_timeout)
