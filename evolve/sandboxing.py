@@ -1,55 +1,46 @@
-"""The engine's side of the sandbox: which backend a config names, and what a candidate must not see."""
+"""The engine's side of the sandbox: which backend a config names, and what a candidate may see."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
-from evolve.config import SandboxConfig
+from evolve.config import ProblemConfig, SandboxConfig
 from evolve.errors import ConfigError
-from sandboxes import DEFAULT_HIDDEN, ProcessSandbox, Sandbox
+from sandboxes import ProcessSandbox, Sandbox, default_view
 
-__all__ = ["hidden_paths", "make_sandbox"]
-
-
-def hidden_paths(problem_dirs: Iterable[str] | None = None) -> list[str]:
-    """Homes and shared temp dirs, every problem's folder (its evaluator and data) and the history of
-    the checkout a folder lives in (which holds every version of them)."""
-    if problem_dirs is None:
-        from evolve.problems import discover
-
-        problem_dirs = [p.directory for p in discover().values()]
-    hidden = list(DEFAULT_HIDDEN)
-    for directory in problem_dirs:
-        if not directory:
-            continue
-        folder = Path(directory).resolve()
-        hidden.append(str(folder))
-        for parent in folder.parents:
-            if (parent / ".git").is_dir():
-                hidden.append(str(parent / ".git"))
-                break
-    return sorted(set(hidden))
+__all__ = ["make_sandbox", "visible_paths"]
 
 
-def make_sandbox(config: SandboxConfig | Sandbox | None = None, hide: Iterable[str] | None = None) -> Sandbox:
-    """Build the sandbox a config names; a Sandbox object is used as is, None gives the default.
+def visible_paths(config: SandboxConfig, problem: ProblemConfig | None = None) -> list[str]:
+    """The allow-list of a candidate's view: the system's libraries, the interpreter and its standard
+    library, the preloaded and the problem's packages, the problem's declared data folders (relative
+    to its folder), and `sandbox.allow`. Nothing else: no checkout, run dir, home or evaluator data."""
+    packages = list(dict.fromkeys([*config.preload, *(problem.packages if problem else [])]))
+    paths = default_view(packages)
+    for entry in problem.data if problem else []:
+        path = Path(problem.directory) / entry
+        if not path.exists():
+            raise ConfigError(f"problem {problem.name!r}: data folder {path} does not exist (problem.data)")
+        paths.append(str(path.resolve()))
+    return paths + list(config.allow)
 
-    `hide` overrides `config.hide`; when both are None the candidate is kept from `hidden_paths()`.
-    """
+
+def make_sandbox(config: SandboxConfig | Sandbox | None = None, problem: ProblemConfig | None = None) -> Sandbox:
+    """Build the sandbox a config names for `problem`'s candidates; a Sandbox object is used as is,
+    None gives the default."""
     if isinstance(config, Sandbox):
         return config
     config = config or SandboxConfig()
+    allow = visible_paths(config, problem)
     if config.kind == "process":
-        hidden = list(hide) if hide is not None else config.hide if config.hide is not None else hidden_paths()
         return ProcessSandbox(user=config.user, network_isolation=config.network_isolation,
                               preload=tuple(config.preload), scratch_mb=config.scratch_mb,
-                              scratch_inodes=config.scratch_inodes, hide=hidden)
+                              scratch_inodes=config.scratch_inodes, allow=allow)
     if config.kind == "docker":
         from sandboxes.docker import DockerSandbox
 
         return DockerSandbox(image=config.image, user=config.user, network_isolation=config.network_isolation,
                              preload=tuple(config.preload), scratch_mb=config.scratch_mb,
                              scratch_inodes=config.scratch_inodes, memory_mb=config.memory_mb, pids=config.pids,
-                             cpus=config.cpus)
+                             cpus=config.cpus, allow=allow)
     raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process or sandbox=docker")

@@ -2,7 +2,7 @@
 
 This package depends on the standard library only (the Docker backend imports the `docker` SDK when
 it is used, and the zygote `pyseccomp` inside the sandbox): callers hand in everything it needs,
-such as the limits of a session and the paths a candidate must not see.
+such as the limits of a session and the paths a candidate may see.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from sandboxes.base import Sandbox, Session
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
-from sandboxes.process import DEFAULT_HIDDEN, ProcessSandbox
+from sandboxes.process import ProcessSandbox
+from sandboxes.view import default_view, package_paths
 
 __all__ = [
-    "DEFAULT_HIDDEN",
     "CandidateCrash",
     "CandidateError",
     "CandidateTimeout",
@@ -22,4 +22,6 @@ __all__ = [
     "SandboxLimits",
     "SandboxUnavailable",
     "Session",
+    "default_view",
+    "package_paths",
 ]

@@ -14,6 +14,8 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4
 MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
+_MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -40,27 +42,54 @@ def mount(source, target, fstype, flags, data=None):
            f"mount {target}")
 
 
-def hide(paths, keep):
-    """In a private mount namespace (the zygote's, once): empty tmpfs over every path in `paths`, with
-    the `keep` paths beneath them bound back read-only. Returns the paths hidden."""
+def _bind(fd, target, writable=False):
+    """Bind what `fd` names at `target`, read-only unless `writable`, no setuid."""
+    mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+    mount(None, target, None, MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if writable else MS_RDONLY))
+
+
+def build_root(allowed, devices, mount_points):
+    """In a private mount namespace (the zygote's, once): make a new root that holds only the `allowed`
+    paths, bound read-only at their own names (a symlink among them is copied as a link, so /lib64 ->
+    usr/lib64 still resolves), the `devices`, and empty `mount_points`; switch to it and drop the old
+    root, so nothing else of the host stays reachable. Returns what is in view, for the layer report."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = sorted({os.path.realpath(p) for p in keep if p and os.path.isdir(p)})
-    hidden = []
-    for top in sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}):
-        if not os.path.isdir(top):
-            hidden.append(top)  # it lay under a path hidden already: gone from view
-            continue
-        inside = [p for p in keep if p.startswith(top + "/") or p == top]
-        inside = [p for p in inside if not any(p.startswith(q + "/") for q in inside)]
-        handles = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in inside]
-        mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
-        for path, fd in handles:  # /proc/self/fd/N still names the covered directory
-            os.makedirs(path, exist_ok=True)
-            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-            mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-            os.close(fd)
-        hidden.append(top)
-    return hidden
+    links, real = {}, set()
+    for path in {os.path.abspath(p) for p in allowed if p}:
+        if os.path.islink(path):
+            links[path] = os.readlink(path)
+        if os.path.exists(path):
+            real.add(os.path.realpath(path))
+    sources = []
+    for path in sorted(real):  # a parent sorts before its children: bind the parent only
+        if not any(path.startswith(q + "/") for q, _ in sources):
+            sources.append((path, os.open(path, os.O_PATH)))  # opened now: /tmp is covered next
+    nodes = [(d, os.open(d, os.O_PATH)) for d in devices if os.path.exists(d)]
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=1m")  # a private staging place
+    root = "/tmp/root"
+    os.mkdir(root)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m,nr_inodes=4096")
+    for path, fd in sources + nodes:
+        target = root + path
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "w").close()
+        _bind(fd, target, writable=path in ("/dev/null", "/dev/zero", "/dev/full"))
+        os.close(fd)
+    for link, destination in links.items():
+        if not os.path.lexists(root + link):
+            os.makedirs(os.path.dirname(root + link), exist_ok=True)
+            os.symlink(destination, root + link)
+    for point in mount_points:
+        os.makedirs(root + point, mode=0o755, exist_ok=True)
+    os.chdir(root)
+    _check(_libc.syscall(_SYS_PIVOT_ROOT, b".", b"."), "pivot_root")  # the old root now lies beneath
+    _check(_libc.umount2(b".", _MNT_DETACH), "umount old root")
+    os.chdir("/")
+    mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return [p for p, _ in sources] + [f"{link} -> {dest}" for link, dest in links.items()] + [d for d, _ in nodes]
 
 
 def session_mounts(scratch, scratch_mb, uid, gid, inodes=4096):
@@ -212,3 +241,10 @@ def close_inherited(keep):
         if start < fd:  # closerange(0, 0) closes everything on CPython 3.11 (close_range(0, -1))
             os.closerange(start, fd)
         start = fd + 1
+
+
+def oom_first():
+    """Make the candidate's processes the out-of-memory killer's first choice, before the fork server
+    and the session's leader (raising one's own score needs no privilege)."""
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")

@@ -1,8 +1,9 @@
 """The fork server: `python -I _zygote.py SOCKET_FD CONFIG_JSON`, one per evaluation worker.
 
 Started by exec from a clean interpreter with an empty environment, it imports the heavy modules once
-(numpy, ...) and holds nothing else: no keys, no evaluator, no data. It hides homes, temp dirs and the
-problems' data in its own mount namespace once, so sessions inherit that view. For each session the worker sends
+(numpy, ...) and holds nothing else: no keys, no evaluator, no data. In its own mount namespace it
+switches once to a new root that holds only the paths it was allowed (the interpreter, its standard
+library, the allowed packages, declared data, a few devices), so sessions inherit that view. For each session the worker sends
 the setup and four fds (request pipe, reply pipe, status pipe, output file) over the socket. The zygote
 forks a leader that starts a new session and new mount, PID, network, IPC and UTS namespaces and forks
 again: the grandchild is PID 1 of its namespace, isolates itself (`_layers`) and serves the candidate
@@ -45,7 +46,7 @@ def _isolated(setup, namespaced):
         try:
             mounts = _layers.session_mounts(_SCRATCH, setup["scratch_mb"], setup["uid"], setup["gid"],
                                             setup.get("scratch_inodes", 4096))
-            layers["filesystem"] = f"private mount namespace: {_HIDDEN}; {mounts}"
+            layers["filesystem"] = f"{_VIEW}; {mounts}"
             setup["scratch"] = _SCRATCH  # the worker's host dir is not needed: nothing is written there
         except OSError as exc:
             layers["filesystem"] = f"NOT isolated: {exc}"
@@ -99,6 +100,7 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
     if inner == 0:
         try:
             _layers.close_inherited([0, 1, 2, req_fd, resp_fd])  # the status and kill pipes stay with the leader
+            _layers.oom_first()
             os.environ.clear()
             os.environ.update(setup["env"])
             layers = _isolated(setup, namespaced)
@@ -138,8 +140,15 @@ def _join_cgroup(setup):
         return setup.get("cgroup_layer", "NOT active")
     try:
         for procs in setup["cgroup"]:
-            with open(procs, "w") as f:
-                f.write("0")
+            parent = next((p for p in _CGROUP_FDS if procs.startswith(p + "/")), None)
+            if parent is None:  # no new root: the path is in view
+                fd = os.open(procs, os.O_WRONLY)
+            else:  # reached through the directory opened before the root switched
+                fd = os.open(procs[len(parent) + 1:], os.O_WRONLY, dir_fd=_CGROUP_FDS[parent])
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
     except OSError as exc:
         return f"NOT active: could not join the session's cgroup ({exc})"
     setup["processes_capped"] = True
@@ -162,14 +171,16 @@ def _wait_or_kill(inner, kill_fd):
             return os.waitpid(inner, 0)[1]
 
 
-_HIDDEN = "nothing hidden"
+_VIEW = "NOT isolated: the host's filesystem is in view"
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_CGROUP_FDS = {}  # the session cgroups' parent directories, opened before the root switched
 _SECCOMP = None
 _SCRATCH = "/tmp/evolve-scratch"  # in the zygote's private /tmp: each session mounts its own tmpfs here
 _CONTAINER = False  # inside a container: no namespaces of our own; the container is the boundary
 
 
 def main():
-    global _HIDDEN, _SECCOMP, _CONTAINER
+    global _VIEW, _SECCOMP, _CONTAINER
     config = json.loads(sys.argv[2])
     _CONTAINER = config.get("container", False)
     if sys.argv[1].isdigit():
@@ -177,21 +188,23 @@ def main():
     else:  # a socket path: the worker, outside the container, listens there
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         control.connect(sys.argv[1])
+    sys.path.extend(p for p in config.get("path", []) if p not in sys.path)
     _SECCOMP = _layers.seccomp_filter()
     for module in config["preload"]:
         try:
             __import__(module)
         except ImportError:
             pass  # a candidate that needs it will say so itself
-    try:  # hidden once here; every session's mount namespace starts as a copy of this one
+    try:  # the view is made once here; every session's mount namespace starts as a copy of this one
         if _CONTAINER:
             raise OSError("in a container its own mounts are the view")
         _layers.unshare(_layers.CLONE_NEWNS)
-        hidden = _layers.hide(sorted(set(config["hide"]) | {"/tmp"}), config["keep"])
-        os.makedirs(_SCRATCH, mode=0o755, exist_ok=True)
-        _HIDDEN = f"{', '.join(hidden) or 'nothing'} hidden by empty tmpfs"
+        for parent in config.get("cgroup_parents", []):
+            _CGROUP_FDS[parent] = os.open(parent, os.O_PATH | os.O_DIRECTORY)
+        view = _layers.build_root(config["allow"], _DEVICES, ["/proc", _SCRATCH])
+        _VIEW = f"a new root holding only {', '.join(view)}"
     except OSError as exc:
-        _HIDDEN = f"nothing hidden ({exc})"
+        _VIEW = f"NOT isolated: the host's filesystem is in view ({exc})"
     signal.signal(signal.SIGCHLD, _reap)
     _layers.become_subreaper()  # a leader that dies early leaves its orphans here, not to PID 1
     while True:

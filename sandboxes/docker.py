@@ -29,6 +29,7 @@ from sandboxes.cgroups import SessionCgroup, cpu_usage_file, read_cpu_seconds
 from sandboxes.errors import SandboxUnavailable
 from sandboxes.forkserver import THREAD_CAPS, ForkHandle, ForkServerSandbox
 from sandboxes.limits import SandboxLimits
+from sandboxes.view import default_view, import_roots, package_paths
 
 __all__ = ["DockerSandbox", "build_image", "DEFAULT_IMAGE"]
 
@@ -90,9 +91,10 @@ class DockerSandbox(ForkServerSandbox):
 
     def __init__(self, image: str = DEFAULT_IMAGE, user: str | None = "nobody", network_isolation: bool = True,
                  preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, scratch_inodes: int = 4096,
-                 memory_mb: int = 4096,
-                 pids: int = 512, cpus: float = 1.0, client=None) -> None:
+                 memory_mb: int = 4096, pids: int = 512, cpus: float = 1.0, allow: list[str] | None = None,
+                 client=None) -> None:
         super().__init__(None, network_isolation, preload, scratch_mb, scratch_inodes)
+        self._allow = list(allow) if allow is not None else default_view()
         self._uid = self._gid = 65534 if user else None  # the container's own nobody, root or not here
         self.image, self._memory_mb, self._pids, self._cpus = image, memory_mb, pids, cpus
         self._client = client
@@ -135,17 +137,20 @@ class DockerSandbox(ForkServerSandbox):
         volumes = {p: {"bind": p, "mode": "ro"} for p in _SYSTEM if os.path.isdir(p)}
         if os.path.isfile("/etc/ld.so.cache"):  # how ctypes finds shared libraries (libseccomp)
             volumes["/etc/ld.so.cache"] = {"bind": "/etc/ld.so.cache", "mode": "ro"}
-        for path in sorted({os.path.realpath(p) for p in [sys.base_prefix, sys.prefix, *sys.path]
-                            if p and p.startswith("/") and os.path.isdir(p)}):
+        allow = self._allow + package_paths("pyseccomp")  # the fork server's own filter compiler
+        for path in sorted({os.path.realpath(p) for p in allow if os.path.exists(p)}):  # only these
             if not any(path == q or path.startswith(q + "/") for q in volumes):
                 volumes[path] = {"bind": path, "mode": "ro"}
         volumes[_HERE] = {"bind": "/evolve-sandbox", "mode": "ro"}
         volumes[self._dir] = {"bind": "/evolve-control", "mode": "rw"}
-        config = json.dumps({"container": True, "preload": list(self._preload), "hide": [], "keep": []})
+        # the real interpreter, not a virtualenv's link to it: the allowed packages come through "path"
+        config = json.dumps({"container": True, "preload": list(self._preload), "path": import_roots(allow)})
+        python = os.path.realpath(sys.executable)
         self._container = client.containers.run(
-            self.image, [sys.executable, "-I", "/evolve-sandbox/_zygote.py", "/evolve-control/control.sock", config],
+            self.image, [python, "-I", "/evolve-sandbox/_zygote.py", "/evolve-control/control.sock", config],
             detach=True, auto_remove=True, network_mode="none" if self._network_isolation else "bridge",
-            read_only=True, tmpfs={"/tmp": f"size={self._scratch_mb}m,nr_inodes={self._scratch_inodes},mode=1777"}, mem_limit=f"{self._memory_mb}m",
+            read_only=True, tmpfs={"/tmp": f"size={self._scratch_mb}m,nr_inodes={self._scratch_inodes},mode=1777"},
+            mem_limit=f"{self._memory_mb}m",
             pids_limit=self._pids, nano_cpus=int(self._cpus * 1e9), cap_drop=["ALL"],
             cap_add=["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"],
             security_opt=["no-new-privileges"], user="0:0",
@@ -197,7 +202,10 @@ class DockerSandbox(ForkServerSandbox):
         """The host pid of the container's zygote (every session descends from it), or None."""
         if self._container is None:
             return None
-        self._container.reload()
+        try:
+            self._container.reload()
+        except Exception:  # the docker SDK's NotFound: the container is gone
+            return None
         return self._container.attrs["State"]["Pid"] or None
 
     def _cpu_clock(self, inner: int, cgroup: SessionCgroup | None) -> Callable[[], float] | None:
@@ -211,6 +219,7 @@ class DockerSandbox(ForkServerSandbox):
         """Stop the container."""
         super().close()
         self._usage = None
+        self._fitted = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None

@@ -350,10 +350,17 @@ class ForkServerSandbox(Sandbox):
         fds = [req_r, resp_w, status_w, output.fileno()] + ([kill_r] if kill_r is not None else [])
         try:
             with self._lock:
-                control = self._control()
-                self._fit(limits)
-                socket.send_fds(control, [json.dumps(setup).encode()], fds)
-                leader = struct.unpack(">i", recv_exact(control, 4))[0]
+                for attempt in (1, 2):  # a fork server that died (killed from outside, say) is started anew
+                    control = self._control()
+                    self._fit(limits)
+                    try:
+                        socket.send_fds(control, [json.dumps(setup).encode()], fds)
+                        leader = struct.unpack(">i", recv_exact(control, 4))[0]
+                        break
+                    except (ConnectionError, CandidateCrash):
+                        if attempt == 2:
+                            raise CandidateCrash("the sandbox fork server stopped and could not be restarted")
+                        self.close()
         finally:
             for fd in fds:
                 if fd != output.fileno():

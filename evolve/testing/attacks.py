@@ -47,16 +47,18 @@ def forge(text):
 
 
 class ContractEvaluator(Evaluator):
-    """Three calls of `solve`; 1.0 when all are right. Keeps every raw answer in `seen` (to search for
-    leaks)."""
+    """Three calls of `solve`, each killed after `timeout` seconds; 1.0 when all are right. Keeps every
+    raw answer in `seen` (to search for leaks). The timeout leaves a loaded machine room: an honest call
+    takes milliseconds, and a hostile one that needs the kill gets it either way."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = 5.0) -> None:
         self.seen: list[object] = []
+        self.timeout = timeout
 
     def evaluate(self, candidate):
         answers = []
         for x in (1, 2, 3):
-            answers.append(candidate.call("solve", x, timeout=2.0))
+            answers.append(candidate.call("solve", x, timeout=self.timeout))
             self.seen.append(answers[-1])
         if answers != [2, 4, 6] or any(type(a) is not int for a in answers):
             return Score.invalid(f"wrong answers {str(answers)[:200]}")
@@ -367,26 +369,64 @@ def solve(x):
     pipes = [fd for fd, kind in found.items() if kind == stat.S_IFIFO]
     return 2 * x if len(found) == 2 and len(pipes) == 2 else {"inherited": found}
 """),
-    _attack("memory_fan_out", "memory bomb (spread over many processes)", """
-import os
-CHILDREN, EACH_MB, LIMIT_MB = 6, 200, 512
+    _attack("world_readable_answers", "finding hidden answer files (world-readable, outside any hidden path)", """
+import glob
 def solve(x):
-    pids = []
-    for _ in range(CHILDREN):
+    out = {}
+    for pattern in ("/srv/*", "/srv/*/*", "/opt/*", "/opt/*/*", "/mnt/*", "/var/*/*evolve*", "/etc/*evolve*"):
+        for path in glob.glob(pattern)[:200]:
+            try:
+                out[path] = open(path, errors="replace").read(2048)
+            except OSError:
+                pass
+    return out
+"""),
+    _attack("live_run_database", "finding hidden answer files (the live run database)", """
+import glob
+def solve(x):
+    out = {}
+    for depth in range(4):
+        for name in ("programs.db", "programs.db-wal", "config.yaml", "best.py"):
+            for path in glob.glob("/" + "*/" * depth + "runs/*/" + name)[:50]:
+                try:
+                    out[path] = open(path, "rb").read(4096).decode(errors="replace")
+                except OSError:
+                    pass
+    return out
+"""),
+    _attack("memory_fan_out", "memory bomb (spread over many processes)", """
+import os, select
+CHILDREN, EACH_MB, LIMIT_MB = 5, 160, 512
+def solve(x):
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    children = {}
+    for n in range(CHILDREN):
         pid = os.fork()
         if pid == 0:
             try:
+                os.close(go_w)  # so that the parent's close is everyone's end of file
                 block = bytearray(EACH_MB * 2**20)
-                block[::4096] = b"x" * len(block[::4096])  # touch every page
-                os.read(os.open("/proc/self/stat", os.O_RDONLY), 1)
-                import time
-                time.sleep(0.5)
+                block[::4096] = b"x" * len(block[::4096])  # every page touched
+                os.write(ready_w, bytes([n]))
+                os.read(go_r, 1)  # held until the parent has counted
+            finally:
                 os._exit(0)
-            except BaseException:
-                os._exit(1)
-        pids.append(pid)
-    held = sum(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in pids)
-    return 2 * x if held * EACH_MB <= LIMIT_MB else {"held_mb": held * EACH_MB}
+        children[pid] = n
+    os.close(ready_w)
+    os.close(go_r)
+    holding, most = set(), 0
+    while children and len(holding) < len(children):  # until every live child holds its block
+        if select.select([ready_r], [], [], 0.05)[0]:
+            holding.update(os.read(ready_r, 64))
+            most = max(most, len(holding))
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+        if pid:
+            holding.discard(children.pop(pid))
+    os.close(go_w)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return 2 * x if most * EACH_MB <= LIMIT_MB else {"held_mb": most * EACH_MB}
 """),
     _attack("inode_exhaustion", "disk bomb (inode exhaustion)", """
 import os

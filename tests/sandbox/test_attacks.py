@@ -24,7 +24,7 @@ from evolve.testing.attacks import ATTACKS, HELD_IF_VALID, PROBE, SECRET, Contra
 from sandboxes import SandboxLimits
 from tests.sandbox.docker_engine import docker_sandbox
 
-LIMITS = SandboxLimits(wall_seconds=10, call_timeout=2, cpu_seconds=5, memory_mb=512, max_processes=32,
+LIMITS = SandboxLimits(wall_seconds=20, call_timeout=5, cpu_seconds=10, memory_mb=512, max_processes=32,
                        file_size_mb=8, open_files=64, max_result_bytes=1_000_000)
 BACKENDS = ["process", "docker"]
 
@@ -32,21 +32,27 @@ BACKENDS = ["process", "docker"]
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     """Canaries on the host: a key in the environment and in a home file, an answer file among the
-    problems, a world-writable sentinel in /tmp. Removed afterwards."""
+    problems, a world-readable answer in /srv, a live run's database in the checkout, a world-writable
+    sentinel in /tmp. Removed afterwards."""
     import problems
 
     old_env = os.environ.get("OPENAI_API_KEY")
     os.environ["OPENAI_API_KEY"] = SECRET
     tag = uuid.uuid4().hex[:8]
+    run_dir = Path(problems.__file__).parents[1] / "runs" / f"evolve-attack-{tag}"
     files = {Path.home() / f".evolve-attack-secret-{tag}": (SECRET, 0o600),
              Path(problems.__file__).parent / f".evolve-attack-answer-{tag}": (SECRET, 0o644),
+             Path(f"/srv/evolve-attack-answer-{tag}"): (SECRET, 0o644),
+             run_dir / "programs.db": (f"SQLite format 3 validation {SECRET}", 0o644),
              Path(f"/tmp/evolve-sentinel-{tag}"): ("intact", 0o666)}
     for path, (text, mode) in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         os.chmod(path, mode)
     yield {"sentinel": Path(f"/tmp/evolve-sentinel-{tag}")}
     for path in files:
         path.unlink(missing_ok=True)
+    run_dir.rmdir()
     if old_env is None:
         os.environ.pop("OPENAI_API_KEY", None)
     else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from evaluators import evaluate_program
-from sandboxes import SandboxLimits, SandboxUnavailable
 from evolve.testing.attacks import HONEST, ContractEvaluator
+from sandboxes import SandboxLimits, SandboxUnavailable
 from sandboxes.docker import DockerSandbox
 from tests.sandbox.docker_engine import docker_sandbox
 
@@ -40,3 +40,16 @@ def test_a_missing_image_says_how_to_build_it(sandbox):
     with pytest.raises(SandboxUnavailable, match="evolve sandbox build"):
         with other.session(HONEST, SandboxLimits()):
             pass
+
+
+def test_a_container_killed_from_outside_is_started_anew():
+    sandbox = docker_sandbox()
+    try:
+        assert evaluate_program(ContractEvaluator(), sandbox, HONEST, SandboxLimits()).valid
+        first = sandbox._container.id
+        sandbox._container.kill()
+        again = evaluate_program(ContractEvaluator(), sandbox, HONEST, SandboxLimits())
+        assert again.valid, again.feedback
+        assert sandbox._container.id != first
+    finally:
+        sandbox.close()

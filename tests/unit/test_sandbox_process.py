@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
-from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, ProcessSandbox, SandboxLimits
+from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, ProcessSandbox, SandboxLimits, default_view
 
 LIMITS = SandboxLimits(wall_seconds=20, call_timeout=5, cpu_seconds=10, memory_mb=1024)
 
@@ -144,7 +145,7 @@ def test_no_network_no_home_no_privileges(sandbox):
     out = run(sandbox, src)
     assert out["uid"] != 0
     assert out["net"] != "connected"
-    assert out["write"] == "PermissionError" and not os.path.exists("/etc/evolve-sandbox-probe")
+    assert out["write"] in ("PermissionError", "OSError") and not os.path.exists("/etc/evolve-sandbox-probe")
     assert set(out["root"]) <= {".pyenv", ".local"}  # only the interpreter is bound back into /root
     layers = sandbox.layers()
     assert layers["network"].startswith("isolated") and layers["user"].startswith("unprivileged")
@@ -164,15 +165,31 @@ def test_each_session_starts_clean(sandbox):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root")
-def test_hidden_paths_nested_in_other_hidden_paths(tmp_path):
-    inner = tmp_path / "inner"
-    inner.mkdir()
-    (inner / "answer.txt").write_text("42")
-    sandbox = ProcessSandbox(hide=["/tmp", str(tmp_path), str(inner)])  # inner vanishes with /tmp first
+def test_the_view_is_an_allow_list(tmp_path):
+    data, secret = tmp_path / "data", tmp_path / "secret"
+    (data / "nested").mkdir(parents=True)
+    secret.mkdir()
+    (data / "table.txt").write_text("42")
+    (secret / "answer.txt").write_text("41")
+    checkout = Path(__file__).resolve().parents[2]
+    sandbox = ProcessSandbox(allow=default_view(["numpy"]) + [str(data), str(data / "nested")])
     try:
-        layers = sandbox.layers()
-        assert layers["filesystem"].startswith("private mount namespace") and "scratch a fresh" in layers["filesystem"]
-        src = f"import os\ndef f():\n    return os.path.exists({str(inner / 'answer.txt')!r})\n"
-        assert run(sandbox, src) is False
+        assert sandbox.layers()["filesystem"].startswith("a new root holding only")
+        src = f"""
+import os
+def f():
+    seen = {{p: os.path.exists(p) for p in ({str(data / 'table.txt')!r}, {str(secret / 'answer.txt')!r},
+                                             {str(checkout / 'README.md')!r}, {str(checkout / 'runs')!r},
+                                             "/srv", "/home", "/var", "/run", "/etc/passwd")}}
+    try:
+        open({str(data / 'new.txt')!r}, "w")
+        seen["wrote"] = True
+    except OSError:
+        seen["wrote"] = False
+    return [open({str(data / 'table.txt')!r}).read(), seen]
+"""
+        text, seen = run(sandbox, src)
+        assert text == "42" and seen.pop(str(data / "table.txt")) is True
+        assert not any(seen.values()), seen  # nothing else: no sibling, checkout, /srv, homes; no writes
     finally:
         sandbox.close()
