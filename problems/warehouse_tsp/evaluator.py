@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from evaluators import CandidateTimeout, Evaluator, Score, Session, Stage
+from evaluators import CandidateTimeout, Score, Session, SplitEvaluator
 from problems.warehouse_tsp import initial
 from problems.warehouse_tsp.best_known import BestKnown, BestKnownCache
 from problems.warehouse_tsp.bounds import lower_bound
@@ -57,7 +57,7 @@ def _reference(tour: Tour) -> Reference:
     return Reference(seed.length, bound, "lower bound", bound)
 
 
-class WarehouseRouting(Evaluator):
+class WarehouseRouting(SplitEvaluator):
     """Scores `solve(instance) -> list[int]` by mean metres per pick over the training tours.
 
     Each call gets a freshly shuffled and relabelled copy of a tour. Its CPU time is measured here,
@@ -92,19 +92,6 @@ class WarehouseRouting(Evaluator):
         self.best_known = BestKnownCache()
         self.splits = build_splits(self.generator)
         self.smoke_set = sorted(self.splits["train"], key=lambda t: t.n)[:smoke_tours]
-
-    def stages(self) -> list[Stage]:
-        """A few small tours first, then all the training tours."""
-        return [Stage("smoke", lambda c: self.score(c, self.smoke_set, "smoke"), gate=lambda s: s.valid),
-                Stage("train", lambda c: self.score(c, self.splits["train"], "train"))]
-
-    def validate(self, candidate: Session) -> Score:
-        """Score on the validation tours (never used as fitness, never shown in a prompt)."""
-        return self.score(candidate, self.splits["val"], "val")
-
-    def test(self, candidate: Session) -> Score:
-        """Score on the test tours (only `evolve check --test PROGRAM` calls this)."""
-        return self.score(candidate, self.splits["test"], "test")
 
     def references(self, split: str) -> list[dict]:
         """Every reference method on one split (see `report.reference_rows`).

@@ -1,0 +1,75 @@
+"""Helpers for evaluators that call a candidate many times: replies checked, time charged in CPU."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+from sandboxes import Session
+
+__all__ = ["CallBudget", "OverBudget", "RejectedReply", "check_numbers"]
+
+
+class RejectedReply(Exception):
+    """The candidate broke the contract of its calls; the message says how (it becomes the feedback)."""
+
+
+class OverBudget(RejectedReply):
+    """The candidate's calls together used more than their budget; the message says how much."""
+
+
+def check_numbers(reply: object, n: int, what: str = "numbers") -> str | None:
+    """Why `reply` is not a list of `n` finite numbers (bools excluded), or None when it is."""
+    if not isinstance(reply, list):
+        return f"returned {type(reply).__name__}, not a list of {n} {what}"
+    if len(reply) != n:
+        return f"returned {len(reply)} {what} for {n}"
+    for k, value in enumerate(reply):
+        if type(value) not in (int, float):
+            return f"{what} {k} is {str(value)[:40]!r} ({type(value).__name__}), not a number"
+        if not (math.isfinite(value) if type(value) is float else abs(value) <= sys.float_info.max):
+            return f"{what} {k} is {str(value)[:40]}, not a finite number"
+    return None
+
+
+class CallBudget:
+    """Calls into a session, charged against a budget of the candidate's CPU time (measured outside
+    the sandbox, so a busy machine does not change the verdict; wall time where the sandbox cannot
+    measure CPU). The evaluator's own time between calls is never charged.
+
+    Example::
+
+        budget = CallBudget(candidate, seconds=2.0)
+        for item in items:     # RejectedReply: a reply that is not len(bins) numbers, or past 2 s of CPU
+            priorities = budget.numbers("priority", item, bins, count=len(bins), timeout=1.0)
+    """
+
+    def __init__(self, session: Session, seconds: float) -> None:
+        self.session = session
+        self.budget = seconds
+        self.spent = 0.0
+        self.calls = 0
+        self.clock = "CPU" if session.cpu_seconds() is not None else "wall"
+
+    def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
+        """`session.call(...)`, then `OverBudget` once the calls together have used the budget."""
+        cpu, wall = self.session.cpu_seconds(), time.perf_counter()
+        reply = self.session.call(function, *args, timeout=timeout)
+        after = self.session.cpu_seconds()
+        self.spent += after - cpu if cpu is not None and after is not None else time.perf_counter() - wall
+        self.calls += 1
+        if self.spent > self.budget:
+            raise OverBudget(f"too slow: {self.calls} calls used {self.spent:.2f} s of {self.clock} time, over "
+                             f"the budget of {self.budget:.2f} s")
+        return reply
+
+    def numbers(self, function: str, *args: Any, count: int, what: str = "numbers",
+                timeout: float | None = None) -> list[float]:
+        """`call(...)`, then check the reply is `count` finite numbers; `RejectedReply` says how it is not."""
+        reply = self.call(function, *args, timeout=timeout)
+        problem = check_numbers(reply, count, what)
+        if problem:
+            raise RejectedReply(f"{function}(...) {problem}")
+        return reply

@@ -1,0 +1,93 @@
+"""Trusted scoring for online bin packing: the packer runs here and asks the candidate for priorities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from evaluators import CallBudget, RejectedReply, Score, Session, SplitEvaluator
+from problems.bin_packing.instances import SPLITS, GeneratorConfig, Instance, build_splits
+from problems.bin_packing.packing import online_pack
+from problems.bin_packing.report import reference_rows
+from problems.bin_packing.scoring import best_fit_bins, summarise
+
+__all__ = ["BinPacking"]
+
+
+def _groups(spec: Mapping[str, int] | None, default: tuple) -> tuple[tuple[str, int], ...]:
+    """A split's `{group: count}` from the config as the generator's tuple (the default when absent)."""
+    return default if spec is None else tuple((str(g), int(c)) for g, c in dict(spec).items())
+
+
+class BinPacking(SplitEvaluator):
+    """Scores `priority(item, bins) -> list[float]` by the excess bins over the L1 bound, online.
+
+    The packer (`packing.online_pack`) runs on this side and makes one sandbox call per item, with the
+    open bins that can hold it plus one empty bin. A reply that is not a list of len(bins) finite
+    numbers, a raising or hanging call, or calls using more than `max_ms_per_item` of CPU time on
+    average (2 s at least per split; measured outside the sandbox) make the program invalid. Fitness is minus the mean excess in percent; validation
+    and test instances are scored only through `validate` and `test`.
+    """
+
+    entrypoint = "priority"
+    reference_splits = SPLITS
+
+    def __init__(self, seed: int = 2026, train: Mapping[str, int] | None = None,
+                 val: Mapping[str, int] | None = None, test: Mapping[str, int] | None = None,
+                 call_timeout: float = 1.0, max_ms_per_item: float = 5.0) -> None:
+        defaults = GeneratorConfig()
+        self.generator = GeneratorConfig(seed=int(seed), train=_groups(train, defaults.train),
+                                         val=_groups(val, defaults.val), test=_groups(test, defaults.test))
+        self.splits = build_splits(self.generator)
+        self.call_timeout = float(call_timeout)
+        self.max_ms_per_item = float(max_ms_per_item)
+        self.smoke_set = [min(self.splits["train"], key=lambda inst: len(inst.items))]
+
+    def references(self, split: str) -> list[dict]:
+        """First fit, best fit, worst fit and first fit decreasing on one split (our own code)."""
+        return reference_rows(self.splits[split])
+
+    def score(self, candidate: Session, instances: list[Instance], split: str) -> Score:
+        """Pack every instance with the candidate's priorities and compare with the L1 bound and best fit."""
+        items = sum(len(inst.items) for inst in instances)
+        budget = CallBudget(candidate, max(2.0, self.max_ms_per_item * items / 1000))
+
+        def priority(item: int, bins: list[int]) -> list[float]:
+            return budget.numbers("priority", item, bins, count=len(bins), what="priorities",
+                                  timeout=self.call_timeout)
+
+        packings = []
+        for inst in instances:
+            try:
+                packings.append(online_pack(inst.items, inst.capacity, priority))
+            except RejectedReply as exc:
+                return Score.invalid(f"{split} instance {inst.name} ({len(inst.items)} items, capacity "
+                                     f"{inst.capacity}): {exc}")
+        seconds = budget.spent
+        got = summarise(instances, [p.bins for p in packings])
+        base = summarise(instances, [best_fit_bins(inst) for inst in instances])
+        agreement = 100 * sum(p.best_fit_agreement for p in packings) / items
+        voluntary = 100 * sum(p.voluntary_new_bins for p in packings) / items
+        worst = int(np.argmax(got.per_instance))
+        metrics = {
+            "excess_pct": got.excess_pct,
+            **{f"excess_pct_{group}": value for group, value in got.by_group.items()},
+            "pooled_excess_pct": got.pooled_excess_pct,
+            "best_fit_excess_pct": base.excess_pct,
+            "gain_over_best_fit": base.excess_pct - got.excess_pct,
+            "bins": got.bins,
+            "l1_bound": got.l1,
+            "best_fit_agreement_pct": agreement,
+            "voluntary_new_bin_pct": voluntary,
+            "ms_per_item": 1000 * seconds / items,
+            "instances": len(instances),
+        }
+        groups = ", ".join(f"{g} {v:.2f}%" for g, v in got.by_group.items())
+        feedback = (f"{split}: {got.excess_pct:.3f}% excess bins over the L1 bound, mean of {len(instances)} "
+                    f"instances ({groups}); best fit {base.excess_pct:.3f}% ({metrics['gain_over_best_fit']:+.3f} "
+                    f"points better); {agreement:.1f}% of items placed where best fit would put them, "
+                    f"{voluntary:.2f}% in a new bin although an open bin fitted; worst {instances[worst].name} "
+                    f"{got.per_instance[worst]:.2f}%; {metrics['ms_per_item']:.3f} ms per item")
+        return Score(value=-got.excess_pct, metrics=metrics, feedback=feedback,
+                     features={"best_fit_agreement_pct": agreement})

@@ -1,0 +1,137 @@
+"""The trusted scheduler and its accounting: placements, departures, stranded resources over time.
+
+Tasks arrive in order. Departures due by a task's arrival free their resources first. The machines that
+can hold the task (free CPU and free memory both at least its request) are offered to `score` as rows
+`[free_cpu, free_mem, cpu_capacity, mem_capacity]`, in fleet order; the task goes to the highest score,
+the first on ties. A task that no machine can hold waits in a queue; after every departure each waiting
+task that now fits somewhere is placed, in arrival order (smaller later tasks may pass a large one). Its
+requests count as pending while it waits.
+
+Stranded resources: on a machine whose free memory is below the memory threshold (no typical task could
+land there), its free CPU is stranded; on a machine whose free CPU is below the CPU threshold, its free
+memory is stranded. The thresholds are a quantile of the trace's requests (`exhausted_quantile`). Both
+and the pending requests are integrated over time within the trace's window and reported as shares of
+the fleet's capacity.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from problems.cluster_scheduling.traces import Trace
+
+__all__ = ["Outcome", "ScoreFn", "simulate", "stranded", "thresholds"]
+
+ScoreFn = Callable[[dict, list[list[float]]], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one simulated trace did; percentages are of the fleet's capacity, time-averaged over the window.
+
+    Attributes:
+        stranded_pct: mean of stranded CPU % and stranded memory %.
+        stranded_cpu_pct, stranded_mem_pct: each dimension alone.
+        pending_pct: requests of the tasks waiting in the queue (mean of CPU % and memory %).
+        waited: tasks that found no machine on arrival and had to wait.
+        unplaced: tasks still waiting when the trace ends.
+        allocated_pct: allocated CPU and memory (mean of the two).
+        empty_machines_pct: machines running nothing.
+        placements: machine of each task, -1 when never placed.
+    """
+
+    stranded_pct: float
+    stranded_cpu_pct: float
+    stranded_mem_pct: float
+    pending_pct: float
+    waited: int
+    unplaced: int
+    allocated_pct: float
+    empty_machines_pct: float
+    placements: tuple[int, ...]
+
+    def wasted_pct(self, pending_weight: float = 1.0) -> float:
+        """Stranded plus `pending_weight` times pending: the fitness is minus its mean over the traces."""
+        return self.stranded_pct + pending_weight * self.pending_pct
+
+
+def thresholds(trace: Trace, quantile: float) -> tuple[float, float]:
+    """(CPU, memory): below these free amounts a machine counts as exhausted in that dimension."""
+    return float(np.quantile(trace.cpu, quantile)), float(np.quantile(trace.mem, quantile))
+
+
+def stranded(free: np.ndarray, limits: tuple[float, float]) -> tuple[float, float]:
+    """(stranded CPU, stranded memory) on machines with `free` rows [cpu, mem]."""
+    cpu_out = free[:, 0] < limits[0]
+    mem_out = free[:, 1] < limits[1]
+    return float(free[mem_out, 0].sum()), float(free[cpu_out, 1].sum())
+
+
+def simulate(trace: Trace, score: ScoreFn, exhausted_quantile: float = 0.1) -> Outcome:
+    """Schedule every task of `trace` with `score` (which may raise) and account for it."""
+    capacity = trace.capacity
+    free = capacity.copy()
+    running = np.zeros(len(capacity), dtype=np.int64)
+    limits = thresholds(trace, exhausted_quantile)
+    start, end = trace.window
+    totals = np.zeros(7)  # stranded cpu and mem, allocated cpu and mem, empty machines, queued cpu and mem (x time)
+    queued = np.zeros(2)
+    departures: list[tuple[float, int, int]] = []
+    placements = [-1] * trace.tasks
+    queue: list[int] = []
+    waited = 0
+    clock = start
+
+    def advance(to: float) -> None:
+        nonlocal clock
+        to = min(to, end)
+        if to > clock:
+            s_cpu, s_mem = stranded(free, limits)
+            allocated = capacity.sum(0) - free.sum(0)
+            totals[:] += (to - clock) * np.array([s_cpu, s_mem, allocated[0], allocated[1], (running == 0).sum(),
+                                                  queued[0], queued[1]])
+            clock = to
+
+    def place(k: int, now: float) -> bool:
+        cpu, mem = float(trace.cpu[k]), float(trace.mem[k])
+        fits = np.flatnonzero((free[:, 0] >= cpu) & (free[:, 1] >= mem))
+        if not len(fits):
+            return False
+        offered = np.column_stack([free[fits], capacity[fits]]).tolist()
+        machine = int(fits[int(np.argmax(np.asarray(score({"cpu": cpu, "mem": mem}, offered), dtype=float)))])
+        free[machine] -= (cpu, mem)
+        running[machine] += 1
+        placements[k] = machine
+        heapq.heappush(departures, (now + float(trace.lifetime[k]), k, machine))
+        return True
+
+    for k in range(trace.tasks):
+        now = float(trace.arrival[k])
+        while departures and departures[0][0] <= now:
+            when, task, machine = heapq.heappop(departures)
+            advance(when)
+            free[machine] += (trace.cpu[task], trace.mem[task])
+            running[machine] -= 1
+            for waiting in list(queue):  # every waiting task that now fits, in arrival order
+                if place(waiting, when):
+                    queue.remove(waiting)
+                    queued[:] -= (trace.cpu[waiting], trace.mem[waiting])
+        advance(now)
+        if not place(k, now):
+            queue.append(k)
+            queued[:] += (trace.cpu[k], trace.mem[k])
+            waited += 1
+    advance(end)
+    span = (end - start) * capacity.sum(0)
+    s_cpu, s_mem = 100 * totals[0] / span[0], 100 * totals[1] / span[1]
+    return Outcome(
+        stranded_pct=float((s_cpu + s_mem) / 2), stranded_cpu_pct=float(s_cpu), stranded_mem_pct=float(s_mem),
+        pending_pct=float(100 * (totals[5:7] / span).mean()), waited=waited, unplaced=len(queue),
+        allocated_pct=float(100 * (totals[2:4] / span).mean()),
+        empty_machines_pct=float(100 * totals[4] / ((end - start) * len(capacity))),
+        placements=tuple(placements),
+    )
