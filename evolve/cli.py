@@ -353,6 +353,12 @@ def _doctor(args: argparse.Namespace) -> None:
         missing += "NOT" in state
         table.add_row(name, state if "NOT" not in state else f"[bold red]{state}[/]")
     _out.print(table)
+    view = layers.get("filesystem", "").partition(";")[0]
+    if view.startswith("a new root holding only "):
+        seen = Table("path", title="what a candidate can see (read-only; its scratch dir is its own)")
+        for path in view.removeprefix("a new root holding only ").split(", "):
+            seen.add_row(path)
+        _out.print(seen)
     limits = SandboxLimits(call_timeout=2, wall_seconds=10, cpu_seconds=5, memory_mb=512, max_processes=32,
                            file_size_mb=8, max_result_bytes=1_000_000)
     started = time.perf_counter()
