@@ -109,13 +109,17 @@ class CgroupSupport:
     @staticmethod
     def _prepare_v2(parent: Path) -> str:
         """Make `parent` a cgroup whose children get memory, pids and cpu; return why not, or ""."""
+        own = parent.parent
         try:
-            available = (parent.parent / "cgroup.controllers").read_text().split()
+            available = (own / "cgroup.controllers").read_text().split()
             if not {"memory", "pids"} <= set(available):
                 return f"the memory and pids controllers are not delegated here (only {available or 'none'})"
+            wanted = " ".join(f"+{c}" for c in ("memory", "pids", "cpu") if c in available)
+            enabled = (own / "cgroup.subtree_control").read_text().split()
+            if not {"memory", "pids"} <= set(enabled):  # refused (EBUSY) where this cgroup holds processes
+                (own / "cgroup.subtree_control").write_text(wanted)
             parent.mkdir(exist_ok=True)
-            wanted = [c for c in ("memory", "pids", "cpu") if c in available]
-            (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
+            (parent / "cgroup.subtree_control").write_text(wanted)
         except OSError as exc:
             return f"cannot delegate controllers ({exc})"
         return ""

@@ -3,6 +3,7 @@ outside the sandbox, and the evaluator's own time is never charged to the candid
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,6 +14,7 @@ from evolve.config import SandboxConfig
 from evolve.sandboxing import make_sandbox
 from evolve.testing.attacks import ATTACKS
 from sandboxes import SandboxLimits
+from sandboxes.cgroups import CgroupSupport
 from tests.sandbox.docker_engine import docker_sandbox
 
 LIMITS = SandboxLimits(wall_seconds=10, call_timeout=5, cpu_seconds=8, memory_mb=512, max_processes=32,
@@ -118,3 +120,18 @@ def test_the_evaluators_own_time_is_not_the_candidates(kind):
         assert not over.valid and "session wall_seconds" in over.feedback, over.feedback
     finally:
         sandbox.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="session cgroups need root")
+def test_each_session_gets_a_cgroup_and_none_is_left_behind():
+    support = CgroupSupport.probe()
+    assert support.version in (1, 2), support.reason  # this machine has one or the other; both are code paths
+    sandbox = make_sandbox(SandboxConfig())
+    try:
+        for _ in range(3):
+            assert evaluate_program(Threaded(), sandbox, THREADED, LIMITS).valid
+        assert sandbox.layers()["cgroup"].startswith(f"cgroup v{support.version}")
+    finally:
+        sandbox.close()
+    left = [p for parent in support.parents.values() for p in parent.glob(f"s-{os.getpid()}-*")]
+    assert left == []
