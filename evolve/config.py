@@ -247,7 +247,11 @@ class RayConfig:
 
     Attributes:
         address: null starts a local Ray instance; `auto` or `ray://host:10001` joins a cluster.
-        num_workers: evaluation actors; null sizes the pool from the cluster's CPUs.
+        num_workers: evaluation actors; null sizes the pool from the cluster's CPUs and `worker_cpus`.
+        worker_cpus: CPUs each evaluation actor reserves (lower it, e.g. 0.5, for evaluations that
+            mostly wait, to run more workers than CPUs).
+        ready_timeout: seconds to wait for every worker to be placed and to build its evaluator and
+            sandbox before the campaign stops with one line saying why.
         num_cpus: CPUs of a local instance (null: all of this machine's).
         include_dashboard: start the Ray dashboard with a local instance.
         dashboard_host: interface the dashboard binds to.
@@ -275,6 +279,8 @@ class BudgetConfig:
     iterations: int = 100
     wall_seconds: Optional[float] = None
     target_score: Optional[float] = None
+    worker_cpus: float = 1.0
+    ready_timeout: float = 120.0
     patience: Optional[int] = None
     max_cost_usd: Optional[float] = None
 

@@ -75,7 +75,8 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
         owns_pool = pool is None
         if pool is None:
             connect(config.ray)
-            pool = EvaluationPool(problem, config.sandbox, config.ray.num_workers)
+            pool = EvaluationPool(problem, config.sandbox, config.ray.num_workers, config.ray.worker_cpus,
+                                  config.ray.ready_timeout)
     except BaseException:
         if opened:
             database.close()

@@ -114,17 +114,30 @@ class EvaluationPool:
     program it held is reported as invalid rather than lost.
     """
 
-    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, num_workers: int | None = None) -> None:
+    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, num_workers: int | None = None,
+                 worker_cpus: float = 1.0, ready_timeout: float = 120.0) -> None:
+        from evolve.errors import ConfigError
+
+        if worker_cpus <= 0:
+            raise ConfigError(f"ray.worker_cpus={worker_cpus:g}: an evaluation worker needs a share of a CPU (> 0)")
+        cpus = ray.cluster_resources().get("CPU", 0)
         if num_workers is None:
-            num_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            num_workers = max(1, int(cpus / worker_cpus + 1e-9))
+        if num_workers * worker_cpus > cpus + 1e-9:  # the pool would wait for actors Ray can never place
+            fits = int(cpus / worker_cpus + 1e-9)
+            raise ConfigError(f"asked for {num_workers} evaluation workers of {worker_cpus:g} CPU each, but the "
+                              f"cluster has {cpus:g} CPUs; set ray.num_workers={max(fits, 1)} or "
+                              f"ray.worker_cpus={cpus / num_workers:.2g}")
         self.problem = problem
         self.sandbox = sandbox
         self.size = num_workers
+        self.worker_cpus = worker_cpus
+        self.ready_timeout = ready_timeout
         self._actors = [self._spawn() for _ in range(num_workers)]
         self._idle: asyncio.Queue | None = None
 
     def _spawn(self):
-        return EvaluationWorker.remote(self.problem, self.sandbox)
+        return EvaluationWorker.options(num_cpus=self.worker_cpus).remote(self.problem, self.sandbox)
 
     def _queue(self) -> asyncio.Queue:
         if self._idle is None:  # created lazily so it binds to the running event loop
@@ -137,7 +150,14 @@ class EvaluationPool:
         """Wait until every worker is up; raise ConfigError with a worker's reason when one is not."""
         from evolve.errors import ConfigError
 
-        for reason in await asyncio.gather(*(actor.ready.remote() for actor in self._actors)):
+        try:
+            reasons = await asyncio.wait_for(asyncio.gather(*(actor.ready.remote() for actor in self._actors)),
+                                             self.ready_timeout)
+        except asyncio.TimeoutError:
+            raise ConfigError(f"{self.size} evaluation workers were not up within ray.ready_timeout="
+                              f"{self.ready_timeout:g} s (the cluster has {ray.cluster_resources().get('CPU', 0):g} "
+                              "CPUs free for them now); lower ray.num_workers or raise ray.ready_timeout") from None
+        for reason in reasons:
             if reason:
                 raise ConfigError(reason)
 
