@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Optional
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine, event, inspect, text
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, create_engine,
+                        event, inspect, text)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from evolve.errors import CampaignNotFound, RunDirError
+
+MIGRATIONS = Path(__file__).with_name("migrations")  # Alembic's env.py and versions/, shipped as package data
+FIRST_REVISION = "0001"  # the schema of every database written before Alembic, once its columns are added
 
 _Json = JSON().with_variant(JSONB(), "postgresql")
 
@@ -65,6 +73,7 @@ class ProgramRow(Base):
     canonical_hash: Mapped[str] = mapped_column(String(64), default="")
     mode: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    code_length: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)  # len(code), for the rebuild
 
 
 class LLMCallRow(Base):
@@ -87,6 +96,16 @@ class LLMCallRow(Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class LLMMessagesRow(Base):
+    """The messages of one `llm_calls` row as zlib-compressed JSON (from revision 0002; its `messages` is []),
+    kept apart so that the calls' table stays small to scan."""
+
+    __tablename__ = "llm_messages"
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("llm_calls.id"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MigrationRow(Base):
@@ -119,8 +138,9 @@ READ_ONLY_IGNORED = ("run_locks",)  # tables a reader never reads: an older data
 def make_engine(url: str, read_only: bool = False) -> Engine:
     """Create an engine; SQLite gets WAL, synchronous=NORMAL and a generous busy timeout.
 
-    A writable engine creates missing tables and adds missing columns (an older evolve's database); a
-    read-only one creates nothing, changes nothing, and refuses writes at the connection.
+    A writable engine brings the schema to this evolve's Alembic head (creating it in an empty database,
+    stamping and completing one written before Alembic); a read-only one creates nothing, changes
+    nothing, and refuses writes at the connection. Either refuses a database of a newer evolve.
     """
     sqlite = url.startswith("sqlite")
     if sqlite and read_only:
@@ -148,10 +168,53 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    if not read_only:
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
+    try:
+        if read_only:
+            revision(engine, _label(url))  # a newer evolve's database is refused here; an older one by the caller
+        else:
+            upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
+
+
+def head() -> str:
+    """The newest schema revision this evolve knows."""
+    return _scripts().get_current_head()
+
+
+def revision(engine: Engine, label: str = "") -> str | None:
+    """The database's Alembic revision: None when it has none (empty, or written before Alembic).
+
+    Raises `RunDirError` when the revision is newer than this evolve knows.
+    """
+    if "alembic_version" not in inspect(engine).get_table_names():
+        return None
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if found is not None and found not in {script.revision for script in _scripts().walk_revisions()}:
+        raise RunDirError(f"{_label(label or engine)} was written by a newer evolve "
+                          f"(revision {found}); upgrade evolve")
+    return found
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Bring the database to the head revision; return what was missing (`table` or `table.column`)."""
+    from alembic import command
+
+    current = revision(engine)
+    missing = missing_columns(engine)
+    if current == head() and not missing:
+        return []
+    tables = set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        config = _alembic_config(conn)
+        if current is None and tables & {t.name for t in Base.metadata.sorted_tables}:
+            _add_first_revision_columns(conn)  # written before Alembic: complete revision 0001, then stamp it
+            command.stamp(config, FIRST_REVISION)
+        command.upgrade(config, "head")
+    return missing
 
 
 def missing_columns(engine: Engine) -> list[str]:
@@ -168,19 +231,42 @@ def missing_columns(engine: Engine) -> list[str]:
     return missing
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Upgrade a database written by an older evolve: add the columns it lacks (additive changes only)."""
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}"
-                default = column.default.arg if column.default is not None and column.default.is_scalar else None
-                if isinstance(default, (int, float)):
-                    ddl += f" DEFAULT {default}"
-                elif isinstance(default, str):
-                    ddl += " DEFAULT '" + default.replace("'", "''") + "'"
-                conn.execute(text(ddl))
+def check_readable(engine: Engine, label: str = "") -> None:
+    """Refuse, read-only, a database older than this evolve's schema, with the command that upgrades it."""
+    current = revision(engine, label)
+    missing = [m for m in missing_columns(engine) if m.split(".")[0] not in READ_ONLY_IGNORED]
+    if current != head() or missing:
+        what = f"lacks {', '.join(missing[:3])}" if missing else f"is at schema revision {current or 'none'}"
+        raise CampaignNotFound(f"{_label(label or engine)} {what}: it was written by an "
+                               "older evolve (or is not an evolve database); upgrade it with `evolve upgrade RUN_DIR`")
+
+
+def _label(url: str | Engine) -> str:
+    """A database as errors name it: its URL without the password."""
+    return (url.url if isinstance(url, Engine) else make_url(url)).render_as_string(hide_password=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _scripts():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(None))
+
+
+def _alembic_config(connection: Any):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _add_first_revision_columns(conn: Any) -> None:
+    """Complete a database written before Alembic to revision 0001: its missing tables and columns."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_evolve_rev_0001", MIGRATIONS / "versions" / "0001_initial.py")
+    first = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(first)
+    first.complete(conn)

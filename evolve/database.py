@@ -2,30 +2,34 @@
 
 Rows live in SQLAlchemy (SQLite by default, any URL works); each program is committed the moment it is
 added, so the database file is the campaign's checkpoint. Sampling reads only in-memory indexes, which
-are rebuilt from the rows when a campaign resumes.
+are rebuilt from the rows when a campaign resumes: from the few columns they need (a light `_Entry` per
+valid program), while full programs, code included, are read on demand and kept in a small LRU.
 """
 
 from __future__ import annotations
 
 import bisect
 import collections
+import json
 import random
+import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Float, Integer, func, select
 from sqlalchemy.orm import sessionmaker
 
-from evolve._orm import (READ_ONLY_IGNORED, CampaignRow, LLMCallRow, MigrationRow, ProgramRow, make_engine,
-                         missing_columns)
+from evolve._orm import (CampaignRow, LLMCallRow, LLMMessagesRow, MigrationRow, ProgramRow, check_readable,
+                         make_engine)
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase
 from evolve.program import Program, ProgramStatus
 
-__all__ = ["ProgramDatabase", "Island"]
+__all__ = ["ProgramDatabase", "Island", "Summary"]
 
 _ERROR_CHARS = 2000
 _PROPOSAL_CHARS = 20000
+_CACHED_PROGRAMS = 4096  # full programs (code included) kept in memory, least recently used dropped
 
 
 @dataclass
@@ -36,6 +40,42 @@ class Island:
     member_set: set[int] = field(default_factory=set)
     top: list[tuple[float, int]] = field(default_factory=list)  # (-score, id), best first
     grid: dict[tuple[int, ...], int] = field(default_factory=dict)
+
+
+def _raw_rows(conn: Any, query: Any) -> Iterator[tuple]:
+    """The rows of a query of plain columns as the driver returns them, without SQLAlchemy's per-row
+    processing (several microseconds a row, the most of a rebuild); for the scans of every row only."""
+    cursor = conn.execute(query).cursor
+    while batch := cursor.fetchmany(5000):
+        yield from batch
+
+
+class Summary(NamedTuple):
+    """A program's small columns, with the names and types of `Program`'s (`ProgramDatabase.summaries`)."""
+
+    id: int
+    iteration: int
+    status: ProgramStatus
+    code_hash: str
+    score: float | None
+    error: str
+    parent_id: int | None
+    island: int
+    generation: int
+    proposer: str
+    cost: float
+    mode: str
+
+
+class _Entry:
+    """What the indexes need of one valid program; its code stays in the database."""
+
+    __slots__ = ("id", "iteration", "score", "island", "parent_id", "code_hash", "proposer")
+
+    def __init__(self, id: int, iteration: int, score: float, island: int, parent_id: int | None,
+                 code_hash: str, proposer: str) -> None:
+        self.id, self.iteration, self.score, self.island = id, iteration, score, island
+        self.parent_id, self.code_hash, self.proposer = parent_id, code_hash, proposer
 
 
 def _snapshot(row: ProgramRow) -> Program:
@@ -78,11 +118,12 @@ class ProgramDatabase:
         self.read_only = read_only
         self._rng = random.Random(seed)
         self._engine = make_engine(url, read_only=read_only)
-        if read_only and (missing := [m for m in missing_columns(self._engine)
-                                      if m.split(".")[0] not in READ_ONLY_IGNORED]):
-            self._engine.dispose()
-            raise CampaignNotFound(f"{url} lacks {', '.join(missing[:3])}: it was written by an older evolve "
-                                   "(or is not an evolve database); upgrade it with `evolve upgrade RUN_DIR`")
+        if read_only:
+            try:
+                check_readable(self._engine, url)
+            except BaseException:
+                self._engine.dispose()
+                raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         with self._sessions() as s:
             row = s.scalar(select(CampaignRow).where(CampaignRow.name == campaign))
@@ -105,12 +146,17 @@ class ProgramDatabase:
 
     # -- indexes ----------------------------------------------------------------------------------
     def _rebuild(self) -> None:
-        """Rebuild every in-memory index from the rows (used at start and on resume)."""
+        """Rebuild every in-memory index from the rows (used at start and on resume).
+
+        Reads only the columns the indexes need, in id order through the (campaign, id) index (on SQLite it
+        covers them: no row's code is read); code is read later, for the programs sampled or asked for.
+        """
         self.islands = [Island() for _ in range(self.config.islands)]
-        self._valid: dict[int, Program] = {}
+        self._valid: dict[int, _Entry] = {}
         self._all_valid: list[int] = []
         self._hashes: dict[str, int] = {}
         self._canonical: dict[str, int] = {}
+        self._cache: collections.OrderedDict[int, Program] = collections.OrderedDict()
         self._failures: collections.deque[Program] = collections.deque(maxlen=max(1, self.config.failed_edits_in_prompt))
         self._best: Program | None = None
         self._initial: Program | None = None
@@ -119,45 +165,91 @@ class ProgramDatabase:
         self._iterations = 0
         self._numbers: set[int] = set()
         self._cost = 0.0
-        with self._sessions() as s:
-            rows = s.scalars(select(ProgramRow).where(ProgramRow.campaign_id == self.campaign_id)
-                             .order_by(ProgramRow.id)).all()
-            for row in rows:
-                self._index(_snapshot(row))
-            migrations = s.scalars(select(MigrationRow).where(MigrationRow.campaign_id == self.campaign_id)
-                                   .order_by(MigrationRow.id)).all()
-            for m in migrations:
-                if m.program_id in self._valid and m.to_island < len(self.islands):
-                    self._place(self._valid[m.program_id], m.to_island)
+        self._cells: dict[int, tuple[int, ...]] = {}  # valid program → its MAP-Elites cell
+        self._seeded = False
+        failures: collections.deque[int] = collections.deque(maxlen=self._failures.maxlen)
+        best = initial = None
+        P = ProgramRow
+        dims = [P.features[d.name].as_float() for d in self.features]
+        query = (select(P.id, P.iteration, P.status, P.score, P.island, P.code_hash, P.canonical_hash, P.parent_id,
+                        P.cost, P.proposer, P.code_length, *dims)
+                 .where(P.campaign_id == self.campaign_id).order_by(P.id))
+        valid, edit_failed = ProgramStatus.VALID.value, ProgramStatus.EDIT_FAILED.value
+        verdicts = (valid, ProgramStatus.INVALID.value)
+        with self._engine.connect() as conn:
+            for pid, iteration, status, score, island, code_hash, canonical, parent_id, cost, proposer, length, \
+                    *values in _raw_rows(conn, query):
+                self._count_row(iteration, cost or 0.0)
+                if status in verdicts:
+                    self._hashes.setdefault(code_hash, pid)
+                    if canonical:
+                        self._canonical.setdefault(canonical, pid)
+                if status == edit_failed:
+                    failures.append(pid)
+                if status != valid:
+                    continue
+                entry = _Entry(pid, iteration, score, island, parent_id, code_hash, proposer)
+                self._cells[pid] = self._cell(dict(zip((d.name for d in self.features), values)), length or 0)
+                first = self._index_valid(entry)
+                initial = entry if first else initial
+                if best is None or score > best.score:
+                    best = entry
+            migrations = conn.execute(select(MigrationRow.program_id, MigrationRow.to_island)
+                                      .where(MigrationRow.campaign_id == self.campaign_id)
+                                      .order_by(MigrationRow.id)).all()
+        for program_id, to_island in migrations:
+            if program_id in self._valid and to_island < len(self.islands):
+                self._place(self._valid[program_id], to_island)
+        self._best = self._load(best.id) if best else None
+        self._initial = self._load(initial.id) if initial else None
+        for pid in failures:
+            self._failures.append(self._read(pid))
 
-    def _cell(self, program: Program) -> tuple[int, ...]:
+    def _cell(self, features: dict[str, Any], code_length: int) -> tuple[int, ...]:
         cell = []
         for dim in self.features:
-            value = len(program.code) if dim.name == "code_length" and dim.name not in program.features \
-                else program.features.get(dim.name, dim.min)
+            value = features.get(dim.name)
+            if value is None:
+                value = code_length if dim.name == "code_length" else dim.min
             span = (dim.max - dim.min) or 1.0
             cell.append(min(dim.bins - 1, max(0, int((value - dim.min) / span * dim.bins))))
         return tuple(cell)
 
-    def _place(self, program: Program, island_no: int) -> None:
+    def _place(self, entry: _Entry, island_no: int) -> None:
         island = self.islands[island_no]
-        if program.id in island.member_set:
+        if entry.id in island.member_set:
             return
-        island.members.append(program.id)
-        island.member_set.add(program.id)
-        bisect.insort(island.top, (-program.score, program.id))
+        island.members.append(entry.id)
+        island.member_set.add(entry.id)
+        bisect.insort(island.top, (-entry.score, entry.id))
         del island.top[self.config.top_k:]
-        cell = self._cell(program)
+        cell = self._cells[entry.id]
         occupant = island.grid.get(cell)
-        if occupant is None or self._valid[occupant].score < program.score:
-            island.grid[cell] = program.id
+        if occupant is None or self._valid[occupant].score < entry.score:
+            island.grid[cell] = entry.id
+
+    def _count_row(self, iteration: int, cost: float) -> None:
+        self._count += 1
+        self._iterations += iteration > 0
+        self._numbers.add(iteration)
+        self._cost += cost
+        self._last_iteration = max(self._last_iteration, iteration)
+
+    def _index_valid(self, entry: _Entry) -> bool:
+        """Index a valid program; True when it is the initial program, which seeds every island."""
+        self._valid[entry.id] = entry
+        self._all_valid.append(entry.id)
+        seed = entry.iteration == 0 and not self._seeded
+        if seed:
+            self._seeded = True
+            for n in range(len(self.islands)):
+                self._place(entry, n)
+        else:
+            self._place(entry, entry.island % len(self.islands))
+        return seed
 
     def _index(self, program: Program) -> None:
-        self._count += 1
-        self._iterations += program.iteration > 0
-        self._numbers.add(program.iteration)
-        self._cost += program.cost
-        self._last_iteration = max(self._last_iteration, program.iteration)
+        self._count_row(program.iteration, program.cost)
         if program.status in (ProgramStatus.VALID, ProgramStatus.INVALID):  # a verdict (not an evaluator's bug)
             self._hashes.setdefault(program.code_hash, program.id)
             if program.canonical_hash:
@@ -166,16 +258,49 @@ class ProgramDatabase:
             self._failures.append(program)
         if program.status is not ProgramStatus.VALID:
             return
-        self._valid[program.id] = program
-        self._all_valid.append(program.id)
-        if program.iteration == 0 and self._initial is None:
+        self._remember(program)
+        self._cells[program.id] = self._cell(program.features, len(program.code))
+        entry = _Entry(program.id, program.iteration, program.score, program.island, program.parent_id,
+                       program.code_hash, program.proposer)
+        if self._index_valid(entry):
             self._initial = program
-            for n in range(len(self.islands)):  # the seed starts every island
-                self._place(program, n)
-        else:
-            self._place(program, program.island % len(self.islands))
         if self._best is None or program.score > self._best.score:
             self._best = program
+
+    # -- full programs, read on demand --------------------------------------------------------------
+    def _remember(self, program: Program) -> Program:
+        self._cache[program.id] = program
+        self._cache.move_to_end(program.id)
+        if len(self._cache) > _CACHED_PROGRAMS:
+            self._cache.popitem(last=False)
+        return program
+
+    def _read_many(self, ids: Sequence[int]) -> dict[int, Program]:
+        """Programs of this campaign by id, in one query (Core rows: no ORM session for a read)."""
+        table = ProgramRow.__table__
+        query = select(table).where(table.c.id.in_(ids), table.c.campaign_id == self.campaign_id)
+        with self._engine.connect() as conn:
+            return {row.id: _snapshot(row) for row in conn.execute(query)}
+
+    def _read(self, program_id: int) -> Program | None:
+        return self._read_many([program_id]).get(program_id)
+
+    def _load_many(self, ids: Sequence[int]) -> list[Program]:
+        """Valid programs in full: from the LRU, the others from the database in one query (then kept)."""
+        cache = self._cache
+        found = {}
+        for pid in ids:
+            if pid in cache:
+                cache.move_to_end(pid)
+                found[pid] = cache[pid]
+        missing = [pid for pid in ids if pid not in found]
+        if missing:
+            for program in self._read_many(missing).values():
+                found[program.id] = self._remember(program)
+        return [found[pid] for pid in ids]
+
+    def _load(self, program_id: int) -> Program:
+        return self._load_many([program_id])[0]
 
     # -- writing ----------------------------------------------------------------------------------
     def add(self, *, iteration: int, status: ProgramStatus, code: str, code_hash: str,
@@ -195,7 +320,7 @@ class ProgramDatabase:
             generation=parent.generation + 1 if parent else 0, proposer=proposer,
             proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
             propose_seconds=propose_seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cost=cost, choice=choice, canonical_hash=canonical_hash, mode=mode,
+            cost=cost, choice=choice, canonical_hash=canonical_hash, mode=mode, code_length=len(code),
         )
         with self._sessions() as s:
             s.add(row)
@@ -211,18 +336,28 @@ class ProgramDatabase:
         """Commit one proposer request and its response (or error), for accounting and replay."""
         self._writable()
         with self._sessions() as s:
-            s.add(LLMCallRow(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
-                             inspiration_hashes=list(inspiration_hashes or []), model=model, messages=messages, response=response, error=error[:_ERROR_CHARS],
-                             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost,
-                             seconds=seconds))
+            call = LLMCallRow(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
+                              inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[],
+                              response=response, error=error[:_ERROR_CHARS], prompt_tokens=prompt_tokens,
+                              completion_tokens=completion_tokens, cost=cost, seconds=seconds)
+            s.add(call)
+            s.flush()  # its id, for the messages kept apart and compressed
+            s.add(LLMMessagesRow(call_id=call.id, data=zlib.compress(json.dumps(messages).encode(), 6)))
             s.commit()
 
     def calls(self) -> list[dict[str, Any]]:
         """Every recorded proposer call in order, as plain dicts."""
-        with self._sessions() as s:
-            rows = s.scalars(select(LLMCallRow).where(LLMCallRow.campaign_id == self.campaign_id)
-                             .order_by(LLMCallRow.id)).all()
-            return [{c.key: getattr(r, c.key) for c in LLMCallRow.__table__.columns} for r in rows]
+        columns = list(LLMCallRow.__table__.columns)
+        query = (select(*columns, LLMMessagesRow.data)
+                 .outerjoin(LLMMessagesRow, LLMMessagesRow.call_id == LLMCallRow.id).where(LLMCallRow.campaign_id == self.campaign_id).order_by(LLMCallRow.id))
+        out = []
+        with self._engine.connect() as conn:
+            for *values, packed in conn.execute(query):
+                call = dict(zip((c.key for c in columns), values))
+                if packed is not None:
+                    call["messages"] = json.loads(zlib.decompress(packed))
+                out.append(call)
+        return out
 
     def spend(self) -> dict[str, dict[str, Any]]:
         """Per proposer: calls, failures, tokens, cost, programs that beat their parent, and how many of
@@ -246,7 +381,7 @@ class ProgramDatabase:
                        "last_error": failing[model][1]}
                for model, n, pt, ct, cost, failed in calls}
         best = None
-        for program in self._valid.values():  # in memory, in commit order
+        for program in self._valid.values():  # light entries in memory, in commit order
             row = out.get(program.proposer)
             if row is not None and program.parent_id is not None:
                 parent = self._valid.get(program.parent_id)
@@ -270,8 +405,9 @@ class ProgramDatabase:
             row.validation = validation
             s.commit()
             program = _snapshot(row)
+        if program_id in self._cache:
+            self._cache[program_id] = program
         if program_id in self._valid:
-            self._valid[program_id] = program
             if self._best is not None and self._best.id == program_id:
                 self._best = program
             if self._initial is not None and self._initial.id == program_id:
@@ -312,18 +448,18 @@ class ProgramDatabase:
             parent_id = self._rng.choice(list(island.grid.values()))
         else:  # anything valid, from any island
             parent_id = self._rng.choice(self._all_valid)
-        parent = self._valid[parent_id]
+        parent_hash = self._valid[parent_id].code_hash
         chosen = {parent_id}
-        inspirations: list[Program] = []
+        picked: list[int] = []
         for _, pid in island.top:
-            if len(inspirations) >= cfg.num_top_inspirations:
+            if len(picked) >= cfg.num_top_inspirations:
                 break
-            if pid not in chosen and self._valid[pid].code_hash != parent.code_hash:
+            if pid not in chosen and self._valid[pid].code_hash != parent_hash:
                 chosen.add(pid)
-                inspirations.append(self._valid[pid])
+                picked.append(pid)
         others = [pid for pid in island.grid.values() if pid not in chosen]
-        for pid in self._rng.sample(others, min(cfg.num_diverse_inspirations, len(others))):
-            inspirations.append(self._valid[pid])
+        picked += self._rng.sample(others, min(cfg.num_diverse_inspirations, len(others)))
+        parent, *inspirations = self._load_many([parent_id, *picked])  # one query at most
         return parent, inspirations
 
     def seen(self, code_hash: str) -> Program | None:
@@ -339,10 +475,8 @@ class ProgramDatabase:
     def get(self, program_id: int) -> Program | None:
         """One program by id (from memory when valid, else from the database)."""
         if program_id in self._valid:
-            return self._valid[program_id]
-        with self._sessions() as s:
-            row = s.get(ProgramRow, program_id)
-            return _snapshot(row) if row is not None and row.campaign_id == self.campaign_id else None
+            return self._load(program_id)
+        return self._read(program_id)
 
     def best(self) -> Program | None:
         """The valid program with the highest score."""
@@ -385,6 +519,39 @@ class ProgramDatabase:
             rows = s.execute(select(ProgramRow.status, func.count()).where(
                 ProgramRow.campaign_id == self.campaign_id).group_by(ProgramRow.status)).all()
         return {status: n for status, n in rows}
+
+    def latest(self, status: ProgramStatus) -> Program | None:
+        """The last committed program of this status, if any."""
+        query = (select(ProgramRow).where(ProgramRow.campaign_id == self.campaign_id,
+                                          ProgramRow.status == status.value).order_by(ProgramRow.id.desc()).limit(1))
+        with self._sessions() as s:
+            row = s.scalar(query)
+            return _snapshot(row) if row is not None else None
+
+    def active_seconds(self, idle_after: float = 300.0) -> float:
+        """Seconds from the first commit to the last, less gaps over `idle_after` (between resumes),
+        summed in SQL from `created_at`."""
+        P = ProgramRow
+        if self._engine.dialect.name == "sqlite":
+            epoch = (func.julianday(P.created_at) - 2440587.5) * 86400.0
+        else:
+            epoch = func.extract("epoch", P.created_at)
+        moments = select(epoch.cast(Float).label("t")).where(P.campaign_id == self.campaign_id).subquery()
+        gaps = select((moments.c.t - func.lag(moments.c.t).over(order_by=moments.c.t)).label("gap")).subquery()
+        with self._engine.connect() as conn:
+            total = conn.scalar(select(func.sum(gaps.c.gap)).where(gaps.c.gap <= idle_after))
+        return float(total or 0.0)
+
+    def summaries(self) -> Iterator[Summary]:
+        """Every program of the campaign in commit order, as a `Summary` (no code, metrics, features,
+        feedback, proposal or time): the columns `evolve status` reads, without the large ones."""
+        P = ProgramRow
+        query = (select(*(getattr(P, name) for name in Summary._fields)).where(P.campaign_id == self.campaign_id)
+                 .order_by(P.id))
+        statuses = {s.value: s for s in ProgramStatus}
+        with self._engine.connect() as conn:
+            for pid, iteration, status, *rest in _raw_rows(conn, query):
+                yield Summary(pid, iteration, statuses[status], *rest)
 
     def programs(self, status: ProgramStatus | None = None) -> Iterator[Program]:
         """Every program of the campaign in commit order, optionally of one status."""

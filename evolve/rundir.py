@@ -73,19 +73,20 @@ def open_database(config: Config, run_dir: str | Path, *, read_only: bool = Fals
 
 
 def upgrade_database(config: Config, run_dir: str | Path) -> list[str]:
-    """Add what an older evolve's database lacks; return the tables and columns added."""
-    from evolve._orm import make_engine, missing_columns
+    """Run the schema migrations an older evolve's database lacks (Alembic; a database from before Alembic
+    is completed and stamped first); return the tables and columns added. A newer database is refused."""
+    from evolve._orm import head, make_engine, missing_columns, revision
 
     _must_exist(config, run_dir)
     url = database_url(config, run_dir)
-    engine = make_engine(url, read_only=True)
+    engine = make_engine(url, read_only=True)  # refuses a newer evolve's database
     try:
-        missing = missing_columns(engine)
+        missing, current = missing_columns(engine), revision(engine, url)
     finally:
         engine.dispose()
-    if missing:
-        make_engine(url).dispose()  # a writable engine adds them
-    return missing
+    if missing or current != head():
+        make_engine(url).dispose()  # a writable engine runs the migrations
+    return missing or ([f"schema revision {head()}"] if current != head() else [])
 
 
 def _must_exist(config: Config, run_dir: str | Path) -> None:

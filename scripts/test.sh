@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/docker.sh  # the Docker backend's tests need an engine
+export EVOLVE_TEST_POSTGRES_URL=${EVOLVE_TEST_POSTGRES_URL:-$(bash scripts/postgres.sh)}  # the database tests' PostgreSQL
 exec .venv/bin/python -m pytest -ra "$@"

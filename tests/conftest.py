@@ -51,3 +51,68 @@ def evolve_bin() -> str:
     path = EVOLVE if os.path.exists(EVOLVE) else shutil.which("evolve")
     assert path, "the evolve console script is not installed; run scripts/test.sh"
     return path
+
+
+DATABASES = ("sqlite", "postgresql")  # every database test runs on both (like Optuna's STORAGE_MODES)
+
+
+def _postgres_server() -> str:
+    """The PostgreSQL URL of scripts/postgres.sh, or skip (fail under CI) saying why there is none."""
+    url = os.environ.get("EVOLVE_TEST_POSTGRES_URL", "")
+    reason = "" if url else "EVOLVE_TEST_POSTGRES_URL is not set (scripts/test.sh sets it from scripts/postgres.sh)"
+    if url:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            reason = f"PostgreSQL at EVOLVE_TEST_POSTGRES_URL does not answer: {str(exc).splitlines()[0]}"
+        finally:
+            engine.dispose()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must test PostgreSQL (bash scripts/postgres.sh)")
+        pytest.skip(reason)
+    return url
+
+
+def _fresh_postgres(server: str):
+    """Create an empty database on the server for one test; return its URL and a function that drops it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"evolve_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(server).set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database for one test: a SQLite file in tmp_path, or a PostgreSQL database created
+    for the test and dropped after it (the server: EVOLVE_TEST_POSTGRES_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'programs.db'}"
+        return
+    url, drop = _fresh_postgres(_postgres_server())
+    yield url
+    drop()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh, empty PostgreSQL database for one test, dropped after it."""
+    url, drop = _fresh_postgres(_postgres_server())
+    yield url
+    drop()

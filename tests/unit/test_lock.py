@@ -1,4 +1,5 @@
-"""The run lock: one controller per run dir and per campaign row; a dead holder never blocks for good."""
+"""The run lock: one controller per run dir and per campaign row (on SQLite and PostgreSQL); a dead holder
+never blocks for good."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ def test_a_run_dir_has_one_holder_and_the_refusal_names_it(tmp_path):
     RunLock(tmp_path).acquire().release()
 
 
-def test_a_database_row_of_a_live_holder_is_refused_and_a_stale_one_taken_over(tmp_path):
-    url = f"sqlite:///{tmp_path / 'programs.db'}"
+def test_a_database_row_of_a_live_holder_is_refused_and_a_stale_one_taken_over(tmp_path, database_url):
+    url = database_url
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         _row(url, host=HOST, pid=sleeper.pid, heartbeat=time.time())
@@ -76,8 +77,8 @@ def test_a_database_row_of_a_live_holder_is_refused_and_a_stale_one_taken_over(t
         sleeper.wait()
 
 
-def test_a_row_from_another_host_is_stale_only_once_its_heartbeat_expires(tmp_path):
-    url = f"sqlite:///{tmp_path / 'programs.db'}"
+def test_a_row_from_another_host_is_stale_only_once_its_heartbeat_expires(tmp_path, database_url):
+    url = database_url
     _row(url, host="elsewhere.example", pid=1, heartbeat=time.time())
     with pytest.raises(RunLocked, match="pid 1 on host elsewhere.example"):
         RunLock(tmp_path).claim(url, "c")
@@ -90,8 +91,8 @@ def test_a_row_from_another_host_is_stale_only_once_its_heartbeat_expires(tmp_pa
     lock.release()
 
 
-def test_the_heartbeat_notices_a_takeover(tmp_path):
-    url = f"sqlite:///{tmp_path / 'programs.db'}"
+def test_the_heartbeat_notices_a_takeover(tmp_path, database_url):
+    url = database_url
     lock = RunLock(tmp_path, heartbeat_seconds=0.05)
     lock.claim(url, "c")
     engine = make_engine(url)

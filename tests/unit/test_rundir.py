@@ -1,27 +1,39 @@
-"""A run dir's database is opened one way; read-only, it creates and changes nothing."""
+"""A run dir's database is opened one way; read-only, it creates and changes nothing (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect, make_url, text
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
 from evolve.edits import normalized_hash
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase, RunDirError
 from evolve.program import ProgramStatus
-from tests.unit.old_database import write_first_schema
+from tests.unit.test_database import write_first_schema_at
 from evolve.replay import Recording
 from evolve.rundir import campaign_name, load_config, open_database, upgrade_database, write_config
 
 FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
 
 
-def _config(circle_problem, **changes) -> Config:
+def _config(circle_problem, url: str | None = None, **changes) -> Config:
+    """A run's config; a PostgreSQL `url` becomes `database.url`, SQLite stays the run dir's programs.db."""
     problem = type(circle_problem)(**{**circle_problem.__dict__, "features": FEATURES})
-    return Config(problem=problem, database=DatabaseConfig(islands=2), seed=5, **changes)
+    url = None if url is None or url.startswith("sqlite") else url
+    return Config(problem=problem, database=DatabaseConfig(islands=2, url=url), seed=5, **changes)
+
+
+def _tables(url: str) -> dict[str, int]:
+    """Rows per table, through a connection of its own."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t: conn.execute(text(f"select count(*) from {t}")).scalar() for t in inspect(conn).get_table_names()}
+    finally:
+        engine.dispose()
 
 
 def _fill(db, n: int = 6) -> None:
@@ -38,16 +50,21 @@ def _digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-def test_read_only_creates_nothing_and_refuses_writes(circle_problem, tmp_path):
-    config = _config(circle_problem)
+def test_read_only_creates_nothing_and_refuses_writes(circle_problem, tmp_path, database_url):
+    config = _config(circle_problem, database_url)
     write_config(config, tmp_path)
-    with pytest.raises(RunDirError, match="never started"):
-        open_database(config, tmp_path, read_only=True)
-    assert not (tmp_path / "programs.db").exists()
+    if config.database.url is None:
+        with pytest.raises(RunDirError, match="never started"):
+            open_database(config, tmp_path, read_only=True)
+        assert not (tmp_path / "programs.db").exists()
+    else:
+        with pytest.raises(CampaignNotFound, match="evolve upgrade"):
+            open_database(config, tmp_path, read_only=True)
+        assert _tables(database_url) == {}
 
     with open_database(config, tmp_path) as db:
         _fill(db)
-    before = _digest(tmp_path)
+    before, rows = _digest(tmp_path), _tables(database_url)
     with open_database(config, tmp_path, read_only=True) as db:
         assert db.best().score == 5.0 and db.size == 6 and len(db.calls()) == 6
         assert [p.iteration for p in db.programs()] == list(range(6))
@@ -56,16 +73,19 @@ def test_read_only_creates_nothing_and_refuses_writes(circle_problem, tmp_path):
         with pytest.raises(ReadOnlyDatabase):
             db.migrate(9)
     assert _digest(tmp_path) == before  # not a byte changed, no file added
+    assert _tables(database_url) == rows
 
-    other = Config(problem=config.problem, name="someone-else")
+    other = Config(problem=config.problem, database=config.database, name="someone-else")
     with pytest.raises(CampaignNotFound, match="someone-else"):
         open_database(other, tmp_path, read_only=True)
-    with sqlite3.connect(tmp_path / "programs.db") as raw:
-        assert raw.execute("SELECT name FROM campaigns").fetchall() == [(campaign_name(config, tmp_path),)]
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM campaigns")).fetchall() == [(campaign_name(config, tmp_path),)]
+    engine.dispose()
 
 
-def test_every_reader_gets_the_runs_features_and_seed(circle_problem, tmp_path):
-    config = _config(circle_problem)
+def test_every_reader_gets_the_runs_features_and_seed(circle_problem, tmp_path, database_url):
+    config = _config(circle_problem, database_url)
     write_config(config, tmp_path)
     with open_database(config, tmp_path) as db:
         _fill(db)
@@ -82,21 +102,40 @@ def test_every_reader_gets_the_runs_features_and_seed(circle_problem, tmp_path):
     assert [s.iteration for s in recording.steps] == list(range(6))
 
 
-def test_an_older_database_is_refused_read_only_until_upgraded(circle_problem, tmp_path):
-    config = _config(circle_problem, name="old")
+def test_an_older_database_is_refused_read_only_until_upgraded(circle_problem, tmp_path, database_url):
+    config = _config(circle_problem, database_url, name="old")
     write_config(config, tmp_path)
-    write_first_schema(tmp_path / "programs.db", "old", "circle_packing")
+    write_first_schema_at(database_url, "old", "circle_packing")
     with pytest.raises(CampaignNotFound, match="evolve upgrade"):
         open_database(config, tmp_path, read_only=True)
     added = upgrade_database(config, tmp_path)
-    assert "programs.cost" in added and "llm_calls" in added
+    assert "programs.cost" in added and "llm_calls" in added and "llm_messages" in added
     assert upgrade_database(config, tmp_path) == []
     with open_database(config, tmp_path, read_only=True) as db:
         assert db.best().score == 1.5 and db.best().cost == 0.0
 
 
-def test_read_only_sees_a_live_campaign_as_it_commits(circle_problem, tmp_path):
-    config = _config(circle_problem)
+def test_a_database_of_the_revision_before_is_upgraded_by_its_migrations(circle_problem, tmp_path, database_url):
+    config = _config(circle_problem, database_url)
+    with open_database(config, tmp_path) as db:
+        _fill(db, 3)
+    engine = create_engine(database_url)  # back to revision 0001, as the evolve before this one left it
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_programs_campaign_id"))
+        conn.execute(text("ALTER TABLE programs DROP COLUMN code_length"))
+        conn.execute(text("DROP TABLE llm_messages"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    engine.dispose()
+    with pytest.raises(CampaignNotFound, match=r"lacks .*llm_messages.*`evolve upgrade RUN_DIR`") as refused:
+        open_database(config, tmp_path, read_only=True)
+    assert f":{make_url(database_url).password}@" not in str(refused.value)  # the password is never shown
+    assert sorted(upgrade_database(config, tmp_path)) == ["llm_messages", "programs.code_length"]
+    with open_database(config, tmp_path, read_only=True) as db:
+        assert db.size == 3 and db.best().score == 2.0
+
+
+def test_read_only_sees_a_live_campaign_as_it_commits(circle_problem, tmp_path, database_url):
+    config = _config(circle_problem, database_url)
     with open_database(config, tmp_path) as writer:
         _fill(writer, 3)
         with open_database(config, tmp_path, read_only=True) as reader:

@@ -1,0 +1,237 @@
+"""The program database at the scale of a long campaign: 100,000 programs shaped like a circle_packing run.
+
+    .venv/bin/python benchmarks/database_scale.py [--programs 100000]    SQLite, and PostgreSQL when
+                                                                        EVOLVE_TEST_POSTGRES_URL is set
+
+The rows (code of 2-3 KB, metrics, features, one recorded prompt per iteration in `llm_calls`) are written
+with bulk inserts; then, measured: reopening the run (indexes rebuilt, everything before the first
+iteration) and its RSS, in a fresh process; `sample` (choosing a parent) and `add` (committing a child)
+through the public API, median and p99; `evolve status` (in process, and the command's wall time); the
+database's size per iteration. Targets: add and sample at most 1 ms, reopening at most 5 s, status at most 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+from contextlib import redirect_stdout
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from evolve._orm import LLMCallRow, ProgramRow  # noqa: E402
+from evolve.config import Config  # noqa: E402
+from evolve.problems import get_problem  # noqa: E402
+from evolve.program import ProgramStatus  # noqa: E402
+from evolve.rundir import open_database, write_config  # noqa: E402
+
+INITIAL = (ROOT / "problems" / "circle_packing" / "initial.py").read_text()
+STATUSES = [("valid", 0.45), ("invalid", 0.25), ("edit_failed", 0.15), ("duplicate", 0.08), ("similar", 0.05),
+            ("proposal_failed", 0.02)]
+SYSTEM = "You are an expert in computational geometry improving a circle packing program. " * 20
+REOPEN = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[3])
+from evolve.rundir import load_config, open_database
+def rss():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
+config = load_config(sys.argv[1])
+if sys.argv[2]:
+    config.database.url = sys.argv[2]
+before = rss()
+started = time.perf_counter()
+db = open_database(config, sys.argv[1])
+db.sample(0)
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "rss_mb": rss(), "rss_before_mb": before, "size": db.size}))
+"""
+
+
+def variant(rng: random.Random, i: int) -> str:
+    """A circle_packing-like program of 2-3 KB, different for every i."""
+    lines = INITIAL.splitlines()
+    extra = [f"    # variant {i}: tweak {rng.random():.6f}"] * rng.randint(0, 10)
+    return "\n".join(lines[:-1] + extra + [f"SEED_{i} = {rng.random()!r}", lines[-1]]) + "\n"
+
+
+def fill(url: str, config: Config, run_dir: Path, n: int) -> None:
+    """Write n programs and n recorded prompts with bulk inserts (not through `add`)."""
+    with open_database(config, run_dir) as db:
+        campaign = db.campaign_id
+    rng = random.Random(0)
+    engine = create_engine(url)
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    try:
+        from evolve._orm import LLMMessagesRow
+    except ImportError:  # the evolve before compact prompts
+        LLMMessagesRow = None
+    lengths = "code_length" in ProgramRow.__table__.columns
+    codes = [variant(rng, i) for i in range(200)]
+    batch, calls, blobs, call_ids = [], [], [], 0  # call ids follow the insertion order in an empty table
+    valid_ids: list[int] = []
+    for i in range(n):
+        status = "valid" if i == 0 else rng.choices([s for s, _ in STATUSES], [w for _, w in STATUSES])[0]
+        code = codes[i % len(codes)] + f"# {i}\n"
+        parent = rng.choice(valid_ids[-500:]) if valid_ids else None
+        row = dict(campaign_id=campaign, iteration=i, status=status, code=code, code_hash=uuid.uuid4().hex * 2,
+                   score=rng.uniform(1.5, 2.63) if status == "valid" else None,
+                   metrics={"sum_radii": rng.uniform(1.5, 2.63), "min_gap": rng.random(), "valid": status == "valid",
+                            "radius_spread": rng.uniform(0, 0.6), "eval_ms": rng.uniform(10, 900)},
+                   features={"radius_spread": rng.uniform(0, 0.6)}, feedback="sum of radii 2.1; all constraints hold",
+                   error="" if status in ("valid", "duplicate") else "SEARCH block not found " * 10, parent_id=parent,
+                   island=i % 4, generation=rng.randint(0, 40), proposer="offline", proposal="",
+                   eval_seconds=rng.uniform(0.1, 2), propose_seconds=0.01, validation=None, prompt_tokens=4000,
+                   completion_tokens=600, cost=0.001, choice="", canonical_hash=uuid.uuid4().hex * 2, mode="diff",
+                   created_at=start + timedelta(seconds=2 * i))
+        if lengths:
+            row["code_length"] = len(code)
+        batch.append(row)
+        if status == "valid":
+            valid_ids.append(i + 1)  # ids follow the insertion order in an empty table
+        if i:
+            messages = [{"role": "system", "content": SYSTEM},
+                        {"role": "user", "content": "Parent:\n" + codes[(i + 1) % 200] + "\nInspirations:\n"
+                         + "\n".join(codes[(i + k) % 200] for k in (3, 7, 11, 13)) + f"\nIteration {i}."}]
+            call = dict(campaign_id=campaign, iteration=i, parent_hash=uuid.uuid4().hex * 2,
+                        inspiration_hashes=[uuid.uuid4().hex * 2 for _ in range(4)], model="offline",
+                        response="<<<<<<< SEARCH\n    x = 1\n=======\n    x = 2\n>>>>>>> REPLACE\n" * 8,
+                        error="", prompt_tokens=4000, completion_tokens=600, cost=0.001, seconds=0.01,
+                        created_at=start + timedelta(seconds=2 * i))
+            if LLMMessagesRow is not None:
+                call["messages"] = []
+                blobs.append({"call_id": call_ids + len(calls) + 1,
+                              "data": zlib.compress(json.dumps(messages).encode(), 6)})
+            else:
+                call["messages"] = messages
+            calls.append(call)
+        if len(batch) >= 5000 or i == n - 1:
+            with engine.begin() as conn:
+                conn.execute(insert(ProgramRow), batch)
+                if calls:
+                    conn.execute(insert(LLMCallRow), calls)
+                if blobs:
+                    conn.execute(insert(LLMMessagesRow), blobs)
+            call_ids += len(calls)
+            batch, calls, blobs = [], [], []
+    engine.dispose()
+
+
+def percentiles(times: list[float]) -> str:
+    ordered = sorted(times)
+    return f"{statistics.median(ordered) * 1000:.3f} / {ordered[int(len(ordered) * 0.99)] * 1000:.3f}"
+
+
+def measure(label: str, url: str | None, n: int) -> dict[str, str]:
+    run_dir = Path(tempfile.mkdtemp(prefix="evolve-scale-"))
+    problem = get_problem("circle_packing")
+    config = Config(problem=problem, name="scale")
+    config.database.url = url
+    write_config(config, run_dir)
+    db_url = url or f"sqlite:///{run_dir / 'programs.db'}"
+    started = time.perf_counter()
+    fill(db_url, config, run_dir, n)
+    out = {"database": label, "programs": f"{n:,}", "setup s": f"{time.perf_counter() - started:.0f}"}
+
+    child = subprocess.run([sys.executable, "-c", REOPEN, str(run_dir), url or "", str(ROOT)], capture_output=True,
+                           text=True, check=True)
+    reopen = json.loads(child.stdout)
+    out["reopen s"] = f"{reopen['seconds']:.2f}"
+    out["RSS after reopen MB"] = f"{reopen['rss_mb']} ({reopen['rss_before_mb']} before)"
+
+    db = open_database(config, run_dir)
+    times = []
+    for k in range(5000):
+        t = time.perf_counter()
+        db.sample(k % 4)
+        times.append(time.perf_counter() - t)
+    out["sample ms median / p99"] = percentiles(times)
+    times = []
+    rng = random.Random(1)
+    for k in range(1000):
+        parent, _ = db.sample(k % 4)
+        code = variant(rng, n + k)
+        t = time.perf_counter()
+        db.add(iteration=n + k, status=ProgramStatus.VALID, code=code, code_hash=uuid.uuid4().hex * 2,
+               score=rng.uniform(1.5, 2.6), metrics={"sum_radii": 2.0}, features={"radius_spread": rng.random() * 0.6},
+               parent=parent, island=k % 4, proposer="offline", cost=0.001)
+        times.append(time.perf_counter() - t)
+    out["add ms median / p99"] = percentiles(times)
+    db.close()
+
+    from evolve import cli
+
+    try:  # status's own imports (the openai SDK through evolve.llm) are timed with the command, not here
+        import evolve.llm.outcomes  # noqa: F401
+    except ImportError:
+        pass
+    args = argparse.Namespace(run_dir=str(run_dir))
+    t = time.perf_counter()
+    with redirect_stdout(io.StringIO()):
+        cli._status(args)
+    out["status s (in process)"] = f"{time.perf_counter() - t:.2f}"
+    t = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("evolve")), "status", str(run_dir)], capture_output=True,
+                   check=True)
+    out["`evolve status` s (command)"] = f"{time.perf_counter() - t:.2f}"
+    if url is None:
+        size = sum(p.stat().st_size for p in run_dir.glob("programs.db*"))
+        out["database KB per iteration"] = f"{size / 1024 / n:.1f}"
+    else:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+        engine.dispose()
+        out["database KB per iteration"] = f"{size / 1024 / n:.1f}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--programs", type=int, default=100_000)
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    args = parser.parse_args()
+    results = []
+    if args.only != "postgresql":
+        results.append(measure("SQLite", None, args.programs))
+        print(json.dumps(results[-1]), flush=True)
+    server = os.environ.get("EVOLVE_TEST_POSTGRES_URL")
+    if server and args.only != "sqlite":
+        name = f"evolve_scale_{os.getpid()}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            results.append(measure("PostgreSQL", make_url(server).set(database=name).render_as_string(False),
+                                   args.programs))
+            print(json.dumps(results[-1]), flush=True)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    elif args.only != "sqlite":
+        print("PostgreSQL: skipped (set EVOLVE_TEST_POSTGRES_URL, e.g. from scripts/postgres.sh)")
+    keys = list(results[0]) if results else []
+    print("| " + " | ".join(keys) + " |\n| " + " | ".join("---" for _ in keys) + " |")
+    for row in results:
+        print("| " + " | ".join(row[k] for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()
