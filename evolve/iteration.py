@@ -1,8 +1,9 @@
 """One iteration, from its parents to its committed row.
 
     parent, inspirations = schedule.parents(iteration, island)
-    prompt   = prompts.build(parent, inspirations, recent failures, scratchpad)
-    proposal = await proposer.propose(prompt)                 (at most llm.concurrency at once)
+    once a model slot is free (at most llm.concurrency at once, and each model's own concurrency):
+      prompt   = prompts.build(parent, inspirations, recent failures, scratchpad)  fitted to its context
+      proposal = await proposer.propose(prompt)               timed from here: no queueing counted
     child    = edits.apply_proposal(parent.code, proposal.text)
     duplicate or near-duplicate?  -> committed as such, never evaluated
     result   = await pool.evaluate(child)                     (one Ray actor per evaluation)
@@ -21,7 +22,8 @@ from evolve.config import Config
 from evolve.database import ProgramDatabase
 from evolve.edits import apply_proposal, normalized_hash
 from evolve.errors import EditError, InitialProgramError, ProposerError
-from evolve.llm import Proposal, Proposer
+from evolve.llm import Prompt, Proposal, Proposer
+from evolve.llm.base import PromptTooLarge
 from evolve.novelty import NoveltyFilter, canonical_hash, canonical_tokens
 from evolve.program import Program, ProgramStatus
 from evolve.prompts import PromptBuilder
@@ -84,25 +86,42 @@ class IterationRunner:
         async with self._schedule.turn(iteration):
             parent, inspirations = await self._schedule.parents(iteration, island)
             mode, second = self._mode(iteration, island)
-            prompt = self._prompts.build(parent, inspirations, db.recent_failures(), iteration, mode, second,
-                                         self._scratchpad.text)
-            common = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
-            asked = dict(iteration=iteration, parent_hash=parent.code_hash, messages=prompt.messages,
-                         inspiration_hashes=[p.code_hash for p in inspirations])
-            started = time.perf_counter()
+            built: list[Prompt] = []  # the prompt, built once a model can take it (fresh failures, fitted)
+            sent: list[float] = []  # when the request left: no time queued for a slot is counted
+
+            def build(budget: int | None) -> Prompt:
+                built.append(self._prompts.build(parent, inspirations, db.recent_failures(), iteration, mode,
+                                                 second, self._scratchpad.text, max_tokens=budget))
+                sent.append(time.perf_counter())
+                if built[-1].trimmed:
+                    _log.info("iteration %d: prompt trimmed to ~%d tokens to fit the model's context (%d allowed: "
+                              "context_tokens minus max_tokens); left out %s", iteration, built[-1].tokens,
+                              budget, ", ".join(built[-1].trimmed))
+                return built[-1]
+
             try:
                 async with self._llm_slots:
-                    proposal = await self._proposer.propose(prompt)
+                    propose_built = getattr(self._proposer, "propose_built", None)
+                    proposal = await (propose_built(build) if propose_built is not None
+                                      else self._proposer.propose(build(None)))
             except ProposerError as exc:
-                seconds = time.perf_counter() - started
+                seconds = time.perf_counter() - sent[-1] if sent else 0.0
+                prompt = built[-1] if built else self._prompts.build(
+                    parent, inspirations, db.recent_failures(), iteration, mode, second, self._scratchpad.text)
                 self.consecutive_failures += 1
                 self.last_error = str(exc)
                 model = exc.model or getattr(self._proposer, "name", "")
-                db.record_call(model=model, error=str(exc), seconds=seconds, **asked)
+                if isinstance(exc, PromptTooLarge):
+                    _log.warning("iteration %d: %s", iteration, " ".join(str(exc).split()))
+                db.record_call(model=model, error=str(exc), seconds=seconds, **self._asked(prompt, inspirations))
                 return db.add(status=ProgramStatus.PROPOSAL_FAILED, code=parent.code, code_hash=parent.code_hash,
-                              error=str(exc), proposer=model, propose_seconds=seconds, **common)
+                              error=str(exc), proposer=model, propose_seconds=seconds, iteration=iteration,
+                              parent=parent, island=island, mode=prompt.mode)
             self.consecutive_failures = 0
-            propose_seconds = time.perf_counter() - started
+            propose_seconds = time.perf_counter() - sent[-1]
+            prompt = built[-1]
+            common = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
+            asked = self._asked(prompt, inspirations)
             db.record_call(model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
                            completion_tokens=proposal.completion_tokens, cost=proposal.cost,
                            seconds=propose_seconds, **asked)
@@ -141,6 +160,12 @@ class IterationRunner:
                       metrics=result.metrics, features=result.features, feedback=result.feedback,
                       error="" if result.valid else result.feedback, eval_seconds=result.seconds,
                       canonical_hash=canonical, **meta)
+
+    @staticmethod
+    def _asked(prompt: Prompt, inspirations: list[Program]) -> dict:
+        """What `record_call` keeps of the request."""
+        return dict(iteration=prompt.iteration, parent_hash=prompt.parent.code_hash, messages=prompt.messages,
+                    inspiration_hashes=[p.code_hash for p in inspirations])
 
     def _mode(self, iteration: int, island: int) -> tuple[str, Program | None]:
         """What to ask for, drawn per iteration with `prompt.diff/full/crossover` as probabilities."""

@@ -25,6 +25,7 @@ class Stats:
     best: float | None = None
     started: float = 0.0
     evaluator_errors: int = 0
+    unapplied: int = 0  # answered proposals whose edit could not be applied
 
     @property
     def evals_per_second(self) -> float:
@@ -41,8 +42,9 @@ class Stats:
         """One line with every figure."""
         best = f"{self.best:.6g}" if self.best is not None else "-"
         errors = f" | evaluator errors {self.evaluator_errors}" if self.evaluator_errors else ""
-        return (f"best {best} | {self.evals_per_second:.2f} evals/s | valid {100 * self.valid_share:.0f}% "
-                f"| in flight {self.in_flight}{errors}")
+        unapplied = f" | edits not applied {self.unapplied} of {self.iterations}" if self.unapplied else ""
+        return (f"best {best} | {self.evals_per_second:.2f} evals/s | valid {100 * self.valid_share:.0f}% of "
+                f"{self.evaluated} evaluated | in flight {self.in_flight}{unapplied}{errors}")
 
 
 class ProgressDisplay:

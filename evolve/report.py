@@ -8,6 +8,7 @@ from pathlib import Path
 
 from evolve.config import Config
 from evolve.database import ProgramDatabase
+from evolve.llm.outcomes import model_outcomes, trailing_unapplied, unapplied_message
 from evolve.program import Program, ProgramStatus
 
 __all__ = ["write_report"]
@@ -103,6 +104,7 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config) -> Path:
     if best is not None and initial is not None:
         parts += [f"<h2>Best program {best.id} (iteration {best.iteration}, by {html.escape(best.proposer)})</h2>",
                   _side_by_side(best, initial), f"<p>{html.escape(best.feedback)}</p>"]
+    parts += _proposals(programs, db, config)
     parts += ["<h2>Scores by iteration</h2>", _chart(points, trail, initial.score if initial else None),
               "<h2>Top programs</h2><table><tr><th>id</th><th>iteration</th><th>generation</th><th>island</th>"
               f"<th>score</th><th>validation</th><th>proposer</th></tr>{top_rows}</table>"]
@@ -111,6 +113,32 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config) -> Path:
     path = run_dir / "report.html"
     path.write_text("\n".join(parts))
     return path
+
+
+def _proposals(programs: list[Program], db: ProgramDatabase, config: Config) -> list[str]:
+    """Per model: proposals, applied edits, edit failures by kind, transport failures, tokens; and the
+    run of replies that did not apply at the end, when it stopped (or would have stopped) the campaign."""
+    outcomes = model_outcomes(programs)
+    if not outcomes:
+        return []
+    spend = db.spend()
+    children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]
+    valid = sum(p.status is ProgramStatus.VALID for p in children)
+    share = f"{100 * valid / len(children):.1f}% of {len(children)} evaluated children" if children else "no child evaluated"
+    rows = "".join(
+        f"<tr><td>{html.escape(name or '-')}</td><td>{o.proposals}</td><td>{o.applied}</td><td>{o.edit_failed}</td>"
+        f"<td>{html.escape(o.reasons(6))}</td><td>{o.transport_failed}</td><td>{o.prompt_too_large}</td>"
+        f"<td>{spend.get(name, {}).get('prompt_tokens', 0)}</td><td>{spend.get(name, {}).get('completion_tokens', 0)}</td>"
+        f"<td>{o.valid} / {o.evaluated}</td></tr>" for name, o in sorted(outcomes.items()))
+    out = ["<h2>Proposals per model</h2>", f"<p>valid share: {share}</p>",
+           "<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
+           "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
+           f"<th>valid / evaluated</th></tr>{rows}</table>"]
+    run, reasons, last = trailing_unapplied(programs)
+    limit = config.llm.max_unapplied_in_a_row
+    if run and run >= (limit or 20):
+        out.append(f"<p><b>The last {html.escape(unapplied_message(run, reasons, last))}</b></p>")
+    return out
 
 
 def db_name(config: Config) -> str:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from evolve.errors import ProposerError
 from evolve.program import Program
 
-__all__ = ["Prompt", "Proposal", "Proposer"]
+__all__ = ["Prompt", "PromptTooLarge", "Proposal", "Proposer"]
+
+
+class PromptTooLarge(ProposerError):
+    """The prompt does not fit the model's context even with everything optional left out: never sent."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class Prompt:
         iteration: the campaign iteration this proposal is for.
         mode: what is asked for: `diff`, `full` (a rewrite) or `crossover` (combine with `second_parent`).
         second_parent: the other parent of a crossover.
+        tokens: the estimated prompt tokens (characters / `prompt.chars_per_token`).
+        trimmed: what was left out to fit the model's context (e.g. `2 inspirations`, `the scratchpad`).
     """
 
     messages: list[dict[str, str]]
@@ -29,6 +36,8 @@ class Prompt:
     iteration: int = 0
     mode: str = "diff"
     second_parent: Program | None = None
+    tokens: int = 0
+    trimmed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,10 @@ class Proposer(Protocol):
 
     `propose` is a coroutine and may be awaited concurrently up to `llm.concurrency` times; it raises
     `evolve.errors.ProposerError` on failure (the campaign records it and goes on). A proposer may also
-    define `observe(proposal, improved)`, which the campaign calls once the child is scored, and
-    `async close()`.
+    define `observe(proposal, improved)`, which the campaign calls once the child is scored,
+    `async close()`, and `async propose_built(build)`: `build(budget)` returns the prompt fitted to at
+    most `budget` tokens (None: no limit) and is called only once a model is free to take the request,
+    so the prompt's recent failures are fresh and it fits the chosen model's context.
 
     Example::
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from evolve.errors import ModelsResting, ProposerError
-from evolve.llm.base import Prompt, Proposal, Proposer
+from evolve.llm.base import Prompt, PromptTooLarge, Proposal, Proposer
 
 __all__ = ["Ensemble", "ArmStats"]
 
@@ -45,6 +45,15 @@ class ArmStats:
     def cost_per_call(self) -> float:
         """Mean USD per successful call."""
         return self.cost / self.calls if self.calls else 0.0
+
+
+def _budget(model: Proposer) -> int | None:
+    """The prompt tokens `model` allows: its context minus its reply's max_tokens (None: unknown)."""
+    config = getattr(model, "config", None)
+    context = getattr(config, "context_tokens", None)
+    if not context:
+        return None
+    return max(0, context - (getattr(config, "max_tokens", 0) or 0))
 
 
 class Ensemble:
@@ -107,6 +116,12 @@ class Ensemble:
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the chosen model; when every model is resting, wait for the first to wake, at most
         `max_wait_seconds` since they all stopped answering (then raise `ModelsResting`)."""
+        return await self.propose_built(lambda budget: prompt)
+
+    async def propose_built(self, build: Callable[[int | None], Prompt]) -> Proposal:
+        """As `propose`, with the prompt built by `build(budget)` only once the chosen model has a free
+        slot: `budget` is the model's `context_tokens` minus its `max_tokens` (None when unknown). A
+        prompt that cannot fit (`PromptTooLarge`) is never sent and does not count against the model."""
         while True:
             try:
                 name, reason = self.choose()
@@ -124,7 +139,13 @@ class Ensemble:
         stats = self.stats[name]
         try:
             async with self._slots[name]:
+                try:
+                    prompt = build(_budget(self.models[name]))
+                except PromptTooLarge as exc:
+                    raise PromptTooLarge(f"{name}: {exc}", name) from None
                 proposal = await self.models[name].propose(prompt)
+        except PromptTooLarge:
+            raise
         except ProposerError as exc:
             stats.failures += 1
             stats.consecutive_failures += 1

@@ -5,7 +5,10 @@
 
 A responder gets the request body (a dict) and returns either the reply text or a `FakeReply` for
 full control (HTTP status, headers such as retry-after, a delay, a raw body). Every request is kept
-in `server.requests`.
+in `server.requests`, and the seconds the server spent answering each chat request (from reading it to
+sending the reply) in `server.seconds`. With `context_tokens`, a request whose prompt (counted as the
+server counts usage: 4 characters a token) plus its `max_tokens` exceeds it is refused with HTTP 400,
+as llama.cpp and vLLM refuse it; refused requests are kept in `server.refused`.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ class FakeReply:
 Responder = Callable[[dict[str, Any]], "str | FakeReply"]
 
 
+def _prompt_tokens(request: dict[str, Any]) -> int:
+    """The prompt's tokens as this server counts them: 4 characters a token."""
+    return sum(len(str(m.get("content", ""))) // 4 for m in request.get("messages", []))
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
@@ -60,10 +68,14 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAIServer:
     """Serves `/v1/chat/completions` and `/v1/models` on an ephemeral port of 127.0.0.1."""
 
-    def __init__(self, responder: Responder | None = None, model: str = "fake-model") -> None:
+    def __init__(self, responder: Responder | None = None, model: str = "fake-model",
+                 context_tokens: int | None = None) -> None:
         self.responder: Responder = responder or (lambda request: "no edit")
         self.model = model
+        self.context_tokens = context_tokens
         self.requests: list[dict[str, Any]] = []
+        self.refused: list[dict[str, Any]] = []
+        self.seconds: list[float] = []
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -115,6 +127,15 @@ class FakeOpenAIServer:
                     self._send(404, b'{"error": {"message": "not found"}}')
 
             def do_POST(self) -> None:
+                started = time.perf_counter()
+                try:
+                    self._chat()
+                finally:
+                    if self.path.rstrip("/").endswith("/chat/completions"):
+                        with server._lock:
+                            server.seconds.append(time.perf_counter() - started)
+
+            def _chat(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 try:
                     request = json.loads(self.rfile.read(length) or b"{}")
@@ -123,6 +144,15 @@ class FakeOpenAIServer:
                     return
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, b'{"error": {"message": "not found"}}')
+                    return
+                needed = _prompt_tokens(request) + int(request.get("max_tokens") or 0)
+                if server.context_tokens is not None and needed > server.context_tokens:
+                    with server._lock:
+                        server.refused.append(request)
+                    message = (f"the request exceeds the available context size ({needed} tokens with max_tokens, "
+                               f"context {server.context_tokens})")
+                    self._send(400, json.dumps({"error": {"message": message, "type": "exceed_context_size_error",
+                                                          "code": 400}}).encode())
                     return
                 with server._lock:
                     server.requests.append(request)
@@ -138,8 +168,7 @@ class FakeOpenAIServer:
                     error = {"error": {"message": reply.content or f"status {reply.status}", "type": "fake"}}
                     self._send(reply.status, json.dumps(error).encode(), reply.headers)
                     return
-                prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else sum(
-                    len(str(m.get("content", ""))) // 4 for m in request.get("messages", []))
+                prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else _prompt_tokens(request)
                 completion_tokens = reply.completion_tokens if reply.completion_tokens is not None \
                     else len(reply.content) // 4
                 body = {
