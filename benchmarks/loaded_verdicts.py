@@ -91,7 +91,7 @@ def main() -> None:
             hog.kill()
     print(f"machine: {os.cpu_count()} cores, {len(hogs)} busy loops, load average {load:.1f}")
     print(f"quiet machine: the seed scores {quiet.score:.6g} ({quiet.metrics['ms_per_tour']:.2f} ms per tour)")
-    print(f"| budget charged in | valid | scores seen | median ms per tour | first failure |")
+    print("| budget charged in | valid | scores seen | median ms per tour | first failure |")
     print("| --- | ---: | --- | ---: | --- |")
     for name, (n, scores, ms, failure) in rows.items():
         shown = ", ".join(f"{s:.6g}" for s in sorted(scores)) or "-"

@@ -54,6 +54,25 @@ class EvaluationResult:
         return cls(**data)
 
 
+class NotAScore(TypeError):
+    """A stage (or held-out hook) returned something other than a `Score`."""
+
+
+def _checked(score: Any, where: str) -> Score:
+    """`score.checked()`, or a one-line `NotAScore` when the evaluator returned something else."""
+    if not isinstance(score, Score):
+        raise NotAScore(f"{where} returned {type(score).__name__}; return Score(value=...)")
+    return score.checked()
+
+
+def _prepare(evaluator: Evaluator, code: str) -> None:
+    """An evaluator that needs the candidate's source (an adapter that hands it over as a file) gets
+    it through an optional `prepare(code)` method; the candidate still runs only in the session."""
+    prepare = getattr(evaluator, "prepare", None)
+    if callable(prepare):
+        prepare(code)
+
+
 def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: SandboxLimits,
                      stage_limits: dict[str, SandboxLimits] | None = None) -> EvaluationResult:
     """Load `code` into a sandbox session and run the evaluator's cascade on it.
@@ -67,6 +86,7 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
     stage_name, output = "load", ""
     score: Score | None = None
     evaluator_error = False
+    _prepare(evaluator, code)
     with contextlib.ExitStack() as sessions:
         session, session_limits = None, None
         try:
@@ -80,15 +100,15 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
                     session_limits = wanted
                 stage_name = stage.name
                 try:
-                    score = stage.run(session).checked()
+                    score = _checked(stage.run(session), f"stage {stage.name}")
                 except CandidateError as exc:
                     score = Score.invalid(f"stage {stage.name}: {exc}")
                 except Exception as exc:  # the evaluator's own bug: say so, do not blame the candidate
                     evaluator_error = True
                     _log.error("evaluator %s raised in stage %s:\n%s", type(evaluator).__name__,
                                stage.name, traceback.format_exc())
-                    score = Score.invalid(f"evaluator error in stage {stage.name}: "
-                                          f"{type(exc).__name__}: {exc}")
+                    score = Score.invalid(f"evaluator error: {exc}" if isinstance(exc, NotAScore) else
+                                          f"evaluator error in stage {stage.name}: {type(exc).__name__}: {exc}")
                 if score.metrics:
                     metrics.update({f"{stage.name}.{k}": v for k, v in score.metrics.items()})
                 if not score.valid or (stage.gate is not None and not stage.gate(score)):
@@ -123,12 +143,13 @@ def evaluate_held_out(evaluator: Evaluator, sandbox: Sandbox, code: str, limits:
     if getattr(type(evaluator), which) is getattr(Evaluator, which):
         return None
     start = time.perf_counter()
+    _prepare(evaluator, code)
     try:
         with sandbox.session(code, limits) as session:
             score = hook(session)
             if score is None:
                 return None
-            score = score.checked()
+            score = _checked(score, which)
     except CandidateError as exc:
         score = Score.invalid(f"{which}: {exc}")
     return EvaluationResult(valid=score.valid, score=float(score.value) if score.valid else None,

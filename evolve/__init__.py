@@ -13,10 +13,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Campaign", "CampaignResult", "Config", "EvolveError", "Program", "ProgramDatabase", "ProgramStatus"]
+__all__ = ["Run", "arun", "open_run", "run", "Campaign", "CampaignResult", "Config", "EvolveError", "Program", "ProgramDatabase", "ProgramStatus"]
 __version__ = "0.1.0"
 
 _HOMES = {
+    "Run": "evolve.api",
+    "arun": "evolve.api",
+    "open_run": "evolve.api",
+    "run": "evolve.api",
     "Campaign": "evolve.campaign",
     "CampaignResult": "evolve.campaign",
     "Config": "evolve.config",

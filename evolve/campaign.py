@@ -27,6 +27,7 @@ from evolve.database import ProgramDatabase
 from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
 from evolve.iteration import IterationRunner
 from evolve.llm import Proposer
+from evolve.llm.outcomes import UnappliedWatch
 from evolve.lock import RunLock
 from evolve.parts import Parts, assemble
 from evolve.problems import read_initial_program
@@ -45,6 +46,7 @@ _DRAINING = ("budget.iterations", "budget.max_cost_usd")  # stops that let paid-
 _PROPOSER_FAILED = "proposer failed"
 _EVALUATOR_FAILED = "evaluator failed"
 _LOCK_LOST = "run lock lost"
+_UNAPPLIED = "proposals not applied"
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
@@ -57,8 +59,8 @@ class CampaignResult:
         iterations: iterations committed in the whole campaign (this and earlier invocations).
         evaluated: programs evaluated by this invocation.
         valid: of those, how many were valid.
-        initial_score: the initial program's score.
-        best_score: the best score in the whole campaign.
+        initial_score: the initial program's score (natural: as the evaluator gave it, even when minimised).
+        best_score: the best score in the whole campaign (natural).
         seconds: wall time of this invocation from its first proposal (the budgets' clock).
         stop_reason: which condition ended it.
         evaluator_errors: programs of this invocation on which the trusted evaluator raised.
@@ -75,6 +77,7 @@ class CampaignResult:
     stop_reason: str
     evaluator_errors: int = 0
     setup_seconds: float = 0.0
+    direction: str = "maximize"
 
     @property
     def evals_per_second(self) -> float:
@@ -99,6 +102,7 @@ class _Run:
     setup_seconds: float = 0.0
     evaluator_errors_in_a_row: int = 0
     last_evaluator_error: str = ""
+    unapplied: UnappliedWatch = field(default_factory=lambda: UnappliedWatch(None))
 
     @property
     def db(self) -> ProgramDatabase:
@@ -140,6 +144,10 @@ class Campaign:
         lock: RunLock | None = self._lock
         run: _Run | None = None
         try:
+            if self._given["pool"] is None:  # a broken problem: one line per failure, before Ray starts
+                from evolve.preflight import preflight
+
+                preflight(self.config.problem).raise_for_failures()
             lock = lock or RunLock(self.run_dir).acquire()
             run = self._start(lock)
             signals.install()  # again: Ray's start-up installs a SIGTERM handler of its own
@@ -180,7 +188,8 @@ class Campaign:
         scratchpad.render()
         iterations = IterationRunner(self.config, parts.database, parts.proposer, parts.pool, parts.prompts,
                                      parts.schedule, scratchpad)
-        return _Run(parts, iterations, scratchpad, Stats(started=started), started, lock)
+        unapplied = UnappliedWatch(self.config.llm.max_unapplied_in_a_row, self.config.llm.on_unapplied)
+        return _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied)
 
     async def _seed(self, run: _Run) -> None:
         """Check the workers and the sandbox's layers, then evaluate the initial program (once ever)."""
@@ -197,7 +206,7 @@ class Campaign:
         run.initial = db.initial()
         if run.initial is None:
             run.initial = await run.iterations.initial(read_initial_program(self.config.problem))
-            _log.info("initial program scored %.6g", run.initial.score)
+            _log.info("initial program scored %.6g", self._natural(run.initial.score))
             self._write_best(run.initial)
         self._validate_later(run, db.best())
         run.last_improvement = db.iterations
@@ -238,6 +247,8 @@ class Campaign:
             run.scratchpad.render()
         stats = run.stats
         stats.iterations += 1
+        run.unapplied.observe(program)
+        stats.unapplied += program.status is ProgramStatus.EDIT_FAILED
         if program.status.is_evaluated():
             stats.evaluated += 1
             stats.valid += program.status is ProgramStatus.VALID
@@ -253,7 +264,7 @@ class Campaign:
                 run.evaluator_errors_in_a_row = 0
         best = db.best()
         if best is not None and best.id == program.id:
-            _log.info("new best %.6g at iteration %d (program %d, by %s)", program.score, program.iteration,
+            _log.info("new best %.6g at iteration %d (program %d, by %s)", self._natural(program.score), program.iteration,
                       program.id, program.proposer)
             self._write_best(program)
             self._validate_later(run, program)
@@ -270,7 +281,8 @@ class Campaign:
             return f"budget.iterations={run.parts.schedule.budget} reached"
         if b.wall_seconds is not None and time.monotonic() - run.started >= b.wall_seconds:
             return f"budget.wall_seconds={b.wall_seconds:g} reached"
-        if b.target_score is not None and best is not None and best.score >= b.target_score:
+        if b.target_score is not None and best is not None and \
+                self._natural(best.score) * self._sign >= b.target_score * self._sign:
             return f"budget.target_score={b.target_score:g} reached"
         if b.max_cost_usd is not None and db.total_cost >= b.max_cost_usd:
             return f"budget.max_cost_usd={b.max_cost_usd:g} reached (spent ${db.total_cost:.4f})"
@@ -280,9 +292,19 @@ class Campaign:
             return _PROPOSER_FAILED
         if run.evaluator_errors_in_a_row >= self.config.max_evaluator_errors:
             return _EVALUATOR_FAILED
+        if run.unapplied.stopped:
+            return _UNAPPLIED
         if run.lock.lost:
             return _LOCK_LOST
         return None
+
+    @property
+    def _sign(self) -> int:
+        return -1 if self.config.problem.direction == "minimize" else 1
+
+    def _natural(self, value: float | None) -> float | None:
+        """The engine maximises: a minimised problem's values are negated back for people to read."""
+        return value if value is None else value * self._sign
 
     # -- held-out validation and outputs ----------------------------------------------------------
     def _validate_later(self, run: _Run, program: Program) -> None:
@@ -296,8 +318,8 @@ class Campaign:
             return
         run.db.set_validation(program.id, {"valid": result.valid, "score": result.score,
                                            "metrics": result.metrics, "feedback": result.feedback})
-        _log.info("validation of program %d (train %.6g): %s", program.id, program.score,
-                  f"{result.score:.6g}" if result.valid else f"invalid: {result.feedback[:200]}")
+        _log.info("validation of program %d (train %.6g): %s", program.id, self._natural(program.score),
+                  f"{self._natural(result.score):.6g}" if result.valid else f"invalid: {result.feedback[:200]}")
 
     def _write_best(self, program: Program) -> None:
         path = self.run_dir / "best.py"
@@ -310,13 +332,20 @@ class Campaign:
         """Settle validations, write the report and say what this invocation did."""
         if reason == _PROPOSER_FAILED:
             raise EvolveError(f"stopped after {self.config.llm.max_consecutive_failures} failed proposals in a row; "
-                              f"last error: {run.iterations.last_error} (check llm.base_url, llm.model and the key)")
+                              f"last error: {run.iterations.last_error} ("
+                              + ("raise the model's context_tokens or lower its max_tokens)"
+                                 if "prompt needs about" in run.iterations.last_error
+                                 else "check llm.base_url, llm.model and the key)"))
         if reason == _EVALUATOR_FAILED:
             n = self.config.max_evaluator_errors
             raise EvaluatorFailed(f"stopped after {n} evaluator errors in a row (max_evaluator_errors={n}): the "
                                   f"evaluator of problem {self.config.problem.name!r} raised: "
                                   f"{run.last_evaluator_error}; its traceback is in {self.run_dir / 'campaign.log'}; "
                                   f"fix the evaluator, then `evolve resume {self.run_dir}`")
+        if reason == _UNAPPLIED:
+            raise EvolveError(f"stopped: {run.unapplied.message} (llm.max_unapplied_in_a_row="
+                              f"{self.config.llm.max_unapplied_in_a_row}; llm.on_unapplied=warn goes on instead); "
+                              f"the replies are in `evolve status {self.run_dir}` and {self.run_dir / 'programs.db'}")
         if reason == _LOCK_LOST:
             raise RunLocked(f"{self.run_dir}: another controller ({run.lock.lost}) took this campaign over after "
                             "this one missed its heartbeats; this one stopped")
@@ -326,10 +355,11 @@ class Campaign:
         write_report(self.run_dir, run.db, self.config)
         best = run.db.best()
         return CampaignResult(run_dir=self.run_dir, iterations=run.db.iterations, evaluated=run.stats.evaluated,
-                              valid=run.stats.valid, initial_score=run.initial.score,
-                              best_score=best.score if best else None, seconds=time.monotonic() - run.started,
+                              valid=run.stats.valid, initial_score=self._natural(run.initial.score),
+                              best_score=self._natural(best.score) if best else None,
+                              seconds=time.monotonic() - run.started,
                               stop_reason=reason, evaluator_errors=run.stats.evaluator_errors,
-                              setup_seconds=run.setup_seconds)
+                              setup_seconds=run.setup_seconds, direction=self.config.problem.direction)
 
     async def _tear_down(self, run: _Run) -> None:
         """Cancel what is still in flight (nothing of it was committed), release every part."""

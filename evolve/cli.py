@@ -12,6 +12,7 @@
     evolve doctor [--attacks]          the sandbox's layers, its cost, and the attack suite's outcomes
     evolve sandbox build               build the Docker backend's image locally
     evolve problems                    the available problems
+    evolve new-problem NAME [--dir D]  write a working problem folder and its contract test
 """
 
 from __future__ import annotations
@@ -169,7 +170,19 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     from evolve.problems import load_evaluator, read_initial_program
     from evolve.sandboxing import make_sandbox
 
+    from evaluators.direction import natural
+    from evolve.preflight import preflight
+
     problem = config.problem
+    preflight(problem).raise_for_failures()  # one line per failure, exit code 1
+    _out.print(f"pre-flight: initial program, entrypoint and evaluator OK; direction {problem.direction}",
+               markup=False, highlight=False)
+    limits = Table("limit", "value", title=f"{problem.name}: sandbox limits (problem.limits)")
+    for key, value in vars(problem.limits).items():
+        limits.add_row(key, _format(value))
+    for stage, stage_limits in problem.stage_limits.items():
+        limits.add_row(f"stage {stage}", ", ".join(f"{k}={_format(v)}" for k, v in vars(stage_limits).items()))
+    _out.print(limits)
     evaluator = load_evaluator(problem)
     sandbox = make_sandbox(config.sandbox, problem)
     if test_program is not None:
@@ -191,6 +204,10 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
         result = evaluate_held_out(evaluator, sandbox, code, problem.limits, "test")
         if result is None:
             raise EvolveError(f"problem {problem.name!r} has no test data")
+        if result.score is not None:
+            from dataclasses import replace
+
+            result = replace(result, score=natural(result.score, problem.direction))
         if record is not None:
             record.write_text(json.dumps({"when": time.strftime("%Y-%m-%d %H:%M:%S"), "code": code,
                                           **result.to_dict()}, indent=1))
@@ -207,9 +224,14 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     for name, state in sandbox.layers().items():
         layers.add_row(name, state)
     _out.print(layers)
-    result = evaluate_program(evaluator, sandbox, read_initial_program(problem), problem.limits)
-    verdict = f"score {result.score:.6g}" if result.valid else "INVALID"
+    result = evaluate_program(evaluator, sandbox, read_initial_program(problem), problem.limits,
+                              problem.stage_limits)
+    verdict = f"score {natural(result.score, problem.direction):.6g} ({problem.direction})" if result.valid \
+        else "INVALID"
     _out.print(f"initial program: {verdict} in {result.seconds:.2f} s; {result.feedback}", markup=False, highlight=False)
+    if not result.valid:
+        raise EvolveError(f"the initial program of {problem.name!r} is invalid at stage {result.stage}: "
+                          f"{' '.join(result.feedback.split())[:300]}")
     for split in evaluator.reference_splits:
         started = time.monotonic()
         rows = evaluator.references(split)
@@ -239,22 +261,26 @@ def _read(run_dir: str):
 
 
 def _status(args: argparse.Namespace) -> None:
+    from evolve.llm.outcomes import model_outcomes, trailing_unapplied, unapplied_message
     from evolve.program import ProgramStatus
 
     run_dir, config, db = _read(args.run_dir)
     with db:
         counts = db.counts()
         best, initial, done = db.best(), db.initial(), db.iterations
-        times = [p.created_at for p in db.programs() if p.created_at is not None]
+        programs = list(db.summaries())  # the small columns only: no code, prompts or proposals
+        span = db.active_seconds()  # active_seconds of created_at, summed in SQL
         spend = db.spend()
-        errors = list(db.programs(ProgramStatus.EVALUATOR_ERROR)) if counts.get("evaluator_error") else []
-        last_evaluator_error = " ".join(errors[-1].error.split())[:300] if errors else ""
+        last = db.latest(ProgramStatus.EVALUATOR_ERROR) if counts.get("evaluator_error") else None
+        last_evaluator_error = " ".join(last.error.split())[:300] if last else ""
     evaluated = sum(counts.get(k, 0) for k in ("valid", "invalid", "evaluator_error"))
-    span = active_seconds(times)
     table = Table(title=f"{config.name} ({config.problem.name})", show_header=False)
     table.add_row("iterations", f"{done} of {config.budget.iterations}")
     table.add_row("programs by status", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    table.add_row("valid share", f"{100 * counts.get('valid', 0) / evaluated:.1f}%" if evaluated else "-")
+    children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]  # not the initial program
+    valid_children = sum(p.status is ProgramStatus.VALID for p in children)
+    table.add_row("valid share", f"{100 * valid_children / len(children):.1f}% of {len(children)} evaluated "
+                  "children" if children else "- (no child evaluated)")
     table.add_row("initial score", f"{initial.score:.6g}" if initial else "-")
     table.add_row("best score", f"{best.score:.6g} (program {best.id}, iteration {best.iteration}, "
                   f"by {best.proposer})" if best else "-")
@@ -264,6 +290,13 @@ def _status(args: argparse.Namespace) -> None:
         table.add_row("evaluator errors", f"{counts['evaluator_error']}: the trusted evaluator raised (tracebacks "
                       f"in {run_dir / 'campaign.log'}); last: {last_evaluator_error}")
     _out.print(table)
+    unapplied, reasons, last_unapplied = trailing_unapplied(programs)
+    limit = config.llm.max_unapplied_in_a_row
+    if unapplied and unapplied >= (limit or 20):
+        stopped = "the campaign stopped: " if limit and config.llm.on_unapplied == "stop" else "warning: "
+        _out.print(f"{stopped}the last {unapplied_message(unapplied, reasons, last_unapplied)}", markup=False,
+                   highlight=False)
+    outcomes = model_outcomes(programs)
     for name, s in sorted(spend.items()):
         if s["failing"]:
             _out.print(f"model {name or '-'} is failing: its last {s['failing']} calls failed; last error: "
@@ -277,6 +310,13 @@ def _status(args: argparse.Namespace) -> None:
                            str(s["completion_tokens"]), f"{s['cost']:.4f}", str(s["improvements"]),
                            str(s["new_bests"]), per)
         _out.print(models)
+    if outcomes:
+        kinds = Table("proposer", "proposals", "applied", "edit failed", "why not applied", "transport failed",
+                      "prompt too large", "valid / evaluated", title="proposals per proposer")
+        for name, o in sorted(outcomes.items()):
+            kinds.add_row(name or "-", str(o.proposals), str(o.applied), str(o.edit_failed), o.reasons(6),
+                          str(o.transport_failed), str(o.prompt_too_large), f"{o.valid} / {o.evaluated}")
+        _out.print(kinds)
 
 
 def _best(args: argparse.Namespace) -> None:
@@ -288,13 +328,20 @@ def _best(args: argparse.Namespace) -> None:
     if args.code:
         _out.print(best.code, markup=False, highlight=False, end="")
         return
-    _out.print(f"best program {best.id}: score {best.score:.6g} (initial {initial.score:.6g}) at iteration "
-               f"{best.iteration}, generation {best.generation}, by {best.proposer}")
+    from evaluators.direction import natural
+
+    direction = config.problem.direction
+
+    def shown(value):  # the value as the problem states it (a minimised one was negated inside)
+        return natural(value, direction)
+
+    _out.print(f"best program {best.id}: score {shown(best.score):.6g} (initial {shown(initial.score):.6g}, "
+               f"{direction}) at iteration {best.iteration}, generation {best.generation}, by {best.proposer}")
     validation = best.validation or {}
     table = Table("", "train (fitness)", "validation (held out)", "initial: train", "initial: validation")
     first = (initial.validation or {}).get("metrics", {})
-    table.add_row("score", _format(best.score), _format(validation.get("score")), _format(initial.score),
-                  _format((initial.validation or {}).get("score")))
+    table.add_row("score", _format(shown(best.score)), _format(shown(validation.get("score"))),
+                  _format(shown(initial.score)), _format(shown((initial.validation or {}).get("score"))))
     for key in sorted(k for k in best.metrics if "." not in k):
         table.add_row(key, _format(best.metrics[key]), _format(validation.get("metrics", {}).get(key)),
                       _format(initial.metrics.get(key)), _format(first.get(key)))
@@ -334,8 +381,11 @@ def _resume(args: argparse.Namespace) -> None:
 def _upgrade(args: argparse.Namespace) -> None:
     from evolve.rundir import load_config, upgrade_database
 
+    from evolve._orm import head
+
     missing = upgrade_database(load_config(args.run_dir), args.run_dir)
-    _out.print(f"{args.run_dir}: " + (f"added {', '.join(missing)}" if missing else "already up to date"))
+    _out.print(f"{args.run_dir}: " + (f"added {', '.join(missing)}; at schema revision {head()}" if missing
+                                      else f"already up to date (schema revision {head()})"))
 
 
 def _doctor(args: argparse.Namespace) -> None:
@@ -411,7 +461,33 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
+def _problem_folders(args: list[str]) -> list[str]:
+    """`problem=path/to/folder` becomes `problem=<its name>`, the folder registered for Hydra."""
+    from evolve.problems import is_folder_spec, resolve
+
+    out = []
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        if eq and key.lstrip("+") == "problem" and is_folder_spec(value):
+            arg = f"{key}={resolve(value).name}"
+        out.append(arg)
+    return out
+
+
+def _new_problem(args: argparse.Namespace) -> None:
+    from evolve.scaffold import new_problem
+
+    made = new_problem(args.name, Path(args.dir) if args.dir else Path("."))
+    folder = str(made) if made.is_absolute() else f"./{made}"  # `problem=./NAME`: a folder, not a name
+    _out.print(f"wrote {folder}: config.yaml, initial.py, evaluator.py, README.md, test_contract.py\n"
+               f"  pytest {folder}/test_contract.py       # the evaluator's contract\n"
+               f"  evolve check problem={folder}\n  evolve run problem={folder} budget.iterations=20",
+               markup=False, highlight=False)
+
+
 def _main(argv: list[str]) -> None:
+    if argv and argv[0] in ("run", "check"):
+        argv = [argv[0], *_problem_folders(argv[1:])]
     if argv and argv[0] == "run":
         sys.argv = [f"{Path(sys.argv[0]).name} run", *argv[1:]]
         _hydra_run()
@@ -434,7 +510,7 @@ def _main(argv: list[str]) -> None:
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
     verbs = parser.add_subparsers(dest="verb", required=True,
-                                  metavar="{run,check,resume,status,best,report,upgrade,doctor,sandbox,problems}")
+                                  metavar="{run,check,resume,status,best,report,upgrade,doctor,sandbox,problems,new-problem}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
     verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
                                    "(Hydra overrides; --test PROGRAM scores a program on the test data)")
@@ -465,6 +541,10 @@ def _main(argv: list[str]) -> None:
     p.set_defaults(func=_sandbox_build)
     p = verbs.add_parser("problems", help="the available problems")
     p.set_defaults(func=_problems)
+    p = verbs.add_parser("new-problem", help="write a working problem folder and its contract test")
+    p.add_argument("name", help="the problem's name (a Python identifier)")
+    p.add_argument("--dir", help="where to create the folder NAME (default: the current directory)")
+    p.set_defaults(func=_new_problem)
     args = parser.parse_args(argv)
     args.func(args)
 

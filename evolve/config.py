@@ -69,6 +69,11 @@ class ProblemConfig:
             `sandbox.preload`); nothing else installed is in its view.
         data: read-only folders a candidate may read (relative to the problem folder); the rest of the
             problem folder, its evaluator and held-out data, is never in view.
+        direction: `maximize` (default) or `minimize` the evaluator's `Score.value`. Internally the
+            campaign always maximises (a minimised value is negated where the evaluator's scores enter
+            the engine, `evolve.problems.load_evaluator`); users see the natural value.
+        evaluator_object: an evaluator class or instance pickled by value (set by `evolve.run(...,
+            evaluator=...)` for evaluators defined in the caller's own module); replaces `evaluator`.
     """
 
     name: str = MISSING
@@ -83,6 +88,8 @@ class ProblemConfig:
     stage_limits: Dict[str, SandboxLimits] = field(default_factory=dict)
     packages: List[str] = field(default_factory=lambda: ["numpy"])
     data: List[str] = field(default_factory=list)
+    direction: str = "maximize"
+    evaluator_object: Optional[str] = None
 
 
 @dataclass
@@ -102,6 +109,9 @@ class ModelConfig:
         concurrency: requests to this model at once.
         price_input_per_million: USD per million prompt tokens.
         price_output_per_million: USD per million completion tokens.
+        context_tokens: the model's context window in tokens (prompt and reply together); prompts are
+            trimmed to fit `context_tokens - max_tokens` (see `PromptBuilder.build`). Null: unknown, no
+            fitting.
     """
 
     model: str = MISSING
@@ -116,6 +126,7 @@ class ModelConfig:
     concurrency: int = 4
     price_input_per_million: float = 0.0
     price_output_per_million: float = 0.0
+    context_tokens: Optional[int] = None
 
 
 @dataclass
@@ -126,8 +137,8 @@ class LLMConfig:
         kind: `offline` (the built-in mutator, no network), `openai` (one model: the fields below),
             `ensemble` (the `models` list) or `replay` (the responses recorded in `source`).
         model, base_url, api_key_env, temperature, max_tokens, timeout, max_retries,
-        price_input_per_million, price_output_per_million: the one model of `kind: openai` (see
-            `ModelConfig`).
+        price_input_per_million, price_output_per_million, context_tokens: the one model of `kind: openai`
+            (see `ModelConfig`).
         models: the models of `kind: ensemble`.
         selection: how an ensemble picks a model per proposal: `fixed` (by weight), `ucb` or
             `thompson` (adaptive, by observed improvements per dollar).
@@ -144,6 +155,11 @@ class LLMConfig:
         max_consecutive_failures: the campaign stops with a clear error after this many failed proposals
             in a row (a wrong URL or model name, not a passing fault).
         max_edits: the offline mutator makes between 1 and this many edits per proposal.
+        max_unapplied_in_a_row: answered proposals in a row whose edit could not be applied (status
+            `edit_failed`; transport failures neither count nor break the run) after which `on_unapplied`
+            acts (null: never).
+        on_unapplied: `stop` ends the campaign with an error naming the commonest reasons (so a paid budget
+            is not spent on replies that never apply); `warn` logs the same warning and goes on.
     """
 
     kind: str = "offline"
@@ -168,6 +184,9 @@ class LLMConfig:
     source: Optional[str] = None
     max_consecutive_failures: int = 25
     max_edits: int = 2
+    context_tokens: Optional[int] = None
+    max_unapplied_in_a_row: Optional[int] = 20
+    on_unapplied: str = "stop"
 
     def model_configs(self) -> list[ModelConfig]:
         """The models this config names: `models`, or the one model of `kind: openai`."""
@@ -177,7 +196,8 @@ class LLMConfig:
                             temperature=self.temperature, max_tokens=self.max_tokens, timeout=self.timeout,
                             max_retries=self.max_retries, concurrency=self.concurrency,
                             price_input_per_million=self.price_input_per_million,
-                            price_output_per_million=self.price_output_per_million)]
+                            price_output_per_million=self.price_output_per_million,
+                            context_tokens=self.context_tokens)]
 
 
 @dataclass
@@ -259,6 +279,8 @@ class RayConfig:
 
     address: Optional[str] = None
     num_workers: Optional[int] = None
+    worker_cpus: float = 1.0
+    ready_timeout: float = 120.0
     num_cpus: Optional[int] = None
     include_dashboard: bool = True
     dashboard_host: str = "127.0.0.1"
@@ -279,8 +301,6 @@ class BudgetConfig:
     iterations: int = 100
     wall_seconds: Optional[float] = None
     target_score: Optional[float] = None
-    worker_cpus: float = 1.0
-    ready_timeout: float = 120.0
     patience: Optional[int] = None
     max_cost_usd: Optional[float] = None
 
@@ -309,6 +329,10 @@ class PromptConfig:
         full: probability that it asks for a full rewrite of the EVOLVE-BLOCKs.
         crossover: probability that it shows a second parent and asks to combine the two.
         scratchpad_interval: iterations between rewrites of the scratchpad (0: no scratchpad).
+        chars_per_token: the estimate of a prompt's tokens when fitting it into a model's
+            `context_tokens` (no tokenizer is loaded): characters divided by this. 3.0 is conservative
+            for code and English with common BPE tokenizers (they average 3.5 to 4.5); lower it for a
+            tokenizer that splits finer.
     """
 
     template_dir: Optional[str] = None
@@ -317,6 +341,7 @@ class PromptConfig:
     full: float = 0.15
     crossover: float = 0.15
     scratchpad_interval: int = 10
+    chars_per_token: float = 3.0
 
 
 @dataclass

@@ -7,7 +7,12 @@ A problem is a folder with `config.yaml` (its Hydra group file, validated agains
     my_problem = "my_package.my_problem"
 
 where `my_package.my_problem` is the package whose folder holds those files. Set
-`EVOLVE_DISABLE_PLUGINS=1` to load only the built-in problems.
+`EVOLVE_DISABLE_PLUGINS=1` to load only the built-in problems (and those on the search path).
+
+Besides, `EVOLVE_PROBLEM_PATH` (folders separated by `:`) names folders that are problems or hold
+problem folders, and `problem=path/to/folder` (`resolve`) names one folder directly. An evaluator
+whose `module` in `module:Class` is a file of the problem folder (`evaluator.py`) is loaded from that
+file, so a folder need not be an importable package.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import functools
 import importlib
 import importlib.metadata
 import logging
+import importlib.util
 import os
+import sys
 import traceback
 from pathlib import Path
 
@@ -25,10 +32,14 @@ from omegaconf import OmegaConf
 from evolve.config import ProblemConfig
 from evolve.errors import ConfigError, ProblemNotFound
 
-__all__ = ["discover", "get_problem", "evaluator_class", "load_evaluator", "read_initial_program", "ENTRY_POINT_GROUP"]
+__all__ = ["discover", "get_problem", "evaluator_class", "load_evaluator", "read_initial_program", "resolve",
+           "search_path", "pickle_evaluator", "ENTRY_POINT_GROUP", "PATH_VARIABLE"]
 
 ENTRY_POINT_GROUP = "evolve.problems"
+PATH_VARIABLE = "EVOLVE_PROBLEM_PATH"
+OPENEVOLVE = "openevolve:"  # `evaluator: "openevolve:evaluator.py"`: an OpenEvolve evaluator file
 _log = logging.getLogger(__name__)
+_folders: dict[str, ProblemConfig] = {}  # problems named by folder (`problem=path/to/folder`)
 
 
 def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
@@ -36,6 +47,8 @@ def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     raw = OmegaConf.load(folder / "config.yaml")
     node = OmegaConf.merge(OmegaConf.structured(ProblemConfig), raw)
     node.directory = str(folder.resolve())
+    if node.direction not in ("maximize", "minimize"):
+        raise ConfigError(f"problem folder {folder}: direction={node.direction!r}; use maximize or minimize")
     if name is not None and node.name != name:
         raise ConfigError(f"problem folder {folder} declares name={node.name!r} but is registered as {name!r}")
     return OmegaConf.to_object(node)  # type: ignore[return-value]
@@ -62,6 +75,13 @@ def discover() -> dict[str, ProblemConfig]:
     for folder in sorted(Path(builtin.__file__).parent.iterdir()):
         if (folder / "config.yaml").is_file():
             _add(found, _load_folder(folder))
+    for entry in search_path():
+        folders = [entry] if (entry / "config.yaml").is_file() else sorted(entry.iterdir()) if entry.is_dir() else []
+        for folder in folders:
+            if (folder / "config.yaml").is_file():
+                _add(found, _load_folder(folder))
+    for problem in _folders.values():
+        _add(found, problem)
     if os.environ.get("EVOLVE_DISABLE_PLUGINS", "") not in ("", "0"):
         return found
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -75,6 +95,35 @@ def discover() -> dict[str, ProblemConfig]:
     return found
 
 
+def search_path() -> list[Path]:
+    """The folders named by `EVOLVE_PROBLEM_PATH` (separated by `:`), in order."""
+    return [Path(p).expanduser() for p in os.environ.get(PATH_VARIABLE, "").split(os.pathsep) if p]
+
+
+def is_folder_spec(spec: str) -> bool:
+    """Whether `problem=spec` names a folder rather than a problem's name."""
+    return "/" in spec or spec.startswith(".") or (Path(spec) / "config.yaml").is_file()
+
+
+def resolve(spec: str | os.PathLike) -> ProblemConfig:
+    """The problem `spec` names: a folder holding config.yaml (registered so Hydra and `get_problem` see
+    it under its name), or a problem's name."""
+    if isinstance(spec, os.PathLike) or is_folder_spec(str(spec)):
+        folder = Path(spec).expanduser()
+        if not (folder / "config.yaml").is_file():
+            raise ProblemNotFound(f"problem={spec}: {folder} holds no config.yaml (a problem folder holds "
+                                  "config.yaml, initial.py, evaluator.py and README.md)")
+        problem = _load_folder(folder)
+        known = discover().get(problem.name)
+        if known is None or known.directory != problem.directory:
+            _add(dict(_folders), problem)
+            _folders[problem.name] = problem
+            discover.cache_clear()
+            discover()  # a clash with another problem of that name is an error naming both
+        return problem
+    return get_problem(str(spec))
+
+
 def get_problem(name: str) -> ProblemConfig:
     """Return the problem called `name`, or raise ProblemNotFound listing the available ones."""
     problems = discover()
@@ -86,13 +135,81 @@ def get_problem(name: str) -> ProblemConfig:
     return problems[name]
 
 
+def pickle_evaluator(evaluator: object) -> str:
+    """An evaluator class or instance as text for `problem.evaluator_object`, pickled by value when its
+    module cannot be imported elsewhere (`__main__`, a notebook), so it reaches Ray's workers."""
+    import base64
+
+    from ray import cloudpickle
+
+    module = sys.modules.get(getattr(evaluator if isinstance(evaluator, type) else type(evaluator), "__module__", ""))
+    by_value = module is not None and module.__name__ != "__main__" and not _importable(module)
+    if by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return base64.b64encode(cloudpickle.dumps(evaluator)).decode()
+    finally:
+        if by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _importable(module) -> bool:
+    spec = getattr(module, "__spec__", None)
+    return spec is not None and spec.origin is not None and not spec.origin.startswith("<") \
+        and not module.__name__.startswith("_evolve_problem_")  # loaded from a folder's file: not importable by name
+
+
+def _unpickle(text: str) -> object:
+    import base64
+
+    from ray import cloudpickle
+
+    return cloudpickle.loads(base64.b64decode(text))
+
+
+def _import_module(problem: ProblemConfig, module_name: str):
+    """`module_name` from the problem folder's own file when it has one (`evaluator:Class` beside
+    config.yaml), else by import (`package.module:Class` of a built-in problem or a plugin)."""
+    folder = Path(problem.directory) if problem.directory else None
+    path = folder / (module_name.replace(".", "/") + ".py") if folder else None
+    if path is None or not path.is_file():
+        return importlib.import_module(module_name)
+    import hashlib
+
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    unique = f"_evolve_problem_{problem.name}_{module_name.replace('.', '_')}_{digest}"
+    if unique in sys.modules:
+        return sys.modules[unique]
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))  # its own helper modules, imported by name beside it
+    spec = importlib.util.spec_from_file_location(unique, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[unique]
+        raise
+    return module
+
+
 def evaluator_class(problem: ProblemConfig) -> type:
     """Import the problem's evaluator class (without building it)."""
     from evaluators import Evaluator
 
+    if problem.evaluator_object:
+        obj = _unpickle(problem.evaluator_object)
+        cls = obj if isinstance(obj, type) else type(obj)
+        if not (isinstance(cls, type) and issubclass(cls, Evaluator)):
+            raise ConfigError(f"the evaluator given for {problem.name!r} is not an evaluators.Evaluator subclass")
+        return cls
+    if problem.evaluator.startswith(OPENEVOLVE):
+        from evaluators.openevolve import OpenEvolveEvaluator
+
+        return OpenEvolveEvaluator
     module_name, _, attr = problem.evaluator.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        cls = getattr(_import_module(problem, module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(
             f"problem.evaluator={problem.evaluator!r} cannot be imported ({exc}); "
@@ -106,8 +223,25 @@ def evaluator_class(problem: ProblemConfig) -> type:
 
 
 def load_evaluator(problem: ProblemConfig, **overrides: object):
-    """Build the problem's evaluator with the problem's params, `overrides` replacing some of them."""
+    """Build the problem's evaluator with the problem's params, `overrides` replacing some of them; a
+    minimised problem's evaluator comes with its values negated (the engine maximises)."""
+    evaluator = build_evaluator(problem, **overrides)
+    if problem.direction == "minimize":
+        from evaluators.direction import negated
+
+        return negated(evaluator)
+    return evaluator
+
+
+def build_evaluator(problem: ProblemConfig, **overrides: object):
+    """The problem's evaluator as its author wrote it (natural values), built with the problem's params."""
     cls = evaluator_class(problem)
+    if problem.evaluator_object:
+        obj = _unpickle(problem.evaluator_object)
+        if not isinstance(obj, type):
+            return obj  # an instance: built by the caller already
+    if problem.evaluator.startswith(OPENEVOLVE):  # an OpenEvolve evaluator file of the problem folder
+        overrides = {"path": str(Path(problem.directory) / problem.evaluator[len(OPENEVOLVE):]), **overrides}
     try:
         return cls(**{**dict(problem.params), **overrides})
     except (TypeError, ValueError) as exc:

@@ -76,6 +76,27 @@ def _error(exc, kind="error"):
             "traceback": text[-_TRACE_CHARS:]}
 
 
+def _call_many(namespace, function, arg_lists, max_depth):
+    """Call `function` once per argument list; a failure in call k is reported with its index."""
+    fn = namespace.get(function)
+    if not callable(fn):
+        return {"ok": False, "kind": "call", "index": 0,
+                "error": f"NameError: the program defines no function {function!r}"}
+    results = []
+    for index, args in enumerate(arg_lists):
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            reply = _error(exc, "call")
+            reply["index"] = index
+            return reply
+        try:
+            results.append(_plain(result, 0, max_depth))
+        except (TypeError, ValueError) as exc:
+            return {"ok": False, "kind": "result", "index": index, "error": str(exc)[:_TRACE_CHARS]}
+    return {"ok": True, "result": results}
+
+
 def serve(req_fd, resp_fd, layers, max_depth=64):
     """Say ready with the layer report, then load and call the candidate until the parent hangs up."""
     namespace = {"__name__": "candidate", "__builtins__": __builtins__}
@@ -105,6 +126,8 @@ def serve(req_fd, resp_fd, layers, max_depth=64):
                     reply = {"ok": True, "result": _plain(result, 0, max_depth)}
                 except (TypeError, ValueError) as exc:
                     reply = {"ok": False, "kind": "result", "error": str(exc)[:_TRACE_CHARS]}
+        elif op == "call_many":  # one round trip for many calls; the first failure ends the batch
+            reply = _call_many(namespace, request["function"], request["arg_lists"], max_depth)
         else:
             reply = {"ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
         reply["nonce"] = request.get("nonce")

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from sandboxes.base import Sandbox, Session
 from sandboxes.cgroups import CgroupSupport, SessionCgroup
@@ -155,7 +155,8 @@ class ForkSession(Session):
             n -= len(chunk)
         return b"".join(chunks)
 
-    def _exchange(self, request: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+    def _exchange(self, request: dict[str, Any] | None, timeout: float, max_bytes: int | None = None,
+                  max_depth: int | None = None) -> dict[str, Any]:
         if self._dead_reason:
             raise CandidateError(f"session is over: {self._dead_reason}")
         started = time.monotonic()
@@ -171,10 +172,12 @@ class ForkSession(Session):
                 with open(self._req, "wb", closefd=False) as pipe:
                     pipe.write(body)
             (length,) = struct.unpack(">I", self._read_exact(4, deadline))
-            if length > self._limits.max_result_bytes:
-                self._kill(f"reply of {length} bytes is over max_result_bytes={self._limits.max_result_bytes}")
+            cap = max_bytes or self._limits.max_result_bytes
+            if length > cap:
+                self._kill(f"reply of {length} bytes is over max_result_bytes={self._limits.max_result_bytes}"
+                           + (" per call" if max_bytes else ""))
                 raise CandidateError(self._dead_reason)
-            reply = parse_reply(self._read_exact(length, deadline), self._limits.max_result_depth)
+            reply = parse_reply(self._read_exact(length, deadline), max_depth or self._limits.max_result_depth)
             if reply.get("nonce") != nonce:
                 raise ValueError("reply does not answer this request (forged or out of order)")
             return reply
@@ -248,6 +251,27 @@ class ForkSession(Session):
         if not reply["ok"]:
             raise CandidateError(str(reply.get("traceback") or reply.get("error")))
         return reply.get("result")
+
+    def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
+        """`function` called once per argument list in one round trip. Each result is checked as for
+        `call` (plain JSON, `max_result_bytes` and `max_result_depth` per call); the batch's timeout is
+        `timeout` times the number of calls; a failure in call k raises `CandidateError` naming call k."""
+        arg_lists = [list(args) for args in arg_lists]
+        if not arg_lists:
+            return []
+        n = len(arg_lists)
+        reply = self._exchange({"op": "call_many", "function": function, "arg_lists": arg_lists},
+                               (timeout or self._limits.call_timeout) * n,
+                               max_bytes=self._limits.max_result_bytes * n, max_depth=self._limits.max_result_depth + 1)
+        if not reply["ok"]:
+            index = reply.get("index")
+            where = f"call {index} of {n} ({function})" if isinstance(index, int) else f"call_many({function})"
+            raise CandidateError(f"{where}: {reply.get('traceback') or reply.get('error')}")
+        results = reply.get("result")
+        if not isinstance(results, list) or len(results) != n:
+            self._kill("broke the protocol")
+            raise CandidateError(f"candidate sent an invalid reply: {n} results expected")
+        return results
 
     @property
     def output(self) -> str:

@@ -1,0 +1,76 @@
+"""Minimised problems: the engine always maximises, so a minimised evaluator's values are negated once,
+where its scores enter the engine (`evolve.problems.load_evaluator`). Users see the natural value."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from evaluators.base import Evaluator, Stage
+from evaluators.score import Score
+
+__all__ = ["DIRECTIONS", "negated", "natural", "Negated"]
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+def natural(value: float | None, direction: str) -> float | None:
+    """The value a user reads: the engine's value, negated back for a minimised problem."""
+    if value is None or direction != "minimize":
+        return value
+    return -value
+
+
+def _flip(score: Score | None) -> Score | None:
+    if not isinstance(score, Score) or not score.valid:
+        return score  # None, an invalid score, or what the cascade names as not a Score
+    return dataclasses.replace(score, value=-score.value)
+
+
+class Negated(Evaluator):
+    """`inner` with every valid `Score.value` negated (its stages, `validate` and `test`)."""
+
+    def __init__(self, inner: Evaluator) -> None:
+        self.inner = inner
+        self.entrypoint = inner.entrypoint  # type: ignore[misc]
+        self.reference_splits = inner.reference_splits  # type: ignore[misc]
+
+    def stages(self) -> list[Stage]:
+        def wrap(stage: Stage) -> Stage:  # the gate sees the natural score, as its author wrote it
+            gate = stage.gate
+            return Stage(stage.name, lambda c: _flip(stage.run(c)),
+                         None if gate is None else (lambda score: gate(_flip(score))))
+
+        return [wrap(s) for s in self.inner.stages()]
+
+    def references(self, split: str) -> list[dict]:
+        return self.inner.references(split)
+
+    def __getattr__(self, name: str) -> Any:  # only for names not found on the wrapper itself
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class _NegatedValidate(Negated):
+    def validate(self, candidate):
+        return _flip(self.inner.validate(candidate))
+
+
+class _NegatedTest(Negated):
+    def test(self, candidate):
+        return _flip(self.inner.test(candidate))
+
+
+class _NegatedBoth(_NegatedValidate, _NegatedTest):
+    pass
+
+
+def negated(evaluator: Evaluator) -> Evaluator:
+    """`evaluator` seen by an engine that maximises; the held-out hooks exist only where the inner has them."""
+    cls = type(evaluator)
+    has_validate = getattr(cls, "validate") is not getattr(Evaluator, "validate")
+    has_test = getattr(cls, "test") is not getattr(Evaluator, "test")
+    kind = {(False, False): Negated, (True, False): _NegatedValidate, (False, True): _NegatedTest,
+            (True, True): _NegatedBoth}[(has_validate, has_test)]
+    return kind(evaluator)

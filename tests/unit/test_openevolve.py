@@ -1,0 +1,73 @@
+"""OpenEvolve-style evaluators through `evaluators.openevolve`: the candidate still runs in the sandbox."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evaluators import evaluate_program
+from evaluators.openevolve import EvaluationResult, OpenEvolveEvaluator, score_of
+from evolve.problems import build_evaluator, read_initial_program, resolve
+from evolve.sandboxing import make_sandbox
+from evolve.config import SandboxConfig
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "openevolve_example"
+
+
+@pytest.fixture(scope="module")
+def example():
+    problem = resolve(EXAMPLE)
+    return problem, build_evaluator(problem), make_sandbox(SandboxConfig(), problem), read_initial_program(problem)
+
+
+def test_the_example_scores_through_the_sandbox(example):
+    problem, evaluator, sandbox, initial = example
+    assert isinstance(evaluator, OpenEvolveEvaluator) and [s.name for s in evaluator.stages()] == ["stage1", "stage2"]
+    result = evaluate_program(evaluator, sandbox, initial, problem.limits)
+    assert result.valid and result.stage == "stage2", result.feedback
+    assert result.score == pytest.approx(result.metrics["combined_score"])
+    assert 0 < result.score <= 1 and "stage1.value_score" in result.metrics
+    assert "best_values:" in result.feedback  # artifacts reach the feedback
+
+
+def test_the_candidate_runs_in_the_sandbox_not_in_the_evaluator(example, tmp_path):
+    problem, evaluator, sandbox, initial = example
+    marker = tmp_path / "escaped"
+    spy = initial.replace("def run_search():", f"def run_search():\n    open({str(marker)!r}, 'w').write('x')")
+    result = evaluate_program(evaluator, sandbox, spy, problem.limits)
+    assert not marker.exists()  # the host's tmp_path is not in the sandbox's view
+    assert not result.valid and "run_search failed" in result.feedback
+
+
+def test_a_raising_candidate_is_invalid_with_the_reason(example):
+    problem, evaluator, sandbox, initial = example
+    broken = initial.replace("x, y, value = search_algorithm()", "raise RuntimeError('lost my way')")
+    result = evaluate_program(evaluator, sandbox, broken, problem.limits)
+    assert not result.valid and not result.evaluator_error
+    assert result.stage == "stage1" and "lost my way" in result.feedback
+
+
+def test_running_the_program_file_outside_the_sandbox_fails_loudly(tmp_path):
+    (tmp_path / "evaluator.py").write_text(textwrap.dedent("""
+        import runpy
+        def evaluate(program_path):
+            runpy.run_path(program_path)
+            return {"combined_score": 1.0}
+    """))
+    evaluator = OpenEvolveEvaluator(str(tmp_path / "evaluator.py"))
+    result = evaluate_program(evaluator, make_sandbox(SandboxConfig()), "import os\nos.system('true')\n",
+                              resolve(EXAMPLE).limits)
+    assert result.evaluator_error and "runs only inside the sandbox" in result.feedback
+
+
+def test_scores_from_metrics():
+    assert score_of({"combined_score": 0.7, "a": 0.1}, "s").value == 0.7
+    assert score_of({"a": 1.0, "b": 3, "flag": True, "note": "x"}, "s").value == 2.0  # the mean of the numbers
+    assert score_of(EvaluationResult(metrics={"a": 0.5}, artifacts={"log": "hi"}), "s").feedback.endswith("log: hi")
+    invalid = score_of({"combined_score": 0.0, "error": "boom"}, "stage1")
+    assert not invalid.valid and invalid.feedback == "stage1: boom"
+    assert not score_of({"note": "x"}, "s").valid
+    with pytest.raises(TypeError, match="returned list"):
+        score_of([1, 2], "evaluate")

@@ -1,0 +1,99 @@
+"""Problems by folder (`problem=path`), on EVOLVE_PROBLEM_PATH, with evaluators loaded from their own
+file; a problem folder is never in a candidate's view, wherever it lives."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluators import Evaluator, Score, evaluate_program
+from evolve.config import SandboxConfig
+from evolve.errors import ConfigError, ProblemNotFound
+from evolve.problems import discover, get_problem, load_evaluator, resolve
+from evolve.sandboxing import make_sandbox
+from evolve.scaffold import new_problem
+
+
+@pytest.fixture
+def fresh_discovery():
+    discover.cache_clear()
+    yield
+    discover.cache_clear()
+
+
+def test_a_folder_is_a_problem_and_its_evaluator_loads_from_its_file(tmp_path, fresh_discovery):
+    folder = new_problem("folder_problem", tmp_path)
+    problem = resolve(folder)
+    assert problem.name == "folder_problem" and problem.directory == str(folder.resolve())
+    assert problem.direction == "minimize"
+    assert get_problem("folder_problem").directory == problem.directory  # Hydra's registry sees it too
+    evaluator = load_evaluator(problem)
+    assert evaluator.entrypoint == "predict"
+    assert resolve(str(folder)).name == "folder_problem"  # the same folder again: no clash
+
+
+def test_not_a_folder_says_so(tmp_path):
+    with pytest.raises(ProblemNotFound, match="holds no config.yaml"):
+        resolve(tmp_path / "nothing")
+
+
+def test_the_search_path_adds_folders_and_clashes_name_both(tmp_path, monkeypatch, fresh_discovery):
+    new_problem("on_path_a", tmp_path / "shelf")
+    new_problem("on_path_b", tmp_path / "shelf")
+    single = new_problem("single_one", tmp_path / "other")
+    monkeypatch.setenv("EVOLVE_PROBLEM_PATH", f"{tmp_path / 'shelf'}:{single}")
+    found = discover()
+    assert {"on_path_a", "on_path_b", "single_one", "circle_packing"} <= set(found)
+    clash = new_problem("circle_packing", tmp_path / "clash")
+    monkeypatch.setenv("EVOLVE_PROBLEM_PATH", str(clash))
+    discover.cache_clear()
+    with pytest.raises(ConfigError, match="two problems are named 'circle_packing'"):
+        discover()
+
+
+def test_a_bad_direction_is_refused(tmp_path, fresh_discovery):
+    folder = new_problem("sideways", tmp_path)
+    (folder / "config.yaml").write_text((folder / "config.yaml").read_text().replace("minimize", "sideways"))
+    with pytest.raises(ConfigError, match="direction='sideways'"):
+        resolve(folder)
+
+
+class Peek(Evaluator):
+    """Asks the candidate what it can see of a path."""
+
+    entrypoint = "peek"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def evaluate(self, candidate):
+        return Score(value=0.0, metrics={"seen": candidate.call("peek", self.path, timeout=5.0)})
+
+
+PEEK = """
+import os
+def peek(path):
+    seen = []
+    for probe in (lambda: open(os.path.join(path, "evaluator.py")).read(), lambda: os.listdir(path)):
+        try:
+            probe()
+            seen.append("visible")
+        except OSError as exc:
+            seen.append(type(exc).__name__)
+    return seen
+"""
+
+
+def test_problem_folders_are_invisible_to_candidates_wherever_they_live(tmp_path, fresh_discovery):
+    folder = new_problem("hidden_problem", tmp_path / "somewhere" / "else")
+    problem = resolve(folder)
+    sandbox = make_sandbox(SandboxConfig(), problem)
+    from sandboxes import SandboxLimits
+
+    result = evaluate_program(Peek(str(folder)), sandbox, PEEK, SandboxLimits(call_timeout=5, wall_seconds=20))
+    assert result.valid, result.feedback
+    assert "visible" not in result.metrics["seen"] and len(result.metrics["seen"]) == 2
+    # and the control: the same probe sees a folder that is in view (the interpreter's standard library)
+    import os
+
+    control = evaluate_program(Peek(os.path.dirname(os.__file__)), sandbox, PEEK, SandboxLimits(call_timeout=5))
+    assert control.metrics["seen"][1] == "visible"
