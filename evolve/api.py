@@ -66,7 +66,7 @@ async def arun(problem: str | Path, overrides: Sequence[str] = (), run_dir: str 
                evaluator: Any = None, config: Config | None = None) -> "Run":
     """Run a campaign to its end in this event loop and return its `Run` (see `run`)."""
     from evolve.campaign import Campaign
-    from evolve.cli import _setup_logging  # campaign.log as the CLI writes it
+    from evolve.logs import setup_logging  # campaign.log as the CLI writes it
 
     config = config or compose(problem, overrides, evaluator)
     path = _run_dir(config, run_dir)
@@ -77,7 +77,7 @@ async def arun(problem: str | Path, overrides: Sequence[str] = (), run_dir: str 
         config.name = f"{config.problem.name}/{path.name}"
     if config.progress == "auto":
         config.progress = "off"
-    _setup_logging(path)
+    setup_logging(path)
     result = await Campaign(config, path).arun()
     handle = open_run(path)
     handle.result = result

@@ -31,6 +31,7 @@ from rich.table import Table
 from evolve.config import Config, register_configs, to_config
 from evolve.errors import EvolveError, Interrupted, RunDirError
 from evolve.lock import RunLock
+from evolve.logs import setup_logging
 from sandboxes import SandboxUnavailable
 
 _ONE_LINE_ERRORS = (EvolveError, SandboxUnavailable)  # printed as one line, exit code 1
@@ -41,46 +42,12 @@ _console = Console(stderr=True, soft_wrap=True)
 _out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
-class _Terminal(logging.StreamHandler):
-    """Warnings on whatever `sys.stderr` is now (the live display redirects it), less the records logged
-    with `extra={"file_only": True}` (an evaluator's traceback belongs in campaign.log only)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.addFilter(lambda record: not getattr(record, "file_only", False))
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-def _setup_logging(run_dir: Path) -> None:
-    """campaign.log in the run dir gets INFO and up; the terminal gets warnings only."""
-    logger = logging.getLogger("evolve")
-    logger.setLevel(logging.INFO)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    file_handler = logging.FileHandler(run_dir / "campaign.log")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(file_handler)
-    console_handler = _Terminal()
-    console_handler.setLevel(logging.WARNING)
-    console_handler.setFormatter(logging.Formatter("evolve: %(message)s"))
-    logger.addHandler(console_handler)
-    logger.propagate = False
-
-
 def _run_campaign(config: Config, run_dir: Path, lock: RunLock) -> None:
     """Run a campaign under `lock` (released at the end) and print its summary; errors become one line
     and exit code 1, a signal the resume hint and exit code 128 + its number (130 for Ctrl-C)."""
     from evolve.campaign import Campaign
 
-    _setup_logging(run_dir)
+    setup_logging(run_dir)
     log = logging.getLogger("evolve")
     try:
         result = Campaign(config, run_dir, console=_console, lock=lock).run()

@@ -1,0 +1,43 @@
+"""Where a campaign's log goes: campaign.log in its run dir (INFO and up), the terminal (warnings)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["setup_logging"]
+
+
+class _Terminal(logging.StreamHandler):
+    """Warnings on whatever `sys.stderr` is now (the live display redirects it), less the records logged
+    with `extra={"file_only": True}` (an evaluator's traceback belongs in campaign.log only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(lambda record: not getattr(record, "file_only", False))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def setup_logging(run_dir: Path) -> None:
+    """campaign.log in the run dir gets INFO and up; the terminal gets warnings only."""
+    logger = logging.getLogger("evolve")
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    file_handler = logging.FileHandler(run_dir / "campaign.log")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(file_handler)
+    console_handler = _Terminal()
+    console_handler.setLevel(logging.WARNING)
+    console_handler.setFormatter(logging.Formatter("evolve: %(message)s"))
+    logger.addHandler(console_handler)
+    logger.propagate = False
