@@ -176,11 +176,11 @@ def measure(label: str, url: str | None, n: int) -> dict[str, str]:
 
     from evolve import cli
 
-    try:  # status's own imports (the openai SDK through evolve.llm) are timed with the command, not here
+    try:  # status's own imports are timed with the command, not here
+        import evolve.status_view  # noqa: F401
+    except ImportError:  # an evolve before it
         import evolve.llm.outcomes  # noqa: F401
-    except ImportError:
-        pass
-    args = argparse.Namespace(run_dir=str(run_dir))
+    args = argparse.Namespace(run_dir=str(run_dir), json=False, watch=None)
     t = time.perf_counter()
     with redirect_stdout(io.StringIO()):
         cli._status(args)

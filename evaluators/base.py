@@ -78,3 +78,9 @@ class Evaluator:
         return []
 
     reference_splits: ClassVar[tuple[str, ...]] = ()
+
+    def reference_scores(self) -> dict[str, float]:
+        """Scores drawn as reference lines beside the campaign's curves (`evolve ui`, `report.html`), by
+        name, in `Score.value`'s natural units, e.g. `{"best known": 2.635}`; empty when there are none.
+        Called in the viewer's process: keep it quick and free of candidate code."""
+        return {}

@@ -11,7 +11,7 @@ from typing import Any
 
 from evaluators.base import Evaluator
 from evaluators.score import Score
-from sandboxes import CandidateError, Sandbox, SandboxLimits
+from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, Sandbox, SandboxLimits
 
 __all__ = ["EvaluationResult", "evaluate_program", "evaluate_held_out"]
 
@@ -32,6 +32,9 @@ class EvaluationResult:
         seconds: wall time of the whole evaluation, sandbox start included.
         output: the tail of the candidate's stdout and stderr.
         evaluator_error: the evaluator itself raised (a bug in trusted code, not the candidate's fault).
+        stage_seconds: wall time per stage reached (`load`: starting sandbox sessions).
+        failure: what failed, by kind: "" (nothing), `timeout`, `crash` or `candidate_error` (the
+            sandbox's `CandidateError` kinds), `evaluator_error`, or `rejected` (the evaluator's verdict).
     """
 
     valid: bool
@@ -43,6 +46,8 @@ class EvaluationResult:
     seconds: float = 0.0
     output: str = ""
     evaluator_error: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    failure: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for Ray and the database."""
@@ -63,6 +68,13 @@ def _checked(score: Any, where: str) -> Score:
     if not isinstance(score, Score):
         raise NotAScore(f"{where} returned {type(score).__name__}; return Score(value=...)")
     return score.checked()
+
+
+def _failure_kind(error: BaseException) -> str:
+    """The kind of a candidate's failure in a sandbox: `timeout`, `crash` or `candidate_error`."""
+    if isinstance(error, CandidateTimeout):
+        return "timeout"
+    return "crash" if isinstance(error, CandidateCrash) else "candidate_error"
 
 
 def _prepare(evaluator: Evaluator, code: str) -> None:
@@ -86,6 +98,8 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
     stage_name, output = "load", ""
     score: Score | None = None
     evaluator_error = False
+    failure = ""
+    timings: dict[str, float] = {}
     _prepare(evaluator, code)
     with contextlib.ExitStack() as sessions:
         session, session_limits = None, None
@@ -96,19 +110,28 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
                     if session is not None:
                         output = session.output
                     stage_name = "load"
-                    session = sessions.enter_context(sandbox.session(code, wanted))
+                    began = time.perf_counter()
+                    try:
+                        session = sessions.enter_context(sandbox.session(code, wanted))
+                    finally:
+                        timings["load"] = timings.get("load", 0.0) + time.perf_counter() - began
                     session_limits = wanted
                 stage_name = stage.name
+                began = time.perf_counter()
                 try:
                     score = _checked(stage.run(session), f"stage {stage.name}")
                 except CandidateError as exc:
                     score = Score.invalid(f"stage {stage.name}: {exc}")
+                    failure = _failure_kind(exc)
                 except Exception as exc:  # the evaluator's own bug: say so, do not blame the candidate
                     evaluator_error = True
+                    failure = "evaluator_error"
                     _log.error("evaluator %s raised in stage %s:\n%s", type(evaluator).__name__,
                                stage.name, traceback.format_exc())
                     score = Score.invalid(f"evaluator error: {exc}" if isinstance(exc, NotAScore) else
                                           f"evaluator error in stage {stage.name}: {type(exc).__name__}: {exc}")
+                finally:
+                    timings[stage.name] = time.perf_counter() - began
                 if score.metrics:
                     metrics.update({f"{stage.name}.{k}": v for k, v in score.metrics.items()})
                 if not score.valid or (stage.gate is not None and not stage.gate(score)):
@@ -117,9 +140,11 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
                 output = session.output
         except CandidateError as exc:
             score = Score.invalid(f"stage {stage_name}: {exc}")
+            failure = _failure_kind(exc)
     if score is None:
         score = Score.invalid("the evaluator declared no stages")
         evaluator_error = True
+        failure = "evaluator_error"
     final_metrics = {**metrics, **score.metrics}
     for key in score.metrics:
         final_metrics.pop(f"{stage_name}.{key}", None)
@@ -133,6 +158,8 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
         seconds=time.perf_counter() - start,
         output=output,
         evaluator_error=evaluator_error,
+        stage_seconds=timings,
+        failure=failure or ("" if score.valid else "rejected"),
     )
 
 

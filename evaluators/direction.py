@@ -46,6 +46,9 @@ class Negated(Evaluator):
     def references(self, split: str) -> list[dict]:
         return self.inner.references(split)
 
+    def reference_scores(self) -> dict[str, float]:  # natural values, as users read them
+        return self.inner.reference_scores()
+
     def __getattr__(self, name: str) -> Any:  # only for names not found on the wrapper itself
         if name == "inner":
             raise AttributeError(name)

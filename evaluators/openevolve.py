@@ -14,7 +14,7 @@ fails loudly instead of running candidate code outside the sandbox. Loading it t
 
 (or `importlib.import_module(<its stem>)` after putting its folder on `sys.path`), gives a module proxy
 whose functions call into the sandbox session (`Session.call`): arguments and results are JSON (numpy
-arrays come back as lists, tuples as lists), each call under `limits.call_timeout`; an exception in the
+arrays come back as lists, tuples as tuples), each call under `limits.call_timeout`; an exception in the
 candidate raises `CandidateError` in the evaluator. Reading the file's text works (it is the program
 after the guard line).
 
@@ -114,6 +114,7 @@ class _Program(types.ModuleType):
     def __init__(self, name: str, path: str, session: Session, names: set[str]) -> None:
         super().__init__(name)
         self.__file__ = path
+        session.keep_tuples = True  # `centers, radii, total = program.run_packing()`, as in OpenEvolve
         self._session, self._names = session, names
 
     def __getattr__(self, name: str) -> Callable[..., Any]:

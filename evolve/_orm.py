@@ -80,7 +80,15 @@ class LLMCallRow(Base):
     """One request to a proposer and what came back: the record replay plays from."""
 
     __tablename__ = "llm_calls"
-    __table_args__ = (Index("ix_llm_calls_campaign_iteration", "campaign_id", "iteration"),)
+    __table_args__ = (
+        Index("ix_llm_calls_campaign_iteration", "campaign_id", "iteration"),
+        # from revision 0003: what `spend` sums, read without the wide rows
+        Index("ix_llm_calls_spend", "campaign_id", "model", "prompt_tokens", "completion_tokens", "cost"),
+        Index("ix_llm_calls_failed", "campaign_id", "model", "id", sqlite_where=text("response IS NULL"),
+              postgresql_where=text("response IS NULL")),
+        Index("ix_llm_calls_answered", "campaign_id", "model", "id", sqlite_where=text("response IS NOT NULL"),
+              postgresql_where=text("response IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
@@ -132,7 +140,27 @@ class RunLockRow(Base):
     heartbeat: Mapped[float] = mapped_column(Float)  # the holder's time.time() at its last heartbeat
 
 
-READ_ONLY_IGNORED = ("run_locks",)  # tables a reader never reads: an older database without them is fine
+class StopRow(Base):
+    """How one invocation of a campaign ended (`ProgramDatabase.record_stop`; from revision 0003)."""
+
+    __tablename__ = "stops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # finished, interrupted or failed
+    reason: Mapped[str] = mapped_column(Text)  # the stop condition, the signal, or the one-line error
+    at: Mapped[float] = mapped_column(Float)  # time.time() when it stopped
+    iterations: Mapped[int] = mapped_column(Integer)  # iterations committed by then
+    host: Mapped[str] = mapped_column(String(255))  # the controller that stopped
+    pid: Mapped[int] = mapped_column(Integer)
+
+
+# Tables a reader can do without: an older database that lacks them is read as it is (`evolve status` says
+# what it cannot tell), not refused.
+READ_ONLY_IGNORED = ("run_locks", "stops")
+# Every revision in order, for the read-only path, which must not import Alembic (slow); a test checks it
+# against Alembic's own list.
+REVISIONS = ("0001", "0002", "0003")
 
 
 def make_engine(url: str, read_only: bool = False) -> Engine:
@@ -181,7 +209,7 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
 
 def head() -> str:
     """The newest schema revision this evolve knows."""
-    return _scripts().get_current_head()
+    return REVISIONS[-1]
 
 
 def revision(engine: Engine, label: str = "") -> str | None:
@@ -193,7 +221,7 @@ def revision(engine: Engine, label: str = "") -> str | None:
         return None
     with engine.connect() as conn:
         found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    if found is not None and found not in {script.revision for script in _scripts().walk_revisions()}:
+    if found is not None and found not in REVISIONS:
         raise RunDirError(f"{_label(label or engine)} was written by a newer evolve "
                           f"(revision {found}); upgrade evolve")
     return found
@@ -232,10 +260,11 @@ def missing_columns(engine: Engine) -> list[str]:
 
 
 def check_readable(engine: Engine, label: str = "") -> None:
-    """Refuse, read-only, a database older than this evolve's schema, with the command that upgrades it."""
+    """Refuse, read-only, a database older than this evolve can read (it lacks more than the tables of
+    `READ_ONLY_IGNORED`), with the command that upgrades it."""
     current = revision(engine, label)
     missing = [m for m in missing_columns(engine) if m.split(".")[0] not in READ_ONLY_IGNORED]
-    if current != head() or missing:
+    if current is None or missing:
         what = f"lacks {', '.join(missing[:3])}" if missing else f"is at schema revision {current or 'none'}"
         raise CampaignNotFound(f"{_label(label or engine)} {what}: it was written by an "
                                "older evolve (or is not an evolve database); upgrade it with `evolve upgrade RUN_DIR`")
@@ -247,7 +276,7 @@ def _label(url: str | Engine) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _scripts():
+def _scripts():  # Alembic's own list of the migrations, which REVISIONS must match (a unit test checks)
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config(None))

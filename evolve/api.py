@@ -98,10 +98,6 @@ def run(problem: str | Path, overrides: Sequence[str] = (), run_dir: str | Path 
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
-    if not config.ray.address:  # Ray's processes die with the thread that started them: start it here
-        from evolve.workers import connect
-
-        connect(config.ray)
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -146,11 +142,12 @@ class Run:
     def _natural(self, program: Program | None) -> Program | None:
         if program is None or self.direction != "minimize":
             return program
+        from evaluators.direction import natural  # the one place that negates
+
         validation = program.validation
         if validation and validation.get("score") is not None:
-            validation = {**validation, "score": -validation["score"]}
-        return dataclasses.replace(program, score=None if program.score is None else -program.score,
-                                   validation=validation)
+            validation = {**validation, "score": natural(validation["score"], self.direction)}
+        return dataclasses.replace(program, score=natural(program.score, self.direction), validation=validation)
 
     @property
     def problem(self) -> str:

@@ -16,7 +16,9 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,15 +31,17 @@ from evolve.iteration import IterationRunner
 from evolve.llm import Proposer
 from evolve.llm.outcomes import UnappliedWatch
 from evolve.lock import RunLock
+from evolve.metrics import CampaignMetrics, MeteredPool
 from evolve.parts import Parts, assemble
+from evolve.pool import Pool
 from evolve.problems import read_initial_program
 from evolve.program import Program, ProgramStatus
 from evolve.progress import ProgressDisplay, Stats
 from evolve.report import write_report
+from evolve.ui.references import reference_lines
 from evolve.rundir import CONFIG, campaign_name, write_config
 from evolve.schedule import Schedule
 from evolve.scratchpad import Scratchpad
-from evolve.workers import EvaluationPool
 
 __all__ = ["Campaign", "CampaignResult"]
 
@@ -103,6 +107,8 @@ class _Run:
     evaluator_errors_in_a_row: int = 0
     last_evaluator_error: str = ""
     unapplied: UnappliedWatch = field(default_factory=lambda: UnappliedWatch(None))
+    metrics: CampaignMetrics = field(default_factory=lambda: CampaignMetrics("", "", enabled=False))
+    references: Future | None = None  # the problem's reference lines for the report, computed meanwhile
 
     @property
     def db(self) -> ProgramDatabase:
@@ -112,14 +118,14 @@ class _Run:
 class Campaign:
     """Runs (or resumes) one campaign in `run_dir`.
 
-    Parts are injected for tests and embedding: `proposer` (any `Proposer`), `pool` (an
-    `EvaluationPool`), `database` (a `ProgramDatabase`), `schedule` (a `Schedule`); each defaults to
+    Parts are injected for tests and embedding: `proposer` (any `Proposer`), `pool` (a `Pool`, such
+    as an `EvaluationPool`), `database` (a `ProgramDatabase`), `schedule` (a `Schedule`); each defaults to
     what the config names. `lock` is a `RunLock` the caller already holds on `run_dir` (the CLI takes
     it before it checks the run dir); by default the campaign takes its own for its life.
     """
 
     def __init__(self, config: Config, run_dir: str | Path, *, proposer: Proposer | None = None,
-                 pool: EvaluationPool | None = None, database: ProgramDatabase | None = None,
+                 pool: Pool | None = None, database: ProgramDatabase | None = None,
                  schedule: Schedule | None = None, console: Console | None = None,
                  lock: RunLock | None = None) -> None:
         self.config = config
@@ -160,9 +166,15 @@ class Campaign:
             done = run.db.iterations if run is not None else 0
             _log.info("interrupted by %s at %d iterations: what was in flight is cancelled, every committed "
                       "program is kept", signals.received.name, done)
+            self._record_stop(run, "interrupted", f"interrupted by {signals.received.name} at {done} iterations")
             raise Interrupted(f"interrupted by {signals.received.name}", int(signals.received)) from None
         except Interrupted as exc:  # a signal while Ray started
             _log.info("%s during the set-up", exc)
+            self._record_stop(run, "interrupted", f"{exc} during the set-up")
+            raise
+        except Exception as exc:
+            one_line = str(exc) if isinstance(exc, EvolveError) else f"{type(exc).__name__}: {exc}"
+            self._record_stop(run, "failed", one_line)
             raise
         finally:
             signals.remove()  # a second signal during the tear-down acts as it would without evolve
@@ -186,10 +198,12 @@ class Campaign:
             if program.parent_id is not None:
                 scratchpad.observe(program, parts.database.get(program.parent_id))
         scratchpad.render()
-        iterations = IterationRunner(self.config, parts.database, parts.proposer, parts.pool, parts.prompts,
-                                     parts.schedule, scratchpad)
+        metrics = CampaignMetrics(self.name, self.config.problem.name, self._sign, self.config.ray.metrics)
+        iterations = IterationRunner(self.config, parts.database, parts.proposer,
+                                     MeteredPool(parts.pool, metrics.evaluation), parts.prompts, parts.schedule, scratchpad)
         unapplied = UnappliedWatch(self.config.llm.max_unapplied_in_a_row, self.config.llm.on_unapplied)
-        return _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied)
+        return _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied,
+                    metrics=metrics)
 
     async def _seed(self, run: _Run) -> None:
         """Check the workers and the sandbox's layers, then evaluate the initial program (once ever)."""
@@ -207,10 +221,14 @@ class Campaign:
         if run.initial is None:
             run.initial = await run.iterations.initial(read_initial_program(self.config.problem))
             _log.info("initial program scored %.6g", self._natural(run.initial.score))
+            run.metrics.record(run.initial)
             self._write_best(run.initial)
+        # the report's reference lines: their evaluator may take seconds to build, so meanwhile
+        run.references = _in_background(reference_lines, self.config.problem)
         self._validate_later(run, db.best())
         run.last_improvement = db.iterations
-        run.stats.best = db.best().score
+        best = db.best()
+        run.stats.set_best(self._natural(best.score), best.iteration, best.proposer)  # natural: as people read it
         now = time.monotonic()  # budgets and rates count from the first proposal, not from Ray's start-up
         run.setup_seconds, run.started, run.stats.started = now - run.started, now, now
         _log.info("set-up took %.1f s (Ray, the workers, the initial program); the budgets count from now",
@@ -220,11 +238,16 @@ class Campaign:
     async def _loop(self, run: _Run) -> str:
         """Keep iterations in flight until a stop condition holds; return it."""
         cfg, schedule = self.config, run.parts.schedule
-        max_in_flight = cfg.max_in_flight or (run.parts.pool.size + max(1, cfg.llm.concurrency))
         show = cfg.progress == "on" or (cfg.progress == "auto" and (self._console or Console()).is_terminal)
         reason = self._stop_reason(run)
-        with ProgressDisplay(schedule.budget, run.db.iterations, show, self._console) as display:
+        header = [f"run dir: {self.run_dir}  (from another terminal: evolve status --watch {self.run_dir})"]
+        # the Ray dashboard's address line goes in `header` too
+        with ProgressDisplay(schedule.budget, run.db.iterations, show, self._console, header=header,
+                             wall_seconds=cfg.budget.wall_seconds, stats=run.stats) as display:
             while reason is None or (run.in_flight and reason.startswith(_DRAINING)):
+                # every slot busy, a child waiting for each, llm.concurrency proposals out; the pool's size
+                # can change once (Ray's workers replacing the local slots)
+                max_in_flight = cfg.max_in_flight or (2 * run.parts.pool.size + max(1, cfg.llm.concurrency))
                 while reason is None and len(run.in_flight) < max_in_flight and \
                         run.db.iterations + len(run.in_flight) < schedule.budget:
                     number = schedule.next_iteration()
@@ -232,10 +255,15 @@ class Campaign:
                 run.stats.in_flight = len(run.in_flight)
                 finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
-                    self._record(run, task.result())
+                    program = task.result()
+                    if program is not None:  # None: closed by a spending cap before its request left
+                        self._record(run, program)
                 run.stats.in_flight = len(run.in_flight)
                 display.update(run.stats, run.db.iterations)
+                run.metrics.update(run.stats)
                 reason = reason or self._stop_reason(run)
+                if reason is not None and reason.startswith("budget.max_cost_usd"):
+                    run.iterations.close()  # what is paid for finishes; no new request is sent
         return reason
 
     def _record(self, run: _Run, program: Program) -> None:
@@ -269,7 +297,9 @@ class Campaign:
             self._write_best(program)
             self._validate_later(run, program)
             run.last_improvement = done
-        stats.best = best.score if best else None
+        if best is not None:
+            stats.set_best(self._natural(best.score), best.iteration, best.proposer)
+        run.metrics.record(program)
         interval = self.config.database.migration_interval
         if interval and done % interval == 0:
             _log.info("migration after %d iterations: %d programs moved", done, db.migrate(program.iteration))
@@ -304,7 +334,9 @@ class Campaign:
 
     def _natural(self, value: float | None) -> float | None:
         """The engine maximises: a minimised problem's values are negated back for people to read."""
-        return value if value is None else value * self._sign
+        from evaluators.direction import natural  # the one place that negates
+
+        return natural(value, self.config.problem.direction)
 
     # -- held-out validation and outputs ----------------------------------------------------------
     def _validate_later(self, run: _Run, program: Program) -> None:
@@ -318,6 +350,7 @@ class Campaign:
             return
         run.db.set_validation(program.id, {"valid": result.valid, "score": result.score,
                                            "metrics": result.metrics, "feedback": result.feedback})
+        run.metrics.validation(result.score if result.valid else None)
         _log.info("validation of program %d (train %.6g): %s", program.id, self._natural(program.score),
                   f"{self._natural(result.score):.6g}" if result.valid else f"invalid: {result.feedback[:200]}")
 
@@ -329,7 +362,7 @@ class Campaign:
 
     # -- tear-down --------------------------------------------------------------------------------
     async def _finish(self, run: _Run, reason: str) -> CampaignResult:
-        """Settle validations, write the report and say what this invocation did."""
+        """Settle validations and say what this invocation did (the tear-down writes the report)."""
         if reason == _PROPOSER_FAILED:
             raise EvolveError(f"stopped after {self.config.llm.max_consecutive_failures} failed proposals in a row; "
                               f"last error: {run.iterations.last_error} ("
@@ -352,7 +385,7 @@ class Campaign:
         _log.info("campaign stopped: %s", reason)
         if run.validations:
             await asyncio.gather(*run.validations)
-        write_report(self.run_dir, run.db, self.config)
+        self._record_stop(run, "finished", reason)
         best = run.db.best()
         return CampaignResult(run_dir=self.run_dir, iterations=run.db.iterations, evaluated=run.stats.evaluated,
                               valid=run.stats.valid, initial_score=self._natural(run.initial.score),
@@ -361,19 +394,49 @@ class Campaign:
                               stop_reason=reason, evaluator_errors=run.stats.evaluator_errors,
                               setup_seconds=run.setup_seconds, direction=self.config.problem.direction)
 
+    def _record_stop(self, run: _Run | None, state: str, reason: str) -> None:
+        """Record in the database how this invocation ended, for `evolve status`; never raises (why the campaign
+        stopped matters more than the record of it)."""
+        if run is None:  # stopped before its database was opened: nothing to record it in
+            return
+        try:
+            run.db.record_stop(state, " ".join(reason.split()))
+        except Exception as exc:
+            _log.warning("could not record the campaign's end (%s: %s): %s", state, reason, exc)
+
     async def _tear_down(self, run: _Run) -> None:
-        """Cancel what is still in flight (nothing of it was committed), release every part."""
+        """Cancel what is still in flight (nothing of it was committed), write the report, release every part."""
         pending = run.in_flight | {t for t in run.validations if not t.done()}
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        run.metrics.update(run.stats, final=True)  # what is left of the figures, whatever the stop
+        try:  # at every stop, a signal or an error included; failing here must not hide why it stopped
+            write_report(self.run_dir, run.db, self.config,
+                         references=run.references.result() if run.references is not None else None)
+        except Exception as exc:
+            _log.warning("report.html was not written: %s: %s", type(exc).__name__, exc)
         if run.parts.owns_pool:
             run.parts.pool.shutdown()
         closer = getattr(run.parts.proposer, "close", None)
         if closer is not None:
             await closer()
         run.db.close()
+
+
+def _in_background(function, *args) -> Future:
+    """Run `function(*args)` on a daemon thread (nothing waits for it at exit); its result as a Future."""
+    future: Future = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name=f"evolve-{function.__name__}", daemon=True).start()
+    return future
 
 
 class _Signals:

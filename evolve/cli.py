@@ -5,12 +5,14 @@
     evolve status RUN_DIR              counts, scores and rates of a campaign
     evolve best RUN_DIR [--code]       the best program, with its validation figures
     evolve report RUN_DIR              write report.html
+    evolve ui [RUN_DIR | runs/]        a local web view of campaigns (read-only; refreshes while one runs)
     evolve upgrade RUN_DIR             bring a database written by an older evolve up to date
     evolve check [OVERRIDE ...]        the sandbox's layers, the initial program and the references
     evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once (a run dir's
                                        program: recorded in test_result.json; --again re-scores)
     evolve doctor [--attacks]          the sandbox's layers, its cost, and the attack suite's outcomes
-    evolve sandbox build               build the Docker backend's image locally
+    evolve sandbox build [--interpreter]   build the Docker backend's image locally (with the interpreter
+                                       and packages inside: nodes need not share paths)
     evolve problems                    the available problems
     evolve new-problem NAME [--dir D]  write a working problem folder and its contract test
 """
@@ -40,6 +42,7 @@ __all__ = ["main"]
 
 _console = Console(stderr=True, soft_wrap=True)
 _out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+_campaigns_run: list[Path] = []  # run dirs of campaigns this process ran: it then ends at once
 
 
 def _run_campaign(config: Config, run_dir: Path, lock: RunLock) -> None:
@@ -47,6 +50,7 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock) -> None:
     and exit code 1, a signal the resume hint and exit code 128 + its number (130 for Ctrl-C)."""
     from evolve.campaign import Campaign
 
+    _campaigns_run.append(run_dir)
     setup_logging(run_dir)
     log = logging.getLogger("evolve")
     try:
@@ -219,77 +223,39 @@ def active_seconds(times: list, idle_after: float = 300.0) -> float:
     return sum(gap for gap in gaps if gap <= idle_after)
 
 
-def _read(run_dir: str):
+def _read(run_dir: str, indexes: bool = True):
     """A run dir's path, config and database opened read-only."""
     from evolve.rundir import load_config, open_database
 
     config = load_config(run_dir)
-    return Path(run_dir), config, open_database(config, run_dir, read_only=True)
+    return Path(run_dir), config, open_database(config, run_dir, read_only=True, indexes=indexes)
 
 
 def _status(args: argparse.Namespace) -> None:
-    from evolve.llm.outcomes import model_outcomes, trailing_unapplied, unapplied_message
-    from evolve.program import ProgramStatus
+    """Running, finished, interrupted or failed, and the figures (evolve.status; --json: its schema)."""
+    from evolve.status import read_status
 
-    run_dir, config, db = _read(args.run_dir)
-    with db:
-        counts = db.counts()
-        best, initial, done = db.best(), db.initial(), db.iterations
-        programs = list(db.summaries())  # the small columns only: no code, prompts or proposals
-        span = db.active_seconds()  # active_seconds of created_at, summed in SQL
-        spend = db.spend()
-        last = db.latest(ProgramStatus.EVALUATOR_ERROR) if counts.get("evaluator_error") else None
-        last_evaluator_error = " ".join(last.error.split())[:300] if last else ""
-    evaluated = sum(counts.get(k, 0) for k in ("valid", "invalid", "evaluator_error"))
-    table = Table(title=f"{config.name} ({config.problem.name})", show_header=False)
-    table.add_row("iterations", f"{done} of {config.budget.iterations}")
-    table.add_row("programs by status", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]  # not the initial program
-    valid_children = sum(p.status is ProgramStatus.VALID for p in children)
-    table.add_row("valid share", f"{100 * valid_children / len(children):.1f}% of {len(children)} evaluated "
-                  "children" if children else "- (no child evaluated)")
-    table.add_row("initial score", f"{initial.score:.6g}" if initial else "-")
-    table.add_row("best score", f"{best.score:.6g} (program {best.id}, iteration {best.iteration}, "
-                  f"by {best.proposer})" if best else "-")
-    table.add_row("best per island", ", ".join("-" if s is None else f"{s:.6g}" for s in db.island_best()))
-    table.add_row("evaluations/s", f"{evaluated / span:.2f} over {span:.0f} s of activity" if span else "-")
-    if counts.get("evaluator_error"):
-        table.add_row("evaluator errors", f"{counts['evaluator_error']}: the trusted evaluator raised (tracebacks "
-                      f"in {run_dir / 'campaign.log'}); last: {last_evaluator_error}")
-    _out.print(table)
-    unapplied, reasons, last_unapplied = trailing_unapplied(programs)
-    limit = config.llm.max_unapplied_in_a_row
-    if unapplied and unapplied >= (limit or 20):
-        stopped = "the campaign stopped: " if limit and config.llm.on_unapplied == "stop" else "warning: "
-        _out.print(f"{stopped}the last {unapplied_message(unapplied, reasons, last_unapplied)}", markup=False,
-                   highlight=False)
-    outcomes = model_outcomes(programs)
-    for name, s in sorted(spend.items()):
-        if s["failing"]:
-            _out.print(f"model {name or '-'} is failing: its last {s['failing']} calls failed; last error: "
-                       f"{s['last_error']}", markup=False, highlight=False)
-    if spend:
-        models = Table("proposer", "calls", "failed", "tokens in", "tokens out", "cost $", "improved parent",
-                       "new bests", "$ per improvement", title="spend per proposer")
-        for name, s in sorted(spend.items()):
-            per = f"{s['cost'] / s['improvements']:.4f}" if s["improvements"] else "-"
-            models.add_row(name or "-", str(s["calls"]), str(s["failed"]), str(s["prompt_tokens"]),
-                           str(s["completion_tokens"]), f"{s['cost']:.4f}", str(s["improvements"]),
-                           str(s["new_bests"]), per)
-        _out.print(models)
-    if outcomes:
-        kinds = Table("proposer", "proposals", "applied", "edit failed", "why not applied", "transport failed",
-                      "prompt too large", "valid / evaluated", title="proposals per proposer")
-        for name, o in sorted(outcomes.items()):
-            kinds.add_row(name or "-", str(o.proposals), str(o.applied), str(o.edit_failed), o.reasons(6),
-                          str(o.transport_failed), str(o.prompt_too_large), f"{o.valid} / {o.evaluated}")
-        _out.print(kinds)
+    if args.json:  # plain text, whatever the terminal: it is for programs
+        sys.stdout.write(json.dumps(read_status(args.run_dir).to_json(), indent=2) + "\n")
+        return
+    from evolve.status_view import render, watch
+
+    if args.watch is None:
+        _out.print(render(read_status(args.run_dir)))
+        return
+    try:
+        watch(args.run_dir, args.watch, _out)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _best(args: argparse.Namespace) -> None:
-    run_dir, config, db = _read(args.run_dir)
+    from evolve.aggregates import top_programs, valid_programs
+    from evolve.program import NODE_METRIC
+
+    run_dir, config, db = _read(args.run_dir, indexes=False)  # two programs: no index needed
     with db:
-        best, initial = db.best(), db.initial()
+        best, initial = (db.get(top.id) if top else None for top in top_programs(db, valid_programs(db)))
     if best is None:
         raise RunDirError(f"{run_dir} holds no valid program")
     if args.code:
@@ -302,8 +268,9 @@ def _best(args: argparse.Namespace) -> None:
     def shown(value):  # the value as the problem states it (a minimised one was negated inside)
         return natural(value, direction)
 
+    where = f", evaluated on Ray node {best.metrics[NODE_METRIC]}" if NODE_METRIC in best.metrics else ""
     _out.print(f"best program {best.id}: score {shown(best.score):.6g} (initial {shown(initial.score):.6g}, "
-               f"{direction}) at iteration {best.iteration}, generation {best.generation}, by {best.proposer}")
+               f"{direction}) at iteration {best.iteration}, generation {best.generation}, by {best.proposer}{where}")
     validation = best.validation or {}
     table = Table("", "train (fitness)", "validation (held out)", "initial: train", "initial: validation")
     first = (initial.validation or {}).get("metrics", {})
@@ -327,6 +294,22 @@ def _report(args: argparse.Namespace) -> None:
     with db:
         path = write_report(run_dir, db, config)
     _out.print(f"report: {path}")
+
+
+def _ui(args: argparse.Namespace) -> None:
+    from evolve.ui.server import make_server
+
+    server = make_server(args.path, args.host, args.port)
+    host, port = server.server_address[:2]
+    runs = len(server.sources)
+    _out.print(f"evolve ui: http://{host}:{port}/ ({runs} run dir{'s' if runs != 1 else ''} under {args.path}, "
+               "read-only); Ctrl-C stops it", markup=False, highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def _resume(args: argparse.Namespace) -> None:
@@ -400,13 +383,25 @@ def _doctor(args: argparse.Namespace) -> None:
 
 
 def _sandbox_build(args: argparse.Namespace) -> None:
-    from sandboxes.docker import build_image
+    from evolve.config import SandboxConfig
+    from sandboxes.docker import DEFAULT_IMAGE, PYTHON_IMAGE, build_image
 
+    image = args.image or (PYTHON_IMAGE if args.interpreter else DEFAULT_IMAGE)
+    packages = None
+    if args.interpreter:  # by default what every problem here and the fork server's preload may import
+        from evolve.problems import discover
+
+        packages = args.packages or sorted({*SandboxConfig().preload,
+                                            *(p for problem in discover().values() for p in problem.packages)})
     try:
-        image_id = build_image(args.image)
+        image_id = build_image(image, packages=packages)
+    except ValueError as exc:  # a package that is not installed here
+        raise EvolveError(f"could not build {image}: {exc}") from None
     except Exception as exc:  # the docker SDK's errors: no engine, no permission
-        raise EvolveError(f"could not build {args.image}: {exc}; is dockerd running?") from None
-    _out.print(f"built {args.image} ({image_id[:19]}) locally, without a registry")
+        raise EvolveError(f"could not build {image}: {exc}; is dockerd running?") from None
+    inside = f" with this interpreter and {', '.join(packages)}" if packages is not None else ""
+    use = f"; use it with sandbox=docker sandbox.interpreter=image sandbox.image={image}" if packages is not None else ""
+    _out.print(f"built {image} ({image_id[:19]}){inside} locally, without a registry{use}")
 
 
 def _problems(_: argparse.Namespace) -> None:
@@ -425,7 +420,22 @@ def main(argv: list[str] | None = None) -> None:
         _main(argv)
     except _ONE_LINE_ERRORS as exc:
         _console.print(f"evolve: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        _end(1)
+    except SystemExit as exc:
+        _end(exc.code)
+    _end(0)
+
+
+def _end(code: int | str | None) -> None:
+    """Exit with `code`; after a campaign at once (`evolve.shutdown`), else the usual way."""
+    if isinstance(code, str):
+        _console.print(code, markup=False, highlight=False)
+        code = 1
+    if _campaigns_run:
+        from evolve.shutdown import exit_now
+
+        exit_now(code or 0)
+    sys.exit(code)
 
 
 def _problem_folders(args: list[str]) -> list[str]:
@@ -450,6 +460,17 @@ def _new_problem(args: argparse.Namespace) -> None:
                f"  pytest {folder}/test_contract.py       # the evaluator's contract\n"
                f"  evolve check problem={folder}\n  evolve run problem={folder} budget.iterations=20",
                markup=False, highlight=False)
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds, e.g. --watch 5")
+    return value
 
 
 def _main(argv: list[str]) -> None:
@@ -477,7 +498,7 @@ def _main(argv: list[str]) -> None:
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
     verbs = parser.add_subparsers(dest="verb", required=True,
-                                  metavar="{run,check,resume,status,best,report,upgrade,doctor,sandbox,problems,new-problem}")
+                                  metavar="{run,check,resume,status,best,report,ui,upgrade,doctor,sandbox,problems,new-problem}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
     verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
                                    "(Hydra overrides; --test PROGRAM scores a program on the test data)")
@@ -488,8 +509,11 @@ def _main(argv: list[str]) -> None:
     p = verbs.add_parser("upgrade", help="bring a run's database written by an older evolve up to date")
     p.add_argument("run_dir")
     p.set_defaults(func=_upgrade)
-    p = verbs.add_parser("status", help="counts, scores and rates of a campaign")
+    p = verbs.add_parser("status", help="running, finished, interrupted or failed; counts, scores and rates")
     p.add_argument("run_dir")
+    p.add_argument("--watch", nargs="?", type=_seconds, const=2.0, metavar="SECONDS",
+                   help="refresh every SECONDS (default 2) until the campaign stops")
+    p.add_argument("--json", action="store_true", help="print the status as JSON (schema: `evolve.status`)")
     p.set_defaults(func=_status)
     p = verbs.add_parser("best", help="the best program of a campaign")
     p.add_argument("run_dir")
@@ -498,13 +522,24 @@ def _main(argv: list[str]) -> None:
     p = verbs.add_parser("report", help="write report.html for a campaign")
     p.add_argument("run_dir")
     p.set_defaults(func=_report)
+    p = verbs.add_parser("ui", help="a local web view of campaigns: curves, MAP-Elites maps, lineage, code, prompts")
+    p.add_argument("path", nargs="?", default="runs", help="a run dir, or a folder of them (default: runs)")
+    p.add_argument("--port", type=int, default=8470, help="port on 127.0.0.1 (default: 8470; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.set_defaults(func=_ui)
     p = verbs.add_parser("doctor", help="the sandbox's protection layers and what a session costs")
     p.add_argument("--sandbox", default="process", help="the backend to examine (default: process)")
     p.add_argument("--attacks", action="store_true", help="also run the attack suite and show each outcome")
     p.set_defaults(func=_doctor)
     p = verbs.add_parser("sandbox", help="sandbox images: `evolve sandbox build`")
     p.add_argument("action", choices=["build"])
-    p.add_argument("--image", default="evolve-sandbox:local", help="image name (default: evolve-sandbox:local)")
+    p.add_argument("--image", help="image name (default: evolve-sandbox:local, with --interpreter "
+                                   "evolve-sandbox:python)")
+    p.add_argument("--interpreter", action="store_true",
+                   help="put this interpreter and the packages inside the image (sandbox.interpreter=image), so nodes "
+                        "need not share its paths")
+    p.add_argument("--packages", nargs="+", metavar="NAME",
+                   help="with --interpreter: the packages inside (default: every problem's packages and numpy)")
     p.set_defaults(func=_sandbox_build)
     p = verbs.add_parser("problems", help="the available problems")
     p.set_defaults(func=_problems)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sandboxes.limits import SandboxLimits  # the sandbox owns its contract; the engine reuses it
@@ -216,6 +215,10 @@ class SandboxConfig:
             problem's packages and data (see `evolve.sandboxing.visible_paths`).
         image: `docker` only: the image (`evolve sandbox build` makes the default one locally).
         memory_mb, pids, cpus: `docker` only: the container's limits.
+        interpreter: `docker` only: `host` binds this machine's interpreter and packages into an empty image
+            (every node needs them at the same paths); `image` runs the image's own (built with `evolve
+            sandbox build --interpreter`, e.g. `sandbox.image=evolve-sandbox:python`), so nodes need not share
+            paths.
     """
 
     kind: str = "process"
@@ -229,6 +232,7 @@ class SandboxConfig:
     memory_mb: int = 4096
     pids: int = 512
     cpus: float = 1.0
+    interpreter: str = "host"
 
 
 @dataclass
@@ -266,15 +270,23 @@ class RayConfig:
     """Where evaluation workers run.
 
     Attributes:
-        address: null starts a local Ray instance; `auto` or `ray://host:10001` joins a cluster.
+        address: null starts a private local Ray instance (never a cluster a `ray start` left running);
+            `auto` joins the cluster `ray start` recorded (or RAY_ADDRESS); `host:port` or
+            `ray://host:10001` joins that cluster.
         num_workers: evaluation actors; null sizes the pool from the cluster's CPUs and `worker_cpus`.
         worker_cpus: CPUs each evaluation actor reserves (lower it, e.g. 0.5, for evaluations that
             mostly wait, to run more workers than CPUs).
         ready_timeout: seconds to wait for every worker to be placed and to build its evaluator and
             sandbox before the campaign stops with one line saying why.
         num_cpus: CPUs of a local instance (null: all of this machine's).
-        include_dashboard: start the Ray dashboard with a local instance.
+        include_dashboard: start the Ray dashboard (and its metrics agents) with a local instance; off by
+            default: it costs about 0.9 GB and seconds of start-up. For a dashboard that outlives campaigns,
+            `ray start --head` once and run campaigns with `ray.address=auto`.
         dashboard_host: interface the dashboard binds to.
+        metrics: export the campaign's Ray metrics (`evolve.metrics`; Prometheus scrapes them).
+        local_start: score the first programs in slots of this process (the candidate still in the sandbox)
+            while Ray starts or is joined and its workers come up, then hand over to them; false waits for
+            Ray's workers (for a driver machine that cannot run the sandbox, say).
     """
 
     address: Optional[str] = None
@@ -282,8 +294,10 @@ class RayConfig:
     worker_cpus: float = 1.0
     ready_timeout: float = 120.0
     num_cpus: Optional[int] = None
-    include_dashboard: bool = True
+    include_dashboard: bool = False
     dashboard_host: str = "127.0.0.1"
+    metrics: bool = True
+    local_start: bool = True
 
 
 @dataclass
@@ -330,9 +344,9 @@ class PromptConfig:
         crossover: probability that it shows a second parent and asks to combine the two.
         scratchpad_interval: iterations between rewrites of the scratchpad (0: no scratchpad).
         chars_per_token: the estimate of a prompt's tokens when fitting it into a model's
-            `context_tokens` (no tokenizer is loaded): characters divided by this. 3.0 is conservative
-            for code and English with common BPE tokenizers (they average 3.5 to 4.5); lower it for a
-            tokenizer that splits finer.
+            `context_tokens` (no tokenizer is loaded): characters divided by this. 2.5 is conservative
+            for code and English with common BPE tokenizers (3.5 to 4.5 on average; small models' ones
+            measured 2.8 to 2.9 on prompts with example programs); lower it for one that splits finer.
     """
 
     template_dir: Optional[str] = None
@@ -341,7 +355,7 @@ class PromptConfig:
     full: float = 0.15
     crossover: float = 0.15
     scratchpad_interval: int = 10
-    chars_per_token: float = 3.0
+    chars_per_token: float = 2.5
 
 
 @dataclass
@@ -358,7 +372,8 @@ class Config:
         prompt: prompt building.
         novelty: the near-duplicate filter.
         seed: seeds parent sampling and the offline mutator.
-        max_in_flight: proposals in flight at once; null means workers + llm.concurrency.
+        max_in_flight: iterations in flight at once; null: twice the evaluation slots plus llm.concurrency
+            (every slot busy, the next child waiting for each, and llm.concurrency proposals requested).
         max_evaluator_errors: the campaign stops with an error after this many evaluator errors (the
             trusted evaluator raised, status `evaluator_error`) in a row.
         progress: show the live display (`auto`: only on a terminal; `on`; `off`).
@@ -383,6 +398,8 @@ class Config:
 def register_configs(problems: Iterable[ProblemConfig]) -> None:
     """Store the schemas and the `problems` (`evolve.problems.discover()`) so Hydra validates
     `config.yaml`, the groups and every override."""
+    from hydra.core.config_store import ConfigStore  # here: the verbs that only read a run need no Hydra
+
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="llm", name="llm_schema", node=LLMConfig)

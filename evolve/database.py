@@ -11,25 +11,33 @@ from __future__ import annotations
 import bisect
 import collections
 import json
+import os
 import random
+import socket
+import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from sqlalchemy import Float, Integer, func, select
+from sqlalchemy import Float, func, select
 from sqlalchemy.orm import sessionmaker
 
-from evolve._orm import (CampaignRow, LLMCallRow, LLMMessagesRow, MigrationRow, ProgramRow, check_readable,
+from evolve._orm import (CampaignRow, LLMCallRow, LLMMessagesRow, MigrationRow, ProgramRow, StopRow, check_readable,
                          make_engine)
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase
 from evolve.program import Program, ProgramStatus
 
-__all__ = ["ProgramDatabase", "Island", "Summary"]
+__all__ = ["ProgramDatabase", "Island", "Summary", "count_improvements"]
 
 _ERROR_CHARS = 2000
 _PROPOSAL_CHARS = 20000
 _CACHED_PROGRAMS = 4096  # full programs (code included) kept in memory, least recently used dropped
+STOP_STATES = ("finished", "interrupted", "failed")
+# what `_rebuild` sets: opened with indexes=False, they are built on first use (`ProgramDatabase.__getattr__`)
+_INDEXES = frozenset({"islands", "_valid", "_all_valid", "_hashes", "_canonical", "_cache", "_failures", "_best",
+                      "_initial", "_last_iteration", "_count", "_iterations", "_numbers", "_cost", "_cells",
+                      "_seeded"})
 
 
 @dataclass
@@ -65,6 +73,24 @@ class Summary(NamedTuple):
     proposer: str
     cost: float
     mode: str
+
+
+def count_improvements(valid: Iterable[tuple[int, int | None, float, str]]) -> dict[str, tuple[int, int]]:
+    """Per proposer, from the valid programs' (id, parent id, score, proposer) in commit order: how many beat
+    their (valid) parent, and how many beat every earlier program (new bests; the initial program aside)."""
+    scores: dict[int, float] = {}
+    out: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    best = None
+    for pid, parent_id, score, proposer in valid:
+        if parent_id is not None:
+            parent = scores.get(parent_id)
+            if parent is not None and score > parent:
+                out[proposer][0] += 1
+            if best is not None and score > best:
+                out[proposer][1] += 1
+        scores[pid] = score
+        best = score if best is None else max(best, score)
+    return {proposer: (a, b) for proposer, (a, b) in out.items()}
 
 
 class _Entry:
@@ -108,11 +134,15 @@ class ProgramDatabase:
         campaign_config: the composed config, stored with the campaign row when it is created.
         read_only: open an existing campaign to read it: nothing is created or changed (the
             connection refuses writes too), and a missing campaign raises `CampaignNotFound`.
+        indexes: build the in-memory indexes now (reading every valid program's small columns); a reader
+            that needs only aggregates in SQL (`evolve status`) passes False, and the indexes are then
+            built the first time something uses them.
     """
 
     def __init__(self, url: str, campaign: str, problem: str = "", config: DatabaseConfig | None = None,
                  features: Sequence[FeatureDimension] = (), seed: int = 0,
-                 campaign_config: dict[str, Any] | None = None, *, read_only: bool = False) -> None:
+                 campaign_config: dict[str, Any] | None = None, *, read_only: bool = False,
+                 indexes: bool = True) -> None:
         self.config = config or DatabaseConfig()
         self.features = list(features)
         self.read_only = read_only
@@ -137,7 +167,14 @@ class ProgramDatabase:
                 s.add(row)
                 s.commit()
             self.campaign_id = row.id
-        self._rebuild()
+        if indexes:
+            self._rebuild()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _INDEXES and "_engine" in self.__dict__ and "_valid" not in self.__dict__:
+            self._rebuild()  # opened with indexes=False: built when first used
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _writable(self) -> None:
         if self.read_only:
@@ -345,11 +382,15 @@ class ProgramDatabase:
             s.add(LLMMessagesRow(call_id=call.id, data=zlib.compress(json.dumps(messages).encode(), 6)))
             s.commit()
 
-    def calls(self) -> list[dict[str, Any]]:
-        """Every recorded proposer call in order, as plain dicts."""
+    def calls(self, iteration: int | None = None) -> list[dict[str, Any]]:
+        """Every recorded proposer call (or one iteration's) in order, with its messages, as plain dicts."""
         columns = list(LLMCallRow.__table__.columns)
+        where = [LLMCallRow.campaign_id == self.campaign_id]
+        if iteration is not None:
+            where.append(LLMCallRow.iteration == iteration)
         query = (select(*columns, LLMMessagesRow.data)
-                 .outerjoin(LLMMessagesRow, LLMMessagesRow.call_id == LLMCallRow.id).where(LLMCallRow.campaign_id == self.campaign_id).order_by(LLMCallRow.id))
+                 .outerjoin(LLMMessagesRow, LLMMessagesRow.call_id == LLMCallRow.id).where(*where)
+                 .order_by(LLMCallRow.id))
         out = []
         with self._engine.connect() as conn:
             for *values, packed in conn.execute(query):
@@ -359,38 +400,57 @@ class ProgramDatabase:
                 out.append(call)
         return out
 
-    def spend(self) -> dict[str, dict[str, Any]]:
+    def spend(self, valid: Iterable[tuple[int, int | None, float, str]] | None = None) -> dict[str, dict[str, Any]]:
         """Per proposer: calls, failures, tokens, cost, programs that beat their parent, and how many of
-        its latest calls failed in a row (`failing`) with the last one's error (`last_error`)."""
-        mine = LLMCallRow.campaign_id == self.campaign_id
-        with self._sessions() as s:
-            calls = s.execute(select(LLMCallRow.model, func.count(), func.sum(LLMCallRow.prompt_tokens),
-                                     func.sum(LLMCallRow.completion_tokens), func.sum(LLMCallRow.cost),
-                                     func.sum((LLMCallRow.response.is_(None)).cast(Integer)))
-                              .where(mine).group_by(LLMCallRow.model)).all()
-            last_ok = dict(s.execute(select(LLMCallRow.model, func.max(LLMCallRow.id))
-                                     .where(mine, LLMCallRow.response.is_not(None)).group_by(LLMCallRow.model)).all())
+        its latest calls failed in a row (`failing`) with the last one's error (`last_error`).
+
+        `valid` is the valid programs' (id, parent id, score, proposer) in commit order, when the caller has
+        read them already; else they are read here.
+        """
+        C = LLMCallRow
+        mine = C.campaign_id == self.campaign_id
+        with self._sessions() as s:  # each query reads an index of llm_calls, not its wide rows
+            calls = s.execute(select(C.model, func.count(), func.sum(C.prompt_tokens), func.sum(C.completion_tokens),
+                                     func.sum(C.cost)).where(mine).group_by(C.model)).all()
+            failed = dict(s.execute(select(C.model, func.count()).where(mine, C.response.is_(None))
+                                    .group_by(C.model)).all())
+            last_ok = dict(s.execute(select(C.model, func.max(C.id))
+                                     .where(mine, C.response.is_not(None)).group_by(C.model)).all())
             failing = {}
             for model, *_ in calls:
-                after = (mine, LLMCallRow.model == model, LLMCallRow.id > last_ok.get(model, 0))
-                n = s.scalar(select(func.count()).select_from(LLMCallRow).where(*after))
-                error = s.scalar(select(LLMCallRow.error).where(*after).order_by(LLMCallRow.id.desc()).limit(1))
+                after = (mine, C.model == model, C.id > last_ok.get(model, 0))
+                n = s.scalar(select(func.count()).select_from(C).where(*after))
+                error = s.scalar(select(C.error).where(*after).order_by(C.id.desc()).limit(1))
                 failing[model] = (n or 0, " ".join((error or "").split())[:300])
-        out = {model: {"calls": n, "failed": failed or 0, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
-                       "cost": cost or 0.0, "improvements": 0, "new_bests": 0, "failing": failing[model][0],
-                       "last_error": failing[model][1]}
-               for model, n, pt, ct, cost, failed in calls}
-        best = None
-        for program in self._valid.values():  # light entries in memory, in commit order
-            row = out.get(program.proposer)
-            if row is not None and program.parent_id is not None:
-                parent = self._valid.get(program.parent_id)
-                if parent is not None and program.score > parent.score:
-                    row["improvements"] += 1
-                if best is not None and program.score > best:
-                    row["new_bests"] += 1
-            best = program.score if best is None else max(best, program.score)
+        out = {model: {"calls": n, "failed": failed.get(model, 0), "prompt_tokens": pt or 0,
+                       "completion_tokens": ct or 0, "cost": cost or 0.0, "improvements": 0, "new_bests": 0,
+                       "failing": failing[model][0], "last_error": failing[model][1]}
+               for model, n, pt, ct, cost in calls}
+        if valid is None:
+            P = ProgramRow
+            query = (select(P.id, P.parent_id, P.score, P.proposer)
+                     .where(P.campaign_id == self.campaign_id, P.status == ProgramStatus.VALID.value).order_by(P.id))
+            with self._engine.connect() as conn:
+                valid = list(_raw_rows(conn, query))
+        for proposer, (improved, new_bests) in count_improvements(valid).items():
+            if proposer in out:
+                out[proposer]["improvements"], out[proposer]["new_bests"] = improved, new_bests
         return out
+
+    def record_stop(self, state: str, reason: str) -> None:
+        """Record how this invocation of the campaign ended: `finished`, `interrupted` or `failed`, with the
+        stop condition, the signal or the one-line error (what `evolve status` shows afterwards)."""
+        self._writable()
+        if state not in STOP_STATES:
+            raise ValueError(f"state={state!r}: use one of {', '.join(STOP_STATES)}")
+        with self._sessions() as s:
+            s.add(StopRow(campaign_id=self.campaign_id, state=state, reason=reason[:_ERROR_CHARS], at=time.time(),
+                          iterations=self.iterations, host=socket.gethostname(), pid=os.getpid()))
+            s.commit()
+
+    def connect(self) -> Any:
+        """A read connection (use it in `with`), for aggregate queries in SQL (`evolve.aggregates`)."""
+        return self._engine.connect()
 
     @property
     def total_cost(self) -> float:
@@ -474,7 +534,7 @@ class ProgramDatabase:
 
     def get(self, program_id: int) -> Program | None:
         """One program by id (from memory when valid, else from the database)."""
-        if program_id in self._valid:
+        if "_valid" in self.__dict__ and program_id in self._valid:  # opened without indexes: not built for this
             return self._load(program_id)
         return self._read(program_id)
 
@@ -552,6 +612,17 @@ class ProgramDatabase:
         with self._engine.connect() as conn:
             for pid, iteration, status, *rest in _raw_rows(conn, query):
                 yield Summary(pid, iteration, statuses[status], *rest)
+
+    def columns(self, *names: str) -> Iterator[tuple]:
+        """The named `programs` columns of every program of the campaign in commit order (for viewers
+        that need a few columns `Summary` lacks, such as `created_at` or `features`)."""
+        table = ProgramRow.__table__
+        unknown = [n for n in names if n not in table.c]
+        if unknown:
+            raise ValueError(f"programs has no column {unknown[0]!r}; it has {', '.join(table.c.keys())}")
+        query = select(*(table.c[n] for n in names)).where(table.c.campaign_id == self.campaign_id).order_by(table.c.id)
+        with self._engine.connect() as conn:
+            yield from (tuple(row) for row in conn.execute(query))
 
     def programs(self, status: ProgramStatus | None = None) -> Iterator[Program]:
         """Every program of the campaign in commit order, optionally of one status."""

@@ -32,6 +32,7 @@ __all__ = [
     "apply_proposal",
     "format_diff",
     "normalized_hash",
+    "python_tokens",
 ]
 
 BLOCK_START = "# EVOLVE-BLOCK-START"
@@ -325,19 +326,26 @@ def format_diff(edits: list[SearchReplace]) -> str:
     return "".join(f"<<<<<<< SEARCH\n{e.search}=======\n{e.replace}>>>>>>> REPLACE\n" for e in edits)
 
 
-def normalized_hash(code: str) -> str:
+def python_tokens(code: str) -> list[tokenize.TokenInfo] | None:
+    """The code's tokens, or None when it does not tokenize; tokenising is the cost of both hashes
+    (`normalized_hash`, `evolve.novelty.canonical_tokens`), so one pass can serve them."""
+    try:
+        return list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+
+
+def normalized_hash(code: str, tokens: list[tokenize.TokenInfo] | None | bool = True) -> str:
     """Hash of the code's tokens, ignoring comments, blank lines and spacing within lines.
 
     Two programs that differ only in comments or blank lines get the same hash (dedup). Code that
-    does not tokenize is hashed by its stripped lines.
+    does not tokenize is hashed by its stripped lines. `tokens`: `python_tokens(code)`, when known.
     """
-    try:
-        tokens = [
-            (tok.type, tok.string)
-            for tok in tokenize.generate_tokens(io.StringIO(code).readline)
-            if tok.type not in (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING)
-        ]
-        canonical = repr(tokens)
-    except (tokenize.TokenError, IndentationError, SyntaxError):
+    if tokens is True:
+        tokens = python_tokens(code)
+    if tokens:
+        canonical = repr([(tok.type, tok.string) for tok in tokens
+                          if tok.type not in (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING)])
+    else:
         canonical = "\n".join(line.rstrip() for line in code.splitlines() if line.strip())
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from evolve.config import Config
 from evolve.database import ProgramDatabase
-from evolve.edits import apply_proposal, normalized_hash
+from evolve.edits import apply_proposal, normalized_hash, python_tokens
 from evolve.errors import EditError, InitialProgramError, ProposerError
 from evolve.llm import Prompt, Proposal, Proposer
 from evolve.llm.base import PromptTooLarge
@@ -61,6 +61,8 @@ class IterationRunner:
         self._in_flight: set[str] = set()  # normalised and canonical hashes of children being evaluated
         self.consecutive_failures = 0
         self.last_error = ""
+        self._closed = False
+        self._paid = database.total_cost  # USD of every reply so far, committed with its program or not yet
 
     async def initial(self, code: str) -> Program:
         """Evaluate and commit the initial program (iteration 0); raise when it is invalid."""
@@ -80,8 +82,17 @@ class IterationRunner:
                                       f"{reason}")
         return program
 
-    async def run(self, iteration: int, island: int) -> Program:
-        """Run one iteration on `island` and return its committed program."""
+    def _spent(self) -> bool:
+        cap = self._config.budget.max_cost_usd
+        return cap is not None and self._paid >= cap
+
+    def close(self) -> None:
+        """Send no more proposals: iterations still waiting for a model slot end without a row (None)."""
+        self._closed = True
+
+    async def run(self, iteration: int, island: int) -> Program | None:
+        """Run one iteration on `island` and return its committed program (None: closed before its
+        proposal was sent; nothing was committed)."""
         db = self._db
         async with self._schedule.turn(iteration):
             parent, inspirations = await self._schedule.parents(iteration, island)
@@ -101,6 +112,8 @@ class IterationRunner:
 
             try:
                 async with self._llm_slots:
+                    if self._closed or self._spent():  # the spending cap is reached: nothing more is sent
+                        return None
                     propose_built = getattr(self._proposer, "propose_built", None)
                     proposal = await (propose_built(build) if propose_built is not None
                                       else self._proposer.propose(build(None)))
@@ -118,6 +131,7 @@ class IterationRunner:
                               error=str(exc), proposer=model, propose_seconds=seconds, iteration=iteration,
                               parent=parent, island=island, mode=prompt.mode)
             self.consecutive_failures = 0
+            self._paid += proposal.cost
             propose_seconds = time.perf_counter() - sent[-1]
             prompt = built[-1]
             common = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
@@ -135,14 +149,15 @@ class IterationRunner:
                 self._observe(proposal, False)
                 return db.add(status=ProgramStatus.EDIT_FAILED, code=parent.code, code_hash=parent.code_hash,
                               error=f"{exc}{cut}", **meta)
-            code_hash = normalized_hash(child)
+            parsed = python_tokens(child)
+            code_hash = normalized_hash(child, parsed)
             twin = db.seen(code_hash)
             if twin is not None or code_hash in self._in_flight:
                 self._observe(proposal, False)
                 return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
                               error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
                               **meta)
-            tokens = canonical_tokens(child)
+            tokens = canonical_tokens(child, parsed)
             canonical = canonical_hash(tokens)
             near = self._novelty.reason(tokens, canonical, parent, inspirations, self._in_flight)
             if near:

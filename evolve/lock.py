@@ -27,9 +27,10 @@ from pathlib import Path
 
 from evolve.errors import RunLocked
 
-__all__ = ["Holder", "RunLock", "LOCK_FILE", "pid_alive"]
+__all__ = ["Holder", "RunLock", "LOCK_FILE", "EXPIRE_SECONDS", "file_holder", "holder_live", "pid_alive"]
 
 LOCK_FILE = "campaign.lock"
+EXPIRE_SECONDS = 60.0  # a row whose heartbeat is older than this is stale, whatever its host
 _log = logging.getLogger("evolve.campaign")
 
 
@@ -62,6 +63,25 @@ def pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def holder_live(host: str, pid: int, heartbeat: float | None = None, expire_seconds: float = EXPIRE_SECONDS) -> bool:
+    """Whether a holder still runs: on this host its pid, anywhere its heartbeat (when given) within
+    `expire_seconds`."""
+    fresh = heartbeat is None or time.time() - heartbeat < expire_seconds
+    return fresh and (pid_alive(pid) if host == socket.gethostname() else True)
+
+
+def file_holder(run_dir: str | Path) -> Holder | None:
+    """Who the run dir's lock file names, without locking it (it is emptied when its holder releases it,
+    and left as it was when its holder was killed): None when no one has held it or it was released."""
+    try:
+        data = json.loads((Path(run_dir) / LOCK_FILE).read_bytes() or b"null")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return Holder(str(data.get("host", "?")), int(data.get("pid", 0)), str(data.get("since", "")))
+
+
 def _busy(run_dir: Path, holder: Holder | None) -> RunLocked:
     who = str(holder) if holder else "another process"
     stop = f"kill {holder.pid}" if holder and holder.host == socket.gethostname() else "stop it"
@@ -78,7 +98,8 @@ class RunLock:
         expire_seconds: a row whose heartbeat is older than this is stale, whatever its host.
     """
 
-    def __init__(self, run_dir: str | Path, *, heartbeat_seconds: float = 10.0, expire_seconds: float = 60.0) -> None:
+    def __init__(self, run_dir: str | Path, *, heartbeat_seconds: float = 10.0,
+                 expire_seconds: float = EXPIRE_SECONDS) -> None:
         self.run_dir = Path(run_dir)
         self.holder = Holder(socket.gethostname(), os.getpid(), datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
         self.heartbeat_seconds, self.expire_seconds = heartbeat_seconds, expire_seconds
@@ -148,8 +169,7 @@ class RunLock:
         self._thread.start()
 
     def _live(self, host: str, pid: int, heartbeat: float) -> bool:
-        fresh = time.time() - heartbeat < self.expire_seconds
-        return fresh and (pid_alive(pid) if host == self.holder.host else True)
+        return holder_live(host, pid, heartbeat, self.expire_seconds)
 
     def _beat(self) -> None:
         from sqlalchemy import select, update

@@ -11,11 +11,13 @@ __all__ = ["setup_logging"]
 
 class _Terminal(logging.StreamHandler):
     """Warnings on whatever `sys.stderr` is now (the live display redirects it), less the records logged
-    with `extra={"file_only": True}` (an evaluator's traceback belongs in campaign.log only)."""
+    with `extra={"file_only": True}` (an evaluator's traceback belongs in campaign.log only), plus the
+    INFO records logged with `extra={"terminal": True}` (where the Ray dashboard is)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.addFilter(lambda record: not getattr(record, "file_only", False))
+        self.addFilter(lambda record: not getattr(record, "file_only", False) and (
+            record.levelno >= logging.WARNING or getattr(record, "terminal", False)))
 
     @property
     def stream(self):  # type: ignore[override]
@@ -24,6 +26,14 @@ class _Terminal(logging.StreamHandler):
     @stream.setter
     def stream(self, _value) -> None:
         pass
+
+
+class _TerminalFormat(logging.Formatter):
+    """`evolve: ` before a warning or an error, so it reads as one; information as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"evolve: {text}" if record.levelno >= logging.WARNING else text
 
 
 def setup_logging(run_dir: Path) -> None:
@@ -37,7 +47,6 @@ def setup_logging(run_dir: Path) -> None:
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(file_handler)
     console_handler = _Terminal()
-    console_handler.setLevel(logging.WARNING)
-    console_handler.setFormatter(logging.Formatter("evolve: %(message)s"))
+    console_handler.setFormatter(_TerminalFormat())
     logger.addHandler(console_handler)
     logger.propagate = False

@@ -11,10 +11,11 @@ from __future__ import annotations
 import builtins
 import collections
 import hashlib
-import io
 import keyword
 import tokenize
 from typing import TYPE_CHECKING, Collection
+
+from evolve.edits import python_tokens
 
 if TYPE_CHECKING:  # only for annotations: the database is handed in
     from evolve.database import ProgramDatabase
@@ -27,29 +28,31 @@ _SKIP = (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER)
 _LINE_START = (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
 
 
-def canonical_tokens(code: str) -> tuple[str, ...]:
-    """The program's tokens with comments, docstrings and local names normalised away."""
+def canonical_tokens(code: str, tokens: list[tokenize.TokenInfo] | None | bool = True) -> tuple[str, ...]:
+    """The program's tokens with comments, docstrings and local names normalised away (`tokens`:
+    `evolve.edits.python_tokens(code)`, when known)."""
+    if tokens is True:
+        tokens = python_tokens(code)
+    if not tokens:
+        return tuple(line.strip() for line in code.splitlines() if line.strip())
     out: list[str] = []
     names: dict[str, str] = {}
     previous, line_start, skipping_string = "", True, False
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type in _SKIP:
-                continue
-            if tok.type == tokenize.STRING and line_start:
-                skipping_string = True  # a bare string statement: a docstring
-                continue
-            if skipping_string and tok.type == tokenize.NEWLINE:
-                skipping_string = False
-                continue
+    for tok in tokens:
+        if tok.type in _SKIP:
+            continue
+        if tok.type == tokenize.STRING and line_start:
+            skipping_string = True  # a bare string statement: a docstring
+            continue
+        if skipping_string and tok.type == tokenize.NEWLINE:
             skipping_string = False
-            text = tok.string
-            if tok.type == tokenize.NAME and not keyword.iskeyword(text) and text not in _BUILTINS and previous != ".":
-                text = names.setdefault(text, f"_{len(names)}")
-            out.append(text)
-            previous, line_start = tok.string, tok.type in _LINE_START
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return tuple(line.strip() for line in code.splitlines() if line.strip())
+            continue
+        skipping_string = False
+        text = tok.string
+        if tok.type == tokenize.NAME and not keyword.iskeyword(text) and text not in _BUILTINS and previous != ".":
+            text = names.setdefault(text, f"_{len(names)}")
+        out.append(text)
+        previous, line_start = tok.string, tok.type in _LINE_START
     return tuple(out)
 
 

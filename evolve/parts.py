@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from evolve.config import Config
+from evolve.config import Config, RayConfig
 from evolve.database import ProgramDatabase
 from evolve.llm import Proposer, ReplayProposer, make_proposer
-from evolve.llm.openai_model import api_key
-from evolve.llm.probe import probe_endpoints
+from evolve.handover import HandoverPool
+from evolve.local_pool import LocalPool
 from evolve.lock import RunLock
+from evolve.pool import Pool, pool_size
 from evolve.problems import evaluator_class
 from evolve.prompts import PromptBuilder
 from evolve.replay import ReplaySchedule
 from evolve.rundir import campaign_name, database_url, open_database
 from evolve.schedule import LiveSchedule, Schedule
-from evolve.workers import EvaluationPool, connect
 
-__all__ = ["Parts", "assemble", "make_schedule"]
+__all__ = ["Parts", "assemble", "make_schedule", "make_pool"]
 
 
 @dataclass
@@ -29,7 +31,7 @@ class Parts:
         database: the run's program database (opened for writing).
         proposer: the LLM, ensemble, offline mutator or replay.
         schedule: which iteration runs next, from which parents.
-        pool: the Ray evaluation workers.
+        pool: the evaluation slots (Ray's workers, or this process's while Ray starts).
         prompts: the prompt builder with the problem's description.
         owns_pool: the campaign started the pool, so it shuts it down.
     """
@@ -37,7 +39,7 @@ class Parts:
     database: ProgramDatabase
     proposer: Proposer
     schedule: Schedule
-    pool: EvaluationPool
+    pool: Pool
     prompts: PromptBuilder
     owns_pool: bool
 
@@ -50,13 +52,47 @@ def make_schedule(config: Config, database: ProgramDatabase, proposer: Proposer)
     return LiveSchedule(database, config.budget.iterations)
 
 
+def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
+    """The evaluation slots a config names: with `ray.local_start`, slots of this process score the first
+    programs while Ray starts (or is joined) in the background and its workers come up (`HandoverPool`);
+    without, Ray's workers only."""
+    settings = config.ray
+    if not settings.local_start:
+        return _ray_pool(config, wait=False, run_dir=run_dir)
+    if settings.address is None:  # the private instance's size is checked now, before anything starts
+        cpus = settings.num_cpus or len(os.sched_getaffinity(0))
+        slots = pool_size(settings.num_workers, settings.worker_cpus, cpus)
+    else:  # a cluster's workers may be many more than this machine holds
+        slots = min(settings.num_workers or 1 << 30, pool_size(None, settings.worker_cpus, len(os.sched_getaffinity(0))))
+    local = LocalPool(config.problem, config.sandbox, slots)
+    return HandoverPool(local, functools.partial(_ray_pool, config, wait=True, run_dir=run_dir))
+
+
+def _ray_pool(config: Config, wait: bool, run_dir: str | Path | None = None) -> Pool:
+    """Start or join Ray and place its evaluation actors; with `wait`, block until they are all up."""
+    from evolve.dashboard import job_metadata
+    from evolve.workers import EvaluationPool, connect
+
+    settings: RayConfig = config.ray
+    name = campaign_name(config, run_dir) if run_dir is not None else config.name or config.problem.name
+    connect(settings, job_metadata(name, config.problem.name, run_dir or ".", config))  # a named Ray job
+    pool = EvaluationPool(config.problem, config.sandbox, settings.num_workers, settings.worker_cpus,
+                          settings.ready_timeout, campaign=name)
+    if wait:
+        pool.wait_ready()
+    return pool
+
+
 def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None = None,
-             pool: EvaluationPool | None = None, database: ProgramDatabase | None = None,
+             pool: Pool | None = None, database: ProgramDatabase | None = None,
              schedule: Schedule | None = None, lock: RunLock | None = None) -> Parts:
     """Build every part the caller did not hand in; a missing key or an endpoint that does not answer
     fails before anything starts. With `lock`, the campaign's row in the database is claimed before
     the database is opened for writing."""
     if proposer is None and config.llm.kind in ("openai", "ensemble"):
+        from evolve.llm.openai_model import api_key
+        from evolve.llm.probe import probe_endpoints
+
         for model in config.llm.model_configs():
             api_key(model)
         probe_endpoints(config.llm)
@@ -74,9 +110,7 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
         schedule = schedule or make_schedule(config, database, proposer)
         owns_pool = pool is None
         if pool is None:
-            connect(config.ray)
-            pool = EvaluationPool(problem, config.sandbox, config.ray.num_workers, config.ray.worker_cpus,
-                                  config.ray.ready_timeout)
+            pool = make_pool(config, run_dir)
     except BaseException:
         if opened:
             database.close()

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ProgramStatus", "Program"]
+__all__ = ["ProgramStatus", "Program", "NODE_METRIC"]
+
+NODE_METRIC = "ray.node"
+"""The metrics key under which the engine (not the evaluator) records the Ray node that evaluated a program."""
 
 
 class ProgramStatus(str, enum.Enum):

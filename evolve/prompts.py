@@ -11,14 +11,14 @@ from typing import Iterator
 from evolve.config import PromptConfig
 from evolve.errors import ConfigError
 from evolve.llm.base import Prompt, PromptTooLarge
-from evolve.program import Program
+from evolve.program import NODE_METRIC, Program
 
 __all__ = ["PromptBuilder", "estimate_tokens"]
 
 _MESSAGE_OVERHEAD = 4  # the chat template's tokens around each message (role, separators)
 
 
-def estimate_tokens(messages: list[dict[str, str]], chars_per_token: float = 3.0) -> int:
+def estimate_tokens(messages: list[dict[str, str]], chars_per_token: float = 2.5) -> int:
     """A conservative estimate of the prompt tokens of `messages` without a tokenizer: characters divided
     by `chars_per_token`, rounded up, plus a few tokens per message for the chat template."""
     return 3 + sum(math.ceil(len(str(m.get("content", ""))) / chars_per_token) + _MESSAGE_OVERHEAD
@@ -33,7 +33,8 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _metrics(program: Program) -> str:
-    shown = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in program.metrics.items()}
+    shown = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in program.metrics.items()
+             if k != NODE_METRIC}  # where it ran says nothing about the code
     return json.dumps(shown, sort_keys=True) if shown else "none"
 
 

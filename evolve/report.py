@@ -1,22 +1,27 @@
-"""`report.html`: one self-contained page about a campaign (no scripts, no external files)."""
+"""`report.html`: the views of `evolve ui` in one self-contained file (plotly inlined, the data embedded),
+with the tables of the best program, the proposals per model and the top programs beneath them."""
 
 from __future__ import annotations
 
 import difflib
 import html
+import json
+import os
+import time
 from pathlib import Path
+from typing import Any
 
+from evaluators.direction import natural
 from evolve.config import Config
 from evolve.database import ProgramDatabase
 from evolve.llm.outcomes import model_outcomes, trailing_unapplied, unapplied_message
 from evolve.program import Program, ProgramStatus
+from evolve.ui.assets import fill, plotly_js, static_text
+from evolve.ui.data import campaign_data, finite, lineage_ids, program_detail
 
 __all__ = ["write_report"]
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}
-.add{background:#e6ffe6}.del{background:#ffe6e6}h2{margin-top:1.6em}"""
+_EMBED_CHARS = 8000  # of each text of a program embedded in the report (code, diff, prompt messages, reply)
 
 
 def _fmt(value: object) -> str:
@@ -25,33 +30,6 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return html.escape(str(value))
-
-
-def _chart(points: list[tuple[int, float]], best: list[tuple[int, float]], floor: float | None,
-           width=900, height=260) -> str:
-    """An SVG scatter of valid scores by iteration with the best-so-far line; worse than `floor` sits on the axis."""
-    if not points:
-        return "<p>No valid program.</p>"
-    xs = [x for x, _ in points]
-    ys = sorted(y for _, y in points)
-    hi = ys[-1]
-    lo = ys[len(ys) // 4] if floor is None else floor  # far worse programs would flatten the climb
-    lo -= 0.05 * ((hi - lo) or 1.0)
-    span_x = max(1, max(xs))
-    span_y = (hi - lo) or 1.0
-
-    def xy(x: float, y: float) -> tuple[float, float]:
-        return 40 + (width - 60) * x / span_x, 10 + (height - 40) * (1 - (max(y, lo) - lo) / span_y)
-
-    dots = "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2" fill="#89a"/>' for a, b in (xy(x, y) for x, y in points))
-    line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (xy(x, y) for x, y in best))
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="score by iteration">'
-            f'<rect width="{width}" height="{height}" fill="white"/>{dots}'
-            f'<polyline points="{line}" fill="none" stroke="#c33" stroke-width="2"/>'
-            f'<text x="40" y="{height - 8}" font-size="11">iteration 0</text>'
-            f'<text x="{width - 120}" y="{height - 8}" font-size="11">iteration {span_x}</text>'
-            f'<text x="44" y="20" font-size="11">{hi:.6g}</text>'
-            f'<text x="44" y="{height - 34}" font-size="11">{lo:.6g}</text></svg>')
 
 
 def _diff(before: str, after: str) -> str:
@@ -63,10 +41,11 @@ def _diff(before: str, after: str) -> str:
     return "<pre>" + "\n".join(rows) + "</pre>" if rows else "<p>The best program is the initial one.</p>"
 
 
-def _side_by_side(best: Program, initial: Program) -> str:
+def _side_by_side(best: Program, initial: Program, direction: str) -> str:
     head = "<tr><th></th><th>best: train</th><th>best: validation</th><th>initial: train</th><th>initial: validation</th></tr>"
     bv, iv = best.validation or {}, initial.validation or {}
-    rows = [("score", best.score, bv.get("score"), initial.score, iv.get("score"))]
+    rows = [("score", natural(best.score, direction), natural(bv.get("score"), direction),
+             natural(initial.score, direction), natural(iv.get("score"), direction))]
     for key in sorted(k for k in best.metrics if "." not in k):
         rows.append((key, best.metrics[key], bv.get("metrics", {}).get(key), initial.metrics.get(key),
                      iv.get("metrics", {}).get(key)))
@@ -74,45 +53,65 @@ def _side_by_side(best: Program, initial: Program) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def write_report(run_dir: Path, db: ProgramDatabase, config: Config) -> Path:
-    """Write `run_dir/report.html` from the database and return its path."""
+def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references: list[dict] | None = None) -> Path:
+    """Write `run_dir/report.html` from the database and return its path (written whole or not at all).
+
+    `references`: the problem's reference lines; by default its evaluator is asked for them."""
+    if references is None:
+        from evolve.ui.references import reference_lines
+
+        references = reference_lines(config.problem)
+    data = campaign_data(db, config, references)
+    shown = lineage_ids(db)[0] | {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
+    details = {pid: program_detail(db, pid, config.problem.direction, _EMBED_CHARS) for pid in sorted(shown)}
+    embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
+                "data": [data], "programs": [{str(k): v for k, v in details.items() if v is not None}]}
+    script = "window.EVOLVE_EMBEDDED = " + json.dumps(finite(embedded), default=str).replace("</", "<\\/") + ";"
+    page = fill(static_text("index.html"),
+                head=f"<style>{static_text('style.css')}</style>\n<script>{_inline(plotly_js().read_text())}</script>",
+                tail=f"<script>{script}</script>\n<script>{_inline(static_text('app.js'))}</script>",
+                static="\n".join(_tables(db, config)))
+    path = run_dir / "report.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page)
+    os.replace(tmp, path)
+    return path
+
+
+def _inline(script: str) -> str:
+    return script.replace("</script", "<\\/script")
+
+
+def _brief(data: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The report's one campaign as `evolve ui` lists campaigns."""
+    return {"run": 0, "run_dir": str(run_dir), "name": data["name"], "problem": data["problem"], "last": data["last"]}
+
+
+def _tables(db: ProgramDatabase, config: Config) -> list[str]:
+    """The report's tables: the best program against the initial one, proposals per model, the top
+    programs and what the best program changed."""
+    direction = config.problem.direction
     programs = list(db.programs())
     best, initial = db.best(), db.initial()
     counts = db.counts()
-    points, trail, top = [], [], None
-    for p in programs:
-        if p.status is ProgramStatus.VALID:
-            points.append((p.iteration, p.score))
-            if top is None or p.score > top:
-                if trail:
-                    trail.append((p.iteration, top))  # a step, not a slope
-                top = p.score
-                trail.append((p.iteration, top))
-    if trail:
-        trail.append((max(x for x, _ in points), trail[-1][1]))
     ranked = sorted((p for p in programs if p.status is ProgramStatus.VALID), key=lambda p: -p.score)[:10]
     top_rows = "".join(
-        f"<tr><td>{p.id}</td><td>{p.iteration}</td><td>{p.generation}</td><td>{p.island}</td><td>{_fmt(p.score)}</td>"
-        f"<td>{_fmt((p.validation or {}).get('score'))}</td><td>{html.escape(p.proposer)}</td></tr>" for p in ranked)
-    parts = [
-        f"<!doctype html><meta charset='utf-8'><title>evolve: {html.escape(db_name(config))}</title>",
-        f"<style>{_STYLE}</style><h1>{html.escape(config.problem.name)}: {html.escape(db_name(config))}</h1>",
-        f"<p>{html.escape(config.problem.description)}</p>",
-        f"<p>{db.iterations} of {config.budget.iterations} iterations; programs by status: "
-        + ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(counts.items())) + "</p>",
-    ]
+        f"<tr><td>{p.id}</td><td>{p.iteration}</td><td>{p.generation}</td><td>{p.island}</td>"
+        f"<td>{_fmt(natural(p.score, direction))}</td><td>{_fmt(natural((p.validation or {}).get('score'), direction))}</td>"
+        f"<td>{html.escape(p.proposer)}</td></tr>" for p in ranked)
+    parts = [f"<section><h2>{html.escape(config.problem.name)}: {html.escape(db_name(config))}</h2>",
+             f"<p>{html.escape(config.problem.description)}</p>",
+             f"<p>{db.iterations} of {config.budget.iterations} iterations; programs by status: "
+             + ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(counts.items())) + "</p>"]
     if best is not None and initial is not None:
         parts += [f"<h2>Best program {best.id} (iteration {best.iteration}, by {html.escape(best.proposer)})</h2>",
-                  _side_by_side(best, initial), f"<p>{html.escape(best.feedback)}</p>"]
+                  _side_by_side(best, initial, direction), f"<p>{html.escape(best.feedback)}</p>"]
     parts += _proposals(programs, db, config)
-    parts += ["<h2>Scores by iteration</h2>", _chart(points, trail, initial.score if initial else None),
-              "<h2>Top programs</h2><table><tr><th>id</th><th>iteration</th><th>generation</th><th>island</th>"
-              f"<th>score</th><th>validation</th><th>proposer</th></tr>{top_rows}</table>"]
+    parts += [("<h2>Top programs</h2><table><tr><th>id</th><th>iteration</th><th>generation</th><th>island</th>"
+               f"<th>score</th><th>validation</th><th>proposer</th></tr>{top_rows}</table>")]
     if best is not None and initial is not None:
         parts += ["<h2>What the best program changed</h2>", _diff(initial.code, best.code)]
-    path = run_dir / "report.html"
-    path.write_text("\n".join(parts))
-    return path
+    return parts + ["</section>"]
 
 
 def _proposals(programs: list[Program], db: ProgramDatabase, config: Config) -> list[str]:

@@ -40,9 +40,10 @@ def write_config(config: Config, run_dir: str | Path) -> Path:
     return path
 
 
-def load_config(run_dir: str | Path, overrides: list[str] | None = None) -> Config:
+def load_config(run_dir: str | Path, overrides: list[str] | None = None, *, find_problem: bool = True) -> Config:
     """Read a run dir's config (with `KEY=VALUE` overrides); its problem folder is looked up anew,
-    since the folder may have moved since the run started."""
+    since the folder may have moved since the run started (unless `find_problem` is False: a reader
+    that needs only the config's figures, such as `evolve status`, skips the search)."""
     path = Path(run_dir)
     if not (path / CONFIG).is_file():
         raise RunDirError(f"{path} is not an evolve run dir (no {CONFIG}); runs are under runs/<problem>/")
@@ -53,6 +54,8 @@ def load_config(run_dir: str | Path, overrides: list[str] | None = None) -> Conf
         config = to_config(raw)
     except OmegaConfBaseException as exc:
         raise RunDirError(f"bad override for {path}: {str(exc).splitlines()[0]}") from None
+    if not find_problem:
+        return config
     from evolve.problems import discover
 
     problem = discover().get(config.problem.name)
@@ -61,15 +64,19 @@ def load_config(run_dir: str | Path, overrides: list[str] | None = None) -> Conf
     return config
 
 
-def open_database(config: Config, run_dir: str | Path, *, read_only: bool = False) -> ProgramDatabase:
+def open_database(config: Config, run_dir: str | Path, *, read_only: bool = False,
+                  indexes: bool = True) -> ProgramDatabase:
     """Open the run's database with its URL, campaign name, features and seed.
 
-    Read-only, nothing is created: a run dir whose campaign never started raises `RunDirError`.
+    Read-only, nothing is created: a run dir whose campaign never started raises `RunDirError`. With
+    `indexes=False` the in-memory indexes wait until something uses them (`evolve status` reads only
+    aggregates, in SQL).
     """
     if read_only:
         _must_exist(config, run_dir)
     return ProgramDatabase(database_url(config, run_dir), campaign_name(config, run_dir), config.problem.name,
-                           config.database, config.problem.features, seed=config.seed, read_only=read_only)
+                           config.database, config.problem.features, seed=config.seed, read_only=read_only,
+                           indexes=indexes)
 
 
 def upgrade_database(config: Config, run_dir: str | Path) -> list[str]:

@@ -31,6 +31,12 @@ def make_sandbox(config: SandboxConfig | Sandbox | None = None, problem: Problem
     if isinstance(config, Sandbox):
         return config
     config = config or SandboxConfig()
+    if config.interpreter not in ("host", "image"):
+        raise ConfigError(f"sandbox.interpreter={config.interpreter!r} is not known; use host (bind this machine's "
+                          "interpreter) or image (the image's own: `evolve sandbox build --interpreter`)")
+    if config.interpreter == "image" and config.kind != "docker":
+        raise ConfigError(f"sandbox.interpreter=image needs sandbox=docker (it names a Docker image), not "
+                          f"sandbox={config.kind}; use sandbox=docker or sandbox.interpreter=host")
     allow = visible_paths(config, problem)
     if config.kind == "process":
         return ProcessSandbox(user=config.user, network_isolation=config.network_isolation,
@@ -39,8 +45,12 @@ def make_sandbox(config: SandboxConfig | Sandbox | None = None, problem: Problem
     if config.kind == "docker":
         from sandboxes.docker import DockerSandbox
 
+        packages = list(dict.fromkeys([*config.preload, *(problem.packages if problem else [])]))
+        if config.interpreter == "image":  # the image brings the interpreter, system libraries and packages
+            provided = set(default_view(packages))
+            allow = [p for p in allow if p not in provided]
         return DockerSandbox(image=config.image, user=config.user, network_isolation=config.network_isolation,
                              preload=tuple(config.preload), scratch_mb=config.scratch_mb,
                              scratch_inodes=config.scratch_inodes, memory_mb=config.memory_mb, pids=config.pids,
-                             cpus=config.cpus, allow=allow)
+                             cpus=config.cpus, allow=allow, interpreter=config.interpreter, packages=packages)
     raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process or sandbox=docker")

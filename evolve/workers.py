@@ -3,40 +3,66 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+import os
 import signal
 import threading
 from typing import Any
 
-import ray
-from ray.exceptions import RayActorError, RayTaskError
+# Ray's C++ failure handler would turn a SIGTERM into a stack dump (and SIGABRT) in the controller, whose
+# campaign handles its signals itself; Ray reads this when it is imported
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
-from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
+import ray  # noqa: E402
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from evaluators.cascade import EvaluationResult
 from evolve.config import ProblemConfig, RayConfig, SandboxConfig
-from evolve.errors import Interrupted
+from evolve.dashboard import RayInfo, loopback_pinned
+from evolve.errors import ConfigError, EvolveError, Interrupted
+from evolve.pool import evaluator_raised, pool_size, result_from_data, validation_failed
+from evolve.program import NODE_METRIC
+from evolve.slot import EvaluationSlot
 
 __all__ = ["EvaluationWorker", "EvaluationPool", "WorkerDied", "connect"]
 
 _log = logging.getLogger(__name__)
+_ATTEMPTS = 3  # an evaluation lost with its worker runs at most this often in all
+_ACTOR_NUMBERS = itertools.count(1)
 
 
-def connect(config: RayConfig) -> None:
-    """Start a local Ray instance, or join `config.address`; a no-op when Ray is already up.
+def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInfo:
+    """Start a private local Ray instance (`ray.address` null), or join `auto` or an address; when Ray is
+    already up, describe it. `metadata` is the Ray job's (`evolve.dashboard.job_metadata`). Logs, for
+    the terminal and campaign.log, where the dashboard is and how to sign in.
 
     Ray's start-up replaces the SIGTERM handler with one that exits at once; the caller's is put back,
     and a SIGTERM during the start-up raises `Interrupted`.
     """
     if ray.is_initialized():
-        return
+        info = _running()
+        _log.info("%s", info.describe(), extra={"terminal": True})
+        return info
+    address = config.address or "local"  # "local": never attach to a cluster a `ray start` left running
+    job = ray.job_config.JobConfig(metadata=dict(metadata or {}))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        if config.address:
-            ray.init(address=config.address, logging_level=logging.WARNING, log_to_driver=False)
-        else:
-            ray.init(num_cpus=config.num_cpus, include_dashboard=config.include_dashboard,
-                     dashboard_host=config.dashboard_host, logging_level=logging.WARNING,
-                     log_to_driver=False, _node_ip_address="127.0.0.1")
+        with loopback_pinned(address) as pinned:
+            if pinned and address != "local":  # Ray sends its token by itself to `auto` only; here it is this machine's
+                from ray._private.authentication.authentication_token_setup import (
+                    maybe_enable_token_auth_if_token_available,
+                )
+
+                maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+            if address == "local":
+                context = ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=config.include_dashboard,
+                                   dashboard_host=config.dashboard_host, logging_level=logging.ERROR,
+                                   log_to_driver=False, _node_ip_address="127.0.0.1", job_config=job)
+            else:
+                context = ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, job_config=job)
     except SystemExit as exc:
         if exc.code == signal.SIGTERM:
             raise Interrupted("interrupted by SIGTERM", int(signal.SIGTERM)) from None
@@ -44,100 +70,78 @@ def connect(config: RayConfig) -> None:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    info = RayInfo.from_address_info(dict(getattr(context, "address_info", None) or {}), local=address == "local",
+                                     dashboard_url=getattr(context, "dashboard_url", "") or "")
+    _log.info("%s", info.describe(), extra={"terminal": True})
+    return info
+
+
+def _running() -> RayInfo:
+    """The Ray instance this process is already connected to."""
+    node = getattr(ray._private.worker, "_global_node", None)  # None on a ray:// client connection
+    info = dict(node.address_info) if node is not None else {}
+    return RayInfo.from_address_info(info or {"gcs_address": ray.get_runtime_context().gcs_address}, local=False)
+
+
+def _raise_first(reasons: list[str | None]) -> None:
+    for reason in reasons:
+        if reason:
+            raise ConfigError(reason)
 
 
 class WorkerDied(Exception):
     """An evaluation actor died while holding a program; it has been replaced."""
 
 
-class _Tracebacks(logging.Handler):
-    """Keeps what the evaluator API logs at ERROR (an evaluator's traceback) for the controller's log."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @ray.remote(num_cpus=1)
 class EvaluationWorker:
-    """One evaluator instance and one sandbox, scoring programs one at a time."""
+    """A Ray actor holding one `EvaluationSlot`: one evaluator instance and one sandbox."""
 
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig) -> None:
-        from evolve.errors import EvolveError
-        from evolve.problems import load_evaluator
-        from evolve.sandboxing import make_sandbox
-        from sandboxes import SandboxUnavailable
-
-        self.problem = problem
-        self.error: str | None = None
-        self._tracebacks = _Tracebacks()
-        logging.getLogger("evaluators").addHandler(self._tracebacks)
-        try:
-            self.evaluator = load_evaluator(problem)
-            self.sandbox = make_sandbox(sandbox, problem)
-        except (EvolveError, SandboxUnavailable) as exc:  # kept for `ready`: an actor that dies here says only "died"
-            self.error = str(exc)
-        except Exception as exc:  # the sandbox's set-up failed some other way: still one line
-            self.error = f"sandbox={sandbox.kind} could not be set up: {type(exc).__name__}: {exc}"
+        self.slot = EvaluationSlot(problem, sandbox)
 
     def ready(self) -> str | None:
         """None when the evaluator and sandbox were built, else the one-line reason they were not."""
-        return self.error
+        return self.slot.error
 
     def evaluate(self, code: str) -> dict[str, Any]:
-        """Score `code`; returns plain data only (never an object the candidate built), plus the
-        evaluator's traceback under `traceback` when it raised."""
-        self._tracebacks.lines.clear()
-        result = evaluate_program(self.evaluator, self.sandbox, code, self.problem.limits,
-                                  self.problem.stage_limits).to_dict()
-        if result.get("evaluator_error"):
-            result["traceback"] = "\n".join(self._tracebacks.lines)[-20_000:]
+        """Score `code` (see `EvaluationSlot.evaluate`); its metrics name the Ray node it ran on."""
+        result = self.slot.evaluate(code)
+        result["metrics"][NODE_METRIC] = ray.get_runtime_context().get_node_id()
         return result
 
     def validate(self, code: str) -> dict[str, Any] | None:
         """Score `code` on the problem's validation data (None when it has none)."""
-        result = evaluate_held_out(self.evaluator, self.sandbox, code, self.problem.limits, "validate")
-        return result.to_dict() if result is not None else None
+        return self.slot.validate(code)
 
     def layers(self) -> dict[str, str]:
         """The sandbox's protection report."""
-        return self.sandbox.layers()
+        return self.slot.layers()
 
 
 class EvaluationPool:
     """Hands programs to idle actors; sized from the cluster's CPUs unless told.
 
-    A worker that dies (a crashed Ray worker process, an out-of-memory kill) is replaced, and the
-    program it held is reported as invalid rather than lost.
+    A worker that dies (its node went down, a crashed Ray worker process, an out-of-memory kill) is
+    replaced, and the program it held is evaluated again on another worker (see `evaluate`).
     """
 
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, num_workers: int | None = None,
-                 worker_cpus: float = 1.0, ready_timeout: float = 120.0) -> None:
-        from evolve.errors import ConfigError
-
-        if worker_cpus <= 0:
-            raise ConfigError(f"ray.worker_cpus={worker_cpus:g}: an evaluation worker needs a share of a CPU (> 0)")
-        cpus = ray.cluster_resources().get("CPU", 0)
-        if num_workers is None:
-            num_workers = max(1, int(cpus / worker_cpus + 1e-9))
-        if num_workers * worker_cpus > cpus + 1e-9:  # the pool would wait for actors Ray can never place
-            fits = int(cpus / worker_cpus + 1e-9)
-            raise ConfigError(f"asked for {num_workers} evaluation workers of {worker_cpus:g} CPU each, but the "
-                              f"cluster has {cpus:g} CPUs; set ray.num_workers={max(fits, 1)} or "
-                              f"ray.worker_cpus={cpus / num_workers:.2g}")
+                 worker_cpus: float = 1.0, ready_timeout: float = 120.0, campaign: str | None = None) -> None:
+        num_workers = pool_size(num_workers, worker_cpus, ray.cluster_resources().get("CPU", 0))
         self.problem = problem
         self.sandbox = sandbox
         self.size = num_workers
         self.worker_cpus = worker_cpus
         self.ready_timeout = ready_timeout
+        self.campaign = campaign or problem.name  # names its actors and tasks in Ray's view
         self._actors = [self._spawn() for _ in range(num_workers)]
         self._idle: asyncio.Queue | None = None
+        self._admitting: set[asyncio.Task] = set()  # replacements of dead actors, until they are up
 
     def _spawn(self):
-        return EvaluationWorker.options(num_cpus=self.worker_cpus).remote(self.problem, self.sandbox)
+        name = f"evaluator:{self.campaign}#{next(_ACTOR_NUMBERS)}"  # unique: one job may hold many pools
+        return EvaluationWorker.options(num_cpus=self.worker_cpus, name=name).remote(self.problem, self.sandbox)
 
     def _queue(self) -> asyncio.Queue:
         if self._idle is None:  # created lazily so it binds to the running event loop
@@ -146,25 +150,30 @@ class EvaluationPool:
                 self._idle.put_nowait(actor)
         return self._idle
 
+    def _not_up(self) -> ConfigError:
+        return ConfigError(f"{self.size} evaluation workers were not up within ray.ready_timeout="
+                           f"{self.ready_timeout:g} s (the cluster has {ray.cluster_resources().get('CPU', 0):g} "
+                           "CPUs free for them now); lower ray.num_workers or raise ray.ready_timeout")
+
     async def ready(self) -> None:
         """Wait until every worker is up; raise ConfigError with a worker's reason when one is not."""
-        from evolve.errors import ConfigError
-
         try:
             reasons = await asyncio.wait_for(asyncio.gather(*(actor.ready.remote() for actor in self._actors)),
                                              self.ready_timeout)
         except asyncio.TimeoutError:
-            raise ConfigError(f"{self.size} evaluation workers were not up within ray.ready_timeout="
-                              f"{self.ready_timeout:g} s (the cluster has {ray.cluster_resources().get('CPU', 0):g} "
-                              "CPUs free for them now); lower ray.num_workers or raise ray.ready_timeout") from None
-        for reason in reasons:
-            if reason:
-                raise ConfigError(reason)
+            raise self._not_up() from None
+        _raise_first(reasons)
+
+    def wait_ready(self) -> None:
+        """`ready`, blocking: for a thread that starts the pool in the background."""
+        try:
+            reasons = ray.get([actor.ready.remote() for actor in self._actors], timeout=self.ready_timeout)
+        except GetTimeoutError:
+            raise self._not_up() from None
+        _raise_first(reasons)
 
     async def layers(self) -> dict[str, str]:
         """The sandbox protection report of one worker."""
-        from evolve.errors import ConfigError
-
         actor = await self._queue().get()
         try:
             return await actor.layers.remote()
@@ -178,44 +187,83 @@ class EvaluationPool:
         """Run `method(code)` on the next idle actor; a dead actor is replaced and WorkerDied raised."""
         queue = self._queue()
         actor = await queue.get()
+        if actor is None:  # the last worker died and none could take its place: wake the next caller too
+            queue.put_nowait(None)
+            raise EvolveError(f"every evaluation worker is gone and none could be placed again (the cluster has "
+                              f"{ray.cluster_resources().get('CPU', 0):g} CPUs now); add nodes, then "
+                              "`evolve resume RUN_DIR`")
         try:
-            result = await getattr(actor, method).options(name=f"{method}:{self.problem.name}").remote(code)
+            result = await getattr(actor, method).options(name=f"{method}:{self.campaign}").remote(code)
         except RayActorError as exc:
-            _log.warning("evaluation worker died (%s); starting a new one", exc)
-            replacement = self._spawn()
-            self._actors = [a for a in self._actors if a is not actor] + [replacement]
-            queue.put_nowait(replacement)
-            raise WorkerDied(str(exc)) from None
+            reason = " ".join(str(exc).split())[:300]
+            _log.warning("an evaluation worker died (%s); starting a new one", reason)
+            with contextlib.suppress(Exception):  # "unavailable" may be a live actor cut off: free its CPU
+                ray.kill(actor)
+            self._actors = [a for a in self._actors if a is not actor]
+            self._replace()
+            raise WorkerDied(reason) from None
         except BaseException:
             queue.put_nowait(actor)
             raise
         queue.put_nowait(actor)
         return result
 
-    async def evaluate(self, code: str) -> EvaluationResult:
-        """Evaluate `code` on the next idle worker; an evaluator's traceback goes to the log file only."""
+    def _replace(self) -> None:
+        """Start an actor in a dead one's place; it joins the idle ones once it is up."""
+        actor = self._spawn()
+        self._actors.append(actor)
+        task = asyncio.ensure_future(self._admit(actor))
+        self._admitting.add(task)
+        task.add_done_callback(self._admitting.discard)
+
+    async def _admit(self, actor) -> None:
+        """Queue a replacement once it is up; give it up when Ray cannot place it within ready_timeout
+        (its node is gone and no other has room) or it cannot build its evaluator."""
         try:
-            data = await self._call("evaluate", code)
-        except RayTaskError as exc:  # trusted evaluator code raised outside the cascade's guard
-            _log.error("the evaluator raised outside its cascade:\n%s", exc, extra={"file_only": True})
-            return EvaluationResult(valid=False, score=None, feedback=f"evaluation failed: {exc.cause!r}"[:500],
-                                    evaluator_error=True)
-        except WorkerDied:
-            return EvaluationResult(valid=False, score=None, feedback="the evaluation worker died")
-        traceback = data.pop("traceback", "")
-        result = EvaluationResult.from_dict(data)
-        if result.evaluator_error:
-            _log.error("%s\n%s", result.feedback, traceback or "(no traceback was logged)", extra={"file_only": True})
-        return result
+            reason = await asyncio.wait_for(actor.ready.remote(), self.ready_timeout)
+        except TimeoutError:
+            reason = (f"it was not placed within ray.ready_timeout={self.ready_timeout:g} s (the cluster has "
+                      f"{ray.cluster_resources().get('CPU', 0):g} CPUs now)")
+        except RayActorError as exc:
+            reason = " ".join(str(exc).split())[:300]
+        if reason is None:
+            self._queue().put_nowait(actor)
+            return
+        with contextlib.suppress(Exception):
+            ray.kill(actor)
+        self._actors = [a for a in self._actors if a is not actor]
+        _log.warning("a replacement evaluation worker was given up: %s; going on with %d", reason, len(self._actors))
+        if not self._actors:
+            self._queue().put_nowait(None)
+
+    async def evaluate(self, code: str) -> EvaluationResult:
+        """Evaluate `code` on the next idle worker; an evaluator's traceback goes to the log file only.
+
+        An evaluation lost with its worker (a node that went down, a killed process) is not the candidate's
+        fault: it is retried on another worker, at most `_ATTEMPTS` times in all, so that a candidate that
+        kills every worker it reaches ends as invalid instead of looping.
+        """
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                data = await self._call("evaluate", code)
+            except RayTaskError as exc:  # trusted evaluator code raised outside the cascade's guard
+                return evaluator_raised(exc.cause, str(exc))
+            except WorkerDied as exc:
+                died = exc
+                if attempt < _ATTEMPTS:
+                    _log.warning("an evaluation was lost with its worker; retrying it on another (attempt %d of %d)",
+                                 attempt + 1, _ATTEMPTS)
+                continue
+            return result_from_data(data)
+        return EvaluationResult(valid=False, score=None, feedback=(
+            f"the evaluation worker died on each of {_ATTEMPTS} attempts (last: {died}); not retried again"))
 
     async def validate(self, code: str) -> EvaluationResult | None:
         """Score `code` on the validation data (None: the problem has none, or scoring failed)."""
         try:
             data = await self._call("validate", code)
         except RayTaskError as exc:  # the evaluator's validate raised: one line here, the traceback in the log
-            _log.error("validation failed:\n%s", exc, extra={"file_only": True})
-            _log.warning("validation failed: %s: %s (traceback in campaign.log)", type(exc.cause).__name__,
-                         " ".join(str(exc.cause).split())[:300])
+            validation_failed(exc.cause, str(exc))
             return None
         except WorkerDied as exc:
             _log.error("validation failed: %s", exc)
@@ -224,6 +272,8 @@ class EvaluationPool:
 
     def shutdown(self) -> None:
         """Kill every actor."""
+        for task in list(self._admitting):
+            task.cancel()
         for actor in self._actors:
             ray.kill(actor)
         self._actors = []

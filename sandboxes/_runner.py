@@ -12,6 +12,7 @@ import traceback
 
 _MAX_REQUEST = 64 * 1024 * 1024
 _TRACE_CHARS = 2000
+TUPLE = "()"  # a tuple on the wire is {"()": [items]} (7 bytes more than the list JSON would make of it)
 
 
 def _read_exact(fd, n):
@@ -50,8 +51,10 @@ def _plain(value, depth=0, limit=64):
         if not math.isfinite(value):
             raise ValueError(f"result contains a non-finite float ({value})")
         return value
-    if kind in (list, tuple):
+    if kind is list:
         return [_plain(v, depth + 1, limit) for v in value]
+    if kind is tuple:
+        return {TUPLE: [_plain(v, depth + 1, limit) for v in value]}
     if kind is dict:
         out = {}
         for k, v in value.items():

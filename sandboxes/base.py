@@ -15,9 +15,13 @@ class Session(abc.ABC):
     """One candidate loaded in one isolated interpreter.
 
     Calls go in as JSON and come back as JSON: arguments and results must be plain data (dict, list,
-    str, int, float, bool, None; no NaN or infinity). A session is used by one thread at a time. After
-    a timeout or a crash every further call raises `CandidateError`.
+    str, int, float, bool, None; no NaN or infinity). The candidate's tuples come back as lists, or as
+    tuples when `keep_tuples` is set (the OpenEvolve adapter sets it: its evaluators unpack and check
+    tuples). A session is used by one thread at a time. After a timeout or a crash every further call
+    raises `CandidateError`.
     """
+
+    keep_tuples: bool = False
 
     @abc.abstractmethod
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
@@ -63,3 +67,9 @@ class Sandbox(abc.ABC):
     @abc.abstractmethod
     def layers(self) -> dict[str, str]:
         """Return each protection layer's name with what is active (or why it is not)."""
+
+    def warm(self) -> None:
+        """Start what the first session needs (a fork server, say) ahead of it; optional."""
+
+    def close(self) -> None:
+        """Release what the backend holds (a fork server, a container); optional."""

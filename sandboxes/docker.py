@@ -7,7 +7,9 @@ with none), no-new-privileges. The
 zygote is the container's PID 1; per session the worker passes the pipes over a Unix socket in a
 bind-mounted directory, exactly as for the process backend, plus a kill pipe: the worker cannot signal
 container processes, so the session's leader kills them (kill(-1) spares only itself and PID 1).
-Images are built locally (`evolve sandbox build`): no registry is needed.
+Images are built locally (`evolve sandbox build`): no registry is needed. With `interpreter="image"` the
+image brings the interpreter, its packages and libraries itself (`evolve sandbox build --interpreter`,
+`sandboxes.image`), so a node runs it whatever its own paths; only declared data is bound in.
 """
 
 from __future__ import annotations
@@ -22,35 +24,53 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable
 
 from sandboxes.cgroups import SessionCgroup, cpu_usage_file, read_cpu_seconds
 from sandboxes.errors import SandboxUnavailable
 from sandboxes.forkserver import THREAD_CAPS, ForkHandle, ForkServerSandbox
+from sandboxes.image import LABEL_PACKAGES, LABEL_PATH, LABEL_PYTHON, stdlib_module, write_rootfs
 from sandboxes.limits import SandboxLimits
 from sandboxes.view import default_view, import_roots, package_paths
 
-__all__ = ["DockerSandbox", "build_image", "DEFAULT_IMAGE"]
+__all__ = ["DEFAULT_IMAGE", "PYTHON_IMAGE", "DockerSandbox", "build_image"]
 
 DEFAULT_IMAGE = "evolve-sandbox:local"
+PYTHON_IMAGE = "evolve-sandbox:python"  # `evolve sandbox build --interpreter`: the interpreter inside
 _HERE = str(Path(__file__).parent)
 _SYSTEM = ("/usr", "/lib", "/lib64", "/bin", "/sbin")
 _START_TIMEOUT = 60.0
 
 
-def build_image(name: str = DEFAULT_IMAGE, client=None) -> str:
-    """Import an empty root filesystem as `name` (no registry, no network); returns its id."""
+def build_image(name: str = DEFAULT_IMAGE, client=None, packages: Iterable[str] | None = None) -> str:
+    """Import an empty root filesystem as `name` (no registry, no network); returns its id. With
+    `packages`, the image holds this interpreter and those packages instead (see `sandboxes.image`)."""
     import docker
 
     client = client or docker.from_env()
+    repository, _, tag = name.partition(":")
+    if packages is not None:
+        with tempfile.NamedTemporaryFile(suffix=".tar") as file:
+            with tarfile.open(fileobj=file, mode="w") as tar:
+                labels = write_rootfs(tar, packages)
+            file.flush()
+            previous = None
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                previous = client.images.get(name).id
+            changes = [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
+            client.api.import_image_from_file(file.name, repository=repository, tag=tag or "latest", changes=changes)
+        image_id = client.images.get(name).id
+        if previous not in (None, image_id):  # a rebuild: drop the old one unless a container holds it
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(previous)
+        return image_id
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
         for folder in ("tmp", "proc", "dev", "sys", "etc", "root", "evolve-sandbox", "evolve-control"):
             info = tarfile.TarInfo(folder)
             info.type, info.mode = tarfile.DIRTYPE, 0o1777 if folder == "tmp" else 0o755
             tar.addfile(info)
-    repository, _, tag = name.partition(":")
     client.api.import_image_from_data(data.getvalue(), repository=repository, tag=tag or "latest")
     return client.images.get(name).id
 
@@ -87,14 +107,19 @@ class DockerSandbox(ForkServerSandbox):
     """Candidates in a warm container per worker (see the module docstring). Thread-safe."""
 
     _kill_pipe = True
+    _spares = False  # a closing session's leader kills every process of the container's session user
     _processes_capped = True  # the container's pids limit, one session at a time per container
 
     def __init__(self, image: str = DEFAULT_IMAGE, user: str | None = "nobody", network_isolation: bool = True,
                  preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, scratch_inodes: int = 4096,
                  memory_mb: int = 4096, pids: int = 512, cpus: float = 1.0, allow: list[str] | None = None,
-                 client=None) -> None:
+                 interpreter: str = "host", packages: Iterable[str] = (), client=None) -> None:
         super().__init__(None, network_isolation, preload, scratch_mb, scratch_inodes)
-        self._allow = list(allow) if allow is not None else default_view()
+        if interpreter not in ("host", "image"):
+            raise ValueError(f"interpreter={interpreter!r}: use 'host' (bind this machine's) or 'image' (the image's)")
+        # "image": `allow` is only what the image lacks (declared data); `packages` must be inside it
+        self._interpreter, self._packages = interpreter, tuple(packages)
+        self._allow = list(allow) if allow is not None else default_view() if interpreter == "host" else []
         self._uid = self._gid = 65534 if user else None  # the container's own nobody, root or not here
         self.image, self._memory_mb, self._pids, self._cpus = image, memory_mb, pids, cpus
         self._client = client
@@ -123,29 +148,22 @@ class DockerSandbox(ForkServerSandbox):
 
         client = self._docker()
         try:
-            client.images.get(self.image)
+            image = client.images.get(self.image)
         except docker.errors.ImageNotFound:
+            build = "evolve sandbox build" + (f" --interpreter --image {self.image}" if self._interpreter == "image" else "")
             raise SandboxUnavailable(f"sandbox.image={self.image!r} is not on this machine; build it with "
-                              "`evolve sandbox build`") from None
+                              f"`{build}`") from None
+        python, path, volumes = self._interpreter_of(image.labels or {}) if self._interpreter == "image" \
+            else self._host_interpreter()
         self._dir = tempfile.mkdtemp(prefix="evolve-docker-")
         os.chmod(self._dir, 0o755)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(os.path.join(self._dir, "control.sock"))
         listener.listen(1)
         listener.settimeout(_START_TIMEOUT)
-        # system dirs keep their own names (on merged-/usr systems /lib is a link to /usr/lib)
-        volumes = {p: {"bind": p, "mode": "ro"} for p in _SYSTEM if os.path.isdir(p)}
-        if os.path.isfile("/etc/ld.so.cache"):  # how ctypes finds shared libraries (libseccomp)
-            volumes["/etc/ld.so.cache"] = {"bind": "/etc/ld.so.cache", "mode": "ro"}
-        allow = self._allow + package_paths("pyseccomp")  # the fork server's own filter compiler
-        for path in sorted({os.path.realpath(p) for p in allow if os.path.exists(p)}):  # only these
-            if not any(path == q or path.startswith(q + "/") for q in volumes):
-                volumes[path] = {"bind": path, "mode": "ro"}
         volumes[_HERE] = {"bind": "/evolve-sandbox", "mode": "ro"}
         volumes[self._dir] = {"bind": "/evolve-control", "mode": "rw"}
-        # the real interpreter, not a virtualenv's link to it: the allowed packages come through "path"
-        config = json.dumps({"container": True, "preload": list(self._preload), "path": import_roots(allow)})
-        python = os.path.realpath(sys.executable)
+        config = json.dumps({"container": True, "preload": list(self._preload), "path": path})
         self._container = client.containers.run(
             self.image, [python, "-I", "/evolve-sandbox/_zygote.py", "/evolve-control/control.sock", config],
             detach=True, auto_remove=True, network_mode="none" if self._network_isolation else "bridge",
@@ -168,13 +186,43 @@ class DockerSandbox(ForkServerSandbox):
             listener.close()
         return self._socket
 
+    def _host_interpreter(self) -> tuple[str, list[str], dict]:
+        """This machine's interpreter, its import roots, and the read-only binds that show only the
+        allowed paths (system dirs keep their names: on merged-/usr systems /lib is a link to /usr/lib)."""
+        volumes = {p: {"bind": p, "mode": "ro"} for p in _SYSTEM if os.path.isdir(p)}
+        if os.path.isfile("/etc/ld.so.cache"):  # how ctypes finds shared libraries (libseccomp)
+            volumes["/etc/ld.so.cache"] = {"bind": "/etc/ld.so.cache", "mode": "ro"}
+        allow = self._allow + package_paths("pyseccomp")  # the fork server's own filter compiler
+        for path in sorted({os.path.realpath(p) for p in allow if os.path.exists(p)}):  # only these
+            if not any(path == q or path.startswith(q + "/") for q in volumes):
+                volumes[path] = {"bind": path, "mode": "ro"}
+        # the real interpreter, not a virtualenv's link to it: the allowed packages come through "path"
+        return os.path.realpath(sys.executable), import_roots(allow), volumes
+
+    def _interpreter_of(self, labels: dict[str, str]) -> tuple[str, list[str], dict]:
+        """The image's interpreter and import roots (its labels), and binds of `allow` only (declared data)."""
+        if LABEL_PYTHON not in labels:
+            raise SandboxUnavailable(f"sandbox.image={self.image!r} holds no interpreter, but sandbox.interpreter="
+                                     f"image; build one with `evolve sandbox build --interpreter --image {self.image}`")
+        inside = json.loads(labels.get(LABEL_PACKAGES, "[]"))
+        missing = [p for p in self._packages if p not in inside and not stdlib_module(p)]
+        if missing:
+            raise SandboxUnavailable(f"sandbox.image={self.image!r} lacks the packages {', '.join(missing)} (it holds "
+                                     f"{', '.join(inside)}); rebuild it with `evolve sandbox build --interpreter "
+                                     f"--image {self.image} --packages {' '.join(sorted(set(inside) | set(missing)))}`")
+        volumes = {p: {"bind": p, "mode": "ro"} for p in sorted({os.path.realpath(q) for q in self._allow
+                                                                  if os.path.exists(q)})}
+        return labels[LABEL_PYTHON], json.loads(labels.get(LABEL_PATH, "[]")), volumes
+
     def _layers(self) -> dict[str, str]:
         net = "isolated: --network none" if self._network_isolation else "NOT isolated: bridge network"
         return {
             "namespaces": "the container's PID, mount, IPC and UTS namespaces; after each session its leader "
                           "kills every process the candidate left (kill(-1))",
             "network": net,
-            "filesystem": f"read-only root (empty image, the interpreter bound read-only); /tmp a "
+            "filesystem": ("read-only root (the image's own interpreter and packages; only declared data bound in); "
+                           if self._interpreter == "image" else
+                           "read-only root (empty image, the interpreter bound read-only); ") + f"/tmp a "
                           f"{self._scratch_mb} MiB tmpfs of at most {self._scratch_inodes} files; a fresh scratch dir per "
                           "session, removed after it",
             "container": f"memory {self._memory_mb} MiB, {self._pids} pids, {self._cpus:g} CPUs; the fork server "

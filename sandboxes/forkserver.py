@@ -26,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from sandboxes._runner import TUPLE
 from sandboxes.base import Sandbox, Session
 from sandboxes.cgroups import CgroupSupport, SessionCgroup
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
@@ -35,6 +36,7 @@ __all__ = ["ForkHandle", "ForkServerSandbox", "ForkSession", "THREAD_CAPS", "par
 
 _OUTPUT_TAIL = 4000
 _START_TIMEOUT = 20.0
+_SPARES = 3  # sessions set up ahead, one per distinct limits (a staged evaluation uses several)
 _FLOAT_RANGE = 2 ** 1024  # the smallest integer a float cannot hold
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -62,17 +64,28 @@ def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, (list, dict)):
+        if isinstance(item, (list, tuple, dict)):
             deepest = max(deepest, level)
             stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
 
 
-def parse_reply(data: bytes, max_depth: int) -> dict[str, Any]:
-    """A reply frame as plain, finite JSON nested at most `max_depth` deep; ValueError says what is wrong."""
+def _as_tuple(obj: dict[str, Any]) -> Any:
+    """A tuple the runner sent as `{TUPLE: [...]}` is a tuple again."""
+    return tuple(obj[TUPLE]) if len(obj) == 1 and TUPLE in obj and isinstance(obj[TUPLE], list) else obj
+
+
+def _as_list(obj: dict[str, Any]) -> Any:
+    """A tuple the runner sent as `{TUPLE: [...]}` is a list, as plain JSON would have it."""
+    return obj[TUPLE] if len(obj) == 1 and TUPLE in obj and isinstance(obj[TUPLE], list) else obj
+
+
+def parse_reply(data: bytes, max_depth: int, keep_tuples: bool = False) -> dict[str, Any]:
+    """A reply frame as plain, finite JSON nested at most `max_depth` deep (the candidate's tuples as
+    lists, or as tuples with `keep_tuples`); ValueError says what is wrong."""
     try:
         reply = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float,
-                           parse_int=_bounded_int)
+                           parse_int=_bounded_int, object_hook=_as_tuple if keep_tuples else _as_list)
     except RecursionError:
         raise ValueError(f"reply is nested deeper than max_result_depth={max_depth}") from None
     if not isinstance(reply, dict) or "ok" not in reply:
@@ -109,6 +122,11 @@ class ForkHandle:
             os.close(self._status)
             self._status = -1
         return self._code
+
+    @property
+    def alive(self) -> bool:
+        """Whether the session is still running (its leader has not reported an exit status)."""
+        return self._code is None and self._status >= 0 and not select.select([self._status], [], [], 0)[0]
 
     def _kill_everything(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -177,7 +195,8 @@ class ForkSession(Session):
                 self._kill(f"reply of {length} bytes is over max_result_bytes={self._limits.max_result_bytes}"
                            + (" per call" if max_bytes else ""))
                 raise CandidateError(self._dead_reason)
-            reply = parse_reply(self._read_exact(length, deadline), max_depth or self._limits.max_result_depth)
+            reply = parse_reply(self._read_exact(length, deadline), max_depth or self._limits.max_result_depth,
+                                self.keep_tuples)
             if reply.get("nonce") != nonce:
                 raise ValueError("reply does not answer this request (forged or out of order)")
             return reply
@@ -221,10 +240,28 @@ class ForkSession(Session):
     # -- the Session API --------------------------------------------------------------------------
     def start(self, source: str) -> None:
         """Wait for the child's ready message, then load the candidate's source."""
+        self.wait_ready()
+        self.load(source)
+
+    def wait_ready(self) -> None:
+        """Wait until the child has set up its isolation and says it is ready for a program."""
         ready = self._exchange(None, _START_TIMEOUT)
         if not ready["ok"]:
             raise CandidateError(str(ready.get("error")))
         self.layers = ready.get("layers", {})
+
+    @property
+    def cgroup(self) -> SessionCgroup | None:
+        """The session's own cgroup, when the backend gives it one."""
+        return self._cgroup
+
+    @property
+    def alive(self) -> bool:
+        """Whether the child is still there (a spare session is checked before it is used)."""
+        return self._dead_reason is None and self._proc.alive
+
+    def load(self, source: str) -> None:
+        """Load the candidate's source into a ready child."""
         reply = self._exchange({"op": "load", "source": source}, self._limits.call_timeout)
         if not reply["ok"]:
             raise CandidateError(f"program failed to load: {reply.get('traceback') or reply.get('error')}")
@@ -303,6 +340,7 @@ class ForkServerSandbox(Sandbox):
     """
 
     _kill_pipe = False
+    _spares = True  # open the next session while one runs (not where closing a session kills its neighbours)
     _processes_capped = False  # the backend caps a session's processes itself (a container's pids limit)
 
     def __init__(self, user: str | None, network_isolation: bool, preload: tuple[str, ...], scratch_mb: int,
@@ -322,6 +360,11 @@ class ForkServerSandbox(Sandbox):
         self._lock = threading.Lock()
         self._cgroups = CgroupSupport.probe() if cgroups else CgroupSupport(0, {}, "not used by this backend")
         self._stale: list[SessionCgroup] = []  # sessions whose cgroup could not be removed at once
+        self._spare: list[tuple[SandboxLimits, ForkSession]] = []  # next sessions, set up, one per limits
+        self._preparing: threading.Thread | None = None
+        self._spare_lock = threading.Lock()
+        self._closed = False
+        self._restarting = False
 
     def _control(self) -> socket.socket:
         """The socket to the zygote, starting it when needed."""
@@ -352,11 +395,26 @@ class ForkServerSandbox(Sandbox):
 
     def _sweep(self) -> None:
         """Remove the cgroups of earlier sessions whose last processes have gone since."""
-        self._stale = [c for c in self._stale if not c.remove(wait=0)]
+        with self._spare_lock:  # the spare's thread opens sessions too
+            self._stale = [c for c in self._stale if not c.remove(wait=0)]
 
     @contextlib.contextmanager
     def session(self, source: str, limits: SandboxLimits) -> Iterator[ForkSession]:
-        """Have the zygote fork an isolated session, load `source` into it, yield it, always clean up."""
+        """Have the zygote fork an isolated session, load `source` into it, yield it, always clean up.
+
+        The next session (same limits) is forked and set up on a background thread while this one runs,
+        so a session costs only the program's load; it is fresh: no candidate has run in it.
+        """
+        session = self._take_spare(limits) or self._open(limits)
+        try:
+            session.load(source)
+            self._prepare_spare(limits)
+            yield session
+        finally:
+            self._dispose(session)
+
+    def _open(self, limits: SandboxLimits) -> ForkSession:
+        """Fork a session from the zygote and wait until it is ready for a program."""
         scratch = Path(tempfile.mkdtemp(prefix="evolve-sbx-"))  # on the host: only the output file
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
@@ -384,7 +442,11 @@ class ForkServerSandbox(Sandbox):
                     except (ConnectionError, CandidateCrash):
                         if attempt == 2:
                             raise CandidateCrash("the sandbox fork server stopped and could not be restarted")
-                        self.close()
+                        self._restarting = True  # close() must not wait for a spare's thread: we hold the lock
+                        try:
+                            self.close()
+                        finally:
+                            self._restarting, self._closed = False, False
         finally:
             for fd in fds:
                 if fd != output.fileno():
@@ -395,12 +457,62 @@ class ForkServerSandbox(Sandbox):
         session = ForkSession(self._handle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits,
                               self._cpu_clock(inner, cgroup), cgroup)
         try:
-            session.start(source)
-            yield session
-        finally:
-            session.close()
-            if cgroup is not None and not cgroup.remove(wait=0):
+            session.wait_ready()
+        except BaseException:
+            self._dispose(session)
+            raise
+        return session
+
+    def _dispose(self, session: ForkSession) -> None:
+        session.close()
+        cgroup = session.cgroup
+        if cgroup is not None and not cgroup.remove(wait=0):
+            with self._spare_lock:
                 self._stale.append(cgroup)  # its leader is still reaping: removed at a later session
+
+    def _prepare_spare(self, limits: SandboxLimits) -> None:
+        """Open the next session on a background thread (one at a time)."""
+        with self._spare_lock:
+            if not self._spares or self._closed or self._preparing is not None or \
+                    any(made_for == limits for made_for, _ in self._spare):
+                return
+            self._preparing = threading.Thread(target=self._make_spare, args=(limits,), daemon=True,
+                                               name="evolve-sandbox-spare")
+            self._preparing.start()
+
+    def _make_spare(self, limits: SandboxLimits) -> None:
+        try:
+            session = self._open(limits)
+        except Exception:  # the next session opens the usual way, and says what is wrong
+            session = None
+        old = None
+        with self._spare_lock:
+            self._preparing = None
+            if session is not None and not self._closed:
+                self._spare.append((limits, session))
+                session = None
+                old = self._spare.pop(0)[1] if len(self._spare) > _SPARES else None  # an evaluation's stages
+        if old is not None:
+            self._dispose(old)
+        if session is not None:
+            self._dispose(session)
+
+    def _take_spare(self, limits: SandboxLimits) -> ForkSession | None:
+        """The spare session made for these limits, when it is alive (a dead one is closed)."""
+        with self._spare_lock:
+            preparing = self._preparing
+        if preparing is not None:
+            preparing.join()
+        with self._spare_lock:
+            match = next((pair for pair in self._spare if pair[0] == limits), None)
+            if match is not None:
+                self._spare.remove(match)
+        if match is None:
+            return None
+        if match[1].alive:
+            return match[1]
+        self._dispose(match[1])
+        return None
 
     def layers(self) -> dict[str, str]:
         """Start one empty session and report the protections it had."""
@@ -412,10 +524,29 @@ class ForkServerSandbox(Sandbox):
         """The host pid of the fork server every session descends from (None before it starts)."""
         return None
 
+    def spare_leader(self) -> int | None:
+        """The leader pid of the idle session set up last for a next program (waiting until it is
+        ready), or None when there is none."""
+        with self._spare_lock:
+            preparing = self._preparing
+        if preparing is not None:
+            preparing.join()
+        return self._spare[-1][1].pid if self._spare else None
+
     def close(self) -> None:
-        """Stop the zygote (subclasses), and remove what is left of the sessions' cgroups."""
+        """Stop the zygote (subclasses), close the spare session, and remove what is left of the
+        sessions' cgroups."""
+        with self._spare_lock:
+            self._closed = True
+            preparing = self._preparing
+        if preparing is not None and preparing is not threading.current_thread() and not self._restarting:
+            preparing.join()  # it sees `_closed` and closes what it opened
+        with self._spare_lock:
+            spares, self._spare = self._spare, []
+        for _, session in spares:
+            self._dispose(session)
         for cgroup in self._stale:
-            cgroup.remove()
+            cgroup.remove(wait=10)  # returns once its processes are reaped: slow only on a loaded machine
         self._stale = []
 
     def __del__(self) -> None:

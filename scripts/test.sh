@@ -4,5 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/docker.sh  # the Docker backend's tests need an engine
+bash scripts/prometheus.sh --install  # the metrics test reads a campaign back through Debian's Prometheus
+bash scripts/chromium.sh  # the web view's tests drive Debian's headless chromium
 export EVOLVE_TEST_POSTGRES_URL=${EVOLVE_TEST_POSTGRES_URL:-$(bash scripts/postgres.sh)}  # the database tests' PostgreSQL
+[ -n "${EVOLVE_TEST_LLAMA_MODEL:-}" ] || eval "$(bash scripts/llama.sh)"  # the real-model test's llama.cpp server and model
 exec .venv/bin/python -m pytest -ra "$@"

@@ -21,9 +21,12 @@ def ray_address() -> str:
     """Start one local Ray instance for the whole test session and return its GCS address."""
     import ray
 
+    from evolve.dashboard import loopback_pinned
+
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level="ERROR", log_to_driver=False)
+        with loopback_pinned("local"):  # Ray would swap 127.0.0.1 for the machine's outward address
+            ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                     logging_level="ERROR", log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

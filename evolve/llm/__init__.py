@@ -1,17 +1,36 @@
-"""Proposers: the offline mutator and OpenAI-compatible models, behind one protocol."""
+"""Proposers: the offline mutator and OpenAI-compatible models, behind one protocol.
+
+Names are imported on first use, so a module of this package that needs none of them (`evolve.llm.outcomes`,
+which `evolve status` reads) does not pull in the openai SDK.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from evolve.config import LLMConfig
 from evolve.errors import ConfigError
-from evolve.llm.base import Prompt, Proposal, Proposer
-from evolve.llm.ensemble import Ensemble
-from evolve.llm.offline import OfflineMutator
-from evolve.llm.openai_model import OpenAIModel
-from evolve.llm.replay import ReplayProposer
+
+if TYPE_CHECKING:
+    from evolve.llm.base import Prompt, Proposal, Proposer
+    from evolve.llm.ensemble import Ensemble
+    from evolve.llm.offline import OfflineMutator
+    from evolve.llm.openai_model import OpenAIModel
+    from evolve.llm.replay import ReplayProposer
 
 __all__ = ["Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "ReplayProposer",
            "make_proposer"]
+
+_HOMES = {"Prompt": "evolve.llm.base", "Proposal": "evolve.llm.base", "Proposer": "evolve.llm.base",
+          "Ensemble": "evolve.llm.ensemble", "OfflineMutator": "evolve.llm.offline",
+          "OpenAIModel": "evolve.llm.openai_model", "ReplayProposer": "evolve.llm.replay"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'evolve.llm' has no attribute {name!r}")
 
 
 def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> Proposer:
@@ -19,13 +38,20 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
     if config is not None and not isinstance(config, LLMConfig):
         return config
     config = config or LLMConfig()
-    if config.kind == "offline":
+    if config.kind == "offline":  # each kind imports only what it needs: the openai SDK alone takes ~1 s
+        from evolve.llm.offline import OfflineMutator
+
         return OfflineMutator(seed=seed, max_edits=config.max_edits)
     if config.kind == "replay":
+        from evolve.llm.replay import ReplayProposer
+
         if not config.source:
             raise ConfigError("llm=replay needs llm.source=RUN_DIR, the run whose responses to play back")
         return ReplayProposer(config.source)
     if config.kind in ("openai", "ensemble"):
+        from evolve.llm.ensemble import Ensemble
+        from evolve.llm.openai_model import OpenAIModel
+
         models = config.model_configs()
         if not models:
             raise ConfigError("llm.kind=ensemble needs at least one entry in llm.models")

@@ -15,8 +15,8 @@ from typing import Iterable
 from evolve.errors import ConfigError
 from evolve.program import Program, ProgramStatus
 
-__all__ = ["EDIT_FAILURE_KINDS", "ModelOutcomes", "UnappliedWatch", "edit_failure_kind", "model_outcomes",
-           "top_reasons", "trailing_unapplied", "unapplied_message"]
+__all__ = ["EDIT_FAILURE_KINDS", "ModelOutcomes", "UnappliedWatch", "counted_outcomes", "edit_failure_kind",
+           "model_outcomes", "top_reasons", "trailing_unapplied", "unapplied_message"]
 
 _log = logging.getLogger("evolve.campaign")
 
@@ -65,25 +65,30 @@ class ModelOutcomes:
 
 def model_outcomes(programs: Iterable[Program]) -> dict[str, ModelOutcomes]:
     """Per proposer: what became of its proposals, from the programs' status and error columns."""
+    return counted_outcomes((p.proposer, p.status, p.error, 1) for p in programs
+                            if p.iteration > 0 and p.parent_id is not None)
+
+
+def counted_outcomes(rows: Iterable[tuple[str, ProgramStatus, str, int]]) -> dict[str, ModelOutcomes]:
+    """`model_outcomes` from (proposer, status, error, how many) of proposals (`evolve status` groups the rows
+    in SQL); the error matters only for failed edits and proposals."""
     out: dict[str, ModelOutcomes] = collections.defaultdict(ModelOutcomes)
-    for p in programs:
-        if p.iteration <= 0 or p.parent_id is None:
-            continue
-        row = out[p.proposer]
-        row.proposals += 1
-        if p.status is ProgramStatus.EDIT_FAILED:
-            row.edit_failed += 1
-            row.edit_failures[edit_failure_kind(p.error)] += 1
-        elif p.status is ProgramStatus.PROPOSAL_FAILED:
-            if "context_tokens" in p.error and "prompt needs about" in p.error:
-                row.prompt_too_large += 1
+    for proposer, status, error, n in rows:
+        row = out[proposer]
+        row.proposals += n
+        if status is ProgramStatus.EDIT_FAILED:
+            row.edit_failed += n
+            row.edit_failures[edit_failure_kind(error)] += n
+        elif status is ProgramStatus.PROPOSAL_FAILED:
+            if "context_tokens" in error and "prompt needs about" in error:
+                row.prompt_too_large += n
             else:
-                row.transport_failed += 1
+                row.transport_failed += n
         else:
-            row.applied += 1
-            if p.status.is_evaluated():
-                row.evaluated += 1
-                row.valid += p.status is ProgramStatus.VALID
+            row.applied += n
+            if status.is_evaluated():
+                row.evaluated += n
+                row.valid += n * (status is ProgramStatus.VALID)
     return dict(out)
 
 

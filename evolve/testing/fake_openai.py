@@ -8,7 +8,10 @@ full control (HTTP status, headers such as retry-after, a delay, a raw body). Ev
 in `server.requests`, and the seconds the server spent answering each chat request (from reading it to
 sending the reply) in `server.seconds`. With `context_tokens`, a request whose prompt (counted as the
 server counts usage: 4 characters a token) plus its `max_tokens` exceeds it is refused with HTTP 400,
-as llama.cpp and vLLM refuse it; refused requests are kept in `server.refused`.
+as llama.cpp and vLLM refuse it; refused requests are kept in `server.refused`. With `latency`, every
+chat reply waits that many seconds more (a model of fixed latency, for benchmarks); `server.log` holds
+one `Logged(path, arrived, answered)` per request of any kind, in wall-clock seconds (`time.time()`),
+so another process's timestamps can be set beside them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-__all__ = ["FakeReply", "FakeOpenAIServer"]
+__all__ = ["FakeReply", "FakeOpenAIServer", "Logged"]
 
 
 @dataclass
@@ -48,6 +51,15 @@ class FakeReply:
     finish_reason: str = "stop"
 
 
+@dataclass(frozen=True)
+class Logged:
+    """One request as the server saw it: its path and wall-clock arrival and answer (`time.time()`)."""
+
+    path: str
+    arrived: float
+    answered: float
+
+
 Responder = Callable[[dict[str, Any]], "str | FakeReply"]
 
 
@@ -69,10 +81,12 @@ class FakeOpenAIServer:
     """Serves `/v1/chat/completions` and `/v1/models` on an ephemeral port of 127.0.0.1."""
 
     def __init__(self, responder: Responder | None = None, model: str = "fake-model",
-                 context_tokens: int | None = None) -> None:
+                 context_tokens: int | None = None, latency: float = 0.0) -> None:
         self.responder: Responder = responder or (lambda request: "no edit")
         self.model = model
         self.context_tokens = context_tokens
+        self.latency = latency
+        self.log: list[Logged] = []
         self.requests: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
         self.seconds: list[float] = []
@@ -119,6 +133,14 @@ class FakeOpenAIServer:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
+                arrived = time.time()
+                try:
+                    self._get()
+                finally:
+                    with server._lock:
+                        server.log.append(Logged(self.path, arrived, time.time()))
+
+            def _get(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
                     body = {"object": "list", "data": [{"id": server.model, "object": "model",
                                                         "created": 0, "owned_by": "evolve"}]}
@@ -127,13 +149,14 @@ class FakeOpenAIServer:
                     self._send(404, b'{"error": {"message": "not found"}}')
 
             def do_POST(self) -> None:
-                started = time.perf_counter()
+                started, arrived = time.perf_counter(), time.time()
                 try:
                     self._chat()
                 finally:
-                    if self.path.rstrip("/").endswith("/chat/completions"):
-                        with server._lock:
+                    with server._lock:
+                        if self.path.rstrip("/").endswith("/chat/completions"):
                             server.seconds.append(time.perf_counter() - started)
+                        server.log.append(Logged(self.path, arrived, time.time()))
 
             def _chat(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
@@ -159,8 +182,8 @@ class FakeOpenAIServer:
                 reply = server.responder(request)
                 if isinstance(reply, str):
                     reply = FakeReply(content=reply)
-                if reply.delay:
-                    time.sleep(reply.delay)
+                if reply.delay or server.latency:
+                    time.sleep(reply.delay + server.latency)
                 if reply.body is not None:
                     self._send(reply.status, reply.body, reply.headers)
                     return

@@ -35,7 +35,7 @@ class BinPacking(SplitEvaluator):
 
     def __init__(self, seed: int = 2026, train: Mapping[str, int] | None = None,
                  val: Mapping[str, int] | None = None, test: Mapping[str, int] | None = None,
-                 call_timeout: float = 1.0, max_ms_per_item: float = 5.0) -> None:
+                 call_timeout: float = 20.0, max_ms_per_item: float = 5.0) -> None:
         defaults = GeneratorConfig()
         self.generator = GeneratorConfig(seed=int(seed), train=_groups(train, defaults.train),
                                          val=_groups(val, defaults.val), test=_groups(test, defaults.test))

@@ -43,6 +43,10 @@ class CirclePacking(Evaluator):
                       f"best known {BEST_KNOWN}); radii from {radii.min():.4f} to {radii.max():.4f}"),
         )
 
+    def reference_scores(self) -> dict[str, float]:
+        """The best known sum of radii for n=26 (none for other n)."""
+        return {f"best known ({BEST_KNOWN})": BEST_KNOWN} if self.n == 26 else {}
+
     def check(self, packing: object) -> str | None:
         """Return why `packing` is not a strictly feasible packing of n circles, or None if it is."""
         if not isinstance(packing, list) or len(packing) != self.n:

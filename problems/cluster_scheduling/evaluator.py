@@ -29,7 +29,7 @@ class ClusterScheduling(SplitEvaluator):
     reference_splits = SPLITS
 
     def __init__(self, exhausted_quantile: float = 0.1, pending_weight: float = 1.0, smoke_tasks: int = 300,
-                 call_timeout: float = 1.0, max_ms_per_task: float = 5.0, **generator: object) -> None:
+                 call_timeout: float = 20.0, max_ms_per_task: float = 5.0, **generator: object) -> None:
         self.generator = GeneratorConfig(**generator)
         self.splits = build_splits(self.generator)
         self.exhausted_quantile = float(exhausted_quantile)

@@ -118,6 +118,13 @@ class WarehouseRouting(SplitEvaluator):
         base, known = _reference(tour), self._best_known(tour)
         return base if known is None else replace(base, best=known.length, kind="best known")
 
+    def reference_scores(self) -> dict[str, float]:
+        """The score of each training tour's reference route (the optimum, else the cached best-known,
+        else a lower bound): no program scores above it, where it is an optimum or a bound."""
+        refs = [self.reference(tour) for tour in self.splits["train"]]
+        value = -float(np.mean([ref.best / tour.n for ref, tour in zip(refs, self.splits["train"])]))
+        return {gap_label({ref.kind for ref in refs}): value}
+
     def score(self, candidate: Session, tours: list[Tour], split: str) -> Score:
         """Run the candidate on every tour, check each route here, and summarise."""
         rng = np.random.default_rng()  # fresh ids every evaluation: nothing to memorise

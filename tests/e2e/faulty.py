@@ -42,3 +42,39 @@ class Exploding(CirclePacking):
 
     def __init__(self, **params) -> None:
         raise RuntimeError("no licence server at licence.example:27000")
+
+
+class Crashing(CirclePacking):
+    """Scores like circle packing, but kills the Ray worker process it runs in on a candidate that holds
+    `CRASH_MARK` (as an out-of-memory kill would), and on one that holds `DIE_ONCE_MARK` followed by a
+    path the first time only (it creates the file then): a worker lost mid-evaluation."""
+
+    CRASH_MARK = "# crash-the-worker"
+    DIE_ONCE_MARK = "# die-once:"
+
+    def prepare(self, code: str) -> None:
+        import os
+
+        if self.CRASH_MARK in code:
+            os._exit(1)
+        if self.DIE_ONCE_MARK in code:
+            flag = code.split(self.DIE_ONCE_MARK, 1)[1].split()[0]
+            try:
+                os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return
+            os._exit(1)
+
+
+class Slow(CirclePacking):
+    """Scores like circle packing, after `seconds` of the evaluator's own time: workers are busy most of
+    the time, so a node killed mid-campaign takes evaluations in flight with it."""
+
+    def __init__(self, seconds: float = 1.0, **params) -> None:
+        super().__init__(**params)
+        self.seconds = seconds
+
+    def prepare(self, code: str) -> None:
+        import time
+
+        time.sleep(self.seconds)

@@ -105,6 +105,8 @@ def test_campaign_improves_survives_ctrl_c_and_a_crash_and_resumes(evolve_bin, c
     assert proc.returncode == 130 and f"evolve resume {run_dir}" in err
     first = rows(db)
     assert 12 <= len(first) < 61
+    report = (run_dir / "report.html").read_text()  # written at the stop, Ctrl-C included
+    assert f'"iterations": {len(first) - 1}, "budget": 60' in report
 
     # 2. resume, then crash hard (SIGKILL) part way
     proc = subprocess.Popen([evolve_bin, "resume", str(run_dir), f"ray.address={ray_address}"], env=cli_env,

@@ -5,6 +5,7 @@ files and the fake OpenAI server; nothing here depends on how fast the machine i
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import signal
 import socket
@@ -61,6 +62,13 @@ def _start(evolve_bin, env, *args):
 
 def _errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("evolve:")]
+
+
+def _status(evolve_bin, env, run_dir) -> dict:
+    """`evolve status --json RUN_DIR`, parsed."""
+    out = evolve(evolve_bin, env, "status", "--json", str(run_dir))
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    return json.loads(out.stdout)
 
 
 def _each_once(db: Path, iterations: int) -> None:
@@ -128,8 +136,13 @@ def test_resume_of_a_live_campaign_is_refused_and_works_after_a_sigkill(evolve_b
             assert out.returncode == 1 and len(_errors(out.stderr)) == 1, out.stderr
             assert f"pid {proc.pid} on host {socket.gethostname()}" in out.stderr
             assert yaml.safe_load((run_dir / "config.yaml").read_text())["budget"]["iterations"] == 8  # untouched
+            status = _status(evolve_bin, cli_env, run_dir)
+            assert status["state"] == "running" and status["controller"]["pid"] == proc.pid, status
             proc.kill()
             proc.wait(timeout=60)
+            status = _status(evolve_bin, cli_env, run_dir)  # no end recorded, a stale lock: it died
+            assert status["state"] == "interrupted" and "the controller died" in status["reason"], status
+            assert f"pid {proc.pid} on host {socket.gethostname()}" in status["reason"]
             before = rows(db)
             stale = rows(db, "select host, pid from run_locks")
             assert stale == [(socket.gethostname(), proc.pid)]  # left behind by the SIGKILL
@@ -163,6 +176,11 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_resume_finishes(evolve_bin, cli
             assert "interrupted by SIGTERM" in log.read_text()
             first = rows(db)
             assert len(first) == 5  # nothing in flight was committed, nothing committed was lost
+            status = _status(evolve_bin, cli_env, run_dir)
+            assert (status["state"], status["reason"]) == ("interrupted", "interrupted by SIGTERM at 4 iterations")
+            assert status["iterations"] == {"done": 4, "budget": 20} and status["controller"]["alive"] is False
+            text = evolve(evolve_bin, cli_env, "status", str(run_dir)).stdout
+            assert re.search(r"state +│ interrupted: interrupted by SIGTERM at 4 iterations \(at ", text), text
 
             gate.allow(5)  # at least three for the resumed campaign (the killed one left two waiting)
             proc = _start(evolve_bin, cli_env, "resume", str(run_dir), *common)
@@ -173,16 +191,27 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_resume_finishes(evolve_bin, cli
             assert "interrupted by SIGHUP" in log.read_text()
             second = rows(db)
             assert second[:5] == first
+            assert _status(evolve_bin, cli_env, run_dir)["reason"].startswith("interrupted by SIGHUP at ")
 
+            gate.allow(3)  # two for the requests the stopped campaign left waiting, at least one for the next
+            proc = _start(evolve_bin, cli_env, "resume", str(run_dir), *common)
+            wait_for_rows(db, len(second) + 1, proc)  # then it waits at the gate
+            assert _status(evolve_bin, cli_env, run_dir)["state"] == "running"
+            watch = _start(evolve_bin, cli_env, "status", "--watch", "0.5", str(run_dir))
             gate.allow(1000)
-            out = evolve(evolve_bin, cli_env, "resume", str(run_dir), *common)
-            assert out.returncode == 0, out.stderr
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+            shown, err = watch.communicate(timeout=120)  # the watch ends when the campaign does
+            assert watch.returncode == 0 and "finished: budget.iterations=20 reached" in shown, (shown, err)
         finally:
             gate.allow(1000)
             proc.kill()
     final = rows(db)
     assert final[: len(second)] == second
     _each_once(db, 20)
+    status = _status(evolve_bin, cli_env, run_dir)
+    assert (status["state"], status["reason"], status["iterations"]["done"]) == \
+        ("finished", "budget.iterations=20 reached", 20)
 
 
 def test_a_dead_endpoint_fails_before_the_start_in_one_line(evolve_bin, cli_env, tmp_path):
@@ -253,6 +282,10 @@ def test_evaluator_errors_are_their_own_status_and_a_run_of_them_stops(evolve_bi
         "evolve: stopped after 3 evaluator errors in a row (max_evaluator_errors=3): the evaluator of problem "
         "'circle_packing' raised: evaluator error in stage evaluate: ZeroDivisionError: the reference table is empty")
     assert len(rows(broken / "programs.db")) < 41
+    status = _status(evolve_bin, cli_env, broken)
+    assert status["state"] == "failed" and status["reason"].startswith("stopped after 3 evaluator errors in a row")
+    assert "ZeroDivisionError: the reference table is empty" in status["reason"]
+    assert status["evaluator_errors"]["count"] >= 3 and status["failure_reasons"][0]["status"] == "evaluator_error"
 
 
 def test_an_evaluator_constructor_that_raises_is_one_line(evolve_bin, cli_env, ray_address, tmp_path):

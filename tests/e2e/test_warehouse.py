@@ -101,6 +101,7 @@ def test_campaign_validates_each_best_and_never_shows_it(ray_address, tmp_path):
         assert best.validation["score"] != best.score
         assert all(best.validation["feedback"] not in p and "val:" not in p for p in prompts)
     report = (tmp_path / "report.html").read_text()
-    assert "best: validation" in report and f"{best.validation['score']:.6g}" in report and "<svg" in report
+    assert "best: validation" in report and f"{best.validation['score']:.6g}" in report
+    assert 'id="chart-scores"' in report and '"references": [{"name": "' in report  # the charts, a reference line
     best_line = re.search(r"^RETURN_PULL = \d\.\d\d", best.code, re.MULTILINE).group(0)  # 0.05, 0.15, ...
     assert f"+{best_line}" in report and "-RETURN_PULL = 0.0 " in report  # the diff against the initial program

@@ -7,13 +7,15 @@ import os
 import pytest
 
 from evolve.testing.docker_engine import EngineUnavailable
+from evolve.testing.docker_engine import docker_image_sandbox as _docker_image_sandbox
 from evolve.testing.docker_engine import docker_sandbox as _docker_sandbox
 
 
-def docker_sandbox():
-    """The local engine's DockerSandbox; CI fails without an engine, other machines skip."""
+def docker_sandbox(interpreter: str = "host"):
+    """The local engine's DockerSandbox (`interpreter="image"`: the interpreter inside its image); CI fails
+    without an engine, other machines skip."""
     try:
-        return _docker_sandbox()
+        return _docker_sandbox() if interpreter == "host" else _docker_image_sandbox()
     except EngineUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the Docker backend, but no engine answers ({exc}); .ci/run starts dockerd")

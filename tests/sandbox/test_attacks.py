@@ -26,7 +26,7 @@ from tests.sandbox.docker_engine import docker_sandbox
 
 LIMITS = SandboxLimits(wall_seconds=20, call_timeout=5, cpu_seconds=10, memory_mb=512, max_processes=32,
                        file_size_mb=8, open_files=64, max_result_bytes=1_000_000)
-BACKENDS = ["process", "docker"]
+BACKENDS = ["process", "docker", "docker-image"]  # docker-image: sandbox.interpreter=image
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,10 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def sandbox(request, host):
-    sb = make_sandbox(SandboxConfig()) if request.param == "process" else docker_sandbox()
+    if request.param == "process":
+        sb = make_sandbox(SandboxConfig())
+    else:
+        sb = docker_sandbox("image" if request.param == "docker-image" else "host")
     yield sb
     sb.close()
 
@@ -76,7 +79,9 @@ def _pwned() -> list[str]:
 
 
 def _session_processes(sandbox) -> list[str]:
-    """Live processes below this sandbox's fork server: only this test's sessions, never another user's."""
+    """Live processes below this sandbox's fork server: only this test's sessions, never another user's,
+    and not the idle session set up ahead for the next program (no candidate has run in it)."""
+    spare = sandbox.spare_leader()
     server = sandbox.server_pid
     out = subprocess.run(["ps", "-eo", "pid,ppid,stat,comm", "--no-headers"], capture_output=True, text=True).stdout
     rows = [line.split(None, 3) for line in out.splitlines()]
@@ -84,9 +89,11 @@ def _session_processes(sandbox) -> list[str]:
     below = []
     for pid, _, stat, comm in rows:
         ancestor = parent.get(int(pid))
+        chain = {int(pid)}
         while ancestor not in (None, 0, 1, server):
+            chain.add(ancestor)
             ancestor = parent.get(ancestor)
-        if server is not None and ancestor == server and "Z" not in stat:
+        if server is not None and ancestor == server and "Z" not in stat and spare not in chain:
             below.append(f"{pid} {stat} {comm}")
     return below
 

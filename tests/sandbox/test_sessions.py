@@ -135,3 +135,40 @@ def test_each_session_gets_a_cgroup_and_none_is_left_behind():
         sandbox.close()
     left = [p for parent in support.parents.values() for p in parent.glob(f"s-{os.getpid()}-*")]
     assert left == []
+
+
+WRITER = """
+import os
+def leave(name):
+    with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), name), "w") as f:
+        f.write("seen")
+    return os.getpid()
+def look(name):
+    return os.path.exists(os.path.join(os.environ.get("TMPDIR", "/tmp"), name))
+"""
+
+
+def test_the_next_session_is_set_up_while_one_runs_and_is_fresh():
+    """Process backend (in a container, a closing session's leader would kill a spare: none is made)."""
+    sandbox = make_sandbox(SandboxConfig(kind="process"))
+    try:
+        with sandbox.session(WRITER, LIMITS) as first:
+            first.call("leave", "trace")
+            while sandbox._preparing is not None:
+                time.sleep(0.01)
+            [(made_for, spare)] = sandbox._spare
+            assert made_for == LIMITS and spare.alive
+        with sandbox.session(WRITER, LIMITS) as second:
+            assert second is spare  # the one set up ahead, not a new fork
+            assert second.call("look", "trace") is False  # and nothing of the first is there
+        other = SandboxLimits(**{**LIMITS.__dict__, "memory_mb": 256})
+        while sandbox._preparing is not None:
+            time.sleep(0.01)
+        [(_, kept)] = sandbox._spare
+        with sandbox.session(WRITER, other) as third:  # other limits (a later stage): a fresh one, and one
+            assert third is not kept and kept.alive    # kept for each limits
+            assert third.call("look", "trace") is False
+        assert sandbox.spare_leader() is not None and len(sandbox._spare) == 2
+    finally:
+        sandbox.close()
+    assert sandbox._spare == [] and sandbox._preparing is None and not kept.alive

@@ -109,3 +109,22 @@ def test_a_stage_with_its_own_limits_gets_its_own_session(sandbox):
     assert not shared.valid and "timed out" in shared.feedback  # one session, the tight limits
     own = evaluate_program(TwoStages(), sandbox, source, tight, {"long": roomy})
     assert own.valid and own.metrics["slow"] == 1
+
+
+def test_results_time_each_stage_and_name_the_kind_of_failure(sandbox):
+    valid = evaluate_program(Cascade(), sandbox, "def g(i):\n    return i * 2\n", LIMITS)
+    assert set(valid.stage_seconds) == {"load", "smoke", "full"} and valid.failure == ""
+    assert all(seconds > 0 for seconds in valid.stage_seconds.values())
+    kinds = {code: evaluate_program(Cascade(), sandbox, code, LIMITS).failure for code in (
+        "def g(i):\n    raise ValueError('nope')\n", "import time\ndef g(i):\n    time.sleep(60)\n",
+        "import os\ndef g(i):\n    os._exit(3)\n", "def g(i):\n    return -1\n")}
+    assert list(kinds.values()) == ["candidate_error", "timeout", "crash", ""]  # a closed gate is no failure
+
+    class Rejecting(Evaluator):
+        entrypoint = "g"
+
+        def evaluate(self, candidate):
+            return Score.invalid(f"wrong answer {candidate.call('g', 1)}")
+
+    rejected = evaluate_program(Rejecting(), sandbox, "def g(i):\n    return i\n", LIMITS)
+    assert not rejected.valid and rejected.failure == "rejected" and set(rejected.stage_seconds) == {"load", "evaluate"}

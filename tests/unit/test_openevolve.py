@@ -71,3 +71,22 @@ def test_scores_from_metrics():
     assert not score_of({"note": "x"}, "s").valid
     with pytest.raises(TypeError, match="returned list"):
         score_of([1, 2], "evaluate")
+
+
+def test_tuples_come_back_as_tuples(tmp_path):
+    """`centers, radii, total = program.run_packing()` and `isinstance(x, tuple)` checks work as in OpenEvolve."""
+    (tmp_path / "evaluator.py").write_text(textwrap.dedent("""
+        import importlib.util
+        def evaluate(program_path):
+            spec = importlib.util.spec_from_file_location("program", program_path)
+            program = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(program)
+            pair, nested, listed = program.shapes()
+            ok = (isinstance(pair, tuple) and pair == (1, 2) and nested == {"p": ((0.5, 1.5), [3])}
+                  and isinstance(nested["p"][0], tuple) and listed == [4, 5] and isinstance(listed, list))
+            return {"combined_score": 1.0 if ok else 0.0, "error": "" if ok else f"{pair!r} {nested!r} {listed!r}"}
+    """))
+    evaluator = OpenEvolveEvaluator(str(tmp_path / "evaluator.py"))
+    code = "def shapes():\n    return (1, 2), {'p': ((0.5, 1.5), [3])}, [4, 5]\n"
+    result = evaluate_program(evaluator, make_sandbox(SandboxConfig()), code, resolve(EXAMPLE).limits)
+    assert result.valid and result.score == 1.0, result.feedback

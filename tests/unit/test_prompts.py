@@ -28,6 +28,16 @@ def test_prompt_carries_parent_metrics_feedback_inspirations_and_failures():
     assert prompt.parent is parent and prompt.inspirations == [inspiration]
 
 
+def test_the_node_that_evaluated_a_program_stays_out_of_prompts():
+    from evolve.program import NODE_METRIC
+
+    node = "a3" * 28
+    parent = _p(1, 2.5, "x = 1\n", metrics={"sum_radii": 2.5, NODE_METRIC: node})
+    inspiration = _p(2, 2.6, "x = 2\n", metrics={NODE_METRIC: node})
+    user = PromptBuilder("d", "solve").build(parent, [inspiration], []).messages[1]["content"]
+    assert "sum_radii" in user and node not in user and NODE_METRIC not in user
+
+
 def test_long_feedback_is_cut():
     parent = _p(1, 1.0, "x = 1\n", feedback="a" * 5000 + "END")
     user = PromptBuilder("d", "solve", PromptConfig(max_feedback_chars=200)).build(parent, [], []).messages[1]["content"]

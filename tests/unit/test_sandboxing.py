@@ -7,7 +7,7 @@ import pytest
 
 from evolve.config import SandboxConfig
 from evolve.errors import ConfigError
-from evolve.sandboxing import visible_paths
+from evolve.sandboxing import make_sandbox, visible_paths
 from sandboxes import package_paths
 
 
@@ -27,3 +27,12 @@ def test_a_missing_data_folder_is_one_line(circle_problem):
     problem = dataclasses.replace(circle_problem, data=["no-such-folder"])
     with pytest.raises(ConfigError, match=r"problem 'circle_packing': data folder .*no-such-folder does not exist"):
         visible_paths(SandboxConfig(), problem)
+
+
+@pytest.mark.parametrize("kind, interpreter, message", [
+    ("docker", "guest", r"sandbox.interpreter='guest' is not known; use host .* or image"),
+    ("process", "image", r"sandbox.interpreter=image needs sandbox=docker .* not sandbox=process"),
+])
+def test_a_wrong_interpreter_setting_is_one_line(circle_problem, kind, interpreter, message):
+    with pytest.raises(ConfigError, match=message):
+        make_sandbox(SandboxConfig(kind=kind, interpreter=interpreter), circle_problem)

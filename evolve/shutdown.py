@@ -1,0 +1,61 @@
+"""Ending the `evolve` process at once after a campaign, instead of waiting seconds for Ray's teardown.
+
+By then every program is committed, the report written, the run lock released and the database closed;
+what is left are processes this one started: a private Ray instance (its GCS, raylet, agents and
+workers) and sandbox fork servers. Ray's own atexit teardown stops them gracefully one by one (3-4 s);
+they hold nothing of the campaign's, so they are killed together and the process exits. A driver
+joined to a cluster that outlives it waits a second first, for the cluster to get its last task events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from typing import NoReturn
+
+__all__ = ["exit_now"]
+
+_TASK_EVENTS_SECONDS = 1.2  # Ray reports a driver's task events every second
+
+
+def _end_processes() -> bool:
+    """Kill every process descended from this one; True when this process is a driver joined to a Ray
+    cluster that outlives it."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        children = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=0.3)  # reaped, so nothing outlives the command
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized() and not any(_name(c) == "raylet" for c in children)
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush the logs and the terminal, end what this process started, and exit with `code` at once (a
+    driver joined to a cluster after a second, so that the cluster has its last task events)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    if _end_processes():
+        # a cluster outlives us: Ray's core worker sends its task events every second, so wait that long
+        # for the last ones (a `ray.shutdown()` here races Ray's own threads and can end us with code 1)
+        time.sleep(_TASK_EVENTS_SECONDS)
+    os._exit(code)
+
+
+def _name(process) -> str:
+    import psutil
+
+    try:
+        return process.name()
+    except psutil.Error:
+        return ""

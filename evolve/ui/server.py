@@ -1,0 +1,242 @@
+"""`evolve ui`: a local web view of campaigns, served by the standard library's `http.server`.
+
+One static page (`evolve/ui/static/`) and JSON endpoints; the page polls them, so a running campaign's
+charts follow it. Every database is opened read-only (`evolve.rundir.open_database(read_only=True)`):
+the view never writes. The chart library's script is served from the `plotly` package: no CDN.
+
+    GET /                             the page
+    GET /static/NAME                  its script, style and plotly.min.js
+    GET /api/campaigns                the run dirs found and a line about each
+    GET /api/campaign?run=K           every chart's data for run K (`evolve.ui.data.campaign_data`)
+    GET /api/program?run=K&id=N       one program: code, diff, feedback, prompt and reply
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from evolve.errors import EvolveError, RunDirError
+from evolve.ui.assets import asset, page
+
+__all__ = ["RunSource", "find_runs", "make_server"]
+
+_log = logging.getLogger("evolve.ui")
+
+
+def find_runs(path: str | Path) -> list[Path]:
+    """The run dirs at `path`: itself when it is one, else every run dir below it (e.g. `runs/`)."""
+    root = Path(path)
+    if not root.exists():
+        raise RunDirError(f"{root} does not exist; give a run dir or a folder of them, e.g. `evolve ui runs/`")
+    if (root / "config.yaml").is_file():
+        return [root]
+    found = sorted(p.parent for p in root.rglob("config.yaml")
+                   if p.parent.name != ".hydra" and ((p.parent / "campaign.log").exists()
+                                                     or (p.parent / "programs.db").exists()))
+    if not found:
+        raise RunDirError(f"{root} holds no evolve run dir (a folder with config.yaml); start one with `evolve run`")
+    return found
+
+
+class RunSource:
+    """One run dir as the page sees it: its config, its database opened read-only (reopened when its
+    rows change, so the indexes follow a running campaign), the chart data cached until then."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._lock = threading.Lock()
+        self._config = None
+        self._db = None
+        self._opened_wal = False
+        self._signature: Any = None
+        self._fresh_until = 0.0
+        self._data: dict[str, Any] | None = None
+        self._references: list[dict] | None = None
+        self._references_thread: threading.Thread | None = None
+
+    def _open(self):
+        from evolve.rundir import load_config, open_database
+
+        if self._config is None:
+            self._config = load_config(self.run_dir)
+        if self._db is not None and self._wal() != self._opened_wal:
+            self._db.close()  # a closed SQLite file is read as immutable: a campaign resumed since needs a new reader
+            self._db, self._fresh_until = None, 0.0
+        if self._db is None:
+            self._opened_wal = self._wal()
+            self._db = open_database(self._config, self.run_dir, read_only=True)
+        return self._config, self._db
+
+    def _wal(self) -> bool:
+        """Whether the run's SQLite file has a write-ahead log now (a campaign has it open)."""
+        from evolve.rundir import database_url
+
+        url = database_url(self._config, self.run_dir)
+        return url.startswith("sqlite") and Path(url.split(":///", 1)[1] + "-wal").exists()
+
+    def _start_references(self) -> None:
+        """Build the problem's evaluator once, apart, for its reference lines (it may take seconds)."""
+        if self._references_thread is not None:
+            return
+        from evolve.ui.references import reference_lines
+
+        def work() -> None:
+            self._references = reference_lines(self._config.problem)
+
+        self._references_thread = threading.Thread(target=work, name=f"references {self.run_dir}", daemon=True)
+        self._references_thread.start()
+
+    def summary(self) -> dict[str, Any]:
+        """The run's name and problem, and when it last changed, without opening its database (the list
+        of a folder of many runs stays quick); or why its config cannot be read."""
+        from datetime import datetime
+
+        from evolve.rundir import campaign_name, load_config
+
+        try:
+            with self._lock:
+                if self._config is None:
+                    self._config = load_config(self.run_dir)
+        except (EvolveError, OSError) as exc:
+            return {"run_dir": str(self.run_dir), "error": str(exc)}
+        changed = 0.0
+        for path in [*self.run_dir.glob("programs.db*"), self.run_dir / "config.yaml"]:
+            try:
+                changed = max(changed, path.stat().st_mtime)
+            except OSError:  # a -wal file removed as the campaign closed
+                pass
+        return {"run_dir": str(self.run_dir), "name": campaign_name(self._config, self.run_dir),
+                "problem": self._config.problem.name,
+                "last": datetime.fromtimestamp(changed, UTC).isoformat()}
+
+    def data(self, wait_references: float = 0.0) -> dict[str, Any]:
+        """Every chart's data, recomputed only when the database's rows changed, and then at most once per
+        ten times what the last computation took (the view of a large live campaign leaves it the CPU)."""
+        from evolve.ui.data import campaign_data
+
+        with self._lock:
+            config, db = self._open()
+            self._start_references()
+            if wait_references:
+                self._references_thread.join(wait_references)
+            if self._data is not None and time.monotonic() < self._fresh_until:
+                return self._data
+            signature = (db.counts(), self._references is not None)
+            if signature != self._signature:
+                started = time.monotonic()
+                if self._signature is not None and signature[0] != self._signature[0]:
+                    db.close()  # new rows: rebuild the indexes (islands, MAP-Elites cells) from them
+                    self._db = None
+                    config, db = self._open()
+                self._data = campaign_data(db, config, self._references)
+                self._data["version"] = json.dumps(signature, sort_keys=True, default=str)
+                self._signature = signature
+                self._fresh_until = time.monotonic() + 9 * (time.monotonic() - started)
+            return self._data
+
+    def program(self, program_id: int) -> dict[str, Any] | None:
+        """One program's details."""
+        from evolve.ui.data import program_detail
+
+        with self._lock:
+            config, db = self._open()
+            return program_detail(db, program_id, config.problem.direction)
+
+    def close(self) -> None:
+        """Release the database."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            if url.path in ("/", "/index.html"):
+                return self._send(page(), "text/html; charset=utf-8")
+            if url.path.startswith("/static/"):
+                found = asset(url.path.removeprefix("/static/"))
+                if found is None:
+                    return self._error(HTTPStatus.NOT_FOUND, f"no such file {url.path}")
+                return self._send(*found, cache=url.path.endswith("plotly.min.js"))  # the page's own files may change
+            if url.path == "/api/campaigns":
+                return self._json([dict(s.summary(), run=k) for k, s in enumerate(self.server.sources)])
+            source = self._source(query)
+            if source is None:
+                return None
+            if url.path == "/api/campaign":
+                return self._json(source.data())
+            if url.path == "/api/program":
+                if not query.get("id", "").isdigit():
+                    return self._error(HTTPStatus.BAD_REQUEST, "id=N: a program's id is required")
+                found = source.program(int(query["id"]))
+                if found is None:
+                    return self._error(HTTPStatus.NOT_FOUND, f"no program {query['id']} in {source.run_dir}")
+                return self._json(found)
+            return self._error(HTTPStatus.NOT_FOUND, f"no such page {url.path}")
+        except (EvolveError, OSError) as exc:
+            return self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+
+    def _source(self, query: dict[str, str]) -> RunSource | None:
+        run = query.get("run", "0")
+        if not run.isdigit() or int(run) >= len(self.server.sources):
+            self._error(HTTPStatus.NOT_FOUND, f"run={run}: no such run (0 to {len(self.server.sources) - 1})")
+            return None
+        return self.server.sources[int(run)]
+
+    def _json(self, value: Any) -> None:
+        from evolve.ui.data import finite
+
+        self._send(json.dumps(finite(value), default=str, allow_nan=False).encode(), "application/json")
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._send(json.dumps({"error": message}).encode(), "application/json", status)
+
+    def _send(self, body: bytes, kind: str, status: HTTPStatus = HTTPStatus.OK, cache: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "max-age=86400" if cache else "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64  # the page asks for several things at once
+
+    def __init__(self, address: tuple[str, int], sources: list[RunSource]) -> None:
+        self.sources = sources
+        super().__init__(address, _Handler)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for source in self.sources:
+            source.close()
+
+
+def make_server(path: str | Path, host: str = "127.0.0.1", port: int = 8470) -> _Server:
+    """A server of the run dirs at `path` (call `serve_forever`; `server_address` holds the real port
+    when `port` is 0)."""
+    sources = [RunSource(run_dir) for run_dir in find_runs(path)]
+    try:
+        return _Server((host, port), sources)
+    except OSError as exc:
+        raise EvolveError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --port") from None

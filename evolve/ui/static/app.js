@@ -1,0 +1,328 @@
+// The page of `evolve ui` and of report.html: the same views, data fetched from the server's JSON
+// endpoints (polled, so a running campaign's charts follow it) or embedded in the report.
+"use strict";
+
+const EMBEDDED = window.EVOLVE_EMBEDDED || null;
+const POLL_MS = 3000;
+const state = {run: 0, version: null, showAll: false, data: null, selected: null};
+const CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"]};
+
+async function getJSON(path) {
+  const response = await fetch(path, {cache: "no-store"});
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+const source = EMBEDDED ? {
+  campaigns: async () => EMBEDDED.campaigns,
+  campaign: async (run) => EMBEDDED.data[run],
+  program: async (run, id) => {
+    const found = (EMBEDDED.programs[run] || {})[id];
+    if (!found) throw new Error(`program ${id} is not in this report (it holds the lineage's and the maps' programs); ` +
+                                "`evolve ui RUN_DIR` shows every program");
+    return found;
+  },
+} : {
+  campaigns: () => getJSON("api/campaigns"),
+  campaign: (run) => getJSON(`api/campaign?run=${run}`),
+  program: (run, id) => getJSON(`api/program?run=${run}&id=${id}`),
+};
+
+function fmt(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value)) return String(value);
+  return String(Number(value.toPrecision(6)));
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function notice(text) { document.getElementById("notice").textContent = text || ""; }
+
+function duration(seconds) {
+  if (seconds < 120) return `${seconds.toFixed(0)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+// -- the charts ------------------------------------------------------------------------------------
+function scoreRange(data) {
+  const view = data.view;
+  if (state.showAll || !view.off) return null;
+  let lo = view.lo, hi = view.hi;
+  for (const ref of data.references) { lo = Math.min(lo, ref.value); hi = Math.max(hi, ref.value); }
+  const pad = 0.02 * ((hi - lo) || 1);
+  return [lo - pad, hi + pad];
+}
+
+function scoreTraces(data, axis) {
+  const s = data.scores, traces = [];
+  traces.push({type: "scatter", mode: "markers", name: "valid programs", x: s[axis], y: s.score,
+               customdata: s.id, marker: {size: 4, color: "rgba(110,125,140,0.55)"},
+               hovertemplate: "program %{customdata}<br>score %{y}<extra></extra>"});
+  const islands = Object.keys(data.steps).filter((k) => k !== "all");
+  for (const key of islands) {
+    const st = data.steps[key];
+    if (!st.score.length || islands.length < 2) continue;
+    traces.push({type: "scatter", mode: "lines", name: `best on island ${key}`, x: st[axis], y: st.score,
+                 line: {shape: "hv", width: 1.5}, opacity: 0.8});
+  }
+  const all = data.steps.all;
+  traces.push({type: "scatter", mode: "lines", name: "best", x: all[axis], y: all.score,
+               line: {shape: "hv", width: 3, color: "#c33"}});
+  const end = axis === "evaluation" ? Math.max(1, data.evaluated) : Math.max(1, ...s.time, ...all.time);
+  for (const ref of data.references) {
+    traces.push({type: "scatter", mode: "lines", name: ref.name, x: [0, end], y: [ref.value, ref.value],
+                 line: {dash: "dash", color: "#2a7", width: 2}, hovertemplate: `${ref.name}: %{y}<extra></extra>`});
+  }
+  return traces;
+}
+
+function scoreLayout(data, axis) {
+  const range = scoreRange(data);
+  const title = axis === "evaluation" ? "evaluations (programs through the evaluator)" : "seconds since the first program";
+  const layout = {margin: {t: 10, r: 10, b: 45, l: 70}, uirevision: `${state.run}-${state.showAll}`,
+                  xaxis: {title: {text: title}, rangemode: "tozero"},
+                  yaxis: {title: {text: `score (${data.direction})`}, autorange: range ? false : true},
+                  legend: {orientation: "h", y: 1.12}, hovermode: "closest"};
+  if (range) layout.yaxis.range = range;
+  return layout;
+}
+
+function drawScores(data) {
+  Plotly.react("chart-scores", scoreTraces(data, "evaluation"), scoreLayout(data, "evaluation"), CONFIG);
+  Plotly.react("chart-time", scoreTraces(data, "time"), scoreLayout(data, "time"), CONFIG);
+  const view = data.view, button = document.getElementById("view-all"), range = scoreRange(data);
+  const outside = range ? data.scores.score.filter((v) => v < range[0] || v > range[1]) : [];
+  button.hidden = !view.off;
+  button.textContent = state.showAll ? "focus on the climb" : "show every program";
+  const text = !outside.length ? `every one of the ${data.scores.score.length} valid programs is in view` :
+    `${outside.length} of ${data.scores.score.length} valid programs lie ${view.side} this view ` +
+    `(the worst at ${fmt(view.worst)}); they are not drawn on the axis`;
+  for (const off of document.querySelectorAll(".offview")) off.textContent = text;
+}
+
+function drawShare(data) {
+  const v = data.valid_share;
+  Plotly.react("chart-share", [{type: "scatter", mode: "lines", name: "valid share", x: v.time, y: v.share,
+                                line: {color: "#36c"}, hovertemplate: "%{y:.0%} valid<extra></extra>"}],
+               {margin: {t: 10, r: 10, b: 45, l: 55}, uirevision: state.run,
+                xaxis: {title: {text: "seconds since the first program"}},
+                yaxis: {title: {text: `valid, last ${v.window} evaluated`}, range: [0, 1.02], tickformat: ".0%"}}, CONFIG);
+}
+
+function drawFailures(data) {
+  const reasons = data.failures.reasons.slice().reverse();
+  Plotly.react("chart-failures", [{type: "bar", orientation: "h", x: reasons.map((r) => r[1]),
+                                   y: reasons.map((r) => r[0]), marker: {color: "#c96"},
+                                   hovertemplate: "%{y}: %{x}<extra></extra>"}],
+               {margin: {t: 10, r: 10, b: 40, l: 10}, uirevision: state.run,
+                xaxis: {title: {text: "programs"}}, yaxis: {automargin: true}}, CONFIG);
+}
+
+function drawMaps(data) {
+  const holder = document.getElementById("maps");
+  if (!data.maps.length) { holder.textContent = "The problem declares no feature dimensions."; return; }
+  while (holder.children.length > data.maps.length) holder.lastChild.remove();
+  data.maps.forEach((map, n) => {
+    let div = holder.children[n];
+    if (!div) {
+      div = el("div", {id: `map-${n}`});
+      holder.append(div);
+      Plotly.newPlot(div, [], {}, {...CONFIG, displayModeBar: false}).then(() => div.on("plotly_click", (event) => {
+        const id = event.points[0].customdata;
+        if (id !== null && id !== undefined) showProgram(id);
+      }));
+    }
+    const y = map.y ? map.y.centres : [""];
+    Plotly.react(div, [{type: "heatmap", z: map.z, x: map.x.centres, y, customdata: map.ids, colorscale: "Viridis",
+                        reversescale: data.direction === "minimize",
+                        hoverongaps: false, colorbar: {title: {text: "score"}},
+                        hovertemplate: "program %{customdata}<br>score %{z}<extra></extra>"}],
+                 {title: {text: `island ${map.island}: ${map.filled} of ${map.cells} cells`, font: {size: 13}},
+                  margin: {t: 35, r: 10, b: 45, l: 55}, uirevision: state.run,
+                  xaxis: {title: {text: map.x.name}}, yaxis: {title: {text: map.y ? map.y.name : ""}}},
+                 {...CONFIG, displayModeBar: false});
+  });
+}
+
+function drawLineage(data) {
+  const nodes = data.lineage.nodes, at = new Map(nodes.map((n) => [n.id, n]));
+  const ex = [], ey = [];
+  for (const n of nodes) {
+    const p = at.get(n.parent);
+    if (p) { ex.push(p.generation, n.generation, null); ey.push(p.y, n.y, null); }
+  }
+  const traces = [
+    {type: "scatter", mode: "lines", x: ex, y: ey, line: {color: "#bbb", width: 1}, hoverinfo: "skip", showlegend: false},
+    {type: "scatter", mode: "markers", name: "programs", x: nodes.map((n) => n.generation), y: nodes.map((n) => n.y),
+     customdata: nodes.map((n) => n.id), showlegend: false,
+     text: nodes.map((n) => `program ${n.id} (iteration ${n.iteration}, island ${n.island}, ${n.proposer || "-"})` +
+                            `<br>score ${fmt(n.score)}${n.best ? "<br>the best" : ""}`),
+     hovertemplate: "%{text}<extra></extra>",
+     marker: {size: nodes.map((n) => (n.best ? 18 : 12)), symbol: nodes.map((n) => (n.best ? "star" : "circle")),
+              color: nodes.map((n) => n.score), colorscale: "Viridis", showscale: true,
+              reversescale: data.direction === "minimize",
+              cmin: data.view.lo === null ? undefined : data.view.lo,  // far worse programs would wash out the rest
+              cmax: data.view.hi === null ? undefined : data.view.hi,
+              colorbar: {title: {text: "score"}}, line: {width: 1, color: "#333"}}},
+  ];
+  Plotly.react("chart-lineage", traces, {margin: {t: 10, r: 10, b: 45, l: 40}, uirevision: state.run,
+                                         hovermode: "closest",
+                                         xaxis: {title: {text: "generation"}, dtick: 1, zeroline: false},
+                                         yaxis: {visible: false}}, CONFIG);
+  const div = document.getElementById("chart-lineage");
+  if (!div.dataset.clicks) {
+    div.dataset.clicks = "on";
+    div.on("plotly_click", (event) => {
+      const point = event.points.find((p) => p.customdata !== undefined);
+      if (point) showProgram(point.customdata);
+    });
+  }
+}
+
+function drawSpend(data) {
+  const holder = document.getElementById("spend");
+  holder.replaceChildren();
+  if (!data.spend.length) { holder.textContent = "No proposer call yet."; return; }
+  const columns = [["model", "model"], ["calls", "calls"], ["failed", "failed"], ["tokens in", "prompt_tokens"],
+                   ["tokens out", "completion_tokens"], ["cost $", "cost"], ["proposals", "proposals"],
+                   ["applied", "applied"], ["edit failed", "edit_failed"], ["why not applied", "why_not_applied"],
+                   ["transport failed", "transport_failed"], ["prompt too large", "prompt_too_large"],
+                   ["valid / evaluated", null], ["improved parent", "improvements"], ["new bests", "new_bests"]];
+  const table = el("table", {id: "spend-table"}, el("tr", {}, ...columns.map(([name]) => el("th", {}, name))));
+  for (const row of data.spend) {
+    table.append(el("tr", {}, ...columns.map(([, key]) => el("td", {},
+      key === null ? `${row.valid} / ${row.evaluated}` : key === "cost" ? row.cost.toFixed(4) : fmt(row[key])))));
+  }
+  holder.append(table);
+}
+
+function drawSummary(data) {
+  const counts = Object.entries(data.counts).sort().map(([k, v]) => `${k} ${v}`).join(", ");
+  const best = data.best, initial = data.initial;
+  document.getElementById("title").textContent = `evolve: ${data.name}`;
+  document.title = `evolve: ${data.name}`;
+  document.getElementById("summary").textContent =
+    `${data.problem} (${data.direction}): ${data.iterations} of ${data.budget} iterations; programs by status: ` +
+    `${counts || "none yet"}. Initial ${fmt(initial && initial.score)}, best ${fmt(best && best.score)}` +
+    (best ? ` (program ${best.id}, iteration ${best.iteration}, by ${best.proposer || "-"}` +
+            (best.validation !== null ? `; validation ${fmt(best.validation)}` : "") + ")" : "") +
+    (data.references.length ? `; ${data.references.map((r) => `${r.name} ${fmt(r.value)}`).join(", ")}` : "") + ".";
+}
+
+function draw(data) {
+  state.data = data;
+  drawSummary(data);
+  drawScores(data);
+  drawShare(data);
+  drawFailures(data);
+  drawMaps(data);
+  drawLineage(data);
+  drawSpend(data);
+}
+
+// -- one program -------------------------------------------------------------------------------------
+function diffBlock(diff) {
+  const pre = el("pre", {class: "diff"});
+  if (!diff) { pre.textContent = "(no parent, or the same code as its parent)"; return pre; }
+  for (const line of diff.split("\n")) {
+    const kind = line.startsWith("@@") ? "hunk" : line.startsWith("+") && !line.startsWith("+++") ? "add" :
+      line.startsWith("-") && !line.startsWith("---") ? "del" : "";
+    pre.append(kind ? el("span", {class: kind}, line + "\n") : document.createTextNode(line + "\n"));
+  }
+  return pre;
+}
+
+async function showProgram(id) {
+  const holder = document.getElementById("detail");
+  state.selected = id;
+  let p;
+  try {
+    p = await source.program(state.run, id);
+  } catch (error) {
+    holder.replaceChildren(el("p", {}, String(error.message || error)));
+    return;
+  }
+  if (state.selected !== id) return;
+  const prompt = el("details", {}, el("summary", {}, `Prompt (${p.prompt.length} messages)`));
+  for (const m of p.prompt) prompt.append(el("h4", {}, m.role), el("pre", {}, m.content));
+  if (!p.prompt.length) prompt.append(el("p", {}, "No recorded prompt (the initial program, or a call before prompts were kept)."));
+  const validation = p.validation ? `; validation ${fmt(p.validation.score)}` : "";
+  holder.replaceChildren(
+    el("h3", {id: "detail-title"}, `Program ${p.id}: ${p.status}, score ${fmt(p.score)}${validation}`),
+    el("p", {}, `iteration ${p.iteration}, island ${p.island}, generation ${p.generation}, parent ` +
+                `${p.parent === null ? "none" : p.parent}, by ${p.proposer || "-"}${p.mode ? ` (${p.mode})` : ""}`),
+    el("h4", {}, "Diff against its parent"), diffBlock(p.diff),
+    el("h4", {}, "The evaluator's feedback"), el("pre", {id: "detail-feedback"}, p.feedback || p.error || "(none)"),
+    el("details", {}, el("summary", {}, "Code"), el("pre", {id: "detail-code"}, p.code)),
+    prompt,
+    el("details", {}, el("summary", {}, "Reply"), el("pre", {}, p.reply || "(none)")));
+}
+
+// -- loading and polling -------------------------------------------------------------------------------
+async function refresh() {
+  let data;
+  try {
+    data = await source.campaign(state.run);
+    notice("");
+  } catch (error) {
+    notice(`cannot read the campaign: ${error.message || error}`);
+    return;
+  }
+  const live = document.getElementById("live");
+  if (EMBEDDED) {
+    live.textContent = `report written ${EMBEDDED.written}`;
+  } else {
+    live.textContent = `updated ${new Date().toLocaleTimeString()}` + (data.last ? `; last program ${data.last.slice(0, 19).replace("T", " ")}` : "");
+  }
+  if (data.version !== undefined && data.version === state.version) return;
+  state.version = data.version;
+  draw(data);
+  document.body.dataset.ready = "yes";
+}
+
+async function poll() {
+  await refresh();
+  setTimeout(poll, POLL_MS);
+}
+
+async function start() {
+  if (typeof Plotly === "undefined") { notice("the chart library did not load"); return; }
+  let runs;
+  try {
+    runs = await source.campaigns();
+  } catch (error) {
+    notice(`cannot list the campaigns: ${error.message || error}`);
+    return;
+  }
+  const select = document.getElementById("runs");
+  runs.forEach((r, n) => select.append(el("option", {value: n},
+    r.error ? `${r.run_dir} (${r.error})` : `${r.name} (${r.problem})`)));
+  document.getElementById("runs-label").hidden = runs.length < 2;
+  const asked = new URLSearchParams(window.location.search).get("run");
+  const readable = runs.filter((r) => !r.error).sort((a, b) => String(b.last).localeCompare(String(a.last)));
+  state.run = asked !== null ? Number(asked) : readable.length ? readable[0].run || 0 : 0;
+  select.value = String(state.run);
+  select.addEventListener("change", () => {
+    state.run = Number(select.value); state.version = null; state.showAll = false;
+    if (!EMBEDDED) window.history.replaceState(null, "", `?run=${state.run}`);
+    document.getElementById("detail").replaceChildren();
+    refresh();
+  });
+  document.getElementById("view-all").addEventListener("click", () => {
+    state.showAll = !state.showAll;
+    if (state.data) drawScores(state.data);
+  });
+  if (EMBEDDED) await refresh(); else await poll();
+}
+
+start();

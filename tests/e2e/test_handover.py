@@ -1,0 +1,112 @@
+"""Ray off the critical path: programs are scored in this process while Ray starts, then on Ray's workers.
+
+The Ray side is the test session's real instance; a gate holds its pool back so the test decides when
+Ray "comes up".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from evolve.config import SandboxConfig
+from evolve.errors import ConfigError
+from evolve.handover import HandoverPool
+from evolve.local_pool import LocalPool
+from evolve.problems import read_initial_program
+from evolve.workers import EvaluationPool
+
+pytestmark = pytest.mark.e2e
+
+
+def _initial(problem) -> str:
+    return read_initial_program(problem)
+
+
+class _Gate:
+    """A `start` for HandoverPool that builds a real Ray pool once the test opens the gate."""
+
+    def __init__(self, problem, fail: Exception | None = None) -> None:
+        self.problem, self.fail = problem, fail
+        self.open = threading.Event()
+        self.built: list[EvaluationPool] = []
+
+    def __call__(self) -> EvaluationPool:
+        self.open.wait(120)
+        if self.fail is not None:
+            raise self.fail
+        pool = EvaluationPool(self.problem, SandboxConfig(), num_workers=1, worker_cpus=0.5)
+        pool.wait_ready()
+        self.built.append(pool)
+        return pool
+
+
+def test_programs_are_scored_locally_until_ray_is_up_then_on_ray(ray_address, circle_problem):
+    gate = _Gate(circle_problem)
+    local = LocalPool(circle_problem, SandboxConfig(), size=1)
+    pool = HandoverPool(local, gate)
+    code = _initial(circle_problem)
+
+    async def run():
+        await pool.ready()
+        before = await pool.evaluate(code)
+        assert not pool.remote_ready
+        # three callers queue for the one local slot; Ray comes up while they wait: none is stranded
+        waiting = [asyncio.create_task(pool.evaluate(code)) for _ in range(3)]
+        await asyncio.sleep(0)
+        gate.open.set()
+        assert await asyncio.to_thread(pool.wait, 120)
+        after = await asyncio.gather(*waiting)
+        return before, after
+
+    try:
+        before, after = asyncio.run(asyncio.wait_for(run(), 300))
+        assert pool.remote_ready and pool.size == 1
+        assert before.valid and before.score is not None
+        assert [r.score for r in after] == [before.score] * 3  # the same program, the same score, either side
+        deadline = time.monotonic() + 60  # the retired slots close on a background thread
+        while any(slot.sandbox.server_pid is not None for slot in local._slots) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert local._slots and all(slot.sandbox.server_pid is None for slot in local._slots)  # fork servers gone
+    finally:
+        pool.shutdown()
+
+
+def test_ray_that_cannot_start_is_one_line_at_the_next_evaluation(circle_problem):
+    gate = _Gate(circle_problem, fail=RuntimeError("the raylet\ndid not answer"))
+    pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), gate)
+    gate.open.set()
+    try:
+        assert pool.wait(60)
+        with pytest.raises(ConfigError, match=r"^Ray did not start: RuntimeError: the raylet did not answer$"):
+            asyncio.run(pool.evaluate(_initial(circle_problem)))
+    finally:
+        pool.shutdown()
+
+
+def test_a_pool_that_comes_up_after_the_campaign_ended_is_shut_down(ray_address, circle_problem):
+    import ray
+
+    gate = _Gate(circle_problem)
+    pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), gate)
+    pool.shutdown()
+    gate.open.set()
+    assert pool.wait(120)
+    assert not pool.remote_ready
+    actor = gate.built[0]._actors
+    assert actor == []  # shut down by the start thread itself
+    assert ray.is_initialized()
+
+
+def test_a_broken_sandbox_setting_is_one_line_from_the_local_slot(circle_problem):
+    gate = _Gate(circle_problem)
+    pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(user="no-such-user-here"), size=1), gate)
+    try:
+        with pytest.raises(ConfigError, match="sandbox.user='no-such-user-here' does not exist"):
+            asyncio.run(pool.ready())
+    finally:
+        pool.shutdown()
+        gate.open.set()
