@@ -38,10 +38,10 @@ from evolve.problems import read_initial_program
 from evolve.program import Program, ProgramStatus
 from evolve.progress import ProgressDisplay, Stats
 from evolve.report import write_report
-from evolve.ui.references import reference_lines
 from evolve.rundir import CONFIG, campaign_name, write_config
 from evolve.schedule import Schedule
 from evolve.scratchpad import Scratchpad
+from evolve.ui.references import reference_lines
 
 __all__ = ["Campaign", "CampaignResult"]
 
@@ -68,7 +68,8 @@ class CampaignResult:
         seconds: wall time of this invocation from its first proposal (the budgets' clock).
         stop_reason: which condition ended it.
         evaluator_errors: programs of this invocation on which the trusted evaluator raised.
-        setup_seconds: wall time before the first proposal: Ray, the workers, the initial program.
+        setup_seconds: wall time before the first proposal: the evaluation slots, the initial program (Ray
+            starts meanwhile, unless `ray.local_start` is off).
     """
 
     run_dir: Path
@@ -231,7 +232,7 @@ class Campaign:
         run.stats.set_best(self._natural(best.score), best.iteration, best.proposer)  # natural: as people read it
         now = time.monotonic()  # budgets and rates count from the first proposal, not from Ray's start-up
         run.setup_seconds, run.started, run.stats.started = now - run.started, now, now
-        _log.info("set-up took %.1f s (Ray, the workers, the initial program); the budgets count from now",
+        _log.info("set-up took %.1f s (the evaluation slots, the initial program); the budgets count from now",
                   run.setup_seconds)
 
     # -- the loop ---------------------------------------------------------------------------------

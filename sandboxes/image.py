@@ -24,6 +24,7 @@ from sandboxes.view import import_roots, package_paths
 __all__ = ["LABEL_PACKAGES", "LABEL_PATH", "LABEL_PYTHON", "stdlib_module", "write_rootfs"]
 
 LABEL_PYTHON, LABEL_PATH, LABEL_PACKAGES = "evolve.python", "evolve.path", "evolve.packages"
+_PACKAGES = "/evolve-packages"  # where the packages' import roots go in the image
 _STDLIB_SKIP = ("site-packages", "dist-packages", "test", "tests", "idle_test", "config-*", "ensurepip", "idlelib",
                 "tkinter", "turtledemo", "_tkinter*", "_test*")  # nothing a candidate imports, or the packages
 _FOLDERS = {"tmp": 0o1777, "proc": 0o755, "dev": 0o755, "sys": 0o755, "etc": 0o755, "root": 0o755,
@@ -68,20 +69,24 @@ def _add_resolved(tar: tarfile.TarFile, path: str, added: set[str]) -> None:
         tar.add(current, arcname=current.lstrip(os.sep), recursive=False)
 
 
-def _tree(tar: tarfile.TarFile, root: str, added: set[str], skip: tuple[str, ...] = ()) -> list[str]:
-    """Add the tree at `root` (real path) but the names matching `skip`; returns its shared objects."""
+def _tree(tar: tarfile.TarFile, root: str, added: set[str], skip: tuple[str, ...] = (),
+          inside: str | None = None) -> list[str]:
+    """Add the tree at `root` (real path; at `inside` in the image, else at the same path) but the names
+    matching `skip`; returns its shared objects' paths on this machine."""
     objects = []
+    arcroot = (inside or root).lstrip(os.sep)
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         name = os.path.basename(info.name)
         if any(fnmatch.fnmatch(name, pattern) for pattern in skip):
             return None
+        host = root + info.name[len(arcroot):]
         if info.isfile() and (name.endswith(".so") or ".so." in name):
-            objects.append(os.sep + info.name)
-        added.add(os.sep + info.name)  # a library `ldd` finds here again is in already
+            objects.append(host)
+        added.add(host)  # a library `ldd` finds here again is in already
         return info
 
-    tar.add(root, arcname=root.lstrip(os.sep), filter=keep)
+    tar.add(root, arcname=arcroot, filter=keep)
     return objects
 
 
@@ -105,13 +110,24 @@ def write_rootfs(tar: tarfile.TarFile, packages: Iterable[str]) -> dict[str, str
         found = package_paths(name)
         if not found:
             raise ValueError(f"package {name!r} is not installed for {sys.executable}; install it or leave it out")
-        for path in found:
-            real = os.path.realpath(path)
-            paths.append(real)
-            if os.path.isdir(real):
-                objects += _tree(tar, real, added)
-            else:
-                _add_resolved(tar, real, added)
+        paths += [os.path.realpath(path) for path in found]
+    # each import root at a path of its own: one under /tmp here (a checkout there) would be hidden by the
+    # container's /tmp, and the image need not repeat this machine's layout
+    # the nearest import root of each path (the repository's folder on sys.path may hold a virtualenv)
+    nearest = {path: max((r for r in import_roots(paths) if path.startswith(r + os.sep)), key=len) for path in paths}
+    roots = list(dict.fromkeys(nearest.values()))
+    inside = {root: f"{_PACKAGES}/{i}" for i, root in enumerate(roots)}
+    for folder in (_PACKAGES, *inside.values()):  # made explicitly: implied ones are root-only (0700)
+        info = tarfile.TarInfo(folder.lstrip(os.sep))
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+    for path in paths:
+        root = nearest[path]
+        where = inside[root] + path[len(root):]
+        if os.path.isdir(path):
+            objects += _tree(tar, path, added, inside=where)
+        else:
+            tar.add(path, arcname=where.lstrip(os.sep), recursive=False)
     seccomp = ctypes.util.find_library("seccomp")  # pyseccomp loads it by name: not an import, so not in ldd's view
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
     loaded = [os.path.join(folder, seccomp) for folder in (f"/lib/{multiarch}", f"/usr/lib/{multiarch}", "/lib64",
@@ -119,5 +135,5 @@ def write_rootfs(tar: tarfile.TarFile, packages: Iterable[str]) -> dict[str, str
               if seccomp and os.path.exists(os.path.join(folder, seccomp))][:1]
     for path in sorted(_libraries(objects + loaded) | set(loaded) | set(_TOOLS)):
         _add_resolved(tar, path, added)
-    return {LABEL_PYTHON: python, LABEL_PATH: json.dumps(import_roots(paths)),
+    return {LABEL_PYTHON: python, LABEL_PATH: json.dumps([inside[root] for root in roots]),
             LABEL_PACKAGES: json.dumps(sorted(names))}

@@ -319,8 +319,8 @@ def test_a_duplicate_problem_name_is_an_error_naming_both_folders(evolve_bin, cl
 
 
 def test_the_wall_clock_budget_counts_from_the_first_proposal(evolve_bin, cli_env, ray_address, tmp_path):
-    # Ray, the workers and the initial program take well over half a second: counted from the start of
-    # the process, this budget would stop the campaign before its first proposal
+    # the imports, the evaluation slots and the initial program take well over half a second: counted from
+    # the start of the process, this budget would stop the campaign before its first proposal
     out = evolve(evolve_bin, cli_env, "run", "budget.iterations=1000", "budget.wall_seconds=0.5",
                  f"hydra.run.dir={tmp_path}", f"ray.address={ray_address}", "ray.num_workers=1")
     assert out.returncode == 0 and "stop: budget.wall_seconds=0.5 reached" in out.stdout, out.stderr
