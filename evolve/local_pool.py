@@ -66,12 +66,12 @@ class LocalPool:
             raise ConfigError(slot.error)
         return slot
 
-    async def _run(self, method: Callable[[EvaluationSlot], Callable[[str], Any]], code: str) -> Any:
-        """Run `method(slot)(code)` on a free slot's thread. The slot is free again when its thread is
-        done, not when the caller stops waiting: a cancelled evaluation never shares its sandbox."""
+    async def _run(self, call: Callable[[EvaluationSlot], Any]) -> Any:
+        """Run `call(slot)` on a free slot's thread. The slot is free again when its thread is done, not
+        when the caller stops waiting: a cancelled evaluation never shares its sandbox."""
         slot = await self._acquire()
         loop = asyncio.get_running_loop()
-        future: Future = self._executor.submit(method(slot), code)
+        future: Future = self._executor.submit(call, slot)
         future.add_done_callback(lambda _: self._release_threadsafe(loop, slot))
         return await asyncio.wrap_future(future)
 
@@ -93,12 +93,12 @@ class LocalPool:
 
     async def layers(self) -> dict[str, str]:
         """The sandbox's protection report."""
-        return await self._run(lambda slot: lambda _: slot.layers(), "")
+        return await self._run(lambda slot: slot.layers())
 
     async def evaluate(self, code: str) -> EvaluationResult:
         """Score `code` on a free slot."""
         try:
-            data = await self._run(lambda slot: slot.evaluate, code)
+            data = await self._run(lambda slot: slot.evaluate(code))
         except (ConfigError, Retired):
             raise
         except Exception as exc:  # trusted evaluator code raised outside the cascade's guard
@@ -108,7 +108,7 @@ class LocalPool:
     async def validate(self, code: str) -> EvaluationResult | None:
         """Score `code` on the validation data (None: the problem has none)."""
         try:
-            data = await self._run(lambda slot: slot.validate, code)
+            data = await self._run(lambda slot: slot.validate(code))
         except (ConfigError, Retired):
             raise
         except Exception as exc:
