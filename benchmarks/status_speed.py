@@ -1,10 +1,15 @@
 """How long the read-only verbs take on a finished run: `evolve status` (text and `--json`), `evolve best`.
 
-    .venv/bin/python benchmarks/status_speed.py [--programs 1000 100000] [--keep DIR] [--repeats 5]
+    .venv/bin/python benchmarks/status_speed.py [--programs 1000 100000] [--keep DIR] [--repeats 5] [--postgres]
 
 Each run dir is filled like `database_scale.py` fills one (programs shaped like a circle_packing run, one
 recorded prompt per iteration), once: with `--keep DIR` the run dirs stay there and later calls reuse them.
-A run is recorded as finished when this evolve records how campaigns end. Measured: the wall time of
+A run is recorded as finished when this evolve records how campaigns end. Where this evolve keeps a tally of
+the status figures (`evolve.aggregates.checkpoint`), each size is measured three ways: as a campaign leaves
+it when it stops (the tally counts every row), as a running campaign has it at worst (the tally
+`CHECKPOINT_EVERY` rows behind), and without one (a database of an older evolve: every row is read). With `--postgres` the same runs
+are measured again with their database on the PostgreSQL server of `EVOLVE_TEST_POSTGRES_URL` (one
+database per size, `evolve_status_N`, kept for later calls like the run dirs). Measured: the wall time of
 each command as a user runs it (a fresh process: imports, config, database), median of `--repeats`, with
 its CPU time (user + system: on a shared, loaded machine the wall time says more about the neighbours),
 and the modules the status path imports. Target: under 1 s at 1,000 programs, about 1 s at 100,000.
@@ -28,6 +33,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from database_scale import fill
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
 from evolve.config import Config
 from evolve.problems import get_problem
 from evolve.rundir import open_database, write_config
@@ -46,22 +54,70 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY and "
 """.replace("HEAVY", repr(HEAVY))
 
 
-def run_dir(base: Path, n: int) -> Path:
-    """A finished run of `n` programs under `base` (made once)."""
-    path = base / f"run-{n}"
-    if (path / "programs.db").is_file():
+def postgres_database(server: str, n: int, reuse: bool) -> tuple[str, bool]:
+    """The URL of database `evolve_status_N` on the server (made afresh unless `reuse` and it exists), and
+    whether it is new (empty)."""
+    name = f"evolve_status_{n}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = bool(conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}))
+            if exists and not reuse:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            if not (exists and reuse):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server).set(database=name).render_as_string(False), not (exists and reuse)
+
+
+def run_dir(base: Path, n: int, server: str | None = None) -> Path:
+    """A finished run of `n` programs under `base` (made once), its database in the run dir or, given a
+    PostgreSQL server, in database `evolve_status_N` there."""
+    path = base / (f"run-{n}" if server is None else f"run-{n}-postgresql")
+    made = (path / "config.yaml").is_file()
+    if server is None:
+        url, empty = f"sqlite:///{path / 'programs.db'}", not (made and (path / "programs.db").is_file())
+    else:
+        url, empty = postgres_database(server, n, reuse=made)
+    if not empty:
         return path
     path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("programs.db*"):  # a fill that did not finish
+        stale.unlink()
     config = Config(problem=get_problem("circle_packing"), name=f"status-{n}")
+    if server is not None:
+        config.database.url = url
     write_config(config, path)
     started = time.perf_counter()
-    fill(f"sqlite:///{path / 'programs.db'}", config, path, n)
+    fill(url, config, path, n)
     with open_database(config, path) as db:
         record = getattr(db, "record_stop", None)  # how campaigns end, where this evolve records it
         if record is not None:
             record("finished", f"budget.iterations={n - 1} reached")
     print(f"filled {path} with {n:,} programs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return path
+
+
+def keep_tally(path: Path, how: str) -> bool:
+    """Leave the run's kept tally as `how` says (`stopped`, `behind`, `none`); False for an evolve without."""
+    try:
+        from evolve import aggregates
+        from evolve._orm import TallyRow
+    except ImportError:
+        return False
+    from sqlalchemy import delete
+
+    from evolve.rundir import load_config
+
+    with open_database(load_config(path, find_problem=False), path) as db:
+        if how == "none":
+            with db.connect() as conn, conn.begin():
+                conn.execute(delete(TallyRow).where(TallyRow.campaign_id == db.campaign_id))
+        else:
+            last = aggregates.tally(db).upto
+            aggregates.checkpoint(db, until=last - aggregates.CHECKPOINT_EVERY if how == "behind" else None)
+    return True
 
 
 def wall(args: list[str], repeats: int) -> str:
@@ -83,18 +139,28 @@ def main() -> None:
     parser.add_argument("--programs", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--keep", type=Path, help="keep the run dirs here and reuse them")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--postgres", action="store_true",
+                        help="also on PostgreSQL (EVOLVE_TEST_POSTGRES_URL, e.g. from scripts/postgres.sh)")
     args = parser.parse_args()
     import tempfile
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="evolve-status-"))
+    server = os.environ.get("EVOLVE_TEST_POSTGRES_URL")
+    if args.postgres and not server:
+        parser.error("--postgres needs EVOLVE_TEST_POSTGRES_URL (e.g. export it from scripts/postgres.sh)")
+    databases = [("SQLite", None)] + ([("PostgreSQL", server)] if args.postgres else [])
     rows = []
-    for n in args.programs:
-        path = run_dir(base, n)
+    for (database, url), n in ((d, n) for d in databases for n in args.programs):
+        path = run_dir(base, n, url)
         has_json = "--json" in subprocess.run([*EVOLVE, "status", "--help"], capture_output=True, text=True,
                                               env=ENV, cwd=ROOT, check=False).stdout
-        row = {"programs": f"{n:,}", "`evolve status` s": wall(["status", str(path)], args.repeats),
-               "`status --json` s": wall(["status", "--json", str(path)], args.repeats) if has_json else "-",
-               "`evolve best` s": wall(["best", str(path)], args.repeats)}
+        row = {"database": database, "programs": f"{n:,}"}
+        for how, label in (("behind", "running, tally 1,000 rows behind"), ("none", "no tally kept"),
+                           ("stopped", "stopped")):
+            if keep_tally(path, how) or how == "stopped":
+                row[f"`evolve status` s ({label})"] = wall(["status", str(path)], args.repeats)
+        row["`status --json` s"] = wall(["status", "--json", str(path)], args.repeats) if has_json else "-"
+        row["`evolve best` s"] = wall(["best", str(path)], args.repeats)
         imported = subprocess.run([sys.executable, "-c", IMPORTED, str(path)], capture_output=True, text=True,
                                   check=True, cwd=ROOT, env=ENV)
         row["heavy modules imported"] = ", ".join(json.loads(imported.stdout.splitlines()[-1])) or "none"

@@ -155,12 +155,24 @@ class StopRow(Base):
     pid: Mapped[int] = mapped_column(Integer)
 
 
+class TallyRow(Base):
+    """A campaign's status figures up to a program id, kept by its controller (`evolve.aggregates.checkpoint`)
+    so that `evolve status` reads only the rows committed since; from revision 0004."""
+
+    __tablename__ = "tallies"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    upto: Mapped[int] = mapped_column(Integer)  # the last program id it counts
+    at: Mapped[float] = mapped_column(Float)  # time.time() when it was written
+    data: Mapped[dict[str, Any]] = mapped_column(_Json)  # `evolve.aggregates.Tally.to_json`
+
+
 # Tables a reader can do without: an older database that lacks them is read as it is (`evolve status` says
-# what it cannot tell), not refused.
-READ_ONLY_IGNORED = ("run_locks", "stops")
+# what it cannot tell, or counts every row), not refused.
+READ_ONLY_IGNORED = ("run_locks", "stops", "tallies")
 # Every revision in order, for the read-only path, which must not import Alembic (slow); a test checks it
 # against Alembic's own list.
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 
 
 def make_engine(url: str, read_only: bool = False) -> Engine:

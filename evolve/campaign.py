@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from evolve import aggregates
 from evolve.config import Config
 from evolve.database import ProgramDatabase
 from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
@@ -274,6 +275,8 @@ class Campaign:
         every = self.config.prompt.scratchpad_interval
         if every and done % every == 0:
             run.scratchpad.render()
+        if done % aggregates.CHECKPOINT_EVERY == 0:
+            self._checkpoint(run)
         stats = run.stats
         stats.iterations += 1
         run.unapplied.observe(program)
@@ -404,6 +407,16 @@ class Campaign:
             run.db.record_stop(state, " ".join(reason.split()))
         except Exception as exc:
             _log.warning("could not record the campaign's end (%s: %s): %s", state, reason, exc)
+        self._checkpoint(run)
+
+    @staticmethod
+    def _checkpoint(run: _Run) -> None:
+        """Keep the status figures' tally in the database (`evolve.aggregates.checkpoint`); never raises: a
+        reader without it counts every row."""
+        try:
+            aggregates.checkpoint(run.db)
+        except Exception as exc:
+            _log.warning("could not keep the status figures' tally: %s", exc)
 
     async def _tear_down(self, run: _Run) -> None:
         """Cancel what is still in flight (nothing of it was committed), write the report, release every part."""

@@ -250,12 +250,12 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _best(args: argparse.Namespace) -> None:
-    from evolve.aggregates import top_programs, valid_programs
+    from evolve.aggregates import current, top_programs
     from evolve.program import NODE_METRIC
 
     run_dir, config, db = _read(args.run_dir, indexes=False)  # two programs: no index needed
     with db:
-        best, initial = (db.get(top.id) if top else None for top in top_programs(db, valid_programs(db)))
+        best, initial = (db.get(top.id) if top else None for top in top_programs(db, current(db)))
     if best is None:
         raise RunDirError(f"{run_dir} holds no valid program")
     if args.code:

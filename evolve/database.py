@@ -17,7 +17,7 @@ import socket
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Float, func, select
 from sqlalchemy.orm import sessionmaker
@@ -400,12 +400,12 @@ class ProgramDatabase:
                 out.append(call)
         return out
 
-    def spend(self, valid: Iterable[tuple[int, int | None, float, str]] | None = None) -> dict[str, dict[str, Any]]:
+    def spend(self, improvements: Mapping[str, Sequence[int]] | None = None) -> dict[str, dict[str, Any]]:
         """Per proposer: calls, failures, tokens, cost, programs that beat their parent, and how many of
         its latest calls failed in a row (`failing`) with the last one's error (`last_error`).
 
-        `valid` is the valid programs' (id, parent id, score, proposer) in commit order, when the caller has
-        read them already; else they are read here.
+        `improvements` is `count_improvements` of the valid programs, when the caller has counted them (`evolve
+        status` keeps a tally); else the valid programs are read here.
         """
         C = LLMCallRow
         mine = C.campaign_id == self.campaign_id
@@ -414,25 +414,24 @@ class ProgramDatabase:
                                      func.sum(C.cost)).where(mine).group_by(C.model)).all()
             failed = dict(s.execute(select(C.model, func.count()).where(mine, C.response.is_(None))
                                     .group_by(C.model)).all())
-            last_ok = dict(s.execute(select(C.model, func.max(C.id))
-                                     .where(mine, C.response.is_not(None)).group_by(C.model)).all())
             failing = {}
-            for model, *_ in calls:
-                after = (mine, C.model == model, C.id > last_ok.get(model, 0))
+            for model, *_ in calls:  # per model, a max and a count of failures on the partial indexes
+                last_ok = s.scalar(select(func.max(C.id)).where(mine, C.model == model, C.response.is_not(None)))
+                after = (mine, C.model == model, C.response.is_(None), C.id > (last_ok or 0))
                 n = s.scalar(select(func.count()).select_from(C).where(*after))
-                error = s.scalar(select(C.error).where(*after).order_by(C.id.desc()).limit(1))
+                error = s.scalar(select(C.error).where(*after).order_by(C.id.desc()).limit(1)) if n else ""
                 failing[model] = (n or 0, " ".join((error or "").split())[:300])
         out = {model: {"calls": n, "failed": failed.get(model, 0), "prompt_tokens": pt or 0,
                        "completion_tokens": ct or 0, "cost": cost or 0.0, "improvements": 0, "new_bests": 0,
                        "failing": failing[model][0], "last_error": failing[model][1]}
                for model, n, pt, ct, cost in calls}
-        if valid is None:
+        if improvements is None:
             P = ProgramRow
             query = (select(P.id, P.parent_id, P.score, P.proposer)
                      .where(P.campaign_id == self.campaign_id, P.status == ProgramStatus.VALID.value).order_by(P.id))
             with self._engine.connect() as conn:
-                valid = list(_raw_rows(conn, query))
-        for proposer, (improved, new_bests) in count_improvements(valid).items():
+                improvements = count_improvements(_raw_rows(conn, query))
+        for proposer, (improved, new_bests) in improvements.items():
             if proposer in out:
                 out[proposer]["improvements"], out[proposer]["new_bests"] = improved, new_bests
         return out
@@ -588,19 +587,11 @@ class ProgramDatabase:
             row = s.scalar(query)
             return _snapshot(row) if row is not None else None
 
-    def active_seconds(self, idle_after: float = 300.0) -> float:
-        """Seconds from the first commit to the last, less gaps over `idle_after` (between resumes),
-        summed in SQL from `created_at`."""
-        P = ProgramRow
+    def epoch_seconds(self, column: Any) -> Any:
+        """A SQL expression of a timestamp column as seconds since the epoch (a float), in this dialect."""
         if self._engine.dialect.name == "sqlite":
-            epoch = (func.julianday(P.created_at) - 2440587.5) * 86400.0
-        else:
-            epoch = func.extract("epoch", P.created_at)
-        moments = select(epoch.cast(Float).label("t")).where(P.campaign_id == self.campaign_id).subquery()
-        gaps = select((moments.c.t - func.lag(moments.c.t).over(order_by=moments.c.t)).label("gap")).subquery()
-        with self._engine.connect() as conn:
-            total = conn.scalar(select(func.sum(gaps.c.gap)).where(gaps.c.gap <= idle_after))
-        return float(total or 0.0)
+            return ((func.julianday(column) - 2440587.5) * 86400.0).cast(Float)
+        return func.extract("epoch", column).cast(Float)
 
     def summaries(self) -> Iterator[Summary]:
         """Every program of the campaign in commit order, as a `Summary` (no code, metrics, features,

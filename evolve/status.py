@@ -175,18 +175,16 @@ def read_status(run_dir: str | Path) -> CampaignStatus:
     holder = file_holder(run_dir)
     with open_database(config, run_dir, read_only=True, indexes=False) as db:
         state = campaign_state(holder, aggregates.lock_row(db, name), aggregates.last_stop(db))
-        figures = aggregates.figures(db)
-        valid = aggregates.valid_programs(db)
-        best, initial = aggregates.top_programs(db, valid)
-        islands = aggregates.island_best(db, config.database.islands, valid)
-        active = db.active_seconds()
-        spend = db.spend(valid=[(v.id, v.parent_id, v.score, v.proposer) for v in valid])
+        counted = aggregates.current(db)
+        figures = aggregates.figures(counted)
+        best, initial = aggregates.top_programs(db, counted)
+        islands = aggregates.island_best(db, config.database.islands, counted)
+        spend = db.spend(improvements=counted.improvements)
         unapplied = aggregates.unapplied_tail(db)
         last_error = ""
         if figures.counts.get(ProgramStatus.EVALUATOR_ERROR.value):
             latest = db.latest(ProgramStatus.EVALUATOR_ERROR)
             last_error = " ".join(latest.error.split())[:300] if latest else ""
-        last_iteration = aggregates.last_iteration(db)
     models: dict[str, dict[str, Any]] = {name: dict(s) for name, s in spend.items()}
     for proposer, o in figures.outcomes.items():
         models.setdefault(proposer, {}).update(
@@ -205,7 +203,7 @@ def read_status(run_dir: str | Path) -> CampaignStatus:
         children_valid=figures.children_valid, children_evaluated=figures.children_evaluated,
         initial_score=shown(initial.score) if initial else None, best=best,
         best_is_improvement=best is not None and initial is not None and best.id != initial.id,
-        last_iteration=last_iteration, island_best=[shown(v) for v in islands], active_seconds=active,
+        last_iteration=figures.last_iteration, island_best=[shown(v) for v in islands], active_seconds=figures.active_seconds,
         failures=[(st, r, n) for (st, r), n in figures.failures.most_common(TOP_FAILURES)],
         evaluator_errors=figures.counts.get(ProgramStatus.EVALUATOR_ERROR.value, 0), last_evaluator_error=last_error,
         unapplied=(unapplied[0], dict(unapplied[1].most_common()), unapplied[2]),

@@ -7,11 +7,24 @@ such as the limits of a session and the paths a candidate may see.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sandboxes.base import Sandbox, Session
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
-from sandboxes.process import ProcessSandbox
 from sandboxes.view import default_view, package_paths
+
+if TYPE_CHECKING:
+    from sandboxes.process import ProcessSandbox
+
+
+def __getattr__(name: str) -> Any:
+    # the process backend (asyncio, the fork server) is imported when used: readers of the limits don't pay
+    if name == "ProcessSandbox":
+        from sandboxes.process import ProcessSandbox
+
+        return ProcessSandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CandidateCrash",

@@ -15,8 +15,8 @@ from typing import Iterable
 from evolve.errors import ConfigError
 from evolve.program import Program, ProgramStatus
 
-__all__ = ["EDIT_FAILURE_KINDS", "ModelOutcomes", "UnappliedWatch", "counted_outcomes", "edit_failure_kind",
-           "model_outcomes", "top_reasons", "trailing_unapplied", "unapplied_message"]
+__all__ = ["EDIT_FAILURE_KINDS", "PROMPT_TOO_LARGE", "ModelOutcomes", "UnappliedWatch", "counted_outcomes",
+           "edit_failure_kind", "model_outcomes", "outcome_kind", "top_reasons", "trailing_unapplied", "unapplied_message"]
 
 _log = logging.getLogger("evolve.campaign")
 
@@ -38,6 +38,19 @@ def edit_failure_kind(error: str) -> str:
         if any(fragment in error for fragment in fragments):
             return kind
     return "other"
+
+
+PROMPT_TOO_LARGE = "prompt too large"
+
+
+def outcome_kind(status: ProgramStatus, error: str) -> str:
+    """What `counted_outcomes` needs of a proposal's error: an edit failure's kind, `PROMPT_TOO_LARGE` for a
+    prompt that was never sent, else ""."""
+    if status is ProgramStatus.EDIT_FAILED:
+        return edit_failure_kind(error)
+    if status is ProgramStatus.PROPOSAL_FAILED and "context_tokens" in error and "prompt needs about" in error:
+        return PROMPT_TOO_LARGE
+    return ""
 
 
 def top_reasons(reasons: collections.Counter, n: int = 3) -> str:
@@ -65,22 +78,22 @@ class ModelOutcomes:
 
 def model_outcomes(programs: Iterable[Program]) -> dict[str, ModelOutcomes]:
     """Per proposer: what became of its proposals, from the programs' status and error columns."""
-    return counted_outcomes((p.proposer, p.status, p.error, 1) for p in programs
+    return counted_outcomes((p.proposer, p.status, outcome_kind(p.status, p.error), 1) for p in programs
                             if p.iteration > 0 and p.parent_id is not None)
 
 
 def counted_outcomes(rows: Iterable[tuple[str, ProgramStatus, str, int]]) -> dict[str, ModelOutcomes]:
-    """`model_outcomes` from (proposer, status, error, how many) of proposals (`evolve status` groups the rows
-    in SQL); the error matters only for failed edits and proposals."""
+    """`model_outcomes` from (proposer, status, kind, how many) of proposals, where kind is the error's
+    `outcome_kind` (`evolve status` tallies them from the rows)."""
     out: dict[str, ModelOutcomes] = collections.defaultdict(ModelOutcomes)
-    for proposer, status, error, n in rows:
+    for proposer, status, kind, n in rows:
         row = out[proposer]
         row.proposals += n
         if status is ProgramStatus.EDIT_FAILED:
             row.edit_failed += n
-            row.edit_failures[edit_failure_kind(error)] += n
+            row.edit_failures[kind] += n
         elif status is ProgramStatus.PROPOSAL_FAILED:
-            if "context_tokens" in error and "prompt needs about" in error:
+            if kind == PROMPT_TOO_LARGE:
                 row.prompt_too_large += n
             else:
                 row.transport_failed += n

@@ -126,6 +126,7 @@ def test_campaign_improves_survives_ctrl_c_and_a_crash_and_resumes(evolve_bin, c
     evaluated = [r[3] for r in final if r[2] in ("valid", "invalid")]
     assert len(evaluated) == len(set(evaluated)), "a program was evaluated twice"
     assert len({r[1] for r in final}) == 61  # every iteration number is used once
+    assert rows(db, "select upto from tallies") == [(final[-1][0],)]  # the status figures' tally, kept at the stop
 
     # the outputs and what the other verbs report
     best_score, best_code = rows(db, "select score, code from programs where status='valid' "

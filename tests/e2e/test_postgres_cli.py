@@ -68,6 +68,7 @@ def test_a_campaign_on_postgresql_survives_kill_9_and_resumes(evolve_bin, cli_en
     engine = create_engine(postgres_url)
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from run_locks")).scalar() == 0  # released at the end
+        assert conn.execute(text("select upto from tallies")).scalar() == final[-1][0]  # kept at the stop
         calls = conn.execute(text("select count(*) from llm_calls")).scalar()
         prompts = conn.execute(text("select count(*) from llm_messages")).scalar()
         assert calls == prompts >= 30  # every call's prompt, kept compressed (and the calls lost in flight too)

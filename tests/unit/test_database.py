@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from evolve._orm import head, make_engine
-from evolve.cli import active_seconds
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.database import ProgramDatabase, Summary
 from evolve.edits import normalized_hash
@@ -224,9 +223,6 @@ def test_status_figures_come_from_sql(database_url):
     _add(db, 0, 1.0)
     failed = [_add(db, i, 0.0, status=ProgramStatus.EVALUATOR_ERROR) for i in (1, 2)]
     _add(db, 3, 2.0)
-    times = [p.created_at for p in db.programs()]
-    assert db.active_seconds() == pytest.approx(active_seconds(times), abs=1e-3)
-    assert db.active_seconds(idle_after=0.0) == 0.0
     assert db.latest(ProgramStatus.EVALUATOR_ERROR).id == failed[-1].id
     assert db.latest(ProgramStatus.EDIT_FAILED) is None
     fields = Summary._fields

@@ -125,6 +125,7 @@ def test_a_database_of_the_revision_before_is_upgraded_by_its_migrations(circle_
         conn.execute(text("ALTER TABLE programs DROP COLUMN code_length"))
         conn.execute(text("DROP TABLE llm_messages"))
         conn.execute(text("DROP TABLE stops"))
+        conn.execute(text("DROP TABLE tallies"))
         for index in ("ix_llm_calls_spend", "ix_llm_calls_failed", "ix_llm_calls_answered"):
             conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
@@ -132,7 +133,7 @@ def test_a_database_of_the_revision_before_is_upgraded_by_its_migrations(circle_
     with pytest.raises(CampaignNotFound, match=r"lacks .*llm_messages.*`evolve upgrade RUN_DIR`") as refused:
         open_database(config, tmp_path, read_only=True)
     assert f":{make_url(database_url).password}@" not in str(refused.value)  # the password is never shown
-    assert sorted(upgrade_database(config, tmp_path)) == ["llm_messages", "programs.code_length", "stops"]
+    assert sorted(upgrade_database(config, tmp_path)) == ["llm_messages", "programs.code_length", "stops", "tallies"]
     with open_database(config, tmp_path, read_only=True) as db:
         assert db.size == 3 and db.best().score == 2.0
 

@@ -4,6 +4,7 @@ recorded end, its figures in SQL (the same as the in-memory indexes give, on SQL
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -143,18 +144,21 @@ def test_the_figures_in_sql_are_what_the_indexes_and_the_rows_give(run_dir, circ
         iterations = indexed.iterations
     with open_database(config, run_dir, read_only=True, indexes=False) as db:
         assert "_valid" not in db.__dict__  # nothing built yet
-        figures = aggregates.figures(db)
-        valid = aggregates.valid_programs(db)
-        top, first = aggregates.top_programs(db, valid)
+        counted = aggregates.current(db)  # no tally kept: every row
+        assert counted == aggregates.tally(db)
+        figures = aggregates.figures(counted)
+        top, first = aggregates.top_programs(db, counted)
         assert (top.id, top.score, first.id) == (best.id, best.score, initial.id)
         assert top.created_at == best.created_at.replace(tzinfo=top.created_at.tzinfo)
-        assert aggregates.island_best(db, 3, valid) == islands
+        assert aggregates.island_best(db, 3, counted) == islands
         assert figures.counts == counts and figures.iterations == iterations
         assert figures.outcomes == model_outcomes(programs)
         assert aggregates.unapplied_tail(db) == trailing_unapplied(programs) and aggregates.unapplied_tail(db)[0] == 2
-        assert aggregates.last_iteration(db) == 12
+        assert figures.last_iteration == 12
+        assert figures.active_seconds == pytest.approx(active_seconds([p.created_at for p in programs]), abs=1e-3)
+        assert figures.active_seconds > 0 and aggregates.tally(db, idle_after=0.0).active_seconds == 0.0
         spend = db.spend()
-        assert spend == db.spend(valid=[(v.id, v.parent_id, v.score, v.proposer) for v in valid])
+        assert spend == db.spend(improvements=counted.improvements)
         assert "_valid" not in db.__dict__  # still not built: every figure came from SQL
     children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]
     assert (figures.children_evaluated, figures.children_valid) == (len(children), sum(p.status is S.VALID for p in children))
@@ -165,6 +169,32 @@ def test_the_figures_in_sql_are_what_the_indexes_and_the_rows_give(run_dir, circ
     assert {m: (s["calls"], s["failed"], s["improvements"], s["new_bests"]) for m, s in spend.items()} == \
         {"initial": (1, 0, 0, 0), "m1": (7, 1, 1, 1), "m2": (5, 1, 1, 1)}
     assert (spend["m1"]["failing"], spend["m1"]["last_error"], spend["m2"]["failing"]) == (1, "m1: timeout", 0)
+
+
+def _same(a: aggregates.Tally, b: aggregates.Tally) -> None:
+    """Equal tallies (the active time summed in another order may differ in its last bits)."""
+    assert dataclasses.replace(a, active_seconds=0.0) == dataclasses.replace(b, active_seconds=0.0)
+    assert a.active_seconds == pytest.approx(b.active_seconds)
+
+
+def test_a_kept_tally_and_the_rows_since_add_up_to_every_row(run_dir, circle_problem, database_url):
+    config = _config(circle_problem, database_url)
+    with open_database(config, run_dir, read_only=True, indexes=False) as db:
+        whole = aggregates.tally(db)
+        assert whole.improvements and whole.groups and whole.active_seconds > 0
+        for split in range(whole.upto + 1):  # every split: parents before it, failures on both sides
+            kept = aggregates.Tally.from_json(json.loads(json.dumps(aggregates.tally(db, until=split).to_json())))
+            _same(aggregates.tally(db, kept), whole)
+        assert aggregates.Tally.from_json({**whole.to_json(), "version": 0}) is None  # another form: not used
+    with open_database(config, run_dir) as db:
+        _same(aggregates.checkpoint(db), whole)
+        code = "x = 'after'\n"
+        db.add(iteration=13, status=S.VALID, code=code, code_hash=normalized_hash(code), score=9.0, parent=db.best(),
+               island=1, proposer="m2")
+        now = aggregates.current(db)
+        _same(now, aggregates.tally(db))
+        assert (now.upto, now.best.score, now.improvements["m2"]) == (whole.upto + 1, 9.0, [2, 2])
+        assert aggregates.figures(now).counts["valid"] == aggregates.figures(whole).counts["valid"] + 1
 
 
 def test_improvements_count_a_valid_parent_beaten_and_new_bests_in_commit_order():
@@ -220,8 +250,9 @@ def test_a_minimised_problem_shows_natural_values(tmp_path, circle_problem, data
 
 def test_a_database_from_before_stops_were_recorded_is_read_as_it_is(run_dir, circle_problem, database_url):
     engine = create_engine(database_url)
-    with engine.begin() as conn:  # as the evolve before this one left it: revision 0002
+    with engine.begin() as conn:  # as the evolve before this one left it: revision 0002 (no tally kept either)
         conn.execute(text("DROP TABLE stops"))
+        conn.execute(text("DROP TABLE tallies"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     engine.dispose()
     status = read_status(run_dir)
