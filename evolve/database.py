@@ -17,6 +17,8 @@ import socket
 import time
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Float, func, select
@@ -104,7 +106,10 @@ class _Entry:
         self.parent_id, self.code_hash, self.proposer = parent_id, code_hash, proposer
 
 
-def _snapshot(row: ProgramRow) -> Program:
+_PROGRAMS, _CALLS, _MESSAGES = ProgramRow.__table__, LLMCallRow.__table__, LLMMessagesRow.__table__
+
+
+def _snapshot(row: ProgramRow | SimpleNamespace) -> Program:
     return Program(
         id=row.id, iteration=row.iteration, status=ProgramStatus(row.status), code=row.code,
         code_hash=row.code_hash, score=row.score, metrics=dict(row.metrics or {}),
@@ -349,7 +354,7 @@ class ProgramDatabase:
             mode: str = "") -> Program:
         """Commit one program at once and index it; return its snapshot."""
         self._writable()
-        row = ProgramRow(
+        row = dict(
             campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
             code_hash=code_hash, score=score if status is ProgramStatus.VALID else None,
             metrics=metrics or {}, features=features or {}, feedback=feedback,
@@ -358,11 +363,11 @@ class ProgramDatabase:
             proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
             propose_seconds=propose_seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             cost=cost, choice=choice, canonical_hash=canonical_hash, mode=mode, code_length=len(code),
+            created_at=datetime.now(timezone.utc),
         )
-        with self._sessions() as s:
-            s.add(row)
-            s.commit()
-        program = _snapshot(row)
+        with self._engine.begin() as conn:  # one INSERT (Core: the ORM's unit of work costs more than it)
+            row["id"] = conn.execute(_PROGRAMS.insert(), row).inserted_primary_key[0]
+        program = _snapshot(SimpleNamespace(validation=None, **row))
         self._index(program)
         return program
 
@@ -372,15 +377,14 @@ class ProgramDatabase:
                     completion_tokens: int = 0, cost: float = 0.0, seconds: float = 0.0) -> None:
         """Commit one proposer request and its response (or error), for accounting and replay."""
         self._writable()
-        with self._sessions() as s:
-            call = LLMCallRow(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
-                              inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[],
-                              response=response, error=error[:_ERROR_CHARS], prompt_tokens=prompt_tokens,
-                              completion_tokens=completion_tokens, cost=cost, seconds=seconds)
-            s.add(call)
-            s.flush()  # its id, for the messages kept apart and compressed
-            s.add(LLMMessagesRow(call_id=call.id, data=zlib.compress(json.dumps(messages).encode(), 6)))
-            s.commit()
+        call = dict(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
+                    inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[], response=response,
+                    error=error[:_ERROR_CHARS], prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    cost=cost, seconds=seconds, created_at=datetime.now(timezone.utc))
+        packed = zlib.compress(json.dumps(messages).encode(), 6)  # kept apart, compressed
+        with self._engine.begin() as conn:
+            call_id = conn.execute(_CALLS.insert(), call).inserted_primary_key[0]
+            conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
 
     def calls(self, iteration: int | None = None) -> list[dict[str, Any]]:
         """Every recorded proposer call (or one iteration's) in order, with its messages, as plain dicts."""
