@@ -108,6 +108,7 @@ class _Run:
     setup_seconds: float = 0.0
     evaluator_errors_in_a_row: int = 0
     last_evaluator_error: str = ""
+    held_out: bool | None = None  # whether the problem has validation data (None: not asked yet)
     unapplied: UnappliedWatch = field(default_factory=lambda: UnappliedWatch(None))
     metrics: CampaignMetrics = field(default_factory=lambda: CampaignMetrics("", "", enabled=False))
     references: Future | None = None  # the problem's reference lines for the report, computed meanwhile
@@ -344,12 +345,14 @@ class Campaign:
 
     # -- held-out validation and outputs ----------------------------------------------------------
     def _validate_later(self, run: _Run, program: Program) -> None:
-        """Score a new best on the validation data in the background (never shown in prompts)."""
-        if program.validation is None:
+        """Score a new best on the validation data in the background (never shown in prompts); not at all
+        once the problem has said it has none (no slot is taken from the evaluations for nothing)."""
+        if program.validation is None and run.held_out is not False:
             run.validations.add(asyncio.create_task(self._validate(run, program)))
 
     async def _validate(self, run: _Run, program: Program) -> None:
         result = await run.parts.pool.validate(program.code)
+        run.held_out = result is not None
         if result is None:
             return
         run.db.set_validation(program.id, {"valid": result.valid, "score": result.score,

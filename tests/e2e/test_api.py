@@ -96,6 +96,41 @@ def test_an_evaluator_defined_in_the_callers_main_reaches_the_workers(ray_addres
     assert line.split()[2] == "__main__" and float(line.split()[1]) <= 2.5 * 3.5 + 1e-9  # the initial 0.5x: 8.75, minimised
 
 
+def test_new_bests_are_not_validated_once_the_problem_says_it_has_no_validation_data(ray_address, tmp_path, cli_env):
+    folder, asked = new_problem("no_held_out", tmp_path), tmp_path / "asked.log"
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(f"""
+        import time
+        import evolve
+        from evaluators import Evaluator, Score
+
+        class Later(Evaluator):
+            entrypoint = "predict"
+
+            def __init__(self, seed=0, call_timeout=1.0):
+                pass
+
+            def evaluate(self, candidate):
+                candidate.call("predict", 1.0, timeout=1.0)
+                return Score(value=-time.time())  # minimised: every valid program beats the ones before
+
+            def validate(self, candidate):
+                with open({str(asked)!r}, "a") as out:
+                    out.write("asked\\n")
+                return None  # no validation data
+
+        run = evolve.run({str(folder)!r}, ["budget.iterations=8", "ray.num_workers=1",
+                         "ray.address={ray_address}"], run_dir={str(tmp_path / 'run')!r}, evaluator=Later)
+        print("VALID", len(run.programs(status="valid")))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=cli_env, timeout=300,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    new_bests = (tmp_path / "run" / "campaign.log").read_text().count("new best")
+    assert new_bests >= 2, out.stdout  # each would have been validated
+    assert asked.read_text().splitlines() == ["asked"]  # the initial program's, which said there is none
+
+
 def test_a_notebook_without_ray_runs_twice(tmp_path, cli_env):
     """In a running loop with no Ray yet: Ray is started on the caller's thread (its processes die with
     the thread that started them), so a second run in the same process still has it."""
