@@ -30,12 +30,13 @@ def _end_processes() -> bool:
         children = psutil.Process().children(recursive=True)
     except psutil.Error:
         children = []
+    own_raylet = any(_name(c) == "raylet" for c in children)  # named before they are killed: not after
     for child in children:
         with contextlib.suppress(psutil.Error):
             child.kill()
     psutil.wait_procs(children, timeout=0.3)  # reaped, so nothing outlives the command
     ray = sys.modules.get("ray")
-    return ray is not None and ray.is_initialized() and not any(_name(c) == "raylet" for c in children)
+    return ray is not None and ray.is_initialized() and not own_raylet
 
 
 def exit_now(code: int) -> NoReturn:
