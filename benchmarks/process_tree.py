@@ -2,7 +2,8 @@
 
 Every `interval` seconds the command's process and all its descendants (Ray's GCS, raylet, dashboard
 and workers are children of a local driver) are listed and their resident set sizes summed; the
-largest sum is the peak. Processes seen in the tree are remembered with their start time, so the ones
+largest sum is the peak. Every fifth sample also sums their proportional set sizes (PSS: shared pages
+counted once over the tree, where the RSS sum counts a library once per process that maps it). Processes seen in the tree are remembered with their start time, so the ones
 still alive after the command exits can be reported and ended (they were started by the command).
 """
 
@@ -31,6 +32,7 @@ class TreeRun:
     returncode: int | None
     peak_rss: int
     peak_processes: int
+    peak_pss: int = 0
     seen: dict[int, tuple[str, float]] = field(default_factory=dict)
     left_running: list[str] = field(default_factory=list)
     timed_out: bool = False
@@ -43,19 +45,39 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def _sample(root: psutil.Process, run: TreeRun, stop: threading.Event, interval: float) -> None:
+def _pss(pid: int) -> int:
+    """A process's proportional set size in bytes: its private pages, and its share of the pages it shares
+    (a forked or exec'd Python's libraries counted once over the tree, not once per process as RSS is)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _sample(root: psutil.Process, run: TreeRun, stop: threading.Event, interval: float,
+            pss_every: int = 5) -> None:
+    rounds = 0
     while not stop.is_set():
-        total, count = 0, 0
+        total, count, pss = 0, 0, 0
+        proportional = rounds % pss_every == 0  # reading PSS costs more: every few samples
         for proc in _tree(root):
             try:
                 total += proc.memory_info().rss
                 count += 1
+                if proportional:
+                    pss += _pss(proc.pid)
                 if proc.pid not in run.seen:
                     run.seen[proc.pid] = (proc.name(), proc.create_time())
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 pass
         if total > run.peak_rss:
             run.peak_rss, run.peak_processes = total, count
+        run.peak_pss = max(run.peak_pss, pss)
+        rounds += 1
         stop.wait(interval)
 
 

@@ -11,7 +11,8 @@ PyPI into its own virtualenv (`~/.cache/evolve-bench/openevolve-venv`, made on f
 
 Per run: wall (command start to exit) = start-up (to the model's first chat request) + loop (to the
 end of the last evaluation or reply, whichever is later) + exit tail (to the process's exit); iterations
-per second over the loop; the peak summed RSS of the process tree (sampled every 0.1 s). The ideal is
+per second over the loop; the peak summed RSS of the process tree (sampled every 0.1 s) and its peak
+summed PSS (every 0.5 s; shared pages counted once: what the tree really holds). The ideal is
 max(N L / proposals, N E / evaluation slots); loop efficiency is ideal / loop. For evolve, the start-up
 is split by the fake server's log, Ray's driver log and campaign.log. Prints markdown tables with the
 ratio evolve / OpenEvolve and the load average, and writes every measurement as JSON.
@@ -195,7 +196,8 @@ def measure(tool: str, setting: Setting, iterations: int, timeout: float, keep: 
         "returncode": tree.returncode, "timed_out": tree.timed_out,
         "wall": tree.exited - tree.started, "startup": first - tree.started, "loop": loop,
         "tail": tree.exited - last_work, "iterations_per_s": max(len(evaluations) - 1, 0) / loop,
-        "peak_rss_mb": tree.peak_rss / 2**20, "peak_processes": tree.peak_processes,
+        "peak_rss_mb": tree.peak_rss / 2**20, "peak_pss_mb": tree.peak_pss / 2**20,
+        "peak_processes": tree.peak_processes,
         "requests": len(chats), "evaluations": len(evaluations), "left_running": tree.left_running,
         "load_before": load_before, "load_after": os.getloadavg()[0], "work_dir": str(work),
         "output_tail": (work / "output.txt").read_text(errors="replace")[-1500:],
@@ -216,15 +218,37 @@ def _span(values: list[float], digits: int = 1) -> str:
 
 
 def _median(runs: list[dict], key: str) -> float | None:
-    values = [r[key] for r in runs if r["ok"]]
+    values = [r[key] for r in runs if r["ok"] and r.get(key) is not None]
     return statistics.median(values) if values else None
+
+
+DEFAULT_MEMORY_PROBLEMS = ("circle_packing", "warehouse_tsp")
+
+
+def default_memory(iterations: int) -> list[dict]:
+    """Peak memory of the process tree of `evolve run problem=P budget.iterations=N`, nothing else set
+    (issue 10's memory figure is of a local campaign with default settings)."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix="evolve-memory-") as folder:
+        for problem in DEFAULT_MEMORY_PROBLEMS:
+            work = Path(folder) / problem
+            work.mkdir()
+            tree = run_tree([str(ROOT / ".venv" / "bin" / "evolve"), "run", f"problem={problem}",
+                             f"budget.iterations={iterations}", f"hydra.run.dir={work / 'run'}"],
+                            cwd=work, output=work / "output.log", timeout=1800)
+            out.append({"problem": problem, "iterations": iterations, "ok": tree.returncode == 0,
+                        "wall": tree.exited - tree.started, "peak_rss_mb": tree.peak_rss / 2**20,
+                        "peak_pss_mb": tree.peak_pss / 2**20, "peak_processes": tree.peak_processes})
+            print(f"default settings, {problem}: peak {out[-1]['peak_rss_mb']:.0f} MB RSS, "
+                  f"{out[-1]['peak_pss_mb']:.0f} MB PSS, {out[-1]['wall']:.1f} s", file=sys.stderr)
+    return out
 
 
 def report(results: list[dict], settings: list[Setting], tools: list[str], iterations: int) -> str:
     """The markdown tables: per tool and setting (ranges over repetitions), ratios, evolve's start-up split."""
     lines = [("| setting | ideal s | tool | ok | wall s | start-up s | loop s | loop efficiency | it/s "
-              "| exit tail s | peak MB | requests / evaluations |"),
-             "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+              "| exit tail s | peak MB (RSS) | peak MB (PSS) | requests / evaluations |"),
+             "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for s in settings:
         ideal = s.ideal(iterations)
         for tool in tools:
@@ -238,17 +262,17 @@ def report(results: list[dict], settings: list[Setting], tools: list[str], itera
                 f"| {_span([r['wall'] for r in runs])} | {_span([r['startup'] for r in runs])} "
                 f"| {_span([r['loop'] for r in runs])} | {_span(eff, 2) if eff else '-'} "
                 f"| {_span([r['iterations_per_s'] for r in runs])} | {_span([r['tail'] for r in runs], 2)} "
-                f"| {_span([r['peak_rss_mb'] for r in runs], 0)} "
+                f"| {_span([r['peak_rss_mb'] for r in runs], 0)} | {_span([r.get('peak_pss_mb', 0) for r in runs], 0)} "
                 f"| {', '.join(str(r['requests']) + '/' + str(r['evaluations']) for r in runs)} |")
     if {"evolve", "openevolve"} <= set(tools):
         lines += ["", "Ratios evolve / OpenEvolve (medians of the repetitions; below 1: evolve faster or smaller):", "",
-                  "| setting | wall | start-up | loop | it/s | exit tail | peak memory |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| setting | wall | start-up | loop | it/s | exit tail | peak RSS | peak PSS |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for s in settings:
             mine = [r for r in results if r["setting"] == s.name and r["tool"] == "evolve"]
             theirs = [r for r in results if r["setting"] == s.name and r["tool"] == "openevolve"]
             cells = []
-            for key in ("wall", "startup", "loop", "iterations_per_s", "tail", "peak_rss_mb"):
+            for key in ("wall", "startup", "loop", "iterations_per_s", "tail", "peak_rss_mb", "peak_pss_mb"):
                 a, b = _median(mine, key), _median(theirs, key)
                 cells.append(f"{a / b:.2f}" if a is not None and b else "-")
             lines.append(f"| {s.name} | " + " | ".join(cells) + " |")
@@ -299,6 +323,14 @@ def render(saved: dict) -> str:
               f"{', '.join(f'{x:.2f}' for x in saved['load_start'])}, at end "
               f"{', '.join(f'{x:.2f}' for x in saved['load_end'])}"
               + (f"; `import evolve.cli` in a fresh interpreter {imports:.2f} s" if imports else ""))
+    memory = saved.get("default_memory") or []
+    if memory:
+        header += ("\n\nevolve with default settings (`evolve run problem=P budget.iterations=N`):\n\n"
+                   "| problem | iterations | ok | wall s | peak MB (RSS) | peak MB (PSS) | processes at the peak |\n"
+                   "| --- | ---: | --- | ---: | ---: | ---: | ---: |\n"
+                   + "\n".join(f"| {m['problem']} | {m['iterations']} | {m['ok']} | {m['wall']:.1f} | "
+                                f"{m['peak_rss_mb']:.0f} | {m['peak_pss_mb']:.0f} | {m['peak_processes']} |"
+                                for m in memory))
     return header + "\n\n" + report(saved["runs"], settings, tools, saved["iterations"])
 
 
@@ -318,6 +350,9 @@ def main() -> None:
     parser.add_argument("--wait-load", type=float, default=None, help="before each run, wait (up to 5 min) "
                         "until the 1-minute load average is under this, on a machine others share")
     parser.add_argument("--keep", action="store_true", help="keep every run's temp dir (failed runs' are kept)")
+    parser.add_argument("--default-memory", type=int, default=0, metavar="N", help="first, the peak memory of "
+                        "`evolve run` with default settings (the offline model) for N iterations of each built-in "
+                        "problem in DEFAULT_MEMORY_PROBLEMS")
     args = parser.parse_args()
     if args.report:
         print(render(json.loads(args.report.read_text())))
@@ -333,7 +368,7 @@ def main() -> None:
              "load_end": os.getloadavg(), "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
              "import_evolve_cli_s": import_seconds() if "evolve" in tools else None,
              "settings": [asdict(s) for s in settings], "ideal": {s.name: s.ideal(args.iterations) for s in settings},
-             "runs": []}
+             "runs": [], "default_memory": default_memory(args.default_memory) if args.default_memory else []}
     for s in settings:
         for rep in range(args.reps):
             for tool in (tools if rep % 2 == 0 else tools[::-1]):  # alternate the order against drift
@@ -345,7 +380,7 @@ def main() -> None:
                 status = "ok" if result["ok"] else f"FAILED (rc {result['returncode']}, kept {result['work_dir']})"
                 print(f"{s.name} rep {rep + 1} {tool}: wall {result['wall']:.1f} s, "
                       f"start-up {result['startup']:.1f} s, loop {result['loop']:.1f} s, tail {result['tail']:.2f} s, "
-                      f"peak {result['peak_rss_mb']:.0f} MB, "
+                      f"peak {result['peak_rss_mb']:.0f} MB RSS, {result['peak_pss_mb']:.0f} MB PSS, "
                       f"load {result['load_before']:.1f} -> {result['load_after']:.1f}: {status}", file=sys.stderr)
     print(render(saved))
     print(f"\nmeasurements: {path}", file=sys.stderr)
