@@ -35,10 +35,12 @@ _RAY_NICENESS = 10
 class HandoverPool:
     """A `Pool` that is `local` until `start()` (run on a background thread) returns Ray's pool.
 
-    `start` builds the remote pool and waits until its workers are up; it runs on a background thread.
+    `start` builds the remote pool and waits until its workers are up; it runs on a background thread,
+    after `after` returns (what the first proposal needs first, such as the LLM SDK's import: Ray's start
+    would take CPU from it).
     """
 
-    def __init__(self, local: LocalPool, start: Callable[[], "Pool"]) -> None:
+    def __init__(self, local: LocalPool, start: Callable[[], "Pool"], after: Callable[[], None] | None = None) -> None:
         self._local = local
         self._remote: Pool | None = None
         self._error: EvolveError | None = None
@@ -48,13 +50,16 @@ class HandoverPool:
         self._began = time.monotonic()
         self._ended = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._start, args=(start,), name="evolve-ray-start", daemon=True)
+        self._thread = threading.Thread(target=self._start, args=(start, after), name="evolve-ray-start",
+                                        daemon=True)
         self._thread.start()
 
-    def _start(self, start: Callable[[], "Pool"]) -> None:
+    def _start(self, start: Callable[[], "Pool"], after: Callable[[], None] | None) -> None:
         with contextlib.suppress(OSError):  # niceness is per thread on Linux, and Ray's processes inherit
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _RAY_NICENESS)  # this thread's
         try:
+            if after is not None:
+                after()
             remote = start()
         except EvolveError as exc:
             self._error = exc

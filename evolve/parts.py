@@ -65,7 +65,10 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
     else:  # a cluster's workers may be many more than this machine holds
         slots = min(settings.num_workers or 1 << 30, pool_size(None, settings.worker_cpus, len(os.sched_getaffinity(0))))
     local = LocalPool(config.problem, config.sandbox, slots)
-    return HandoverPool(local, functools.partial(_ray_pool, config, wait=True, run_dir=run_dir))
+    after = None
+    if config.llm.kind in ("openai", "ensemble"):  # the first request needs the SDK before the pool needs Ray
+        from evolve.llm.openai_model import sdk_imported as after
+    return HandoverPool(local, functools.partial(_ray_pool, config, wait=True, run_dir=run_dir), after)
 
 
 def _ray_pool(config: Config, wait: bool, run_dir: str | Path | None = None) -> Pool:
@@ -90,9 +93,10 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
     fails before anything starts. With `lock`, the campaign's row in the database is claimed before
     the database is opened for writing."""
     if proposer is None and config.llm.kind in ("openai", "ensemble"):
-        from evolve.llm.openai_model import api_key
+        from evolve.llm.openai_model import api_key, import_sdk_in_background
         from evolve.llm.probe import probe_endpoints
 
+        import_sdk_in_background()  # needed at the first request only: the set-up goes on meanwhile
         for model in config.llm.model_configs():
             api_key(model)
         probe_endpoints(config.llm)

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-
-import openai
+import sys
+import threading
+from typing import TYPE_CHECKING
 
 from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.llm.base import Prompt, Proposal
 
-__all__ = ["OpenAIModel", "api_key"]
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["OpenAIModel", "api_key", "import_sdk_in_background", "sdk_imported"]
+
+_importing: list[threading.Thread] = []
+
+
+def import_sdk_in_background() -> None:
+    """Start importing the openai SDK (~0.6 s) on a thread, so that the set-up that follows (the evaluation
+    slots, the initial program) runs meanwhile; the first request then finds it imported, or waits for it."""
+    if "openai" not in sys.modules and not _importing:
+        _importing.append(threading.Thread(target=importlib.import_module, args=("openai",), daemon=True,
+                                           name="evolve-import-openai"))
+        _importing[0].start()
+
+
+def sdk_imported() -> None:
+    """Wait until a background import of the SDK (if one was started) has ended."""
+    for thread in _importing:
+        thread.join()
 
 
 def api_key(config: ModelConfig) -> str:
@@ -33,19 +55,30 @@ class OpenAIModel:
     """Sends the prompt's messages to `config.base_url` through `openai.AsyncOpenAI`.
 
     The key is read from the environment variable `config.api_key_env` when the model is built, so a
-    missing key fails before the campaign starts. Failures raise `ProposerError`.
+    missing key fails before the campaign starts; the client is made at the first request (the SDK may
+    still be importing until then). Failures raise `ProposerError`.
     """
 
     def __init__(self, config: ModelConfig, client: openai.AsyncOpenAI | None = None) -> None:
         self.config = config
         self.name = config.name or config.model
-        if client is None:
-            client = openai.AsyncOpenAI(base_url=config.base_url, api_key=api_key(config), timeout=config.timeout,
-                                        max_retries=config.max_retries)
-        self._client = client
+        self._key = api_key(config)
+        self._made: openai.AsyncOpenAI | None = client
+
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        if self._made is None:
+            import openai
+
+            cfg = self.config
+            self._made = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=self._key, timeout=cfg.timeout,
+                                            max_retries=cfg.max_retries)
+        return self._made
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the model for an edit of the prompt's parent."""
+        import openai
+
         cfg = self.config
         try:
             response = await self._client.chat.completions.create(
@@ -66,5 +99,6 @@ class OpenAIModel:
                         truncated=response.choices[0].finish_reason == "length")
 
     async def close(self) -> None:
-        """Close the HTTP client."""
-        await self._client.close()
+        """Close the HTTP client (none was made when no request was sent)."""
+        if self._made is not None:
+            await self._made.close()

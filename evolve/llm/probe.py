@@ -2,15 +2,17 @@
 
 One cheap request per endpoint (`GET /models`, no retries, `llm.probe_timeout` seconds). No answer, or a
 refused key, is one `ConfigError` line naming the key to fix; any other HTTP answer means a server is
-there (a server without `/models` answers 404, which is fine).
+there (a server without `/models` answers 404, which is fine). The request is the standard library's: the
+openai SDK (~0.6 s to import) is imported meanwhile on a thread (`openai_model.import_sdk_in_background`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-
-import openai
+import urllib.error
+import urllib.request
 
 from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import ConfigError
@@ -34,22 +36,27 @@ def probe(model: ModelConfig, key: str, timeout: float) -> None:
     """Ask `model`'s endpoint for its model list; raise ConfigError when it does not answer."""
     url = model.base_url or _OPENAI
     name = f" (model {model.name})" if model.name else ""
-    client = openai.OpenAI(base_url=url, api_key=api_key(model), timeout=timeout, max_retries=0)
+    request = urllib.request.Request(url.rstrip("/") + "/models",
+                                     headers={"Authorization": f"Bearer {api_key(model)}"})
     try:
-        listed = [m.id for m in client.models.list().data]
-    except openai.APITimeoutError:
-        raise ConfigError(f"{key}={url}{name} does not answer (nothing within {timeout:g} s); start the server or "
-                          f"fix the URL (llm.probe_timeout=null skips this check)") from None
-    except openai.APIConnectionError as exc:
-        raise ConfigError(f"{key}={url}{name} does not answer ({_why(exc)}); start the server or fix the URL") \
-            from None
-    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-        raise ConfigError(f"{key}={url}{name} refuses the key in {model.api_key_env or '(none)'} "
-                          f"(HTTP {exc.status_code}); check the key or api_key_env") from None
-    except openai.APIStatusError:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise ConfigError(f"{key}={url}{name} refuses the key in {model.api_key_env or '(none)'} "
+                              f"(HTTP {exc.code}); check the key or api_key_env") from None
         return  # a server answered; some have no model list
-    finally:
-        client.close()
+    except (TimeoutError, urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise ConfigError(f"{key}={url}{name} does not answer (nothing within {timeout:g} s); start the server "
+                              f"or fix the URL (llm.probe_timeout=null skips this check)") from None
+        raise ConfigError(f"{key}={url}{name} does not answer ({_why(reason)}); start the server or fix the URL") \
+            from None
+    try:
+        listed = [m["id"] for m in json.loads(body).get("data", []) if isinstance(m, dict) and "id" in m]
+    except (ValueError, AttributeError):
+        return  # an answer that is not a model list: a server is there
     if listed and model.model not in listed:
         _log.warning("%s=%s lists no model %r (it has %s); requests for it may fail", key, url, model.model,
                      ", ".join(listed[:5]) + (", ..." if len(listed) > 5 else ""))
