@@ -19,6 +19,7 @@ from typing import NoReturn
 __all__ = ["exit_now"]
 
 _TASK_EVENTS_SECONDS = 1.2  # Ray reports a driver's task events every second
+_KILL_SECONDS = 0.3  # at most, for the killed processes to be dead
 
 
 def _end_processes() -> bool:
@@ -34,7 +35,11 @@ def _end_processes() -> bool:
     for child in children:
         with contextlib.suppress(psutil.Error):
             child.kill()
-    psutil.wait_procs(children, timeout=0.3)  # reaped, so nothing outlives the command
+    # dead, so nothing outlives the command; a killed grandchild stays a zombie until its (killed) parent is
+    # gone and init reaps it: dead already, not worth waiting for
+    deadline = time.monotonic() + _KILL_SECONDS
+    while not all(_dead(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.005)
     ray = sys.modules.get("ray")
     return ray is not None and ray.is_initialized() and not own_raylet
 
@@ -51,6 +56,15 @@ def exit_now(code: int) -> NoReturn:
         # for the last ones (a `ray.shutdown()` here races Ray's own threads and can end us with code 1)
         time.sleep(_TASK_EVENTS_SECONDS)
     os._exit(code)
+
+
+def _dead(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone (reaped)
+        return True
 
 
 def _name(process) -> str:

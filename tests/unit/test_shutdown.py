@@ -7,8 +7,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
+import psutil
 import pytest
+
+from evolve.shutdown import _dead
 
 # In a process of its own: `_end_processes` kills every descendant of the process that calls it.
 PROBE = textwrap.dedent("""
@@ -32,3 +36,20 @@ def test_children_are_killed_and_only_a_driver_without_its_own_raylet_waits_for_
     assert out.returncode == 0, out.stderr
     # its own raylet (a private instance): no wait; no raylet of its own (joined to a cluster): wait
     assert json.loads(out.stdout) == {"name": name, "joined": joined, "ended": True}
+
+
+def test_a_zombie_counts_as_dead_and_a_running_process_does_not():
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie once it exits
+    running = subprocess.Popen([shutil.which("sleep"), "60"])
+    try:
+        zombie = psutil.Process(exited.pid)
+        for _ in range(600):  # until it has exited (a verdict that does not depend on how long that takes)
+            if zombie.status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.05)
+        assert _dead(zombie) and not _dead(psutil.Process(running.pid))
+    finally:
+        running.kill()
+        running.wait()
+        exited.wait()
+    assert _dead(zombie)  # reaped: gone
