@@ -200,7 +200,6 @@ def tally(db: ProgramDatabase, since: Tally | None = None, until: int | None = N
     valid_value, failed_values = ProgramStatus.VALID.value, set(failed)
     scores: dict[int, float] = {}  # the valid programs of this pass, parents of later ones
     older: list[tuple[int, float, str]] = []  # (parent id, score, proposer) of a parent from before `since`
-    make = tuple.__new__  # a Valid without its Python-level __new__
     with db.connect() as conn:
         for pid, status, proposer, iteration, parent_id, score, island, moment in conn.execute(scan).cursor:
             upto = pid
@@ -208,9 +207,9 @@ def tally(db: ProgramDatabase, since: Tally | None = None, until: int | None = N
                 groups[(proposer, status, iteration > 0, parent_id is not None, "")] += 1
             if status == valid_value:
                 if best is None or score > best.score:
-                    best = make(Valid, (pid, iteration, score, island, parent_id, proposer))
+                    best = Valid(pid, iteration, score, island, parent_id, proposer)
                 if initial is None and iteration == 0:
-                    initial = make(Valid, (pid, iteration, score, island, parent_id, proposer))
+                    initial = Valid(pid, iteration, score, island, parent_id, proposer)
                 if island not in islands or score > islands[island]:
                     islands[island] = score
                 if parent_id is not None:

@@ -93,10 +93,9 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
     fails before anything starts. With `lock`, the campaign's row in the database is claimed before
     the database is opened for writing."""
     if proposer is None and config.llm.kind in ("openai", "ensemble"):
-        from evolve.llm.openai_model import api_key, import_sdk_in_background
+        from evolve.llm.openai_model import api_key
         from evolve.llm.probe import probe_endpoints
 
-        import_sdk_in_background()  # needed at the first request only: the set-up goes on meanwhile
         for model in config.llm.model_configs():
             api_key(model)
         probe_endpoints(config.llm)
