@@ -24,9 +24,9 @@ _log = logging.getLogger(__name__)
 _OPENAI = "https://api.openai.com/v1"
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException | str) -> str:
     """The innermost cause of a connection error, in a few words (`connection refused`)."""
-    while exc.__cause__ is not None:
+    while isinstance(exc, BaseException) and exc.__cause__ is not None:
         exc = exc.__cause__
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip()) or type(exc).__name__
     return text[:1].lower() + text[1:200]
@@ -36,9 +36,9 @@ def probe(model: ModelConfig, key: str, timeout: float) -> None:
     """Ask `model`'s endpoint for its model list; raise ConfigError when it does not answer."""
     url = model.base_url or _OPENAI
     name = f" (model {model.name})" if model.name else ""
-    request = urllib.request.Request(url.rstrip("/") + "/models",
-                                     headers={"Authorization": f"Bearer {api_key(model)}"})
     try:
+        request = urllib.request.Request(url.rstrip("/") + "/models",
+                                         headers={"Authorization": f"Bearer {api_key(model)}"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
@@ -46,6 +46,9 @@ def probe(model: ModelConfig, key: str, timeout: float) -> None:
             raise ConfigError(f"{key}={url}{name} refuses the key in {model.api_key_env or '(none)'} "
                               f"(HTTP {exc.code}); check the key or api_key_env") from None
         return  # a server answered; some have no model list
+    except ValueError as exc:  # no scheme at all
+        raise ConfigError(f"{key}={url}{name} is not a URL ({exc}); give one such as http://localhost:8000/v1") \
+            from None
     except (TimeoutError, urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError):

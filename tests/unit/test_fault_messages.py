@@ -57,3 +57,12 @@ def test_any_exception_from_an_evaluators_constructor_is_one_line_with_its_place
     assert message.startswith("problem 'circle_packing': its evaluator Exploding() raised RuntimeError: no licence "
                               "server at licence.example:27000 (faulty.py:")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("url, says", [("localhost:8000/v1", "does not answer (unknown url type: localhost)"),
+                                       ("not-a-url", "is not a URL")])
+def test_a_malformed_endpoint_url_is_one_line(url, says):
+    with pytest.raises(ConfigError) as caught:
+        probe_endpoints(LLMConfig(kind="openai", model="m", base_url=url, api_key_env=None))
+    message = str(caught.value)
+    assert message.startswith(f"llm.base_url={url} {says}") and "\n" not in message
