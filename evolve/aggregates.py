@@ -31,11 +31,17 @@ from evolve.llm.outcomes import (
 )
 from evolve.program import ProgramStatus
 
-__all__ = ["CHECKPOINT_EVERY", "IDLE_AFTER", "Figures", "LockRow", "Stop", "Tally", "Top", "Valid", "checkpoint",
-           "current", "failure_reason", "figures", "island_best", "last_stop", "lock_row", "tally", "top_programs",
-           "unapplied_tail"]
+__all__ = ["CHECKPOINT_EVERY", "IDLE_AFTER", "MAX_REASONS", "OTHER_REASONS", "Figures", "LockRow", "Stop",
+           "Tally", "Top", "Valid", "checkpoint", "current", "failure_reason", "figures", "island_best", "last_stop",
+           "lock_row", "tally", "top_programs", "unapplied_tail"]
 
 CHECKPOINT_EVERY = 1000  # commits between two tallies kept by the controller: what a reader adds at most
+# Distinct failure reasons a tally keeps per status; the rarer ones count together as OTHER_REASONS. A
+# candidate writes its own error texts (its exception's name, its first line): without a bound, a campaign
+# of hostile or merely varied candidates would grow the kept tally, rewritten every CHECKPOINT_EVERY
+# commits, with every row.
+MAX_REASONS = 200
+OTHER_REASONS = "(rarer reasons)"
 IDLE_AFTER = 300.0  # seconds between two commits beyond which the campaign counts as not active (a resume)
 _FAILED = (ProgramStatus.INVALID, ProgramStatus.EVALUATOR_ERROR, ProgramStatus.EDIT_FAILED,
            ProgramStatus.PROPOSAL_FAILED)
@@ -238,9 +244,26 @@ def tally(db: ProgramDatabase, since: Tally | None = None, until: int | None = N
     for parent_id, score, proposer in older:
         if parent_id in found and score > found[parent_id]:
             improvements.setdefault(proposer, [0, 0])[0] += 1
+    _bound_reasons(groups)
     out.best, out.initial, out.top, out.active_seconds, out.last_iteration, out.last_moment, out.upto = (
         best, initial, top, active, last, previous, upto)
     return out
+
+
+def _bound_reasons(groups: collections.Counter) -> None:
+    """Keep the `MAX_REASONS` commonest failure reasons of each status; count the others as
+    `OTHER_REASONS` (edit failures have a few kinds only, and a prompt too large is never merged)."""
+    by_status: dict[str, list[tuple[int, tuple]]] = collections.defaultdict(list)
+    for key, n in groups.items():
+        reason = key[4]
+        if reason and reason not in (OTHER_REASONS, PROMPT_TOO_LARGE) and key[1] != ProgramStatus.EDIT_FAILED.value:
+            by_status[key[1]].append((n, key))
+    for keyed in by_status.values():
+        if len(keyed) > MAX_REASONS:
+            keyed.sort(key=lambda item: (-item[0], item[1]))  # the commonest first; ties in a fixed order
+            for n, key in keyed[MAX_REASONS:]:
+                del groups[key]
+                groups[(*key[:4], OTHER_REASONS)] += n
 
 
 def current(db: ProgramDatabase) -> Tally:

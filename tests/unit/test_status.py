@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from evolve import aggregates
 from evolve.cli import active_seconds
 from evolve.config import Config, DatabaseConfig
-from evolve.database import count_improvements
+from evolve.database import ProgramDatabase, count_improvements
 from evolve.edits import normalized_hash
 from evolve.llm.outcomes import model_outcomes, trailing_unapplied
 from evolve.lock import Holder
@@ -195,6 +195,23 @@ def test_a_kept_tally_and_the_rows_since_add_up_to_every_row(run_dir, circle_pro
         _same(now, aggregates.tally(db))
         assert (now.upto, now.best.score, now.improvements["m2"]) == (whole.upto + 1, 9.0, [2, 2])
         assert aggregates.figures(now).counts["valid"] == aggregates.figures(whole).counts["valid"] + 1
+
+
+def test_a_tally_keeps_the_commonest_failure_reasons_and_counts_the_rarer_together(database_url):
+    db = ProgramDatabase(database_url, "reasons")
+    add = lambda i, status, error="": db.add(iteration=i, status=status, code=f"x = {i}\n", code_hash=str(i),
+                                             score=1.0 if status is S.VALID else None, error=error)
+    add(0, S.VALID)
+    singles = aggregates.MAX_REASONS + 50  # each its own reason, as varied candidates write them
+    for i in range(1, singles + 1):
+        add(i, S.INVALID, f"reason x{i}")
+    for i in range(singles + 1, singles + 4):
+        add(i, S.INVALID, "reason common")
+    failures = aggregates.figures(aggregates.tally(db)).failures
+    db.close()
+    assert sum(failures.values()) == singles + 3 and len(failures) == aggregates.MAX_REASONS + 1
+    assert failures[("invalid", "reason common")] == 3  # the commonest is kept
+    assert failures[("invalid", aggregates.OTHER_REASONS)] == singles + 1 - aggregates.MAX_REASONS
 
 
 def test_improvements_count_a_valid_parent_beaten_and_new_bests_in_commit_order():
