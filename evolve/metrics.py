@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evaluators.cascade import EvaluationResult
+from evolve.pool import ray_connected
 from evolve.program import Program, ProgramStatus
 
 _log = logging.getLogger("evolve.campaign")
@@ -110,9 +111,7 @@ class CampaignMetrics:
         if not final and now - self._flushed < FLUSH_SECONDS:
             return
         if not self._ray_up:
-            import ray
-
-            if not ray.is_initialized():
+            if not ray_connected():
                 return
             self._ray_up = True
         self._flushed = now

@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, Protocol, runtime_checkable
 
 from evaluators.cascade import EvaluationResult
 from evolve.errors import ConfigError
 
-__all__ = ["Pool", "pool_size", "result_from_data", "evaluator_raised", "validation_failed"]
+__all__ = ["Pool", "pool_size", "result_from_data", "evaluator_raised", "validation_failed", "ray_connected"]
 
 _log = logging.getLogger("evolve.workers")
 
@@ -77,3 +78,10 @@ def validation_failed(cause: BaseException, details: str) -> None:
     _log.error("validation failed:\n%s", details, extra={"file_only": True})
     _log.warning("validation failed: %s: %s (traceback in campaign.log)", type(cause).__name__,
                  " ".join(str(cause).split())[:300])
+
+
+def ray_connected() -> bool:
+    """Whether this process is connected to Ray, without importing Ray: Ray's start may be importing it on
+    another thread (the module is then in `sys.modules`, partly initialised), and an import here would wait."""
+    is_initialized = getattr(sys.modules.get("ray"), "is_initialized", None)
+    return is_initialized is not None and is_initialized()

@@ -16,6 +16,8 @@ import sys
 import time
 from typing import NoReturn
 
+from evolve.pool import ray_connected
+
 __all__ = ["exit_now"]
 
 _TASK_EVENTS_SECONDS = 1.2  # Ray reports a driver's task events every second
@@ -40,8 +42,7 @@ def _end_processes() -> bool:
     deadline = time.monotonic() + _KILL_SECONDS
     while not all(_dead(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.005)
-    ray = sys.modules.get("ray")
-    return ray is not None and ray.is_initialized() and not own_raylet
+    return ray_connected() and not own_raylet
 
 
 def exit_now(code: int) -> NoReturn:

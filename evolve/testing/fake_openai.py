@@ -11,12 +11,15 @@ server counts usage: 4 characters a token) plus its `max_tokens` exceeds it is r
 as llama.cpp and vLLM refuse it; refused requests are kept in `server.refused`. With `latency`, every
 chat reply waits that many seconds more (a model of fixed latency, for benchmarks); `server.log` holds
 one `Logged(path, arrived, answered)` per request of any kind, in wall-clock seconds (`time.time()`),
-so another process's timestamps can be set beside them.
+so another process's timestamps can be set beside them. Connections are kept alive between requests and
+replies leave without Nagle's delay, as real servers answer; `stop()` ends the kept-alive ones too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -72,6 +75,19 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.connections: set[socket.socket] = set()  # kept alive between requests, as real servers keep them
+        self.connections_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        """End every open connection: a stopped server answers nothing more, not even on a kept-alive one."""
+        with self.connections_lock:
+            connections, self.connections = self.connections, set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
     def handle_error(self, request, client_address) -> None:
         if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
             super().handle_error(request, client_address)  # a client that timed out and left is expected
@@ -109,6 +125,7 @@ class FakeOpenAIServer:
         """Stop serving and close the socket."""
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.close_connections()
 
     def __enter__(self) -> "FakeOpenAIServer":
         return self.start()
@@ -120,6 +137,20 @@ class FakeOpenAIServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # as vLLM, llama.cpp and OpenAI answer: connections kept alive, replies sent without Nagle's delay
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with server._httpd.connections_lock:
+                    server._httpd.connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._httpd.connections_lock:
+                    server._httpd.connections.discard(self.connection)
+                super().finish()
+
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
