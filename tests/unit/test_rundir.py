@@ -138,6 +138,45 @@ def test_a_database_of_the_revision_before_is_upgraded_by_its_migrations(circle_
         assert db.size == 3 and db.best().score == 2.0
 
 
+def _schema(engine) -> dict:
+    """Every table's columns, keys, indexes and constraints, as the database reports them."""
+    inspector = inspect(engine)
+    return {table: dict(
+        columns=[(c["name"], str(c["type"]), c["nullable"], c.get("default")) for c in inspector.get_columns(table)],
+        primary_key=inspector.get_pk_constraint(table),
+        foreign_keys=sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                            for f in inspector.get_foreign_keys(table)),
+        indexes=sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)),
+        unique=sorted((u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)),
+    ) for table in sorted(inspector.get_table_names())}
+
+
+def test_a_new_database_gets_the_schema_its_migrations_build(database_url):
+    """A new database is made from the models without Alembic (for the start-up's sake): the same schema, at
+    the same revision, as every migration run from an empty database."""
+    from alembic import command
+
+    from evolve._orm import _alembic_config, head, make_engine, revision
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+    migrated = _schema(engine)
+    with engine.begin() as conn:
+        for table in reversed(list(inspect(conn).get_sorted_table_and_fkc_names())):
+            if table[0] is not None:
+                conn.execute(text(f"DROP TABLE {table[0]}"))
+    assert inspect(engine).get_table_names() == []
+    engine.dispose()
+    made = make_engine(database_url)
+    try:
+        assert revision(made) == head()
+        assert _schema(made) == migrated
+        assert "alembic_version" in migrated and len(migrated) > 5
+    finally:
+        made.dispose()
+
+
 def test_read_only_sees_a_live_campaign_as_it_commits(circle_problem, tmp_path, database_url):
     config = _config(circle_problem, database_url)
     with open_database(config, tmp_path) as writer:
