@@ -16,7 +16,6 @@ import asyncio
 import logging
 import os
 import signal
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 
 from evolve import aggregates
+from evolve.background import in_background
 from evolve.config import Config
 from evolve.database import ProgramDatabase
 from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
@@ -231,7 +231,7 @@ class Campaign:
             run.metrics.record(run.initial)
             self._write_best(run.initial)
         # the report's reference lines: their evaluator may take seconds to build, so meanwhile
-        run.references = _in_background(reference_lines, self.config.problem)
+        run.references = in_background(reference_lines, self.config.problem)
         self._validate_later(run, db.best())
         run.last_improvement = db.iterations
         best = db.best()
@@ -444,20 +444,6 @@ class Campaign:
         if closer is not None:
             await closer()
         run.db.close()
-
-
-def _in_background(function, *args) -> Future:
-    """Run `function(*args)` on a daemon thread (nothing waits for it at exit); its result as a Future."""
-    future: Future = Future()
-
-    def target() -> None:
-        try:
-            future.set_result(function(*args))
-        except BaseException as exc:  # handed to whoever asks for the result
-            future.set_exception(exc)
-
-    threading.Thread(target=target, name=f"evolve-{function.__name__}", daemon=True).start()
-    return future
 
 
 class _Signals:
