@@ -116,10 +116,8 @@ def resolve(spec: str | os.PathLike) -> ProblemConfig:
         problem = _load_folder(folder)
         known = discover().get(problem.name)
         if known is None or known.directory != problem.directory:
-            _add(dict(_folders), problem)
-            _folders[problem.name] = problem
-            discover.cache_clear()
-            discover()  # a clash with another problem of that name is an error naming both
+            _add(discover(), problem)  # into the cached problems; one of the same name is an error naming both
+            _folders[problem.name] = problem  # for the next discover() after its cache is cleared
         return problem
     return get_problem(str(spec))
 
