@@ -11,7 +11,7 @@ from evaluators import evaluate_held_out, evaluate_program
 from evolve.problems import get_problem, load_evaluator, read_initial_program
 from problems.warehouse_tsp.exact import ratliff_rosenthal
 from problems.warehouse_tsp.heuristics import POLICIES
-from problems.warehouse_tsp.instances import GeneratorConfig, build_splits, generate
+from problems.warehouse_tsp.instances import GeneratorConfig, build_splits, generate, pairwise_distances
 from problems.warehouse_tsp.ortools_solver import solve_ortools
 from problems.warehouse_tsp.routes import check_route, make_view
 from sandboxes import ProcessSandbox
@@ -49,6 +49,17 @@ def test_splits_are_seeded_sized_and_representative():
     assert [t.ys for t in other["val"]] != [t.ys for t in splits["val"]]
     shifted = splits["shifted"][0].layout
     assert shifted.n_aisles > splits["train"][0].layout.n_aisles
+
+
+def test_the_pool_distances_are_the_one_shot_broadcast_bit_for_bit():
+    """The medoids (the train split, whose optimum and references were confirmed) come from these distances:
+    computing them a block at a time to save memory must not move one bit."""
+    cfg = GeneratorConfig()
+    points = np.array([t.features() for t in generate(cfg, cfg.pool_size, cfg.seed, "pool")])
+    scaled = (points - points.mean(0)) / np.where(points.std(0) > 0, points.std(0), 1.0)
+    dense = np.sqrt(((scaled[:, None, :] - scaled[None, :, :]) ** 2).sum(-1))
+    assert np.array_equal(pairwise_distances(scaled), dense)
+    assert np.array_equal(pairwise_distances(scaled, rows=7), dense)  # a last block shorter than the others
 
 
 def test_route_checks_reject_every_kind_of_bad_route():
