@@ -8,18 +8,21 @@ valid program), while full programs, code included, are read on demand and kept 
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
+import functools
 import json
 import os
 import random
 import socket
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Float, func, select
 from sqlalchemy.orm import sessionmaker
@@ -148,6 +151,7 @@ class ProgramDatabase:
                  features: Sequence[FeatureDimension] = (), seed: int = 0,
                  campaign_config: dict[str, Any] | None = None, *, read_only: bool = False,
                  indexes: bool = True) -> None:
+        self._writer: ThreadPoolExecutor | None = None  # `aadd` and `arecord_call`: one thread, commits in order
         self.config = config or DatabaseConfig()
         self.features = list(features)
         self.read_only = read_only
@@ -353,8 +357,34 @@ class ProgramDatabase:
             completion_tokens: int = 0, cost: float = 0.0, choice: str = "", canonical_hash: str = "",
             mode: str = "") -> Program:
         """Commit one program at once and index it; return its snapshot."""
+        fields = dict(locals())
+        del fields["self"]
+        row = self._program_row(**fields)
+        self._insert_program(row)
+        return self._indexed(row)
+
+    async def aadd(self, **fields: Any) -> Program:
+        """`add` with the commit on the database's writer thread, off the event loop (a database across a
+        network answers in milliseconds); the indexes are updated here once it is committed. A caller
+        cancelled meanwhile still gets its program committed and indexed before the cancellation goes on."""
+        row = self._program_row(**fields)
+        try:
+            await self._on_writer(self._insert_program, row)
+        except asyncio.CancelledError:
+            if "id" in row:  # committed: indexed as `add` would have
+                self._indexed(row)
+            raise
+        return self._indexed(row)
+
+    def _program_row(self, *, iteration: int, status: ProgramStatus, code: str, code_hash: str,
+                     score: float | None = None, metrics: dict[str, Any] | None = None,
+                     features: dict[str, float] | None = None, feedback: str = "", error: str = "",
+                     parent: Program | None = None, island: int = 0, proposer: str = "", proposal: str = "",
+                     eval_seconds: float | None = None, propose_seconds: float | None = None,
+                     prompt_tokens: int = 0, completion_tokens: int = 0, cost: float = 0.0, choice: str = "",
+                     canonical_hash: str = "", mode: str = "") -> dict[str, Any]:
         self._writable()
-        row = dict(
+        return dict(
             campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
             code_hash=code_hash, score=score if status is ProgramStatus.VALID else None,
             metrics=metrics or {}, features=features or {}, feedback=feedback,
@@ -365,8 +395,12 @@ class ProgramDatabase:
             cost=cost, choice=choice, canonical_hash=canonical_hash, mode=mode, code_length=len(code),
             created_at=datetime.now(timezone.utc),
         )
+
+    def _insert_program(self, row: dict[str, Any]) -> None:
         with self._engine.begin() as conn:  # one INSERT (Core: the ORM's unit of work costs more than it)
             row["id"] = conn.execute(_PROGRAMS.insert(), row).inserted_primary_key[0]
+
+    def _indexed(self, row: dict[str, Any]) -> Program:
         program = _snapshot(SimpleNamespace(validation=None, **row))
         self._index(program)
         return program
@@ -385,6 +419,24 @@ class ProgramDatabase:
         with self._engine.begin() as conn:
             call_id = conn.execute(_CALLS.insert(), call).inserted_primary_key[0]
             conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
+
+    async def arecord_call(self, **fields: Any) -> None:
+        """`record_call` on the database's writer thread, off the event loop (committed in order with
+        `aadd`'s programs)."""
+        self._writable()
+        await self._on_writer(functools.partial(self.record_call, **fields))
+
+    async def _on_writer(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run `function(*args)` on the writer thread; wait for it to end even when cancelled meanwhile
+        (what it commits is never half-known to the caller), then let the cancellation go on."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="evolve-db-writer")
+        future = asyncio.wrap_future(self._writer.submit(function, *args))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
 
     def calls(self, iteration: int | None = None) -> list[dict[str, Any]]:
         """Every recorded proposer call (or one iteration's) in order, with its messages, as plain dicts."""
@@ -629,7 +681,9 @@ class ProgramDatabase:
                 yield _snapshot(row)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Wait for the writes under way, then release the database connections."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         self._engine.dispose()
 
     def __enter__(self) -> "ProgramDatabase":

@@ -7,7 +7,7 @@
     child    = edits.apply_proposal(parent.code, proposal.text)
     duplicate or near-duplicate?  -> committed as such, never evaluated
     result   = await pool.evaluate(child)                     (one Ray actor per evaluation)
-    database.add(child, result)                               (committed at once)
+    database.aadd(child, result)                              (committed at once, off the event loop)
 """
 
 from __future__ import annotations
@@ -136,9 +136,11 @@ class IterationRunner:
             prompt = built[-1]
             common = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
             asked = self._asked(prompt, inspirations)
-            db.record_call(model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
-                           completion_tokens=proposal.completion_tokens, cost=proposal.cost,
-                           seconds=propose_seconds, **asked)
+            # the call is committed before its program; a child that fails here is committed at once, on the loop,
+            # so that the next prompt (built as soon as this task yields) already shows why it failed
+            call = dict(model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
+                        completion_tokens=proposal.completion_tokens, cost=proposal.cost, seconds=propose_seconds,
+                        **asked)
             meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds,
                         prompt_tokens=proposal.prompt_tokens, completion_tokens=proposal.completion_tokens,
                         cost=proposal.cost, choice=proposal.reason, **common)
@@ -147,6 +149,7 @@ class IterationRunner:
             except EditError as exc:
                 cut = " (the reply was cut off at max_tokens: ask for smaller edits)" if proposal.truncated else ""
                 self._observe(proposal, False)
+                db.record_call(**call)
                 return db.add(status=ProgramStatus.EDIT_FAILED, code=parent.code, code_hash=parent.code_hash,
                               error=f"{exc}{cut}", **meta)
             parsed = python_tokens(child)
@@ -154,6 +157,7 @@ class IterationRunner:
             twin = db.seen(code_hash)
             if twin is not None or code_hash in self._in_flight:
                 self._observe(proposal, False)
+                db.record_call(**call)
                 return db.add(status=ProgramStatus.DUPLICATE, code=child, code_hash=code_hash,
                               error=f"same code as program {twin.id}" if twin else "same code as a program in flight",
                               **meta)
@@ -162,19 +166,21 @@ class IterationRunner:
             near = self._novelty.reason(tokens, canonical, parent, inspirations, self._in_flight)
             if near:
                 self._observe(proposal, False)
+                db.record_call(**call)
                 return db.add(status=ProgramStatus.SIMILAR, code=child, code_hash=code_hash,
                               canonical_hash=canonical, error=near, **meta)
             self._in_flight |= {code_hash, canonical}
-        try:
+        try:  # in flight until committed: a twin proposed meanwhile is caught as a duplicate, never scored twice
+            await db.arecord_call(**call)
             result = await self._pool.evaluate(child)
+            status = _status(result)
+            self._observe(proposal, result.valid and result.score > parent.score)
+            return await db.aadd(status=status, code=child, code_hash=code_hash, score=result.score,
+                                 metrics=result.metrics, features=result.features, feedback=result.feedback,
+                                 error="" if result.valid else result.feedback, eval_seconds=result.seconds,
+                                 canonical_hash=canonical, **meta)
         finally:
             self._in_flight -= {code_hash, canonical}
-        status = _status(result)
-        self._observe(proposal, result.valid and result.score > parent.score)
-        return db.add(status=status, code=child, code_hash=code_hash, score=result.score,
-                      metrics=result.metrics, features=result.features, feedback=result.feedback,
-                      error="" if result.valid else result.feedback, eval_seconds=result.seconds,
-                      canonical_hash=canonical, **meta)
 
     @staticmethod
     def _asked(prompt: Prompt, inspirations: list[Program]) -> dict:

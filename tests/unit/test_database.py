@@ -79,6 +79,50 @@ def test_each_program_is_committed_at_once(database_url):
     db.close()
 
 
+def test_writes_off_the_event_loop_commit_in_order_and_index_even_when_cancelled(database_url):
+    """`aadd` and `arecord_call` commit on the writer thread while the loop goes on; a caller cancelled
+    while its program is being written still has it committed and indexed (nothing half-known)."""
+    import asyncio
+    import threading
+
+    db = _db(database_url)
+    first = _add(db, 0, 1.0)
+    writer_started, release = threading.Event(), threading.Event()
+
+    def slow_insert(row, insert=db._insert_program):  # holds the writer thread until the loop has moved on
+        writer_started.set()
+        release.wait(30)
+        insert(row)
+
+    async def scenario():
+        code = "x = 'cancelled'\n"
+        db._insert_program = slow_insert
+        task = asyncio.create_task(db.aadd(iteration=1, status=ProgramStatus.VALID, code=code,
+                                           code_hash=normalized_hash(code), score=5.0, parent=first,
+                                           features={"spread": 0.1}, proposer="t"))
+        while not writer_started.is_set():  # the loop runs while the writer works
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert not task.done()  # the cancellation waits for the commit
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        del db._insert_program
+        await db.arecord_call(iteration=2, parent_hash=first.code_hash, messages=[{"role": "user", "content": "q"}],
+                              model="m", response="a")
+        later = await db.aadd(iteration=2, status=ProgramStatus.INVALID, code="y = 1\n",
+                              code_hash=normalized_hash("y = 1\n"), parent=first, error="no", proposer="t")
+        return later
+
+    later = asyncio.run(scenario())
+    assert db.best().score == 5.0 and db.iterations == 2  # the cancelled caller's program, indexed
+    assert [r[0] for r in _sql(database_url, "select iteration from programs order by id")] == [0, 1, 2]
+    assert later.id == max(r[0] for r in _sql(database_url, "select id from programs"))
+    assert [c["response"] for c in db.calls()] == ["a"]
+    db.close()
+
+
 def test_initial_program_seeds_every_island_and_best_tracks_max(database_url):
     db = _db(database_url)
     initial = _add(db, 0, 1.0)
