@@ -48,7 +48,6 @@ _SMALL_COLUMNS = ("campaign_id", "id", "iteration", "status", "score", "island",
                   "generation", "mode", "created_at", "proposer", "code_hash", "canonical_hash", "features", "error")
 
 
-
 def _not_sqlite(*_: Any, dialect: Any, **__: Any) -> bool:
     return dialect.name != "sqlite"
 
