@@ -410,22 +410,31 @@ def solve(x):
                 block[::4096] = b"x" * len(block[::4096])  # every page touched
                 os.write(ready_w, bytes([n]))
                 os.read(go_r, 1)  # held until the parent has counted
+                os.write(ready_w, bytes([100 + n]))  # still alive, block held, when everyone was let go
             finally:
                 os._exit(0)
         children[pid] = n
     os.close(ready_w)
     os.close(go_r)
-    holding, most = set(), 0
+    holding = set()
     while children and len(holding) < len(children):  # until every live child holds its block
         if select.select([ready_r], [], [], 0.05)[0]:
             holding.update(os.read(ready_r, 64))
-            most = max(most, len(holding))
         pid, _ = os.waitpid(-1, os.WNOHANG)
         if pid:
             holding.discard(children.pop(pid))
     os.close(go_w)
     for pid in children:
         os.waitpid(pid, 0)
+    # held at once: the children alive at the go, each still holding its block (one killed to make room for
+    # another may have said "ready" before it died: only the second byte proves it lived that long)
+    answers = b""
+    while True:
+        chunk = os.read(ready_r, 64)
+        if not chunk:
+            break
+        answers += chunk
+    most = len([b for b in answers if b >= 100])
     return 2 * x if most * EACH_MB <= LIMIT_MB else {"held_mb": most * EACH_MB}
 """),
     _attack("inode_exhaustion", "disk bomb (inode exhaustion)", """
