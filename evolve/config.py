@@ -287,6 +287,9 @@ class RayConfig:
         local_start: score the first programs in slots of this process (the candidate still in the sandbox)
             while Ray starts or is joined and its workers come up, then hand over to them; false waits for
             Ray's workers (for a driver machine that cannot run the sandbox, say).
+        start_after: with `local_start`, seconds the local slots work alone before a private instance
+            (`address` null, no dashboard) starts: its start-up takes seconds of CPU, which a campaign that
+            ends sooner (a smoke run, a test) would only lose; 0 starts it at once. A cluster is joined at once.
     """
 
     address: Optional[str] = None
@@ -298,6 +301,7 @@ class RayConfig:
     dashboard_host: str = "127.0.0.1"
     metrics: bool = True
     local_start: bool = True
+    start_after: float = 5.0
 
 
 @dataclass

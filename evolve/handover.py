@@ -3,8 +3,9 @@
 A private local Ray instance takes seconds to start (more with the dashboard or metrics agents). The
 campaign does not wait for it: a `LocalPool` scores the initial program and the first children while a
 background thread starts Ray and its evaluation actors; once they are all up, new evaluations go to Ray
-and the local slots close as they come free. When Ray cannot start, the next evaluation raises the
-reason (one line).
+and the local slots close as they come free. A private instance starts only after `ray.start_after`
+seconds: a campaign that ends sooner never pays its start-up. When Ray cannot start, the next
+evaluation raises the reason (one line).
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ class HandoverPool:
 
     `start` builds the remote pool and waits until its workers are up; it runs on a background thread,
     after `after` returns (what the first proposal needs first, such as the LLM SDK's import: Ray's start
-    would take CPU from it).
+    would take CPU from it) and `delay` seconds have passed (a campaign that ends sooner never starts it).
     """
 
-    def __init__(self, local: LocalPool, start: Callable[[], "Pool"], after: Callable[[], None] | None = None) -> None:
+    def __init__(self, local: LocalPool, start: Callable[[], "Pool"], after: Callable[[], None] | None = None,
+                 delay: float = 0.0) -> None:
+        self._delay = delay
+        self._closing = threading.Event()
         self._local = local
         self._remote: Pool | None = None
         self._error: EvolveError | None = None
@@ -60,6 +64,8 @@ class HandoverPool:
         try:
             if after is not None:
                 after()
+            if self._closing.wait(max(0.0, self._began + self._delay - time.monotonic())):
+                return  # the campaign ended first: Ray was never needed
             remote = start()
         except EvolveError as exc:
             self._error = exc
@@ -132,6 +138,7 @@ class HandoverPool:
 
     def shutdown(self) -> None:
         """Release the local slots and Ray's workers; a start still under way shuts its pool down itself."""
+        self._closing.set()
         with self._guard:
             self._closed = True
             remote, self._remote = self._remote, None

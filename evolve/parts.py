@@ -54,8 +54,8 @@ def make_schedule(config: Config, database: ProgramDatabase, proposer: Proposer)
 
 def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
     """The evaluation slots a config names: with `ray.local_start`, slots of this process score the first
-    programs while Ray starts (or is joined) in the background and its workers come up (`HandoverPool`);
-    without, Ray's workers only."""
+    programs while Ray starts (or is joined) in the background and its workers come up (`HandoverPool`; a
+    private instance starts only after `ray.start_after` seconds); without, Ray's workers only."""
     settings = config.ray
     if not settings.local_start:
         return _ray_pool(config, wait=False, run_dir=run_dir)
@@ -68,7 +68,9 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
     after = None
     if config.llm.kind in ("openai", "ensemble"):  # the first request needs the SDK before the pool needs Ray
         from evolve.llm.openai_model import sdk_imported as after
-    return HandoverPool(local, functools.partial(_ray_pool, config, wait=True, run_dir=run_dir), after)
+    private = settings.address is None and not settings.include_dashboard
+    return HandoverPool(local, functools.partial(_ray_pool, config, wait=True, run_dir=run_dir), after,
+                        delay=settings.start_after if private else 0.0)
 
 
 def _ray_pool(config: Config, wait: bool, run_dir: str | Path | None = None) -> Pool:

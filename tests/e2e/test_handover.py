@@ -101,6 +101,29 @@ def test_a_pool_that_comes_up_after_the_campaign_ended_is_shut_down(ray_address,
     assert ray.is_initialized()
 
 
+def test_a_delayed_start_begins_after_its_delay_and_never_for_a_campaign_that_ended_first(circle_problem):
+    started: list[float] = []
+
+    def start():
+        started.append(time.monotonic())
+        raise RuntimeError("not needed here")  # what Ray's start would raise: enough to see when it began
+
+    began = time.monotonic()
+    short = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, delay=60.0)
+    code = _initial(circle_problem)
+    try:
+        assert asyncio.run(short.evaluate(code)).valid  # the local slot works meanwhile
+    finally:
+        short.shutdown()  # the campaign ends within its delay
+    assert short.wait(30) and started == []  # Ray was never started
+    delayed = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, delay=0.5)
+    try:
+        assert delayed.wait(60)
+        assert len(started) == 1 and started[0] - began >= 0.5
+    finally:
+        delayed.shutdown()
+
+
 def test_a_broken_sandbox_setting_is_one_line_from_the_local_slot(circle_problem):
     gate = _Gate(circle_problem)
     pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(user="no-such-user-here"), size=1), gate)
