@@ -143,12 +143,12 @@ class FakeOpenAIServer:
 
             def setup(self) -> None:
                 super().setup()
-                with server._httpd.connections_lock:
-                    server._httpd.connections.add(self.connection)
+                with self.server.connections_lock:
+                    self.server.connections.add(self.connection)
 
             def finish(self) -> None:
-                with server._httpd.connections_lock:
-                    server._httpd.connections.discard(self.connection)
+                with self.server.connections_lock:
+                    self.server.connections.discard(self.connection)
                 super().finish()
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
