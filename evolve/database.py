@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
-import functools
 import json
 import os
 import random
 import socket
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -129,8 +129,8 @@ def _snapshot(row: ProgramRow | SimpleNamespace) -> Program:
 class ProgramDatabase:
     """Stores a campaign's programs and chooses parents and inspirations.
 
-    Not thread-safe: the campaign controller, a single asyncio task, is its only user. Returned
-    `Program`s are frozen snapshots.
+    Not thread-safe: the campaign controller, a single asyncio task, is its only user (`aadd` and
+    `arecord_call` commit on a writer thread of its own, in order). Returned `Program`s are frozen snapshots.
 
     Args:
         url: SQLAlchemy URL, e.g. `sqlite:///runs/x/programs.db` or `postgresql+psycopg://...`.
@@ -152,6 +152,7 @@ class ProgramDatabase:
                  campaign_config: dict[str, Any] | None = None, *, read_only: bool = False,
                  indexes: bool = True) -> None:
         self._writer: ThreadPoolExecutor | None = None  # `aadd` and `arecord_call`: one thread, commits in order
+        self._last_write: Future | None = None  # the writer's latest job: a write on the caller's thread waits for it
         self.config = config or DatabaseConfig()
         self.features = list(features)
         self.read_only = read_only
@@ -360,6 +361,7 @@ class ProgramDatabase:
         fields = dict(locals())
         del fields["self"]
         row = self._program_row(**fields)
+        self._after_queued_writes()
         self._insert_program(row)
         return self._indexed(row)
 
@@ -410,33 +412,53 @@ class ProgramDatabase:
                     response: str | None = None, error: str = "", prompt_tokens: int = 0,
                     completion_tokens: int = 0, cost: float = 0.0, seconds: float = 0.0) -> None:
         """Commit one proposer request and its response (or error), for accounting and replay."""
-        self._writable()
-        call = dict(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
-                    inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[], response=response,
-                    error=error[:_ERROR_CHARS], prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    cost=cost, seconds=seconds, created_at=datetime.now(timezone.utc))
-        packed = zlib.compress(json.dumps(messages).encode(), 6)  # kept apart, compressed
-        with self._engine.begin() as conn:
-            call_id = conn.execute(_CALLS.insert(), call).inserted_primary_key[0]
-            conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
+        fields = dict(locals())
+        del fields["self"]
+        call = self._call_row(**fields)
+        self._after_queued_writes()
+        self._insert_call(call)
 
     async def arecord_call(self, **fields: Any) -> None:
         """`record_call` on the database's writer thread, off the event loop (committed in order with
         `aadd`'s programs)."""
+        await self._on_writer(self._insert_call, self._call_row(**fields))
+
+    def _call_row(self, *, iteration: int, parent_hash: str, messages: list[dict[str, str]],
+                  inspiration_hashes: list[str] | None = None, model: str = "", response: str | None = None,
+                  error: str = "", prompt_tokens: int = 0, completion_tokens: int = 0, cost: float = 0.0,
+                  seconds: float = 0.0) -> dict[str, Any]:
         self._writable()
-        await self._on_writer(functools.partial(self.record_call, **fields))
+        return dict(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
+                    inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[], response=response,
+                    error=error[:_ERROR_CHARS], prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    cost=cost, seconds=seconds, created_at=datetime.now(timezone.utc),
+                    packed=zlib.compress(json.dumps(messages).encode(), 6))  # the messages: kept apart, compressed
+
+    def _insert_call(self, call: dict[str, Any]) -> None:
+        packed = call.pop("packed")
+        with self._engine.begin() as conn:
+            call_id = conn.execute(_CALLS.insert(), call).inserted_primary_key[0]
+            conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
 
     async def _on_writer(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run `function(*args)` on the writer thread; wait for it to end even when cancelled meanwhile
         (what it commits is never half-known to the caller), then let the cancellation go on."""
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="evolve-db-writer")
-        future = asyncio.wrap_future(self._writer.submit(function, *args))
+        self._last_write = self._writer.submit(function, *args)
+        future = asyncio.wrap_future(self._last_write)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             await asyncio.wait([future])
             raise
+
+    def _after_queued_writes(self) -> None:
+        """Wait for the writer's queued jobs, so that a write on this thread commits after them: rows and
+        calls are committed in the order they were asked for (replay plays calls in that order)."""
+        last = self._last_write
+        if last is not None and not last.done():
+            futures.wait([last])
 
     def calls(self, iteration: int | None = None) -> list[dict[str, Any]]:
         """Every recorded proposer call (or one iteration's) in order, with its messages, as plain dicts."""

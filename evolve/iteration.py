@@ -169,9 +169,13 @@ class IterationRunner:
                 db.record_call(**call)
                 return db.add(status=ProgramStatus.SIMILAR, code=child, code_hash=code_hash,
                               canonical_hash=canonical, error=near, **meta)
-            self._in_flight |= {code_hash, canonical}
-        try:  # in flight until committed: a twin proposed meanwhile is caught as a duplicate, never scored twice
-            await db.arecord_call(**call)
+            self._in_flight |= {code_hash, canonical}  # until committed: a twin proposed meanwhile is a duplicate
+            try:
+                await db.arecord_call(**call)  # within the turn: calls are committed in the order they decided
+            except BaseException:
+                self._in_flight -= {code_hash, canonical}
+                raise
+        try:
             result = await self._pool.evaluate(child)
             status = _status(result)
             self._observe(proposal, result.valid and result.score > parent.score)

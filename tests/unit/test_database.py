@@ -123,6 +123,37 @@ def test_writes_off_the_event_loop_commit_in_order_and_index_even_when_cancelled
     db.close()
 
 
+def test_a_write_on_the_loop_commits_after_the_writes_queued_before_it(database_url):
+    """Rows and calls keep the order they were asked for (replay plays the calls in it), whichever thread
+    commits them."""
+    import asyncio
+    import threading
+
+    db = _db(database_url)
+    first = _add(db, 0, 1.0)
+    release = threading.Event()
+
+    def slow_insert(row, insert=db._insert_program):
+        release.wait(30)
+        insert(row)
+
+    async def scenario():
+        db._insert_program = slow_insert
+        queued = asyncio.create_task(db.aadd(iteration=1, status=ProgramStatus.INVALID, code="a = 1\n",
+                                             code_hash=normalized_hash("a = 1\n"), parent=first, proposer="t"))
+        await asyncio.sleep(0.05)  # the aadd is on the writer, held
+        del db._insert_program
+        threading.Timer(0.3, release.set).start()
+        now = db.add(iteration=2, status=ProgramStatus.INVALID, code="b = 2\n", code_hash=normalized_hash("b = 2\n"),
+                     parent=first, proposer="t")  # waits for the queued one, then commits
+        return await queued, now
+
+    queued, now = asyncio.run(scenario())
+    assert queued.id < now.id
+    assert [r[0] for r in _sql(database_url, "select iteration from programs order by id")] == [0, 1, 2]
+    db.close()
+
+
 def test_initial_program_seeds_every_island_and_best_tracks_max(database_url):
     db = _db(database_url)
     initial = _add(db, 0, 1.0)
