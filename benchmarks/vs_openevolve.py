@@ -99,13 +99,14 @@ def evolve_code(which: str) -> Path | None:
     return folder
 
 
-def evolve_command(setting: Setting, work: Path, base_url: str, iterations: int) -> list[str]:
+def evolve_command(setting: Setting, work: Path, base_url: str, iterations: int,
+                   overrides: tuple[str, ...] = ()) -> list[str]:
     problem = write_evolve_problem(work / "toy_bench", setting.cost, setting.cpu, work / "evaluations.log")
     workers = [f"ray.num_workers={setting.slots}"] + (["ray.worker_cpus=0.5"] if setting.slots > 2 else [])
     return [str(ROOT / ".venv" / "bin" / "evolve"), "run", f"problem={problem}", "llm=openai",
             f"llm.base_url={base_url}", "llm.model=fake-model", "llm.api_key_env=null",
             f"llm.concurrency={setting.proposals}", *workers, f"budget.iterations={iterations}",
-            f"hydra.run.dir={work / 'run'}"]
+            f"hydra.run.dir={work / 'run'}", *overrides]
 
 
 def openevolve_command(setting: Setting, work: Path, base_url: str, iterations: int) -> list[str]:
@@ -173,12 +174,14 @@ def evolve_split(run_dir: Path, pid: int, started: float, requests: list) -> dic
 
 
 def measure(tool: str, setting: Setting, iterations: int, timeout: float, keep: bool,
-            code: Path | None = None) -> dict:
+            code: Path | None = None, overrides: tuple[str, ...] = ()) -> dict:
     """One campaign of `tool` on `setting` against a fresh fake model; its figures as a dict."""
     work = Path(tempfile.mkdtemp(prefix=f"vs-oe-{tool}-{setting.name}-"))
     with FakeOpenAIServer(Responder(), latency=setting.latency) as server:
-        make = evolve_command if tool == "evolve" else openevolve_command
-        command = make(setting, work, server.base_url, iterations)
+        if tool == "evolve":
+            command = evolve_command(setting, work, server.base_url, iterations, overrides)
+        else:
+            command = openevolve_command(setting, work, server.base_url, iterations)
         load_before = os.getloadavg()[0]
         env = dict(os.environ, PYTHONPATH=str(code)) if code and tool == "evolve" else None
         tree = run_tree(command, work, work / "output.txt", timeout, env=env)
@@ -318,7 +321,9 @@ def render(saved: dict) -> str:
     settings = [Setting(**s) for s in saved["settings"]]
     tools = list(dict.fromkeys(r["tool"] for r in saved["runs"]))
     imports = saved.get("import_evolve_cli_s")
-    header = (f"{saved['code']}; {saved['iterations']} iterations; {saved['machine']}, OpenEvolve "
+    overrides = " ".join(saved.get("overrides") or [])
+    header = (f"{saved['code']}{f' with {overrides}' if overrides else ''}; {saved['iterations']} iterations; "
+              f"{saved['machine']}, OpenEvolve "
               f"{OPENEVOLVE_VERSION}; load average (1, 5, 15 min) at start "
               f"{', '.join(f'{x:.2f}' for x in saved['load_start'])}, at end "
               f"{', '.join(f'{x:.2f}' for x in saved['load_end'])}"
@@ -353,6 +358,8 @@ def main() -> None:
     parser.add_argument("--default-memory", type=int, default=0, metavar="N", help="first, the peak memory of "
                         "`evolve run` with default settings (the offline model) for N iterations of each built-in "
                         "problem in DEFAULT_MEMORY_PROBLEMS")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override added to every evolve run (repeatable), e.g. ray.start_after=100")
     args = parser.parse_args()
     if args.report:
         print(render(json.loads(args.report.read_text())))
@@ -364,7 +371,7 @@ def main() -> None:
     code = evolve_code(args.code) if "evolve" in tools else None
     path = args.json or ROOT / "runs" / "benchmarks" / f"vs_openevolve-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    saved = {"code": code_state(code), "iterations": args.iterations, "load_start": os.getloadavg(),
+    saved = {"code": code_state(code), "overrides": args.override, "iterations": args.iterations, "load_start": os.getloadavg(),
              "load_end": os.getloadavg(), "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
              "import_evolve_cli_s": import_seconds() if "evolve" in tools else None,
              "settings": [asdict(s) for s in settings], "ideal": {s.name: s.ideal(args.iterations) for s in settings},
@@ -373,7 +380,7 @@ def main() -> None:
         for rep in range(args.reps):
             for tool in (tools if rep % 2 == 0 else tools[::-1]):  # alternate the order against drift
                 wait_for_load(args.wait_load)
-                result = measure(tool, s, args.iterations, args.timeout, args.keep, code)
+                result = measure(tool, s, args.iterations, args.timeout, args.keep, code, tuple(args.override))
                 saved["runs"].append(result)
                 saved["load_end"] = os.getloadavg()
                 path.write_text(json.dumps(saved, indent=1))
