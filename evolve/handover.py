@@ -64,6 +64,9 @@ class HandoverPool:
         try:
             if after is not None:
                 after()
+            if self._delay > 0:
+                _log.info("Ray starts %g s after the set-up began if the campaign is still running "
+                          "(ray.start_after); the evaluations run in this process's slots meanwhile", self._delay)
             if self._closing.wait(max(0.0, self._began + self._delay - time.monotonic())):
                 return  # the campaign ended first: Ray was never needed
             remote = start()
