@@ -431,11 +431,11 @@ class ProgramDatabase:
         return dict(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
                     inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[], response=response,
                     error=error[:_ERROR_CHARS], prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    cost=cost, seconds=seconds, created_at=datetime.now(timezone.utc),
-                    packed=zlib.compress(json.dumps(messages).encode(), 6))  # the messages: kept apart, compressed
+                    cost=cost, seconds=seconds, created_at=datetime.now(timezone.utc), prompt=messages)
 
     def _insert_call(self, call: dict[str, Any]) -> None:
-        packed = call.pop("packed")
+        # the messages are kept apart, compressed: here, on the writer thread for `arecord_call`, not on the loop
+        packed = zlib.compress(json.dumps(call.pop("prompt")).encode(), 6)
         with self._engine.begin() as conn:
             call_id = conn.execute(_CALLS.insert(), call).inserted_primary_key[0]
             conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
