@@ -394,10 +394,13 @@ class Campaign:
             raise RunLocked(f"{self.run_dir}: another controller ({run.lock.lost}) took this campaign over after "
                             "this one missed its heartbeats; this one stopped")
         _log.info("campaign stopped: %s", reason)
+        await self._cancel(run.in_flight)  # before the figures: a write under way still commits (`aadd`)
         if run.validations:
             await asyncio.gather(*run.validations)
         self._record_stop(run, "finished", reason)
         best = run.db.best()
+        if best is not None:
+            self._write_best(best)  # one committed by a write under way at the stop is the best too
         return CampaignResult(run_dir=self.run_dir, iterations=run.db.iterations, evaluated=run.stats.evaluated,
                               valid=run.stats.valid, initial_score=self._natural(run.initial.score),
                               best_score=self._natural(best.score) if best else None,
@@ -425,13 +428,19 @@ class Campaign:
         except Exception as exc:
             _log.warning("could not keep the status figures' tally: %s", exc)
 
-    async def _tear_down(self, run: _Run) -> None:
-        """Cancel what is still in flight (nothing of it was committed), write the report, release every part."""
-        pending = run.in_flight | {t for t in run.validations if not t.done()}
+    @staticmethod
+    async def _cancel(tasks: set[asyncio.Task]) -> None:
+        """Cancel `tasks` and wait for them: nothing of them is committed but a program whose write was under
+        way, which is committed and indexed all the same."""
+        pending = {t for t in tasks if not t.done()}
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _tear_down(self, run: _Run) -> None:
+        """Cancel what is still in flight, write the report, release every part."""
+        await self._cancel(run.in_flight | run.validations)
         run.metrics.update(run.stats, final=True)  # what is left of the figures, whatever the stop
         try:  # at every stop, a signal or an error included; failing here must not hide why it stopped
             write_report(self.run_dir, run.db, self.config,
