@@ -209,8 +209,17 @@ class Campaign:
         iterations = IterationRunner(self.config, parts.database, parts.proposer,
                                      MeteredPool(parts.pool, metrics.evaluation), parts.prompts, parts.schedule, scratchpad)
         unapplied = UnappliedWatch(self.config.llm.max_unapplied_in_a_row, self.config.llm.on_unapplied)
-        return _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied,
-                    metrics=metrics)
+        run = _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied,
+                   metrics=metrics)
+        watch = getattr(parts.pool, "watch", None)
+        if watch is not None:  # a private Ray instance starts only for a campaign long enough to repay it
+            watch(lambda: self._seconds_left(run))
+        return run
+
+    def _seconds_left(self, run: _Run) -> float | None:
+        """The progress line's ETA in seconds (None: not known yet); read from Ray's start thread."""
+        eta = run.stats.eta(max(0, run.parts.schedule.budget - run.db.iterations), self.config.budget.wall_seconds)
+        return None if eta is None else eta[0]
 
     async def _seed(self, run: _Run) -> None:
         """Check the workers and the sandbox's layers, then evaluate the initial program (once ever)."""

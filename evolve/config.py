@@ -290,6 +290,10 @@ class RayConfig:
         start_after: with `local_start`, seconds the local slots work alone before a private instance
             (`address` null, no dashboard) starts: its start-up takes seconds of CPU, which a campaign that
             ends sooner (a smoke run, a test) would only lose; 0 starts it at once. A cluster is joined at once.
+        start_min_eta: with `local_start`, a private instance starts only while the campaign is expected to
+            run at least this many seconds more (the progress line's ETA: the iterations left at the pace so
+            far, or the wall budget left; unknown counts as long): on a small machine its start-up's CPU would
+            cost a shorter campaign more than its workers give back. null: whatever the ETA.
     """
 
     address: Optional[str] = None
@@ -302,6 +306,7 @@ class RayConfig:
     metrics: bool = True
     local_start: bool = True
     start_after: float = 5.0
+    start_min_eta: Optional[float] = 60.0
 
 
 @dataclass

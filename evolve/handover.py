@@ -4,8 +4,9 @@ A private local Ray instance takes seconds to start (more with the dashboard or 
 campaign does not wait for it: a `LocalPool` scores the initial program and the first children while a
 background thread starts Ray and its evaluation actors; once they are all up, new evaluations go to Ray
 and the local slots close as they come free. A private instance starts only after `ray.start_after`
-seconds: a campaign that ends sooner never pays its start-up. When Ray cannot start, the next
-evaluation raises the reason (one line).
+seconds, and only while the campaign is expected to run `ray.start_min_eta` seconds more: a campaign
+that ends sooner never pays its start-up. When Ray cannot start, the next evaluation raises the reason
+(one line).
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ class HandoverPool:
 
     `start` builds the remote pool and waits until its workers are up; it runs on a background thread,
     after `after` returns (what the first proposal needs first, such as the LLM SDK's import: Ray's start
-    would take CPU from it) and `delay` seconds have passed (a campaign that ends sooner never starts it).
+    would take CPU from it) and `delay` seconds have passed (a campaign that ends sooner never starts it),
+    and only once the campaign's ETA (`watch`) is unknown or at least `min_eta` seconds.
     """
 
     def __init__(self, local: LocalPool, start: Callable[[], "Pool"], after: Callable[[], None] | None = None,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, min_eta: float | None = None) -> None:
         self._delay = delay
+        self._min_eta = min_eta
+        self._eta: Callable[[], float | None] = lambda: None
         self._closing = threading.Event()
         self._local = local
         self._remote: Pool | None = None
@@ -65,10 +69,11 @@ class HandoverPool:
             if after is not None:
                 after()
             if self._delay > 0:
-                _log.info("Ray starts %g s after the set-up began if the campaign is still running "
-                          "(ray.start_after); the evaluations run in this process's slots meanwhile", self._delay)
-            if self._closing.wait(max(0.0, self._began + self._delay - time.monotonic())):
-                return  # the campaign ended first: Ray was never needed
+                _log.info("Ray starts %g s after the set-up began if the campaign is still running%s "
+                          "(ray.start_after); the evaluations run in this process's slots meanwhile", self._delay,
+                          "" if self._min_eta is None else f" and has {self._min_eta:g} s or more to go")
+            if self._closing.wait(max(0.0, self._began + self._delay - time.monotonic())) or self._ends_soon():
+                return  # the campaign ended first, or will end before Ray pays off: Ray was never needed
             remote = start()
         except EvolveError as exc:
             self._error = exc
@@ -91,6 +96,22 @@ class HandoverPool:
             self._ended.set()
         if self._error is None:
             threading.Event().wait()  # Ray's processes die with the thread that started them: this one stays
+
+    def watch(self, eta: Callable[[], float | None]) -> None:
+        """Tell the pool how to read the campaign's seconds left (None: not known yet)."""
+        self._eta = eta
+
+    def _ends_soon(self) -> bool:
+        """Wait while the campaign is expected to end within `min_eta`; True when it ended meanwhile."""
+        said = False
+        while self._min_eta is not None and (left := self._eta()) is not None and left < self._min_eta:
+            if not said:
+                said = True
+                _log.info("Ray waits: the campaign is expected to end in %.0f s, sooner than its start-up would "
+                          "pay off (ray.start_min_eta=%g)", left, self._min_eta)
+            if self._closing.wait(1.0):
+                return True
+        return False
 
     def _pool(self) -> "Pool":
         if self._error is not None:

@@ -124,6 +124,37 @@ def test_a_delayed_start_begins_after_its_delay_and_never_for_a_campaign_that_en
         delayed.shutdown()
 
 
+def test_ray_starts_only_while_the_campaign_is_expected_to_outlast_min_eta(circle_problem):
+    started: list[float] = []
+
+    def start():
+        started.append(time.monotonic())
+        raise RuntimeError("not needed here")
+
+    # delay: `watch` comes before the start thread first asks (a campaign's comes seconds before)
+    ending = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, delay=0.3, min_eta=60.0)
+    ending.watch(lambda: 10.0)  # the campaign ends in 10 s: Ray's start-up would not pay off
+    try:
+        assert not ending.wait(1.5)
+        assert asyncio.run(ending.evaluate(_initial(circle_problem))).valid  # the local slot works meanwhile
+    finally:
+        ending.shutdown()
+    assert ending.wait(30) and started == []
+    left = [10.0]  # the pace slows (a slower model, say): the campaign now has long to go, so Ray starts
+    slowing = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, delay=0.3, min_eta=60.0)
+    slowing.watch(lambda: left[0])
+    unknown = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, delay=0.3, min_eta=60.0)
+    unknown.watch(lambda: None)  # no pace yet (no iteration finished): counted as long
+    try:
+        assert unknown.wait(30) and len(started) == 1
+        assert not slowing.wait(1.5) and len(started) == 1
+        left[0] = 600.0
+        assert slowing.wait(30) and len(started) == 2
+    finally:
+        slowing.shutdown()
+        unknown.shutdown()
+
+
 def test_a_broken_sandbox_setting_is_one_line_from_the_local_slot(circle_problem):
     gate = _Gate(circle_problem)
     pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(user="no-such-user-here"), size=1), gate)
