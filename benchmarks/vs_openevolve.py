@@ -228,16 +228,16 @@ def _median(runs: list[dict], key: str) -> float | None:
 DEFAULT_MEMORY_PROBLEMS = ("circle_packing", "warehouse_tsp")
 
 
-def default_memory(iterations: int) -> list[dict]:
+def default_memory(iterations: int, overrides: tuple[str, ...] = ()) -> list[dict]:
     """Peak memory of the process tree of `evolve run problem=P budget.iterations=N`, nothing else set
-    (issue 10's memory figure is of a local campaign with default settings)."""
+    but `overrides` (issue 10's memory figure is of a local campaign with default settings)."""
     out = []
     with tempfile.TemporaryDirectory(prefix="evolve-memory-") as folder:
         for problem in DEFAULT_MEMORY_PROBLEMS:
             work = Path(folder) / problem
             work.mkdir()
             tree = run_tree([str(ROOT / ".venv" / "bin" / "evolve"), "run", f"problem={problem}",
-                             f"budget.iterations={iterations}", f"hydra.run.dir={work / 'run'}"],
+                             f"budget.iterations={iterations}", f"hydra.run.dir={work / 'run'}", *overrides],
                             cwd=work, output=work / "output.log", timeout=1800)
             out.append({"problem": problem, "iterations": iterations, "ok": tree.returncode == 0,
                         "wall": tree.exited - tree.started, "peak_rss_mb": tree.peak_rss / 2**20,
@@ -359,7 +359,7 @@ def main() -> None:
                         "`evolve run` with default settings (the offline model) for N iterations of each built-in "
                         "problem in DEFAULT_MEMORY_PROBLEMS")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="an override added to every evolve run (repeatable), e.g. ray.start_after=100")
+                        help="an override added to every evolve run, --default-memory's too (repeatable), e.g. ray.start_after=100")
     args = parser.parse_args()
     if args.report:
         print(render(json.loads(args.report.read_text())))
@@ -375,7 +375,7 @@ def main() -> None:
              "load_end": os.getloadavg(), "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
              "import_evolve_cli_s": import_seconds() if "evolve" in tools else None,
              "settings": [asdict(s) for s in settings], "ideal": {s.name: s.ideal(args.iterations) for s in settings},
-             "runs": [], "default_memory": default_memory(args.default_memory) if args.default_memory else []}
+             "runs": [], "default_memory": default_memory(args.default_memory, tuple(args.override)) if args.default_memory else []}
     for s in settings:
         for rep in range(args.reps):
             for tool in (tools if rep % 2 == 0 else tools[::-1]):  # alternate the order against drift
