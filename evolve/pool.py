@@ -80,6 +80,9 @@ def validation_failed(cause: BaseException, details: str) -> None:
                  " ".join(str(cause).split())[:300])
 
 
+TASK_EVENTS_ENV = "RAY_task_events_report_interval_ms"  # how often Ray's core worker reports task events (ms)
+
+
 def ray_connected() -> bool:
     """Whether this process is connected to Ray, without importing Ray: Ray's start may be importing it on
     another thread (the module is then in `sys.modules`, partly initialised), and an import here would wait."""

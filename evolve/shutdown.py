@@ -4,7 +4,8 @@ By then every program is committed, the report written, the run lock released an
 what is left are processes this one started: a private Ray instance (its GCS, raylet, agents and
 workers) and sandbox fork servers. Ray's own atexit teardown stops them gracefully one by one (3-4 s);
 they hold nothing of the campaign's, so they are killed together and the process exits. A driver
-joined to a cluster that outlives it waits a second first, for the cluster to get its last task events.
+joined to a cluster that outlives it first waits for the cluster to get its last task events: 0.3 s
+(`evolve.workers.connect` has its core worker send them every 0.1 s), 1.2 s on a `ray://` connection.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import sys
 import time
 from typing import NoReturn
 
-from evolve.pool import ray_connected
+from evolve.pool import TASK_EVENTS_ENV, ray_connected
 
 __all__ = ["exit_now"]
 
-_TASK_EVENTS_SECONDS = 1.2  # Ray reports a driver's task events every second
+_TASK_EVENTS_MARGIN = 0.2  # seconds, after a report interval of Ray's core worker, for the last events to arrive
 _KILL_SECONDS = 0.3  # at most, for the killed processes to be dead
 
 
@@ -47,16 +48,24 @@ def _end_processes() -> bool:
 
 def exit_now(code: int) -> NoReturn:
     """Flush the logs and the terminal, end what this process started, and exit with `code` at once (a
-    driver joined to a cluster after a second, so that the cluster has its last task events)."""
+    driver joined to a cluster after its task events' report interval, so that the cluster has the last)."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     if _end_processes():
-        # a cluster outlives us: Ray's core worker sends its task events every second, so wait that long
+        # a cluster outlives us: Ray's core worker sends its task events every interval, so wait that long
         # for the last ones (a `ray.shutdown()` here races Ray's own threads and can end us with code 1)
-        time.sleep(_TASK_EVENTS_SECONDS)
+        time.sleep(_task_events_interval() + _TASK_EVENTS_MARGIN)
     os._exit(code)
+
+
+def _task_events_interval() -> float:
+    """Seconds between two reports of this process's task events to Ray (its default: one)."""
+    try:
+        return max(0.0, float(os.environ.get(TASK_EVENTS_ENV, "1000")) / 1000)
+    except ValueError:
+        return 1.0
 
 
 def _dead(process) -> bool:

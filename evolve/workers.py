@@ -22,13 +22,14 @@ from evaluators.cascade import EvaluationResult
 from evolve.config import ProblemConfig, RayConfig, SandboxConfig
 from evolve.dashboard import RayInfo, loopback_pinned
 from evolve.errors import ConfigError, EvolveError, Interrupted
-from evolve.pool import evaluator_raised, pool_size, result_from_data, validation_failed
+from evolve.pool import TASK_EVENTS_ENV, evaluator_raised, pool_size, result_from_data, validation_failed
 from evolve.program import NODE_METRIC
 from evolve.slot import EvaluationSlot
 
 __all__ = ["EvaluationWorker", "EvaluationPool", "WorkerDied", "connect"]
 
 _log = logging.getLogger(__name__)
+CLUSTER_TASK_EVENTS_MS = 100  # a cluster driver's task events report interval (Ray's default: 1000)
 _ATTEMPTS = 3  # an evaluation lost with its worker runs at most this often in all
 _ACTOR_NUMBERS = itertools.count(1)
 
@@ -46,6 +47,10 @@ def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInf
         _log.info("%s", info.describe(), extra={"terminal": True})
         return info
     address = config.address or "local"  # "local": never attach to a cluster a `ray start` left running
+    if address != "local" and not address.startswith("ray://"):
+        # a driver joined to a cluster that outlives it sends its tasks' events this often: its exit waits
+        # that long for the last ones to reach the cluster (evolve.shutdown), not Ray's default second
+        os.environ.setdefault(TASK_EVENTS_ENV, str(CLUSTER_TASK_EVENTS_MS))
     job = ray.job_config.JobConfig(metadata=dict(metadata or {}))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None

@@ -60,17 +60,22 @@ def _until(read, holds, what: str, limit: float = 120.0) -> None:
     pytest.fail(f"{what}: not within {limit:g} s; last saw {value!r}")
 
 
-def _programs(run_dir: Path) -> tuple[str, int]:
-    """The campaign's name and how many programs it evaluated (its `evaluate` tasks)."""
+def _programs(run_dir: Path) -> tuple[str, Counter]:
+    """The campaign's name and the tasks it ran on Ray, as the dashboard should list them: one finished
+    `evaluate` task per evaluated program, and one `validate` task (circle_packing has no validation data:
+    the first validation finds that out, and the campaign asks no more)."""
     from evolve.rundir import campaign_name, load_config, open_database
 
     config = load_config(run_dir)
+    name = campaign_name(config, run_dir)
     with open_database(config, run_dir, read_only=True) as db:
-        evaluated = sum(p.status.is_evaluated() for p in db.programs())
-    return campaign_name(config, run_dir), evaluated
+        programs = db.programs()
+    return name, Counter({(f"evaluate:{name}", "FINISHED"): sum(p.status.is_evaluated() for p in programs),
+                          (f"validate:{name}", "FINISHED"): 1})
 
 
-def test_each_campaign_is_a_named_job_with_named_actors_and_tasks(ray_address, dashboard_instance, cli_env, tmp_path):
+def test_each_campaign_is_a_named_job_with_named_actors_and_tasks(ray_address, dashboard_instance, cli_env,
+                                                                  evolve_bin, tmp_path):
     # ray_address: this process's Ray set-up turns on token auth, which the state API's client needs
     from ray.job_submission import JobSubmissionClient
     from ray.util.state import list_actors, list_tasks
@@ -83,12 +88,14 @@ def test_each_campaign_is_a_named_job_with_named_actors_and_tasks(ray_address, d
     env.pop("RAY_AUTH_MODE", None)  # as in a new shell: connect must send Ray's token by itself
     runs = [tmp_path / "one", tmp_path / "two"]
     for n, run_dir in enumerate(runs, 1):  # a sweep's two campaigns on one cluster, each its own driver
-        # through evolve.run, which leaves Ray the usual way (the `evolve` command exits at once after a
-        # campaign, and the events of its last second of tasks may never reach the GCS)
-        out = subprocess.run([sys.executable, "-c", _CAMPAIGN, str(run_dir), str(n), ray["address"]], env=env,
-                             capture_output=True, text=True, timeout=300, check=False)
+        # one through evolve.run, which leaves Ray the usual way; one through the `evolve` command, which
+        # exits at once after its campaign: the events of its last tasks must reach the cluster all the same
+        command = [sys.executable, "-c", _CAMPAIGN, str(run_dir), str(n), ray["address"]] if n == 1 else \
+            [evolve_bin, "run", "llm=offline", "budget.iterations=5", f"seed={n}", "ray.num_workers=1",
+             f"ray.address={ray['address']}", "ray.local_start=false", f"hydra.run.dir={run_dir}"]
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
         assert out.returncode == 0, out.stderr[-3000:]
-        assert f"Ray dashboard: {ray['dashboard']}" in out.stderr  # the terminal says where it is
+        assert f"Ray dashboard: {ray['dashboard']}" in out.stdout + out.stderr  # the terminal says where it is
         assert f"Ray dashboard: {ray['dashboard']}" in (run_dir / "campaign.log").read_text()
     campaigns = dict(_programs(run_dir) for run_dir in runs)
     assert len(campaigns) == 2
@@ -105,11 +112,12 @@ def test_each_campaign_is_a_named_job_with_named_actors_and_tasks(ray_address, d
     for name in campaigns:
         assert any(actor.startswith(f"evaluator:{name}#") for actor in actors), actors
 
-    def evaluate_tasks():
+    def campaign_tasks():
         tasks = list_tasks(address=address, limit=10_000, raise_on_missing_output=False)
-        return Counter(t.name for t in tasks if t.name.startswith("evaluate"))
+        return Counter((t.name, t.state) for t in tasks if t.name.startswith(("evaluate:", "validate:")))
 
-    # every evaluation of each campaign is one task named after that campaign
-    expected = Counter({f"evaluate:{name}": evaluated for name, evaluated in campaigns.items()})
-    _until(evaluate_tasks, lambda seen: seen == expected, f"tasks named evaluate:<campaign>, {dict(expected)}")
+    # every evaluation and validation of each campaign is one finished task named after that campaign (a
+    # driver that left before the cluster had its last task events would leave some missing, or FAILED)
+    expected = sum(campaigns.values(), Counter())
+    _until(campaign_tasks, lambda seen: seen == expected, f"finished tasks named after their campaign, {dict(expected)}")
 
