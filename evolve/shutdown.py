@@ -4,8 +4,8 @@ By then every program is committed, the report written, the run lock released an
 what is left are processes this one started: a private Ray instance (its GCS, raylet, agents and
 workers) and sandbox fork servers. Ray's own atexit teardown stops them gracefully one by one (3-4 s);
 they hold nothing of the campaign's, so they are killed together and the process exits. A driver
-joined to a cluster that outlives it first waits for the cluster to get its last task events: 0.3 s
-(`evolve.workers.connect` has its core worker send them every 0.1 s), 1.2 s on a `ray://` connection.
+joined to a cluster that outlives it first waits for the cluster to get its last task events: 0.25 s
+(`evolve.workers.connect` has its core worker send them every 0.05 s), 1.2 s on a `ray://` connection.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from evolve.slot import EvaluationSlot
 __all__ = ["EvaluationWorker", "EvaluationPool", "WorkerDied", "connect"]
 
 _log = logging.getLogger(__name__)
-CLUSTER_TASK_EVENTS_MS = 100  # a cluster driver's task events report interval (Ray's default: 1000)
+CLUSTER_TASK_EVENTS_MS = 50  # a cluster driver's task events report interval (Ray's default: 1000)
 _ATTEMPTS = 3  # an evaluation lost with its worker runs at most this often in all
 _ACTOR_NUMBERS = itertools.count(1)
 
