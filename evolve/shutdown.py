@@ -4,8 +4,9 @@ By then every program is committed, the report written, the run lock released an
 what is left are processes this one started: a private Ray instance (its GCS, raylet, agents and
 workers) and sandbox fork servers. Ray's own atexit teardown stops them gracefully one by one (3-4 s);
 they hold nothing of the campaign's, so they are killed together and the process exits. A driver
-joined to a cluster that outlives it first waits for the cluster to get its last task events: 0.25 s
-(`evolve.workers.connect` has its core worker send them every 0.05 s), 1.2 s on a `ray://` connection.
+joined to a cluster that outlives it first waits for the cluster to get its last task events: until
+0.25 s after its last task ended (`evolve.workers.connect` has its core worker send them every 0.05 s;
+1.2 s on a `ray://` connection, whose driver is the cluster's).
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from typing import NoReturn
 
 from evolve.pool import TASK_EVENTS_ENV, ray_connected
 
-__all__ = ["exit_now"]
+__all__ = ["exit_now", "ray_task_ended"]
 
 _TASK_EVENTS_MARGIN = 0.2  # seconds, after a report interval of Ray's core worker, for the last events to arrive
+_last_ray_task = 0.0  # time.monotonic() when this process last saw one of its Ray tasks end
+
+
+def ray_task_ended() -> None:
+    """Note that a Ray task this process submitted has just ended: the cluster has its events one report
+    interval later, which `exit_now` waits for only as far as it has not passed yet."""
+    global _last_ray_task
+    _last_ray_task = time.monotonic()
 _KILL_SECONDS = 0.3  # at most, for the killed processes to be dead
 
 
@@ -56,7 +65,7 @@ def exit_now(code: int) -> NoReturn:
     if _end_processes():
         # a cluster outlives us: Ray's core worker sends its task events every interval, so wait that long
         # for the last ones (a `ray.shutdown()` here races Ray's own threads and can end us with code 1)
-        time.sleep(_task_events_interval() + _TASK_EVENTS_MARGIN)
+        time.sleep(max(0.0, _last_ray_task + _task_events_interval() + _TASK_EVENTS_MARGIN - time.monotonic()))
     os._exit(code)
 
 

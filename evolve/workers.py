@@ -24,6 +24,7 @@ from evolve.dashboard import RayInfo, loopback_pinned
 from evolve.errors import ConfigError, EvolveError, Interrupted
 from evolve.pool import TASK_EVENTS_ENV, evaluator_raised, pool_size, result_from_data, validation_failed
 from evolve.program import NODE_METRIC
+from evolve.shutdown import ray_task_ended
 from evolve.slot import EvaluationSlot
 
 __all__ = ["EvaluationWorker", "EvaluationPool", "WorkerDied", "connect"]
@@ -167,6 +168,7 @@ class EvaluationPool:
                                              self.ready_timeout)
         except asyncio.TimeoutError:
             raise self._not_up() from None
+        ray_task_ended()
         _raise_first(reasons)
 
     def wait_ready(self) -> None:
@@ -175,6 +177,7 @@ class EvaluationPool:
             reasons = ray.get([actor.ready.remote() for actor in self._actors], timeout=self.ready_timeout)
         except GetTimeoutError:
             raise self._not_up() from None
+        ray_task_ended()
         _raise_first(reasons)
 
     async def layers(self) -> dict[str, str]:
@@ -186,6 +189,7 @@ class EvaluationPool:
             raise ConfigError(f"sandbox={self.sandbox.kind} does not work on this machine: "
                               f"{type(exc.cause).__name__}: {exc.cause}; see `evolve doctor`") from None
         finally:
+            ray_task_ended()
             self._queue().put_nowait(actor)
 
     async def _call(self, method: str, code: str) -> Any:
@@ -210,6 +214,8 @@ class EvaluationPool:
         except BaseException:
             queue.put_nowait(actor)
             raise
+        finally:
+            ray_task_ended()
         queue.put_nowait(actor)
         return result
 
