@@ -39,12 +39,17 @@ class HandoverPool:
 
     `start` builds the remote pool and waits until its workers are up; it runs on a background thread,
     after `after` returns (what the first proposal needs first, such as the LLM SDK's import: Ray's start
-    would take CPU from it) and `delay` seconds have passed (a campaign that ends sooner never starts it),
-    and only once the campaign's ETA (`watch`) is unknown or at least `min_eta` seconds.
+    would take CPU from it), after `begin()` for a `gated` pool (the campaign's first proposals are out:
+    Ray's import and connection would otherwise delay them), once `delay` seconds have passed (a campaign
+    that ends sooner never starts it), and only once the campaign's ETA (`watch`) is unknown or at least
+    `min_eta` seconds.
     """
 
     def __init__(self, local: LocalPool, start: Callable[[], "Pool"], after: Callable[[], None] | None = None,
-                 delay: float = 0.0, min_eta: float | None = None) -> None:
+                 delay: float = 0.0, min_eta: float | None = None, gated: bool = False) -> None:
+        self._begun = threading.Event()
+        if not gated:
+            self._begun.set()
         self._delay = delay
         self._min_eta = min_eta
         self._eta: Callable[[], float | None] = lambda: None
@@ -68,6 +73,9 @@ class HandoverPool:
         try:
             if after is not None:
                 after()
+            self._begun.wait()
+            if self._closing.is_set():
+                return  # the campaign ended before its first proposals
             if self._delay > 0:
                 _log.info("Ray starts %g s after the set-up began if the campaign is still running%s "
                           "(ray.start_after); the evaluations run in this process's slots meanwhile", self._delay,
@@ -96,6 +104,10 @@ class HandoverPool:
             self._ended.set()
         if self._error is None:
             threading.Event().wait()  # Ray's processes die with the thread that started them: this one stays
+
+    def begin(self) -> None:
+        """The campaign's first proposals are out: a gated pool may start Ray now."""
+        self._begun.set()
 
     def watch(self, eta: Callable[[], float | None]) -> None:
         """Tell the pool how to read the campaign's seconds left (None: not known yet)."""
@@ -163,6 +175,7 @@ class HandoverPool:
     def shutdown(self) -> None:
         """Release the local slots and Ray's workers; a start still under way shuts its pool down itself."""
         self._closing.set()
+        self._begun.set()  # a start still waiting for the campaign's first proposals gives up
         with self._guard:
             self._closed = True
             remote, self._remote = self._remote, None

@@ -56,7 +56,8 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
     """The evaluation slots a config names: with `ray.local_start`, slots of this process score the first
     programs while Ray starts (or is joined) in the background and its workers come up (`HandoverPool`; a
     private instance starts only after `ray.start_after` seconds, and only for a campaign expected to run
-    `ray.start_min_eta` seconds more); without, Ray's workers only."""
+    `ray.start_min_eta` seconds more; any, once the caller's `begin()` says the first proposals are out);
+    without, Ray's workers only."""
     settings = config.ray
     if not settings.local_start:
         return _ray_pool(config, wait=False, run_dir=run_dir)
@@ -72,7 +73,7 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
     private = settings.address is None and not settings.include_dashboard
     return HandoverPool(local, functools.partial(_ray_pool, config, wait=True, run_dir=run_dir), after,
                         delay=settings.start_after if private else 0.0,
-                        min_eta=settings.start_min_eta if private else None)
+                        min_eta=settings.start_min_eta if private else None, gated=True)
 
 
 def _ray_pool(config: Config, wait: bool, run_dir: str | Path | None = None) -> Pool:

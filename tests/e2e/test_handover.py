@@ -124,6 +124,27 @@ def test_a_delayed_start_begins_after_its_delay_and_never_for_a_campaign_that_en
         delayed.shutdown()
 
 
+def test_a_gated_start_waits_for_the_campaigns_first_proposals(circle_problem):
+    started: list[float] = []
+
+    def start():
+        started.append(time.monotonic())
+        raise RuntimeError("not needed here")
+
+    never = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, gated=True)
+    assert not never.wait(1.0)  # no delay, but the campaign has not said its first proposals are out
+    never.shutdown()  # it ended in its set-up
+    assert never.wait(30) and started == []
+    gated = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, gated=True)
+    try:
+        assert not gated.wait(1.0) and started == []
+        begun = time.monotonic()
+        gated.begin()
+        assert gated.wait(30) and len(started) == 1 and started[0] >= begun
+    finally:
+        gated.shutdown()
+
+
 def test_ray_starts_only_while_the_campaign_is_expected_to_outlast_min_eta(circle_problem):
     started: list[float] = []
 
