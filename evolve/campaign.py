@@ -258,8 +258,8 @@ class Campaign:
         reason = self._stop_reason(run)
         header = [f"run dir: {self.run_dir}  (from another terminal: evolve status --watch {self.run_dir})"]
         # the Ray dashboard's address line goes in `header` too
-        # Ray starts (or is joined) once the first iterations have run up to their first wait (their
-        # requests out): its import and connection would delay them
+        # Ray starts (or is joined) once the first iteration is done: its import and connection would delay
+        # the first requests, and until a proposal is answered there is no child to evaluate
         begin = getattr(run.parts.pool, "begin", None)
         with ProgressDisplay(schedule.budget, run.db.iterations, show, self._console, header=header,
                              wall_seconds=cfg.budget.wall_seconds, stats=run.stats) as display:
@@ -271,11 +271,11 @@ class Campaign:
                         run.db.iterations + len(run.in_flight) < schedule.budget:
                     number = schedule.next_iteration()
                     run.in_flight.add(asyncio.create_task(run.iterations.run(number, number % cfg.database.islands)))
-                if begin is not None:  # after the new tasks' first steps
-                    asyncio.get_running_loop().call_soon(begin)
-                    begin = None
                 run.stats.in_flight = len(run.in_flight)
                 finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                if begin is not None:
+                    begin()
+                    begin = None
                 for task in finished:
                     program = task.result()
                     if program is not None:  # None: closed by a spending cap before its request left

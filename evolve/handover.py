@@ -39,8 +39,8 @@ class HandoverPool:
 
     `start` builds the remote pool and waits until its workers are up; it runs on a background thread,
     after `after` returns (what the first proposal needs first, such as the LLM SDK's import: Ray's start
-    would take CPU from it), after `begin()` for a `gated` pool (the campaign's first proposals are out:
-    Ray's import and connection would otherwise delay them), once `delay` seconds have passed (a campaign
+    would take CPU from it), after `begin()` for a `gated` pool (the campaign's first iteration is done:
+    Ray's import and connection would otherwise delay the first requests), once `delay` seconds have passed (a campaign
     that ends sooner never starts it), and only once the campaign's ETA (`watch`) is unknown or at least
     `min_eta` seconds.
     """
@@ -75,7 +75,7 @@ class HandoverPool:
                 after()
             self._begun.wait()
             if self._closing.is_set():
-                return  # the campaign ended before its first proposals
+                return  # the campaign ended before its first iteration was done
             if self._delay > 0:
                 _log.info("Ray starts %g s after the set-up began if the campaign is still running%s "
                           "(ray.start_after); the evaluations run in this process's slots meanwhile", self._delay,
@@ -106,7 +106,7 @@ class HandoverPool:
             threading.Event().wait()  # Ray's processes die with the thread that started them: this one stays
 
     def begin(self) -> None:
-        """The campaign's first proposals are out: a gated pool may start Ray now."""
+        """The campaign's first iteration is done: a gated pool may start Ray now."""
         self._begun.set()
 
     def watch(self, eta: Callable[[], float | None]) -> None:
@@ -175,7 +175,7 @@ class HandoverPool:
     def shutdown(self) -> None:
         """Release the local slots and Ray's workers; a start still under way shuts its pool down itself."""
         self._closing.set()
-        self._begun.set()  # a start still waiting for the campaign's first proposals gives up
+        self._begun.set()  # a start still waiting for the campaign's first iteration gives up
         with self._guard:
             self._closed = True
             remote, self._remote = self._remote, None

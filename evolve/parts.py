@@ -56,7 +56,7 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
     """The evaluation slots a config names: with `ray.local_start`, slots of this process score the first
     programs while Ray starts (or is joined) in the background and its workers come up (`HandoverPool`; a
     private instance starts only after `ray.start_after` seconds, and only for a campaign expected to run
-    `ray.start_min_eta` seconds more; any, once the caller's `begin()` says the first proposals are out);
+    `ray.start_min_eta` seconds more; any, once the caller's `begin()` says its first iteration is done);
     without, Ray's workers only."""
     settings = config.ray
     if not settings.local_start:

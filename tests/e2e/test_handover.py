@@ -124,7 +124,7 @@ def test_a_delayed_start_begins_after_its_delay_and_never_for_a_campaign_that_en
         delayed.shutdown()
 
 
-def test_a_gated_start_waits_for_the_campaigns_first_proposals(circle_problem):
+def test_a_gated_start_waits_for_the_campaigns_first_iteration(circle_problem):
     started: list[float] = []
 
     def start():
@@ -132,7 +132,7 @@ def test_a_gated_start_waits_for_the_campaigns_first_proposals(circle_problem):
         raise RuntimeError("not needed here")
 
     never = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, gated=True)
-    assert not never.wait(1.0)  # no delay, but the campaign has not said its first proposals are out
+    assert not never.wait(1.0)  # no delay, but the campaign has not said its first iteration is done
     never.shutdown()  # it ended in its set-up
     assert never.wait(30) and started == []
     gated = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, gated=True)
