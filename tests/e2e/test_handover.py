@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Callable
 
 import pytest
 
@@ -101,13 +102,19 @@ def test_a_pool_that_comes_up_after_the_campaign_ended_is_shut_down(ray_address,
     assert ray.is_initialized()
 
 
-def test_a_delayed_start_begins_after_its_delay_and_never_for_a_campaign_that_ended_first(circle_problem):
+def _recorded_start() -> tuple[list[float], Callable[[], EvaluationPool]]:
+    """A `start` that records when it was called, and the list it records in."""
     started: list[float] = []
 
-    def start():
+    def start() -> EvaluationPool:
         started.append(time.monotonic())
         raise RuntimeError("not needed here")  # what Ray's start would raise: enough to see when it began
 
+    return started, start
+
+
+def test_a_delayed_start_begins_after_its_delay_and_never_for_a_campaign_that_ended_first(circle_problem):
+    started, start = _recorded_start()
     began = time.monotonic()
     short = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, delay=60.0)
     code = _initial(circle_problem)
@@ -125,12 +132,7 @@ def test_a_delayed_start_begins_after_its_delay_and_never_for_a_campaign_that_en
 
 
 def test_a_gated_start_waits_for_the_campaigns_first_iteration(circle_problem):
-    started: list[float] = []
-
-    def start():
-        started.append(time.monotonic())
-        raise RuntimeError("not needed here")
-
+    started, start = _recorded_start()
     never = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, gated=True)
     assert not never.wait(1.0)  # no delay, but the campaign has not said its first iteration is done
     never.shutdown()  # it ended in its set-up
@@ -146,12 +148,7 @@ def test_a_gated_start_waits_for_the_campaigns_first_iteration(circle_problem):
 
 
 def test_ray_starts_only_while_the_campaign_is_expected_to_outlast_min_eta(circle_problem):
-    started: list[float] = []
-
-    def start():
-        started.append(time.monotonic())
-        raise RuntimeError("not needed here")
-
+    started, start = _recorded_start()
     # delay: `watch` comes before the start thread first asks (a campaign's comes seconds before)
     ending = HandoverPool(LocalPool(circle_problem, SandboxConfig(), size=1), start, delay=0.3, min_eta=60.0)
     ending.watch(lambda: 10.0)  # the campaign ends in 10 s: Ray's start-up would not pay off
