@@ -40,9 +40,9 @@ class HandoverPool:
     `start` builds the remote pool and waits until its workers are up; it runs on a background thread,
     after `after` returns (what the first proposal needs first, such as the LLM SDK's import: Ray's start
     would take CPU from it), after `begin()` for a `gated` pool (the campaign's first iteration is done:
-    Ray's import and connection would otherwise delay the first requests), once `delay` seconds have passed (a campaign
-    that ends sooner never starts it), and only once the campaign's ETA (`watch`) is unknown or at least
-    `min_eta` seconds.
+    Ray's import and connection would otherwise delay the first requests), once `delay` seconds have
+    passed (a campaign that ends sooner never starts it), and only once the campaign's ETA (`watch`) is
+    unknown or at least `min_eta` seconds.
     """
 
     def __init__(self, local: LocalPool, start: Callable[[], "Pool"], after: Callable[[], None] | None = None,

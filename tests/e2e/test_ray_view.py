@@ -119,5 +119,6 @@ def test_each_campaign_is_a_named_job_with_named_actors_and_tasks(ray_address, d
     # every evaluation and validation of each campaign is one finished task named after that campaign (a
     # driver that left before the cluster had its last task events would leave some missing, or FAILED)
     expected = sum(campaigns.values(), Counter())
-    _until(campaign_tasks, lambda seen: seen == expected, f"finished tasks named after their campaign, {dict(expected)}")
+    _until(campaign_tasks, lambda seen: seen == expected,
+           f"finished tasks named after their campaign, {dict(expected)}")
 
