@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from evaluators.base import Evaluator, Stage
 from evaluators.budget import CallBudget, OverBudget, RejectedReply, check_numbers
 from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
@@ -27,3 +29,9 @@ __all__ = [
     "evaluate_held_out",
     "evaluate_program",
 ]
+
+# A library's logger: an evaluator's traceback (logged when it raises) goes where the application sends
+# it (an evaluation slot collects it for campaign.log), never to stderr by Python's last-resort handler
+# (a local slot already closed by the tear-down, the report's reference lines)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+

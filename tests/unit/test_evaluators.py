@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from evaluators import Evaluator, Score, Stage, evaluate_program
@@ -63,6 +67,27 @@ def test_an_evaluator_bug_is_flagged_not_blamed_on_the_candidate(sandbox):
 
     result = evaluate_program(Broken(), sandbox, "def solve():\n    return 1\n", LIMITS)
     assert not result.valid and result.evaluator_error and "KeyError" in result.feedback
+
+
+def test_an_evaluator_bug_logged_where_nothing_listens_stays_off_the_terminal():
+    # a campaign's controller runs evaluators too (local slots, reference lines): one that raises after its
+    # slot was closed must not print its traceback on the user's terminal (it goes to campaign.log through
+    # the slot, and nowhere when the slot is gone)
+    script = r"""
+from evaluators import Evaluator, evaluate_program
+from sandboxes import ProcessSandbox, SandboxLimits
+
+class Broken(Evaluator):
+    def evaluate(self, candidate):
+        raise KeyError("oops")
+
+result = evaluate_program(Broken(), ProcessSandbox(), "def solve():\n    return 1\n", SandboxLimits(call_timeout=3))
+print("evaluator_error" if result.evaluator_error else "scored")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0 and out.stdout.strip() == "evaluator_error", out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and "oops" not in out.stderr, out.stderr[-2000:]
 
 
 def test_scores_must_be_finite_plain_data(sandbox):
