@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from evolve._orm import LLMCallRow, ProgramRow  # noqa: E402
+from evolve.storage._orm import LLMCallRow, ProgramRow  # noqa: E402
 from evolve.config import Config  # noqa: E402
 from evolve.problems import get_problem  # noqa: E402
 from evolve.program import ProgramStatus  # noqa: E402
-from evolve.rundir import open_database, write_config  # noqa: E402
+from evolve.storage.rundir import open_database, write_config  # noqa: E402
 
 INITIAL = (ROOT / "problems" / "circle_packing" / "initial.py").read_text()
 STATUSES = [("valid", 0.45), ("invalid", 0.25), ("edit_failed", 0.15), ("duplicate", 0.08), ("similar", 0.05),
@@ -48,7 +48,7 @@ SYSTEM = "You are an expert in computational geometry improving a circle packing
 REOPEN = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[3])
-from evolve.rundir import load_config, open_database
+from evolve.storage.rundir import load_config, open_database
 def rss():
     return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
 config = load_config(sys.argv[1])
@@ -78,7 +78,7 @@ def fill(url: str, config: Config, run_dir: Path, n: int) -> None:
     engine = create_engine(url)
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     try:
-        from evolve._orm import LLMMessagesRow
+        from evolve.storage._orm import LLMMessagesRow
     except ImportError:  # the evolve before compact prompts
         LLMMessagesRow = None
     lengths = "code_length" in ProgramRow.__table__.columns
@@ -174,12 +174,12 @@ def measure(label: str, url: str | None, n: int) -> dict[str, str]:
     out["add ms median / p99"] = percentiles(times)
     db.close()
 
-    from evolve import cli
+    import evolve.cli.commands as cli
 
     try:  # status's own imports are timed with the command, not here
-        import evolve.status_view  # noqa: F401
+        import evolve.cli.status_view  # noqa: F401
     except ImportError:  # an evolve before it
-        import evolve.llm.outcomes  # noqa: F401
+        import evolve.observe.outcomes  # noqa: F401
     args = argparse.Namespace(run_dir=str(run_dir), json=False, watch=None)
     t = time.perf_counter()
     with redirect_stdout(io.StringIO()):

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import ray
 
-from evolve.campaign import Campaign
+from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
-from evolve.dashboard import loopback_pinned
-from evolve.metrics import CampaignMetrics
+from evolve.observe.dashboard import loopback_pinned
+from evolve.observe.metrics import CampaignMetrics
 from evolve.problems import get_problem
 
 ITERATIONS = 60
@@ -68,7 +68,7 @@ def _isolated(n: int = 2000) -> float:
     """Seconds for one evaluation's records, alone."""
     from evaluators.cascade import EvaluationResult
     from evolve.program import Program, ProgramStatus
-    from evolve.progress import Stats
+    from evolve.observe.progress import Stats
 
     metrics = CampaignMetrics("isolated", "circle_packing")
     program = Program(id=1, iteration=3, status=ProgramStatus.VALID, code="", code_hash="", proposer="offline",

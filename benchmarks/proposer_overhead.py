@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 from evolve.config import DatabaseConfig, ModelConfig
-from evolve.database import ProgramDatabase
-from evolve.edits import apply_proposal, normalized_hash
-from evolve.llm import OpenAIModel
-from evolve.novelty import canonical_hash, canonical_tokens, similarity
+from evolve.storage.database import ProgramDatabase
+from evolve.proposals.edits import apply_proposal, normalized_hash
+from evolve.proposals.llm import OpenAIModel
+from evolve.proposals.novelty import canonical_hash, canonical_tokens, similarity
 from evolve.problems import get_problem, read_initial_program
 from evolve.program import ProgramStatus
-from evolve.prompts import PromptBuilder
+from evolve.proposals.prompts import PromptBuilder
 from evolve.testing import FakeOpenAIServer
 from timing import median_ms
 

@@ -5,7 +5,7 @@
 Each run dir is filled like `database_scale.py` fills one (programs shaped like a circle_packing run, one
 recorded prompt per iteration), once: with `--keep DIR` the run dirs stay there and later calls reuse them.
 A run is recorded as finished when this evolve records how campaigns end. Where this evolve keeps a tally of
-the status figures (`evolve.aggregates.checkpoint`), each size is measured three ways: as a campaign leaves
+the status figures (`evolve.observe.aggregates.checkpoint`), each size is measured three ways: as a campaign leaves
 it when it stops (the tally counts every row), as a running campaign has it at worst (the tally
 `CHECKPOINT_EVERY` rows behind), and without one (a database of an older evolve: every row is read). With `--postgres` the same runs
 are measured again with their database on the PostgreSQL server of `EVOLVE_TEST_POSTGRES_URL` (one
@@ -38,16 +38,16 @@ from sqlalchemy.engine import make_url
 
 from evolve.config import Config
 from evolve.problems import get_problem
-from evolve.rundir import open_database, write_config
+from evolve.storage.rundir import open_database, write_config
 
-# the command as `python -m evolve.cli` of this checkout (the console script would run the installed one):
+# the command as `python -m evolve.cli.commands` of this checkout (the console script would run the installed one):
 # a copy of an older evolve (`git archive`) with this file in its benchmarks/ measures that evolve
-EVOLVE = [sys.executable, "-m", "evolve.cli"]
+EVOLVE = [sys.executable, "-m", "evolve.cli.commands"]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 HEAVY = ("ray", "openai", "hydra", "alembic", "httpx", "numpy")
 IMPORTED = """
 import io, contextlib, json, sys
-from evolve.cli import main
+from evolve.cli.commands import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
     main(["status", sys.argv[1]])
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY and "." not in m)))
@@ -102,13 +102,13 @@ def run_dir(base: Path, n: int, server: str | None = None) -> Path:
 def keep_tally(path: Path, how: str) -> bool:
     """Leave the run's kept tally as `how` says (`stopped`, `behind`, `none`); False for an evolve without."""
     try:
-        from evolve import aggregates
-        from evolve._orm import TallyRow
+        from evolve.observe import aggregates
+        from evolve.storage._orm import TallyRow
     except ImportError:
         return False
     from sqlalchemy import delete
 
-    from evolve.rundir import load_config
+    from evolve.storage.rundir import load_config
 
     with open_database(load_config(path, find_problem=False), path) as db:
         if how == "none":

@@ -34,7 +34,7 @@ from database_scale import fill
 
 from evolve.config import Config
 from evolve.problems import get_problem
-from evolve.rundir import write_config
+from evolve.storage.rundir import write_config
 
 
 def fetch(url: str) -> int:

@@ -294,7 +294,7 @@ def import_seconds() -> float:
     python = str(ROOT / ".venv" / "bin" / "python")
     subprocess.run([python, "-c", "pass"], check=True)
     started = time.perf_counter()
-    subprocess.run([python, "-c", "import evolve.cli"], check=True, cwd=tempfile.gettempdir())
+    subprocess.run([python, "-c", "import evolve.cli.commands"], check=True, cwd=tempfile.gettempdir())
     return time.perf_counter() - started
 
 
@@ -327,7 +327,7 @@ def render(saved: dict) -> str:
               f"{OPENEVOLVE_VERSION}; load average (1, 5, 15 min) at start "
               f"{', '.join(f'{x:.2f}' for x in saved['load_start'])}, at end "
               f"{', '.join(f'{x:.2f}' for x in saved['load_end'])}"
-              + (f"; `import evolve.cli` in a fresh interpreter {imports:.2f} s" if imports else ""))
+              + (f"; `import evolve.cli.commands` in a fresh interpreter {imports:.2f} s" if imports else ""))
     memory = saved.get("default_memory") or []
     if memory:
         header += ("\n\nevolve with default settings (`evolve run problem=P budget.iterations=N`):\n\n"

@@ -1,10 +1,10 @@
 """evolve: an AlphaEvolve-style evolutionary code optimizer.
 
 The pieces a user composes: `Campaign` (the controller), `ProgramDatabase` (storage and sampling),
-proposers in `evolve.llm`, evaluators in the top-level `evaluators` package and sandboxes in
+proposers in `evolve.proposals.llm`, evaluators in the top-level `evaluators` package and sandboxes in
 `sandboxes`. The CLI (`evolve run ...`) wires them from a Hydra config.
 
-Names are imported on first use, so `import evolve.config` or `evolve.rundir` (which the read-only
+Names are imported on first use, so `import evolve.config` or `evolve.storage.rundir` (which the read-only
 verbs need) does not pull in Ray and the controller.
 """
 
@@ -21,12 +21,12 @@ _HOMES = {
     "arun": "evolve.api",
     "open_run": "evolve.api",
     "run": "evolve.api",
-    "Campaign": "evolve.campaign",
-    "CampaignResult": "evolve.campaign",
+    "Campaign": "evolve.engine.campaign",
+    "CampaignResult": "evolve.engine.campaign",
     "Config": "evolve.config",
     "EvolveError": "evolve.errors",
     "Program": "evolve.program",
-    "ProgramDatabase": "evolve.database",
+    "ProgramDatabase": "evolve.storage.database",
     "ProgramStatus": "evolve.program",
 }
 

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from evolve.campaign import CampaignResult
+from evolve.engine.campaign import CampaignResult
 from evolve.config import Config
 from evolve.errors import ConfigError, EvolveError
 from evolve.program import Program, ProgramStatus
@@ -65,8 +65,9 @@ def _run_dir(config: Config, run_dir: str | Path | None) -> Path:
 async def arun(problem: str | Path, overrides: Sequence[str] = (), run_dir: str | Path | None = None, *,
                evaluator: Any = None, config: Config | None = None) -> "Run":
     """Run a campaign to its end in this event loop and return its `Run` (see `run`)."""
-    from evolve.campaign import Campaign
-    from evolve.logs import setup_logging  # campaign.log as the CLI writes it
+    from evolve.engine.campaign import Campaign
+    from evolve.ui.report import ReportWriter
+    from evolve.observe.logs import setup_logging  # campaign.log as the CLI writes it
 
     config = config or compose(problem, overrides, evaluator)
     path = _run_dir(config, run_dir)
@@ -78,7 +79,7 @@ async def arun(problem: str | Path, overrides: Sequence[str] = (), run_dir: str 
     if config.progress == "auto":
         config.progress = "off"
     setup_logging(path)
-    result = await Campaign(config, path).arun()
+    result = await Campaign(config, path, observers=[ReportWriter()]).arun()
     handle = open_run(path)
     handle.result = result
     return handle
@@ -126,7 +127,7 @@ class Run:
     """
 
     def __init__(self, run_dir: str | Path) -> None:
-        from evolve.rundir import load_config, open_database
+        from evolve.storage.rundir import load_config, open_database
 
         self.run_dir = Path(run_dir)
         self.config = load_config(self.run_dir)

@@ -212,7 +212,7 @@ class SandboxConfig:
         scratch_mb: size of the candidate's private writable scratch dir (a tmpfs).
         scratch_inodes: most files and directories the scratch dir may hold.
         allow: more paths a candidate may read, beyond the interpreter, its standard library, the
-            problem's packages and data (see `evolve.sandboxing.visible_paths`).
+            problem's packages and data (see `evolve.evaluation.sandboxing.visible_paths`).
         image: `docker` only: the image (`evolve sandbox build` makes the default one locally).
         memory_mb, pids, cpus: `docker` only: the container's limits.
         interpreter: `docker` only: `host` binds this machine's interpreter and packages into an empty image
@@ -283,7 +283,7 @@ class RayConfig:
             default: it costs about 0.9 GB and seconds of start-up. For a dashboard that outlives campaigns,
             `ray start --head` once and run campaigns with `ray.address=auto`.
         dashboard_host: interface the dashboard binds to.
-        metrics: export the campaign's Ray metrics (`evolve.metrics`; Prometheus scrapes them).
+        metrics: export the campaign's Ray metrics (`evolve.observe.metrics`; Prometheus scrapes them).
         local_start: score the first programs in slots of this process (the candidate still in the sandbox)
             while Ray starts or is joined and its workers come up, then hand over to them; false waits for
             Ray's workers (for a driver machine that cannot run the sandbox, say).
@@ -330,7 +330,7 @@ class BudgetConfig:
 
 @dataclass
 class NoveltyConfig:
-    """The near-duplicate filter applied before evaluation (see `evolve.novelty`).
+    """The near-duplicate filter applied before evaluation (see `evolve.proposals.novelty`).
 
     Attributes:
         threshold: reject a child whose canonical tokens are at least this similar to its parent's or an

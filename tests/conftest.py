@@ -21,7 +21,7 @@ def ray_address() -> str:
     """Start one local Ray instance for the whole test session and return its GCS address."""
     import ray
 
-    from evolve.dashboard import loopback_pinned
+    from evolve.observe.dashboard import loopback_pinned
 
     if not ray.is_initialized():
         with loopback_pinned("local"):  # Ray would swap 127.0.0.1 for the machine's outward address

@@ -9,7 +9,7 @@
 
 What it checks, each in a real sandbox session:
 
-    preflight        the initial program and the evaluator pass `evolve.preflight`
+    preflight        the initial program and the evaluator pass `evolve.engine.preflight`
     initial valid    the initial program scores as valid
     determinism      the same program scores the same twice (value, metrics, features)
     raising          a candidate whose entrypoint raises is invalid, with the exception as the reason
@@ -56,7 +56,7 @@ class ContractSuite:
         if key not in ContractSuite._cache:
             from evolve.config import SandboxConfig
             from evolve.problems import load_evaluator, read_initial_program, resolve
-            from evolve.sandboxing import make_sandbox
+            from evolve.evaluation.sandboxing import make_sandbox
 
             if cls.problem is None:
                 raise AssertionError(f"{cls.__name__}.problem is not set: a problem folder or name")
@@ -77,7 +77,7 @@ class ContractSuite:
 
     # -- the contract -----------------------------------------------------------------------------
     def test_preflight(self):
-        from evolve.preflight import preflight
+        from evolve.engine.preflight import preflight
 
         config = self._parts()[0]
         report = preflight(config)

@@ -1,5 +1,5 @@
 """`evolve ui`: a local web view of campaigns (`server`), its data (`data`), and the page's files (`assets`).
-`report.html` (`evolve.report`) is the same page with the data embedded."""
+`report.html` (`evolve.ui.report`) is the same page with the data embedded."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from evaluators.direction import natural
 from evolve.config import Config
-from evolve.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase
 from evolve.program import ProgramStatus
 
 __all__ = ["campaign_data", "finite", "lineage_ids", "program_detail"]
@@ -137,7 +137,7 @@ _NUMBERS = re.compile(r"\d+(\.\d+)?")
 def _reason(status: ProgramStatus, error: str) -> str:
     """A failure's kind: the edit failure's kind, else the error's first line with numbers masked."""
     if status is ProgramStatus.EDIT_FAILED:
-        from evolve.llm.outcomes import edit_failure_kind
+        from evolve.observe.outcomes import edit_failure_kind
 
         return f"edit failed: {edit_failure_kind(error)}"
     head, traceback, tail = error.partition("Traceback (most recent call last)")
@@ -250,8 +250,8 @@ def _lineage(db: ProgramDatabase, rows, direction: str) -> dict[str, Any]:
 
 def _spend(db: ProgramDatabase, rows) -> list[dict[str, Any]]:
     """Per model: calls, tokens, dollars, improvements (the database's `spend`) and what became of its
-    proposals (`evolve.llm.outcomes`)."""
-    from evolve.llm.outcomes import model_outcomes
+    proposals (`evolve.observe.outcomes`)."""
+    from evolve.observe.outcomes import model_outcomes
 
     spend, outcomes = db.spend(), model_outcomes(rows)
     out = []

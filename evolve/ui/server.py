@@ -1,7 +1,7 @@
 """`evolve ui`: a local web view of campaigns, served by the standard library's `http.server`.
 
 One static page (`evolve/ui/static/`) and JSON endpoints; the page polls them, so a running campaign's
-charts follow it. Every database is opened read-only (`evolve.rundir.open_database(read_only=True)`):
+charts follow it. Every database is opened read-only (`evolve.storage.rundir.open_database(read_only=True)`):
 the view never writes. The chart library's script is served from the `plotly` package: no CDN.
 
     GET /                             the page
@@ -64,7 +64,7 @@ class RunSource:
         self._references_thread: threading.Thread | None = None
 
     def _open(self):
-        from evolve.rundir import load_config, open_database
+        from evolve.storage.rundir import load_config, open_database
 
         if self._config is None:
             self._config = load_config(self.run_dir)
@@ -78,7 +78,7 @@ class RunSource:
 
     def _wal(self) -> bool:
         """Whether the run's SQLite file has a write-ahead log now (a campaign has it open)."""
-        from evolve.rundir import database_url
+        from evolve.storage.rundir import database_url
 
         url = database_url(self._config, self.run_dir)
         return url.startswith("sqlite") and Path(url.split(":///", 1)[1] + "-wal").exists()
@@ -100,7 +100,7 @@ class RunSource:
         of a folder of many runs stays quick); or why its config cannot be read."""
         from datetime import datetime
 
-        from evolve.rundir import campaign_name, load_config
+        from evolve.storage.rundir import campaign_name, load_config
 
         try:
             with self._lock:

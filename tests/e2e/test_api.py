@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import evolve
-from evolve.scaffold import new_problem
+from evolve.cli.scaffold import new_problem
 
 pytestmark = pytest.mark.e2e
 FAST = ["ray.num_workers=1", "progress=off"]

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from evolve.campaign import Campaign
+from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
-from evolve.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase
 from evolve.errors import ConfigError, EvolveError, InitialProgramError
 from evolve.program import ProgramStatus
 from evolve.testing import FakeOpenAIServer, FakeReply
@@ -108,7 +108,7 @@ def test_target_score_and_patience_stop_early(ray_address, circle_problem, tmp_p
         name = "useless"
 
         async def propose(self, prompt):
-            from evolve.llm.base import Proposal
+            from evolve.proposals.llm.base import Proposal
             return Proposal(text="```python\n" + prompt.parent.code.replace("rng(7)", "rng(7) ") + "```", model=self.name)
 
     result = Campaign(config, tmp_path / "patience", proposer=Useless()).run()

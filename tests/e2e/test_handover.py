@@ -15,10 +15,10 @@ import pytest
 
 from evolve.config import SandboxConfig
 from evolve.errors import ConfigError
-from evolve.handover import HandoverPool
-from evolve.local_pool import LocalPool
+from evolve.evaluation.handover import HandoverPool
+from evolve.evaluation.local_pool import LocalPool
 from evolve.problems import read_initial_program
-from evolve.workers import EvaluationPool
+from evolve.evaluation.ray_pool import EvaluationPool
 
 pytestmark = pytest.mark.e2e
 

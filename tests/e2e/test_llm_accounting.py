@@ -11,9 +11,9 @@ import subprocess
 import openai
 import pytest
 
-from evolve.campaign import Campaign
+from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, ModelConfig, RayConfig
-from evolve.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase
 from evolve.errors import EvolveError
 from evolve.program import ProgramStatus
 from evolve.testing import FakeOpenAIServer, FakeReply
@@ -167,10 +167,10 @@ def _prompt_chars(problem):
     """Characters of the bare prompt for the initial program (no inspirations, failures or scratchpad)."""
     from pathlib import Path
 
-    from evolve.edits import normalized_hash
+    from evolve.proposals.edits import normalized_hash
     from evolve.problems import evaluator_class, read_initial_program
     from evolve.program import Program
-    from evolve.prompts import PromptBuilder
+    from evolve.proposals.prompts import PromptBuilder
 
     readme = Path(problem.directory) / problem.readme
     builder = PromptBuilder(readme.read_text() if readme.is_file() else problem.description,

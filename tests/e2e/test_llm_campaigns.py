@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from evolve.campaign import Campaign
+from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, ModelConfig, NoveltyConfig, RayConfig
-from evolve.database import ProgramDatabase
-from evolve.edits import evolve_blocks
+from evolve.storage.database import ProgramDatabase
+from evolve.proposals.edits import evolve_blocks
 from evolve.program import ProgramStatus
 from evolve.testing import FakeOpenAIServer, FakeReply
 

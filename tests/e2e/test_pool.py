@@ -8,7 +8,7 @@ import pytest
 
 from evolve.config import SandboxConfig
 from evolve.errors import ConfigError
-from evolve.workers import EvaluationPool
+from evolve.evaluation.ray_pool import EvaluationPool
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ from collections import Counter
 
 import pytest
 
-from evolve.campaign import Campaign
+from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
-from evolve.rundir import campaign_name, open_database
+from evolve.storage.rundir import campaign_name, open_database
 
 from ..conftest import ROOT
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 _INSTANCE = r"""
 import json, sys
 from evolve.config import RayConfig
-from evolve.workers import connect
+from evolve.evaluation.ray_pool import connect
 info = connect(RayConfig(include_dashboard=True, num_cpus=2))
 print(json.dumps({"address": info.address, "dashboard": info.dashboard_url, "node_ip": info.node_ip,
                   "line": info.describe()}), flush=True)
@@ -64,7 +64,7 @@ def _programs(run_dir: Path) -> tuple[str, Counter]:
     """The campaign's name and the tasks it ran on Ray, as the dashboard should list them: one finished
     `evaluate` task per evaluated program, and one `validate` task (circle_packing has no validation data:
     the first validation finds that out, and the campaign asks no more)."""
-    from evolve.rundir import campaign_name, load_config, open_database
+    from evolve.storage.rundir import campaign_name, load_config, open_database
 
     config = load_config(run_dir)
     name = campaign_name(config, run_dir)

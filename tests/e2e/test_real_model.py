@@ -24,10 +24,10 @@ from typing import Any, Self
 
 import pytest
 
-from evolve.llm.outcomes import UnappliedWatch, model_outcomes
+from evolve.observe.outcomes import UnappliedWatch, model_outcomes
 from evolve.program import ProgramStatus
-from evolve.prompts import estimate_tokens
-from evolve.rundir import load_config, open_database
+from evolve.proposals.prompts import estimate_tokens
+from evolve.storage.rundir import load_config, open_database
 
 pytestmark = pytest.mark.e2e
 

@@ -223,7 +223,7 @@ def test_the_page_follows_a_running_campaign(tmp_path):
     from evolve.config import Config, DatabaseConfig
     from evolve.problems import get_problem
     from evolve.program import ProgramStatus
-    from evolve.rundir import open_database, write_config
+    from evolve.storage.rundir import open_database, write_config
 
     config = Config(problem=get_problem("circle_packing"), name="live", database=DatabaseConfig(islands=2))
     write_config(config, tmp_path)
@@ -257,7 +257,7 @@ def test_a_campaign_resumed_under_an_open_view_is_followed(tmp_path):
     from evolve.config import Config
     from evolve.problems import get_problem
     from evolve.program import ProgramStatus
-    from evolve.rundir import open_database, write_config
+    from evolve.storage.rundir import open_database, write_config
 
     config = Config(problem=get_problem("circle_packing"), name="resumed")
     write_config(config, tmp_path)
@@ -304,7 +304,7 @@ def test_a_campaign_in_postgresql_is_served_read_only(postgres_url, tmp_path):
     from evolve.config import Config
     from evolve.problems import get_problem
     from evolve.program import ProgramStatus
-    from evolve.rundir import open_database, write_config
+    from evolve.storage.rundir import open_database, write_config
 
     config = Config(problem=get_problem("circle_packing"), name="in-postgres")
     config.database.url = postgres_url

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from evolve.campaign import Campaign
+from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
-from evolve.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase
 from evolve.problems import get_problem
 from evolve.testing import FakeOpenAIServer
 

@@ -12,7 +12,7 @@ import pytest
 from evolve.config import SandboxConfig
 from evolve.errors import EvolveError
 from evolve.program import NODE_METRIC
-from evolve.workers import EvaluationPool
+from evolve.evaluation.ray_pool import EvaluationPool
 from tests.e2e.faulty import Crashing
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import pytest
 
 from evaluators import evaluate_program
 from evolve.problems import get_problem, load_evaluator, read_initial_program
-from evolve.sandboxing import make_sandbox
+from evolve.evaluation.sandboxing import make_sandbox
 
 
 @pytest.fixture(scope="module")

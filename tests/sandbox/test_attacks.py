@@ -19,7 +19,7 @@ import pytest
 
 from evaluators import evaluate_program
 from evolve.config import SandboxConfig
-from evolve.sandboxing import make_sandbox
+from evolve.evaluation.sandboxing import make_sandbox
 from evolve.testing.attacks import ATTACKS, HELD_IF_VALID, PROBE, SECRET, ContractEvaluator
 from sandboxes import SandboxLimits
 from tests.sandbox.docker_engine import docker_sandbox

@@ -11,7 +11,7 @@ import pytest
 
 from evaluators import Evaluator, Score, evaluate_program
 from evolve.config import SandboxConfig
-from evolve.sandboxing import make_sandbox
+from evolve.evaluation.sandboxing import make_sandbox
 from evolve.testing.attacks import ATTACKS
 from sandboxes import SandboxLimits
 from sandboxes.cgroups import CgroupSupport

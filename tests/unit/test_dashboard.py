@@ -6,9 +6,9 @@ import json
 import os
 import re
 
-from evolve.dashboard import RayInfo, is_loopback, job_metadata
-from evolve.grafana import DASHBOARD
-from evolve.metrics import SERIES
+from evolve.observe.dashboard import RayInfo, is_loopback, job_metadata
+from evolve.observe.grafana import DASHBOARD
+from evolve.observe.metrics import SERIES
 
 
 def test_the_job_metadata_names_the_campaign_for_the_dashboard(circle_problem, tmp_path):

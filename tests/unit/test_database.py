@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from evolve._orm import head, make_engine
+from evolve.storage._orm import head, make_engine
 from evolve.config import DatabaseConfig, FeatureDimension
-from evolve.database import ProgramDatabase, Summary
-from evolve.edits import normalized_hash
+from evolve.storage.database import ProgramDatabase, Summary
+from evolve.proposals.edits import normalized_hash
 from evolve.errors import CampaignNotFound, RunDirError
 from evolve.program import ProgramStatus
 from tests.unit.old_database import write_first_schema
@@ -345,9 +345,9 @@ def test_read_only_creates_nothing_in_an_empty_database(database_url):
 
 
 def test_a_small_program_cache_still_hands_out_whole_programs(database_url, monkeypatch):
-    import evolve.database
+    import evolve.storage.database
 
-    monkeypatch.setattr(evolve.database, "_CACHED_PROGRAMS", 3)  # far fewer than a sample needs at once
+    monkeypatch.setattr(evolve.storage.database, "_CACHED_PROGRAMS", 3)  # far fewer than a sample needs at once
     db = _db(database_url, num_top_inspirations=2, num_diverse_inspirations=2)
     initial = _add(db, 0, 1.0)
     added = {p.id: p for p in [initial] + [_add(db, i, float(i), spread=(i % 8) / 8, island=i % 3, parent=initial)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evolve.edits import (SearchReplace, apply_edits, apply_proposal, evolve_blocks, format_diff,
+from evolve.proposals.edits import (SearchReplace, apply_edits, apply_proposal, evolve_blocks, format_diff,
                           normalized_hash, parse_diff)
 from evolve.errors import EditError
 

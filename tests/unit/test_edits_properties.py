@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
-from evolve.edits import BLOCK_END, BLOCK_START, apply_proposal, evolve_blocks
+from evolve.proposals.edits import BLOCK_END, BLOCK_START, apply_proposal, evolve_blocks
 from evolve.errors import EditError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import collections
 import pytest
 
 from evolve.errors import ProposerError
-from evolve.llm import Ensemble
-from evolve.llm.base import Prompt, Proposal
+from evolve.proposals.llm import Ensemble
+from evolve.proposals.llm.base import Prompt, Proposal
 from evolve.program import Program, ProgramStatus
 
 PROMPT = Prompt([{"role": "user", "content": "x"}],

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from evolve.errors import ModelsResting, ProposerError
-from evolve.llm import Ensemble
+from evolve.proposals.llm import Ensemble
 from tests.unit.test_ensemble import PROMPT, Model
 
 
@@ -18,7 +18,7 @@ def test_rests_double_up_to_the_cap_and_each_is_announced_with_the_last_error(ca
     ensemble = Ensemble([down, up], selection="fixed", rest_after=1, rest_seconds=10, max_rest_seconds=35,
                         seed=1, clock=lambda: now[0])
     rests = []
-    with caplog.at_level(logging.WARNING, logger="evolve.llm.ensemble"):
+    with caplog.at_level(logging.WARNING, logger="evolve.proposals.llm.ensemble"):
         for _ in range(5):
             while ensemble.stats["down"].rested_until <= now[0]:  # until "down" is drawn and fails again
                 try:

@@ -10,7 +10,7 @@ import pytest
 
 from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import ConfigError
-from evolve.llm.probe import probe_endpoints
+from evolve.proposals.llm.probe import probe_endpoints
 from evolve.problems import _add, get_problem, load_evaluator
 from evolve.testing import FakeOpenAIServer
 
@@ -18,7 +18,7 @@ from evolve.testing import FakeOpenAIServer
 def test_an_answering_endpoint_passes_and_a_model_it_does_not_list_is_a_warning(caplog):
     with FakeOpenAIServer(model="served") as server:
         probe_endpoints(LLMConfig(kind="openai", model="served", base_url=server.base_url, api_key_env=None))
-        with caplog.at_level(logging.WARNING, logger="evolve.llm.probe"):
+        with caplog.at_level(logging.WARNING, logger="evolve.proposals.llm.probe"):
             probe_endpoints(LLMConfig(kind="openai", model="typo", base_url=server.base_url, api_key_env=None))
         assert server.requests == []  # a model list costs no completion
     assert f"llm.base_url={server.base_url} lists no model 'typo' (it has served)" in caplog.text

@@ -6,6 +6,16 @@
     problems/    + evaluators, sandboxes and third-party libraries
     evolve/      + everything
 
+Inside `evolve/` the parts are layered too (`EVOLVE_RANK`): the storage never imports the engine, the
+engine never imports the web view, the report or the command line.
+
+    evolve.{config,errors,program,problems,background,plugins}   the shared vocabulary
+    evolve.storage                                                rows, run dirs, locks
+    evolve.{population,proposals,evaluation,observe}              the steps of an iteration, and its telemetry
+    evolve.engine                                                 the campaign, one iteration, the schedule
+    evolve.ui                                                     the web view and report.html
+    evolve.{cli,api,testing} and `evolve/__init__`                the entry points
+
 Every import counts: at module level, inside functions, and under `TYPE_CHECKING`.
 """
 
@@ -20,6 +30,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("sandboxes", "evaluators", "problems", "evolve")
 RANK = {name: n for n, name in enumerate(PACKAGES)}
 THIRD_PARTY_ALLOWED = {"sandboxes": {"docker", "pyseccomp"}, "evaluators": set()}
+EVOLVE_RANK = {
+    **dict.fromkeys(["evolve.config", "evolve.errors", "evolve.program", "evolve.problems", "evolve.background",
+                     "evolve.plugins"], 0),
+    "evolve.storage": 1,
+    **dict.fromkeys(["evolve.population", "evolve.proposals", "evolve.evaluation", "evolve.observe"], 2),
+    "evolve.engine": 3,
+    "evolve.ui": 4,
+    **dict.fromkeys(["evolve.cli", "evolve.api", "evolve.testing", "evolve"], 5),
+}
+
+
+def evolve_rank(name: str) -> int | None:
+    """The inner layer of an `evolve` module (its part's), None for a name outside `evolve`."""
+    parts = name.split(".")
+    if parts[0] != "evolve":
+        return None
+    part = ".".join(parts[:2])
+    if part not in EVOLVE_RANK and len(parts) > 1 and not name.startswith("evolve.conf"):
+        raise AssertionError(f"{name}: a new part of evolve; give it a rank in EVOLVE_RANK")
+    return EVOLVE_RANK.get(part, EVOLVE_RANK["evolve"])
 
 
 def modules(root: Path) -> dict[str, Path]:
@@ -68,6 +98,8 @@ def violations(root: Path) -> list[str]:
             where = f"{path.relative_to(root)}:{line} imports {target}"
             if top in RANK and RANK[top] > RANK[layer]:
                 found.append(f"{where} (a higher layer)")
+            elif top == layer == "evolve" and evolve_rank(target) > evolve_rank(name):
+                found.append(f"{where} (a higher part of evolve)")
             elif top not in RANK and layer in THIRD_PARTY_ALLOWED and top not in sys.stdlib_module_names \
                     and top not in THIRD_PARTY_ALLOWED[layer]:
                 found.append(f"{where} (not the standard library)")
@@ -132,10 +164,16 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / "sandboxes" / "bad.py").write_text("import json\ndef f():\n    from evolve.config import X\n")
     (tmp_path / "evaluators" / "numeric.py").write_text("import numpy\nfrom sandboxes import bad\n")
-    (tmp_path / "evolve" / "a.py").write_text("from evolve import b\n")
-    (tmp_path / "evolve" / "b.py").write_text("from . import a\n")
+    (tmp_path / "evolve" / "config.py").write_text("from evolve import errors\n")
+    (tmp_path / "evolve" / "errors.py").write_text("from . import config\n")
+    for part in ("storage", "engine"):
+        (tmp_path / "evolve" / part).mkdir()
+        (tmp_path / "evolve" / part / "__init__.py").write_text("")
+    (tmp_path / "evolve" / "storage" / "rows.py").write_text("from evolve.engine.loop import run\n")
+    (tmp_path / "evolve" / "engine" / "loop.py").write_text("from evolve.storage import rows\nrun = 1\n")
     found = violations(tmp_path)
     assert any("sandboxes/bad.py:3 imports evolve.config" in v and "higher layer" in v for v in found)
     assert any("evaluators/numeric.py:1 imports numpy" in v for v in found)
-    assert len(found) == 2
-    assert cycles(tmp_path) == [["evolve.a", "evolve.b"]]
+    assert any("evolve/storage/rows.py:1 imports evolve.engine.loop" in v and "higher part" in v for v in found)
+    assert len(found) == 3
+    assert cycles(tmp_path) == [["evolve.config", "evolve.errors"], ["evolve.engine.loop", "evolve.storage.rows"]]

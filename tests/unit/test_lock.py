@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from evolve._orm import RunLockRow, make_engine
+from evolve.storage._orm import RunLockRow, make_engine
 from evolve.errors import RunLocked
-from evolve.lock import RunLock, pid_alive
+from evolve.storage.lock import RunLock, pid_alive
 
 HOST = socket.gethostname()
-HOLD = "import sys, time; from evolve.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)"
+HOLD = "import sys, time; from evolve.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)"
 
 
 def _holder(run_dir):

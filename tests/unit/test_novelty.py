@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from evolve.novelty import canonical_hash, canonical_tokens, similarity
+from evolve.proposals.novelty import canonical_hash, canonical_tokens, similarity
 
 PROGRAM = '''import numpy as np
 

@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from evolve.edits import apply_proposal, evolve_blocks
+from evolve.proposals.edits import apply_proposal, evolve_blocks
 from evolve.errors import ProposerError
-from evolve.llm import OfflineMutator
-from evolve.llm.base import Prompt
+from evolve.proposals.llm import OfflineMutator
+from evolve.proposals.llm.base import Prompt
 from evolve.problems import read_initial_program
 from evolve.program import Program, ProgramStatus
 

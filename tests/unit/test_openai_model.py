@@ -8,8 +8,8 @@ import pytest
 
 from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import ConfigError, ProposerError
-from evolve.llm import OpenAIModel, make_proposer
-from evolve.llm.base import Prompt
+from evolve.proposals.llm import OpenAIModel, make_proposer
+from evolve.proposals.llm.base import Prompt
 from evolve.program import Program, ProgramStatus
 from evolve.testing import FakeOpenAIServer, FakeReply
 

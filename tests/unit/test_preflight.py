@@ -1,4 +1,4 @@
-"""Pre-flight checks (`evolve.preflight`): one line per failure, before anything runs; a stage that does
+"""Pre-flight checks (`evolve.engine.preflight`): one line per failure, before anything runs; a stage that does
 not return a Score is a one-line evaluator error at run time."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from evaluators import Evaluator, Stage, evaluate_program
-from evolve.preflight import PreflightFailed, check_initial_program, preflight
+from evolve.engine.preflight import PreflightFailed, check_initial_program, preflight
 from evolve.problems import discover, resolve
-from evolve.scaffold import new_problem
+from evolve.cli.scaffold import new_problem
 from sandboxes import ProcessSandbox, SandboxLimits
 
 

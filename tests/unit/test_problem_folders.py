@@ -9,8 +9,8 @@ from evaluators import Evaluator, Score, evaluate_program
 from evolve.config import SandboxConfig
 from evolve.errors import ConfigError, ProblemNotFound
 from evolve.problems import discover, get_problem, load_evaluator, resolve
-from evolve.sandboxing import make_sandbox
-from evolve.scaffold import new_problem
+from evolve.evaluation.sandboxing import make_sandbox
+from evolve.cli.scaffold import new_problem
 
 
 @pytest.fixture

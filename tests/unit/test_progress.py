@@ -9,7 +9,7 @@ import time
 
 from rich.console import Console
 
-from evolve.progress import ProgressDisplay, Stats, clock
+from evolve.observe.progress import ProgressDisplay, Stats, clock
 
 
 def _console(width: int = 80) -> Console:
@@ -60,7 +60,7 @@ def test_on_a_narrow_terminal_the_figures_that_do_not_fit_are_left_out_whole():
 def test_a_disabled_display_prints_nothing_but_still_logs(caplog):
     console = _console()
     stats = Stats(started=time.monotonic(), best=1.0, best_iteration=0)
-    with caplog.at_level("INFO", logger="evolve.campaign"), \
+    with caplog.at_level("INFO", logger="evolve.engine.campaign"), \
             ProgressDisplay(10, 0, False, console, log_every=0.0, header=["run dir"], stats=stats) as display:
         stats.set_best(2.0, 1, "m")
         display.update(stats, 1)

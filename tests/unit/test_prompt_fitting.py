@@ -6,10 +6,10 @@ import collections
 
 import pytest
 
-from evolve.llm.base import PromptTooLarge
-from evolve.llm.outcomes import UnappliedWatch, edit_failure_kind, model_outcomes, trailing_unapplied
+from evolve.proposals.llm.base import PromptTooLarge
+from evolve.observe.outcomes import UnappliedWatch, edit_failure_kind, model_outcomes, trailing_unapplied
 from evolve.program import Program, ProgramStatus
-from evolve.prompts import PromptBuilder, estimate_tokens
+from evolve.proposals.prompts import PromptBuilder, estimate_tokens
 
 
 def _p(pid, score, code, **kw):

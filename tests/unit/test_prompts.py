@@ -5,7 +5,7 @@ import pytest
 from evolve.config import PromptConfig
 from evolve.errors import ConfigError
 from evolve.program import Program, ProgramStatus
-from evolve.prompts import PromptBuilder
+from evolve.proposals.prompts import PromptBuilder
 
 
 def _p(pid, score, code, **kw):

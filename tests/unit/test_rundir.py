@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
-from evolve.edits import normalized_hash
+from evolve.proposals.edits import normalized_hash
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase, RunDirError
 from evolve.program import ProgramStatus
 from tests.unit.test_database import write_first_schema_at
-from evolve.replay import Recording
-from evolve.rundir import campaign_name, load_config, open_database, upgrade_database, write_config
+from evolve.engine.replay import Recording
+from evolve.storage.rundir import campaign_name, load_config, open_database, upgrade_database, write_config
 
 FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
 
@@ -156,7 +156,7 @@ def test_a_new_database_gets_the_schema_its_migrations_build(database_url):
     the same revision, as every migration run from an empty database."""
     from alembic import command
 
-    from evolve._orm import _alembic_config, head, make_engine, revision
+    from evolve.storage._orm import _alembic_config, head, make_engine, revision
 
     engine = create_engine(database_url)
     with engine.begin() as conn:

@@ -7,7 +7,7 @@ import pytest
 
 from evolve.config import SandboxConfig
 from evolve.errors import ConfigError
-from evolve.sandboxing import make_sandbox, visible_paths
+from evolve.evaluation.sandboxing import make_sandbox, visible_paths
 from sandboxes import package_paths
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from evolve.config import DatabaseConfig
-from evolve.database import ProgramDatabase
-from evolve.edits import normalized_hash
+from evolve.storage.database import ProgramDatabase
+from evolve.proposals.edits import normalized_hash
 from evolve.program import ProgramStatus
-from evolve.replay import Recording, ReplaySchedule, ReplayStep
-from evolve.schedule import LiveSchedule
+from evolve.engine.replay import Recording, ReplaySchedule, ReplayStep
+from evolve.engine.schedule import LiveSchedule
 
 
 def _db(tmp_path) -> ProgramDatabase:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from evolve.program import Program, ProgramStatus
-from evolve.scratchpad import Scratchpad, explanation
+from evolve.proposals.scratchpad import Scratchpad, explanation
 
 
 def _p(pid, score, status=ProgramStatus.VALID, proposal="", error=""):

@@ -1,4 +1,4 @@
-"""`evolve.shutdown`: what the command kills at its end, and whether it then waits for a cluster."""
+"""`evolve.evaluation.shutdown`: what the command kills at its end, and whether it then waits for a cluster."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import time
 import psutil
 import pytest
 
-from evolve.shutdown import _dead
+from evolve.evaluation.shutdown import _dead
 
 # In a process of its own: `_end_processes` kills every descendant of the process that calls it.
 PROBE = textwrap.dedent("""
     import json, subprocess, sys, types
     import psutil
     sys.modules["ray"] = types.SimpleNamespace(is_initialized=lambda: True)  # says so; no Ray is started
-    from evolve import shutdown
+    from evolve.evaluation import shutdown
 
     child = subprocess.Popen([sys.argv[1], "60"])
     name = psutil.Process(child.pid).name()

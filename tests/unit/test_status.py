@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from evolve import aggregates
-from evolve.cli import active_seconds
+from evolve.observe import aggregates
+from evolve.cli.commands import active_seconds
 from evolve.config import Config, DatabaseConfig
-from evolve.database import ProgramDatabase, count_improvements
-from evolve.edits import normalized_hash
-from evolve.llm.outcomes import model_outcomes, trailing_unapplied
-from evolve.lock import Holder
+from evolve.storage.database import ProgramDatabase, count_improvements
+from evolve.proposals.edits import normalized_hash
+from evolve.observe.outcomes import model_outcomes, trailing_unapplied
+from evolve.storage.lock import Holder
 from evolve.program import ProgramStatus
-from evolve.rundir import load_config, open_database, write_config
-from evolve.status import STATES, campaign_state, read_status
+from evolve.storage.rundir import load_config, open_database, write_config
+from evolve.observe.status import STATES, campaign_state, read_status
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = socket.gethostname()
@@ -256,7 +256,7 @@ def test_a_minimised_problem_shows_natural_values(tmp_path, circle_problem, data
     assert status.island_best == [10.0, 7.5, 10.0]
     from rich.console import Console
 
-    from evolve.status_view import render
+    from evolve.cli.status_view import render
 
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(render(status))
@@ -278,7 +278,7 @@ def test_a_database_from_before_stops_were_recorded_is_read_as_it_is(run_dir, ci
 
 
 def test_the_read_only_revisions_are_alembics():
-    from evolve._orm import REVISIONS, _scripts
+    from evolve.storage._orm import REVISIONS, _scripts
 
     assert tuple(reversed([s.revision for s in _scripts().walk_revisions()])) == REVISIONS
 
@@ -291,7 +291,7 @@ def test_the_read_only_verbs_import_neither_ray_nor_openai_nor_hydra(tmp_path, c
         _campaign(db)
     probe = """
 import contextlib, io, json, sys
-from evolve.cli import main
+from evolve.cli.commands import main
 for argv in (["status", sys.argv[1]], ["status", "--json", sys.argv[1]], ["best", sys.argv[1]]):
     with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
         main(argv)

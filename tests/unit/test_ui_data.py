@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
-from evolve.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase
 from evolve.problems import get_problem
 from evolve.program import ProgramStatus
 from evolve.ui.data import campaign_data, program_detail

@@ -1,0 +1,1 @@
+"""The engine: the campaign, one iteration, the schedule, replay, and the parts they are built from."""

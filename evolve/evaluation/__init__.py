@@ -1,0 +1,1 @@
+"""Evaluation: the pool of slots (local threads, Ray actors) and the sandbox it runs candidates in."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the program database (`env.py`, `versions/`); run by `evolve._orm.upgrade`."""

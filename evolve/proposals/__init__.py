@@ -1,0 +1,1 @@
+"""Proposals: prompts, edits, novelty, the scratchpad and the proposers (`llm`)."""

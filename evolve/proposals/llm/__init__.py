@@ -1,0 +1,66 @@
+"""Proposers: the offline mutator and OpenAI-compatible models, behind one protocol.
+
+Names are imported on first use, so a module of this package that needs none of them (`evolve.observe.outcomes`,
+which `evolve status` reads) does not pull in the openai SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from evolve.config import LLMConfig
+from evolve.errors import ConfigError
+
+if TYPE_CHECKING:
+    from evolve.proposals.llm.base import Prompt, Proposal, Proposer
+    from evolve.proposals.llm.ensemble import Ensemble
+    from evolve.proposals.llm.offline import OfflineMutator
+    from evolve.proposals.llm.openai_model import OpenAIModel
+    from evolve.proposals.llm.replay import ReplayProposer
+
+__all__ = ["Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "ReplayProposer",
+           "make_proposer"]
+
+_HOMES = {"Prompt": "evolve.proposals.llm.base", "Proposal": "evolve.proposals.llm.base", "Proposer": "evolve.proposals.llm.base",
+          "Ensemble": "evolve.proposals.llm.ensemble", "OfflineMutator": "evolve.proposals.llm.offline",
+          "OpenAIModel": "evolve.proposals.llm.openai_model", "ReplayProposer": "evolve.proposals.llm.replay"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'evolve.proposals.llm' has no attribute {name!r}")
+
+
+def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> Proposer:
+    """Build the proposer a config names; a Proposer object is used as is, None gives the offline one."""
+    if config is not None and not isinstance(config, LLMConfig):
+        return config
+    config = config or LLMConfig()
+    if config.kind == "offline":  # each kind imports only what it needs: the openai SDK alone takes ~1 s
+        from evolve.proposals.llm.offline import OfflineMutator
+
+        return OfflineMutator(seed=seed, max_edits=config.max_edits)
+    if config.kind == "replay":
+        from evolve.proposals.llm.replay import ReplayProposer
+
+        if not config.source:
+            raise ConfigError("llm=replay needs llm.source=RUN_DIR, the run whose responses to play back")
+        return ReplayProposer(config.source)
+    if config.kind in ("openai", "ensemble"):
+        from evolve.proposals.llm.ensemble import Ensemble
+        from evolve.proposals.llm.openai_model import OpenAIModel
+
+        models = config.model_configs()
+        if not models:
+            raise ConfigError("llm.kind=ensemble needs at least one entry in llm.models")
+        try:
+            return Ensemble([OpenAIModel(m) for m in models], weights=[m.weight for m in models],
+                            concurrency=[m.concurrency for m in models], selection=config.selection,
+                            exploration=config.exploration, rest_after=config.rest_after,
+                            rest_seconds=config.rest_seconds, max_rest_seconds=config.max_rest_seconds,
+                            max_wait_seconds=config.max_wait_seconds, seed=seed)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    raise ConfigError(f"llm.kind={config.kind!r} is not known; use offline, openai, ensemble or replay")

@@ -1,0 +1,1 @@
+"""Rows: the program store over SQLAlchemy, its migrations, the run dir and its lock."""

@@ -1,0 +1,171 @@
+"""`report.html`: the views of `evolve ui` in one self-contained file (plotly inlined, the data embedded),
+with the tables of the best program, the proposals per model and the top programs beneath them."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from concurrent.futures import Future
+from typing import Any
+
+from evaluators.direction import natural
+from evolve.background import in_background
+from evolve.config import Config
+from evolve.engine.observer import CampaignObserver
+from evolve.storage.database import ProgramDatabase
+from evolve.observe.outcomes import model_outcomes, trailing_unapplied, unapplied_message
+from evolve.program import Program, ProgramStatus
+from evolve.ui.assets import fill, plotly_js, static_text
+from evolve.ui.data import campaign_data, finite, lineage_ids, program_detail
+
+__all__ = ["ReportWriter", "write_report"]
+
+_log = logging.getLogger("evolve.engine.campaign")
+
+_EMBED_CHARS = 8000  # of each text of a program embedded in the report (code, diff, prompt messages, reply)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return html.escape(str(value))
+
+
+def _diff(before: str, after: str) -> str:
+    rows = []
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), "initial", "best", lineterm="", n=2):
+        css = "add" if line.startswith("+") and not line.startswith("+++") else \
+            "del" if line.startswith("-") and not line.startswith("---") else ""
+        rows.append(f'<span class="{css}">{html.escape(line)}</span>')
+    return "<pre>" + "\n".join(rows) + "</pre>" if rows else "<p>The best program is the initial one.</p>"
+
+
+def _side_by_side(best: Program, initial: Program, direction: str) -> str:
+    head = "<tr><th></th><th>best: train</th><th>best: validation</th><th>initial: train</th><th>initial: validation</th></tr>"
+    bv, iv = best.validation or {}, initial.validation or {}
+    rows = [("score", natural(best.score, direction), natural(bv.get("score"), direction),
+             natural(initial.score, direction), natural(iv.get("score"), direction))]
+    for key in sorted(k for k in best.metrics if "." not in k):
+        rows.append((key, best.metrics[key], bv.get("metrics", {}).get(key), initial.metrics.get(key),
+                     iv.get("metrics", {}).get(key)))
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references: list[dict] | None = None) -> Path:
+    """Write `run_dir/report.html` from the database and return its path (written whole or not at all).
+
+    `references`: the problem's reference lines; by default its evaluator is asked for them."""
+    if references is None:
+        from evolve.ui.references import reference_lines
+
+        references = reference_lines(config.problem)
+    data = campaign_data(db, config, references)
+    shown = lineage_ids(db)[0] | {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
+    details = {pid: program_detail(db, pid, config.problem.direction, _EMBED_CHARS) for pid in sorted(shown)}
+    embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
+                "data": [data], "programs": [{str(k): v for k, v in details.items() if v is not None}]}
+    script = "window.EVOLVE_EMBEDDED = " + json.dumps(finite(embedded), default=str).replace("</", "<\\/") + ";"
+    page = fill(static_text("index.html"),
+                head=f"<style>{static_text('style.css')}</style>\n<script>{_inline(plotly_js().read_text())}</script>",
+                tail=f"<script>{script}</script>\n<script>{_inline(static_text('app.js'))}</script>",
+                static="\n".join(_tables(db, config)))
+    path = run_dir / "report.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page)
+    os.replace(tmp, path)
+    return path
+
+
+def _inline(script: str) -> str:
+    return script.replace("</script", "<\\/script")
+
+
+def _brief(data: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The report's one campaign as `evolve ui` lists campaigns."""
+    return {"run": 0, "run_dir": str(run_dir), "name": data["name"], "problem": data["problem"], "last": data["last"]}
+
+
+def _tables(db: ProgramDatabase, config: Config) -> list[str]:
+    """The report's tables: the best program against the initial one, proposals per model, the top
+    programs and what the best program changed."""
+    direction = config.problem.direction
+    programs = list(db.programs())
+    best, initial = db.best(), db.initial()
+    counts = db.counts()
+    ranked = sorted((p for p in programs if p.status is ProgramStatus.VALID), key=lambda p: -p.score)[:10]
+    top_rows = "".join(
+        f"<tr><td>{p.id}</td><td>{p.iteration}</td><td>{p.generation}</td><td>{p.island}</td>"
+        f"<td>{_fmt(natural(p.score, direction))}</td><td>{_fmt(natural((p.validation or {}).get('score'), direction))}</td>"
+        f"<td>{html.escape(p.proposer)}</td></tr>" for p in ranked)
+    parts = [f"<section><h2>{html.escape(config.problem.name)}: {html.escape(db_name(config))}</h2>",
+             f"<p>{html.escape(config.problem.description)}</p>",
+             f"<p>{db.iterations} of {config.budget.iterations} iterations; programs by status: "
+             + ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(counts.items())) + "</p>"]
+    if best is not None and initial is not None:
+        parts += [f"<h2>Best program {best.id} (iteration {best.iteration}, by {html.escape(best.proposer)})</h2>",
+                  _side_by_side(best, initial, direction), f"<p>{html.escape(best.feedback)}</p>"]
+    parts += _proposals(programs, db, config)
+    parts += [("<h2>Top programs</h2><table><tr><th>id</th><th>iteration</th><th>generation</th><th>island</th>"
+               f"<th>score</th><th>validation</th><th>proposer</th></tr>{top_rows}</table>")]
+    if best is not None and initial is not None:
+        parts += ["<h2>What the best program changed</h2>", _diff(initial.code, best.code)]
+    return parts + ["</section>"]
+
+
+def _proposals(programs: list[Program], db: ProgramDatabase, config: Config) -> list[str]:
+    """Per model: proposals, applied edits, edit failures by kind, transport failures, tokens; and the
+    run of replies that did not apply at the end, when it stopped (or would have stopped) the campaign."""
+    outcomes = model_outcomes(programs)
+    if not outcomes:
+        return []
+    spend = db.spend()
+    children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]
+    valid = sum(p.status is ProgramStatus.VALID for p in children)
+    share = f"{100 * valid / len(children):.1f}% of {len(children)} evaluated children" if children else "no child evaluated"
+    rows = "".join(
+        f"<tr><td>{html.escape(name or '-')}</td><td>{o.proposals}</td><td>{o.applied}</td><td>{o.edit_failed}</td>"
+        f"<td>{html.escape(o.reasons(6))}</td><td>{o.transport_failed}</td><td>{o.prompt_too_large}</td>"
+        f"<td>{spend.get(name, {}).get('prompt_tokens', 0)}</td><td>{spend.get(name, {}).get('completion_tokens', 0)}</td>"
+        f"<td>{o.valid} / {o.evaluated}</td></tr>" for name, o in sorted(outcomes.items()))
+    out = ["<h2>Proposals per model</h2>", f"<p>valid share: {share}</p>",
+           "<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
+           "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
+           f"<th>valid / evaluated</th></tr>{rows}</table>"]
+    run, reasons, last = trailing_unapplied(programs)
+    limit = config.llm.max_unapplied_in_a_row
+    if run and run >= (limit or 20):
+        out.append(f"<p><b>The last {html.escape(unapplied_message(run, reasons, last))}</b></p>")
+    return out
+
+
+def db_name(config: Config) -> str:
+    """The campaign's name as the database knows it."""
+    return config.name or config.problem.name
+
+
+class ReportWriter(CampaignObserver):
+    """Writes `report.html` at every stop of a campaign; the problem's reference lines (its evaluator may
+    take seconds to build) are computed on a thread once the campaign has started."""
+
+    def __init__(self) -> None:
+        self._references: Future | None = None
+
+    def started(self, config: Config, run_dir: Path) -> None:
+        from evolve.ui.references import reference_lines
+
+        self._references = in_background(reference_lines, config.problem)
+
+    def stopped(self, config: Config, run_dir: Path, database: ProgramDatabase) -> None:
+        try:
+            write_report(run_dir, database, config,
+                         references=self._references.result() if self._references is not None else None)
+        except Exception as exc:  # failing here must not hide why the campaign stopped
+            _log.warning("report.html was not written: %s: %s", type(exc).__name__, exc)
