@@ -251,6 +251,10 @@ class DatabaseConfig:
         num_diverse_inspirations: inspirations taken from other cells of the island's grid.
         top_k: best programs kept in each island's in-memory ranking.
         failed_edits_in_prompt: recent failed edits whose reasons go into prompts.
+        population: the selection strategy (`evolve.population`): `islands` (islands with ring migration
+            and a MAP-Elites grid each), `tournament` (one pool, the best of `tournament_size` random
+            programs), or an entry point's name in the `evolve.populations` group.
+        tournament_size: programs drawn for each tournament (`population: tournament`).
     """
 
     url: Optional[str] = None
@@ -263,6 +267,8 @@ class DatabaseConfig:
     num_diverse_inspirations: int = 2
     top_k: int = 32
     failed_edits_in_prompt: int = 3
+    population: str = "islands"
+    tournament_size: int = 4
 
 
 @dataclass

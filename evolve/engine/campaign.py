@@ -27,6 +27,7 @@ from evolve.observe import aggregates
 from evolve.config import Config
 from evolve.storage.database import ProgramDatabase
 from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
+from evolve.engine.cadence import Cadence
 from evolve.engine.iteration import IterationRunner
 from evolve.engine.observer import CampaignObserver
 from evolve.proposals.llm import Proposer
@@ -109,6 +110,9 @@ class _Run:
     held_out: bool | None = None  # whether the problem has validation data (None: not asked yet)
     unapplied: UnappliedWatch = field(default_factory=lambda: UnappliedWatch(None))
     metrics: CampaignMetrics = field(default_factory=lambda: CampaignMetrics("", "", enabled=False))
+    migrations: Cadence = field(default_factory=lambda: Cadence(0))  # the population's, every migration_interval
+    rewrites: Cadence = field(default_factory=lambda: Cadence(0))  # the scratchpad's
+    checkpoints: Cadence = field(default_factory=lambda: Cadence(0))  # the status tally's
 
     @property
     def db(self) -> ProgramDatabase:
@@ -201,16 +205,16 @@ class Campaign:
             write_config(self.config, self.run_dir)
         parts = assemble(self.config, self.run_dir, lock=lock, **self._given)
         scratchpad = Scratchpad()
-        for program in parts.database.programs():
-            if program.parent_id is not None:
-                scratchpad.observe(program, parts.database.get(program.parent_id))
-        scratchpad.render()
+        scratchpad.restore(parts.database)  # from small columns: a resume at 100,000 programs reads no code
         metrics = CampaignMetrics(self.name, self.config.problem.name, self._sign, self.config.ray.metrics)
         iterations = IterationRunner(self.config, parts.database, parts.proposer,
                                      MeteredPool(parts.pool, metrics.evaluation), parts.prompts, parts.schedule, scratchpad)
         unapplied = UnappliedWatch(self.config.llm.max_unapplied_in_a_row, self.config.llm.on_unapplied)
+        done = parts.database.iterations
         run = _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied,
-                   metrics=metrics)
+                   metrics=metrics, migrations=Cadence(self.config.database.migration_interval, done),
+                   rewrites=Cadence(self.config.prompt.scratchpad_interval, done),
+                   checkpoints=Cadence(aggregates.CHECKPOINT_EVERY, done))
         watch = getattr(parts.pool, "watch", None)
         if watch is not None:  # a private Ray instance starts only for a campaign long enough to repay it
             watch(lambda: self._seconds_left(run))
@@ -269,7 +273,7 @@ class Campaign:
                 while reason is None and len(run.in_flight) < max_in_flight and \
                         run.db.iterations + len(run.in_flight) < schedule.budget:
                     number = schedule.next_iteration()
-                    run.in_flight.add(asyncio.create_task(run.iterations.run(number, number % cfg.database.islands)))
+                    run.in_flight.add(asyncio.create_task(run.iterations.run(number, number % run.parts.population.islands)))
                 run.stats.in_flight = len(run.in_flight)
                 finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED)
                 if begin is not None:
@@ -291,10 +295,9 @@ class Campaign:
         """Book one committed iteration: scratchpad, figures, a new best, migration."""
         db, done = run.db, run.db.iterations
         run.scratchpad.observe(program, db.get(program.parent_id) if program.parent_id else None)
-        every = self.config.prompt.scratchpad_interval
-        if every and done % every == 0:
+        if run.rewrites.due(done):
             run.scratchpad.render()
-        if done % aggregates.CHECKPOINT_EVERY == 0:
+        if run.checkpoints.due(done):
             self._checkpoint(run)
         stats = run.stats
         stats.iterations += 1
@@ -325,9 +328,10 @@ class Campaign:
         if best is not None:
             stats.set_best(self._natural(best.score), best.iteration, best.proposer)
         run.metrics.record(program)
-        interval = self.config.database.migration_interval
-        if interval and done % interval == 0:
-            _log.info("migration after %d iterations: %d programs moved", done, db.migrate(program.iteration))
+        for due in run.migrations.due(done):
+            moves = run.parts.population.migrate()
+            db.record_migrations(moves, program.iteration)
+            _log.info("migration at %d iterations (%d committed): %d programs moved", due, done, len(moves))
 
     def _stop_reason(self, run: _Run) -> str | None:
         b, db = self.config.budget, run.db

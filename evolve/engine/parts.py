@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evolve.config import Config, RayConfig
+from evolve.population import Population, restore_population
 from evolve.storage.database import ProgramDatabase
 from evolve.proposals.llm import Proposer, ReplayProposer, make_proposer
 from evolve.evaluation.handover import HandoverPool
@@ -29,6 +30,7 @@ class Parts:
 
     Attributes:
         database: the run's program database (opened for writing).
+        population: which programs breed (rebuilt from the database, following its commits).
         proposer: the LLM, ensemble, offline mutator or replay.
         schedule: which iteration runs next, from which parents.
         pool: the evaluation slots (Ray's workers, or this process's while Ray starts).
@@ -37,6 +39,7 @@ class Parts:
     """
 
     database: ProgramDatabase
+    population: Population
     proposer: Proposer
     schedule: Schedule
     pool: Pool
@@ -44,12 +47,13 @@ class Parts:
     owns_pool: bool
 
 
-def make_schedule(config: Config, database: ProgramDatabase, proposer: Proposer) -> Schedule:
-    """Replay's recorded order and parents for a replay proposer, else live sampling."""
+def make_schedule(config: Config, database: ProgramDatabase, proposer: Proposer,
+                  population: Population) -> Schedule:
+    """Replay's recorded order and parents for a replay proposer, else the population's choices."""
     if isinstance(proposer, ReplayProposer):
         return ReplaySchedule(proposer.recording, database, config.budget.iterations,
                               patience_seconds=2 * config.problem.limits.wall_seconds + 60)
-    return LiveSchedule(database, config.budget.iterations)
+    return LiveSchedule(database, population, config.budget.iterations)
 
 
 def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
@@ -115,7 +119,8 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
     try:
         # reseeded from the history length, so a resumed campaign does not replay the same mutations
         proposer = proposer or make_proposer(config.llm, seed=config.seed * 1_000_003 + database.size)
-        schedule = schedule or make_schedule(config, database, proposer)
+        population = restore_population(config, database, follow=True)
+        schedule = schedule or make_schedule(config, database, proposer, population)
         owns_pool = pool is None
         if pool is None:
             pool = make_pool(config, run_dir)
@@ -123,4 +128,4 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
         if opened:
             database.close()
         raise
-    return Parts(database, proposer, schedule, pool, prompts, owns_pool)
+    return Parts(database, population, proposer, schedule, pool, prompts, owns_pool)

@@ -1,6 +1,6 @@
 """Which iteration runs next, and from which parents: the campaign asks a `Schedule`.
 
-`LiveSchedule` samples the database (islands, MAP-Elites, exploitation and exploration); replay
+`LiveSchedule` asks the population (`evolve.population`) and loads the programs from the store; replay
 (`evolve.engine.replay.ReplaySchedule`) follows a recorded campaign's order and parents instead.
 """
 
@@ -11,6 +11,7 @@ import contextlib
 import itertools
 from typing import AsyncContextManager
 
+from evolve.population import Population
 from evolve.storage.database import ProgramDatabase
 from evolve.program import Program
 
@@ -58,11 +59,12 @@ class Schedule(abc.ABC):
 
 
 class LiveSchedule(Schedule):
-    """A live campaign: iterations numbered on from the last committed one, parents sampled from the
-    database's islands, a crossover partner from the next island's best."""
+    """A live campaign: iterations numbered on from the last committed one, parents and inspirations
+    chosen by the population, a crossover partner where the population offers one."""
 
-    def __init__(self, database: ProgramDatabase, iterations: int) -> None:
+    def __init__(self, database: ProgramDatabase, population: Population, iterations: int) -> None:
         self._db = database
+        self.population = population
         self.budget = iterations
         self._numbers = itertools.count(max(1, database.last_iteration + 1))
 
@@ -70,8 +72,10 @@ class LiveSchedule(Schedule):
         return next(self._numbers)
 
     async def parents(self, iteration: int, island: int) -> tuple[Program, list[Program]]:
-        return self._db.sample(island)
+        chosen = self.population.select(island)
+        parent, *inspirations = self._db.get_many([chosen.parent, *chosen.inspirations])  # one query at most
+        return parent, inspirations
 
     def crossover_partner(self, island: int) -> Program | None:
-        other = self._db.islands[(island + 1) % len(self._db.islands)]
-        return self._db.get(other.top[0][1]) if other.top else None
+        partner = self.population.partner(island)
+        return self._db.get(partner) if partner is not None else None

@@ -11,6 +11,7 @@ import heapq
 import re
 
 from evolve.program import Program, ProgramStatus
+from evolve.storage.database import ProgramDatabase
 
 __all__ = ["Scratchpad", "explanation"]
 
@@ -38,15 +39,45 @@ class Scratchpad:
         if program.status is ProgramStatus.VALID and parent is not None and parent.score is not None \
                 and program.score > parent.score:
             note = explanation(program.proposal) or "(no explanation given)"
-            item = (program.score - parent.score, program.id, note)
-            if len(self._gains) < self._size:
-                heapq.heappush(self._gains, item)
-            else:
-                heapq.heappushpop(self._gains, item)
-        elif program.status in (ProgramStatus.INVALID, ProgramStatus.EDIT_FAILED) and program.error:
-            first = program.error.strip().splitlines()[-1] if program.status is ProgramStatus.INVALID \
-                else program.error
+            self._push((program.score - parent.score, program.id, note))
+        else:
+            self._count_failure(program.status, program.error)
+
+    def _push(self, item: tuple[float, int, str]) -> None:
+        if len(self._gains) < self._size:
+            heapq.heappush(self._gains, item)
+        else:
+            heapq.heappushpop(self._gains, item)
+
+    def _count_failure(self, status: ProgramStatus, error: str) -> None:
+        if status in (ProgramStatus.INVALID, ProgramStatus.EDIT_FAILED) and error:
+            first = error.strip().splitlines()[-1] if status is ProgramStatus.INVALID else error
             self._failures[re.sub(r"\d+(\.\d+)?", "N", first)[:120]] += 1
+
+    def restore(self, database: ProgramDatabase, failures: int = 5000) -> None:
+        """Observe a resumed campaign's history from small columns: every valid program's score against its
+        parent's, the proposals of the largest gains only, and the reasons of the latest `failures` failures."""
+        scores: dict[int, float] = {}
+        best: list[tuple[float, int]] = []  # a min-heap of (gain, program id)
+        valid = ProgramStatus.VALID.value
+        for pid, status, score, parent_id in database.columns("id", "status", "score", "parent_id"):
+            if status != valid:
+                continue
+            scores[pid] = score
+            parent = scores.get(parent_id) if parent_id is not None else None
+            if parent is not None and score > parent:
+                item = (score - parent, pid)
+                if len(best) < self._size:
+                    heapq.heappush(best, item)
+                else:
+                    heapq.heappushpop(best, item)
+        programs = {p.id: p for p in database.get_many([pid for _, pid in best])}
+        for gain, pid in best:
+            self._push((gain, pid, explanation(programs[pid].proposal) or "(no explanation given)"))
+        for status, error in database.columns("status", "error", statuses=(ProgramStatus.INVALID,
+                                                                            ProgramStatus.EDIT_FAILED), last=failures):
+            self._count_failure(ProgramStatus(status), error)
+        self.render()
 
     def render(self) -> str:
         """Rewrite the note from what has been observed; returns (and keeps) the new text."""

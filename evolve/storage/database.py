@@ -1,19 +1,19 @@
-"""The program database: every program of a campaign, islands, MAP-Elites grids, parent sampling.
+"""The program database: every program of a campaign, its proposer calls, migrations and stops.
 
 Rows live in SQLAlchemy (SQLite by default, any URL works); each program is committed the moment it is
-added, so the database file is the campaign's checkpoint. Sampling reads only in-memory indexes, which
-are rebuilt from the rows when a campaign resumes: from the few columns they need (a light `_Entry` per
-valid program), while full programs, code included, are read on demand and kept in a small LRU.
+added, so the database file is the campaign's checkpoint. The store knows nothing of islands or cells:
+which programs breed is the population's business (`evolve.population`), which it rebuilds from the
+store's small columns (`members`) and hears of each commit through `subscribe`. The store's own
+indexes (hashes for duplicates, counts, the best) are rebuilt from a few columns when a campaign
+resumes; full programs, code included, are read on demand and kept in a small LRU.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import collections
 import json
 import os
-import random
 import socket
 import time
 import zlib
@@ -33,26 +33,15 @@ from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase
 from evolve.program import Program, ProgramStatus
 
-__all__ = ["ProgramDatabase", "Island", "Summary", "count_improvements"]
+__all__ = ["Member", "ProgramDatabase", "Summary", "count_improvements"]
 
 _ERROR_CHARS = 2000
 _PROPOSAL_CHARS = 20000
 _CACHED_PROGRAMS = 4096  # full programs (code included) kept in memory, least recently used dropped
 STOP_STATES = ("finished", "interrupted", "failed")
 # what `_rebuild` sets: opened with indexes=False, they are built on first use (`ProgramDatabase.__getattr__`)
-_INDEXES = frozenset({"islands", "_valid", "_all_valid", "_hashes", "_canonical", "_cache", "_failures", "_best",
-                      "_initial", "_last_iteration", "_count", "_iterations", "_numbers", "_cost", "_cells",
-                      "_seeded"})
-
-
-@dataclass
-class Island:
-    """The in-memory index of one island: members, a bounded ranking and a MAP-Elites grid."""
-
-    members: list[int] = field(default_factory=list)
-    member_set: set[int] = field(default_factory=set)
-    top: list[tuple[float, int]] = field(default_factory=list)  # (-score, id), best first
-    grid: dict[tuple[int, ...], int] = field(default_factory=dict)
+_INDEXES = frozenset({"_hashes", "_canonical", "_cache", "_failures", "_best", "_initial", "_last_iteration",
+                      "_count", "_iterations", "_numbers", "_cost"})
 
 
 def _raw_rows(conn: Any, query: Any) -> Iterator[tuple]:
@@ -98,15 +87,27 @@ def count_improvements(valid: Iterable[tuple[int, int | None, float, str]]) -> d
     return {proposer: (a, b) for proposer, (a, b) in out.items()}
 
 
-class _Entry:
-    """What the indexes need of one valid program; its code stays in the database."""
+class Member(NamedTuple):
+    """A valid program's small columns: what a population needs of it (its code stays in the database).
 
-    __slots__ = ("id", "iteration", "score", "island", "parent_id", "code_hash", "proposer")
+    `features` holds the values of the feature dimensions asked for (`ProgramDatabase.members`), or all of
+    the program's features for a program just committed (`Member.of`).
+    """
 
-    def __init__(self, id: int, iteration: int, score: float, island: int, parent_id: int | None,
-                 code_hash: str, proposer: str) -> None:
-        self.id, self.iteration, self.score, self.island = id, iteration, score, island
-        self.parent_id, self.code_hash, self.proposer = parent_id, code_hash, proposer
+    id: int
+    iteration: int
+    score: float
+    island: int
+    parent_id: int | None
+    code_hash: str
+    code_length: int
+    features: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, program: Program) -> "Member":
+        """The member of a valid program snapshot."""
+        return cls(program.id, program.iteration, program.score, program.island, program.parent_id,
+                   program.code_hash, len(program.code), program.features)
 
 
 _PROGRAMS, _CALLS, _MESSAGES = ProgramRow.__table__, LLMCallRow.__table__, LLMMessagesRow.__table__
@@ -127,7 +128,7 @@ def _snapshot(row: ProgramRow | SimpleNamespace) -> Program:
 
 
 class ProgramDatabase:
-    """Stores a campaign's programs and chooses parents and inspirations.
+    """Stores a campaign's programs, its proposer calls, migrations and stops.
 
     Not thread-safe: the campaign controller, a single asyncio task, is its only user (`aadd` and
     `arecord_call` commit on a writer thread of its own, in order). Returned `Program`s are frozen snapshots.
@@ -136,9 +137,8 @@ class ProgramDatabase:
         url: SQLAlchemy URL, e.g. `sqlite:///runs/x/programs.db` or `postgresql+psycopg://...`.
         campaign: the campaign's unique name in this database (one database may hold many).
         problem: the problem's name, recorded with the campaign.
-        config: island and sampling settings.
-        features: the MAP-Elites dimensions.
-        seed: seeds parent and inspiration sampling.
+        config: the database settings (`failed_edits_in_prompt` is the store's; the rest the population's).
+        features: the problem's feature dimensions, for readers that rebuild a population (`members`).
         campaign_config: the composed config, stored with the campaign row when it is created.
         read_only: open an existing campaign to read it: nothing is created or changed (the
             connection refuses writes too), and a missing campaign raises `CampaignNotFound`.
@@ -148,15 +148,15 @@ class ProgramDatabase:
     """
 
     def __init__(self, url: str, campaign: str, problem: str = "", config: DatabaseConfig | None = None,
-                 features: Sequence[FeatureDimension] = (), seed: int = 0,
+                 features: Sequence[FeatureDimension] = (),
                  campaign_config: dict[str, Any] | None = None, *, read_only: bool = False,
                  indexes: bool = True) -> None:
         self._writer: ThreadPoolExecutor | None = None  # `aadd` and `arecord_call`: one thread, commits in order
         self._last_write: Future | None = None  # the writer's latest job: a write on the caller's thread waits for it
+        self._listeners: list[Callable[[Program], None]] = []
         self.config = config or DatabaseConfig()
         self.features = list(features)
         self.read_only = read_only
-        self._rng = random.Random(seed)
         self._engine = make_engine(url, read_only=read_only)
         if read_only:
             try:
@@ -181,7 +181,7 @@ class ProgramDatabase:
             self._rebuild()
 
     def __getattr__(self, name: str) -> Any:
-        if name in _INDEXES and "_engine" in self.__dict__ and "_valid" not in self.__dict__:
+        if name in _INDEXES and "_engine" in self.__dict__ and "_hashes" not in self.__dict__:
             self._rebuild()  # opened with indexes=False: built when first used
             return self.__dict__[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -193,14 +193,11 @@ class ProgramDatabase:
 
     # -- indexes ----------------------------------------------------------------------------------
     def _rebuild(self) -> None:
-        """Rebuild every in-memory index from the rows (used at start and on resume).
+        """Rebuild the store's in-memory indexes from the rows (used at start and on resume).
 
-        Reads only the columns the indexes need, in id order through the (campaign, id) index (on SQLite it
-        covers them: no row's code is read); code is read later, for the programs sampled or asked for.
+        Reads only the columns they need, in id order through the (campaign, id) index (on SQLite it covers
+        them: no row's code is read); code is read later, for the programs asked for.
         """
-        self.islands = [Island() for _ in range(self.config.islands)]
-        self._valid: dict[int, _Entry] = {}
-        self._all_valid: list[int] = []
         self._hashes: dict[str, int] = {}
         self._canonical: dict[str, int] = {}
         self._cache: collections.OrderedDict[int, Program] = collections.OrderedDict()
@@ -212,20 +209,15 @@ class ProgramDatabase:
         self._iterations = 0
         self._numbers: set[int] = set()
         self._cost = 0.0
-        self._cells: dict[int, tuple[int, ...]] = {}  # valid program → its MAP-Elites cell
-        self._seeded = False
         failures: collections.deque[int] = collections.deque(maxlen=self._failures.maxlen)
-        best = initial = None
+        best = initial = None  # (score, id)
         P = ProgramRow
-        dims = [P.features[d.name].as_float() for d in self.features]
-        query = (select(P.id, P.iteration, P.status, P.score, P.island, P.code_hash, P.canonical_hash, P.parent_id,
-                        P.cost, P.proposer, P.code_length, *dims)
+        query = (select(P.id, P.iteration, P.status, P.score, P.code_hash, P.canonical_hash, P.cost)
                  .where(P.campaign_id == self.campaign_id).order_by(P.id))
         valid, edit_failed = ProgramStatus.VALID.value, ProgramStatus.EDIT_FAILED.value
         verdicts = (valid, ProgramStatus.INVALID.value)
         with self._engine.connect() as conn:
-            for pid, iteration, status, score, island, code_hash, canonical, parent_id, cost, proposer, length, \
-                    *values in _raw_rows(conn, query):
+            for pid, iteration, status, score, code_hash, canonical, cost in _raw_rows(conn, query):
                 self._count_row(iteration, cost or 0.0)
                 if status in verdicts:
                     self._hashes.setdefault(code_hash, pid)
@@ -235,45 +227,32 @@ class ProgramDatabase:
                     failures.append(pid)
                 if status != valid:
                     continue
-                entry = _Entry(pid, iteration, score, island, parent_id, code_hash, proposer)
-                self._cells[pid] = self._cell(dict(zip((d.name for d in self.features), values)), length or 0)
-                first = self._index_valid(entry)
-                initial = entry if first else initial
-                if best is None or score > best.score:
-                    best = entry
-            migrations = conn.execute(select(MigrationRow.program_id, MigrationRow.to_island)
-                                      .where(MigrationRow.campaign_id == self.campaign_id)
-                                      .order_by(MigrationRow.id)).all()
-        for program_id, to_island in migrations:
-            if program_id in self._valid and to_island < len(self.islands):
-                self._place(self._valid[program_id], to_island)
-        self._best = self._load(best.id) if best else None
-        self._initial = self._load(initial.id) if initial else None
+                if initial is None and iteration == 0:
+                    initial = pid
+                if best is None or score > best[0]:
+                    best = (score, pid)
+        self._best = self._load(best[1]) if best else None
+        self._initial = self._load(initial) if initial is not None else None
         for pid in failures:
             self._failures.append(self._read(pid))
 
-    def _cell(self, features: dict[str, Any], code_length: int) -> tuple[int, ...]:
-        cell = []
-        for dim in self.features:
-            value = features.get(dim.name)
-            if value is None:
-                value = code_length if dim.name == "code_length" else dim.min
-            span = (dim.max - dim.min) or 1.0
-            cell.append(min(dim.bins - 1, max(0, int((value - dim.min) / span * dim.bins))))
-        return tuple(cell)
+    def members(self, features: Sequence[str] = ()) -> Iterator[Member]:
+        """Every valid program's small columns in commit order, with the named feature values (None where
+        a program has none): what a population is rebuilt from, without reading any code."""
+        P = ProgramRow
+        dims = [P.features[name].as_float() for name in features]
+        query = (select(P.id, P.iteration, P.score, P.island, P.parent_id, P.code_hash, P.code_length, *dims)
+                 .where(P.campaign_id == self.campaign_id, P.status == ProgramStatus.VALID.value).order_by(P.id))
+        names = tuple(features)
+        with self._engine.connect() as conn:
+            for pid, iteration, score, island, parent_id, code_hash, length, *values in _raw_rows(conn, query):
+                yield Member(pid, iteration, score, island, parent_id, code_hash, length or 0,
+                             {n: v for n, v in zip(names, values) if v is not None})
 
-    def _place(self, entry: _Entry, island_no: int) -> None:
-        island = self.islands[island_no]
-        if entry.id in island.member_set:
-            return
-        island.members.append(entry.id)
-        island.member_set.add(entry.id)
-        bisect.insort(island.top, (-entry.score, entry.id))
-        del island.top[self.config.top_k:]
-        cell = self._cells[entry.id]
-        occupant = island.grid.get(cell)
-        if occupant is None or self._valid[occupant].score < entry.score:
-            island.grid[cell] = entry.id
+    def subscribe(self, listener: Callable[[Program], None]) -> None:
+        """Call `listener(program)` with each program once it is committed and indexed (on the thread that
+        added it: the campaign's event loop)."""
+        self._listeners.append(listener)
 
     def _count_row(self, iteration: int, cost: float) -> None:
         self._count += 1
@@ -281,19 +260,6 @@ class ProgramDatabase:
         self._numbers.add(iteration)
         self._cost += cost
         self._last_iteration = max(self._last_iteration, iteration)
-
-    def _index_valid(self, entry: _Entry) -> bool:
-        """Index a valid program; True when it is the initial program, which seeds every island."""
-        self._valid[entry.id] = entry
-        self._all_valid.append(entry.id)
-        seed = entry.iteration == 0 and not self._seeded
-        if seed:
-            self._seeded = True
-            for n in range(len(self.islands)):
-                self._place(entry, n)
-        else:
-            self._place(entry, entry.island % len(self.islands))
-        return seed
 
     def _index(self, program: Program) -> None:
         self._count_row(program.iteration, program.cost)
@@ -303,16 +269,14 @@ class ProgramDatabase:
                 self._canonical.setdefault(program.canonical_hash, program.id)
         if program.status is ProgramStatus.EDIT_FAILED:
             self._failures.append(program)
-        if program.status is not ProgramStatus.VALID:
-            return
-        self._remember(program)
-        self._cells[program.id] = self._cell(program.features, len(program.code))
-        entry = _Entry(program.id, program.iteration, program.score, program.island, program.parent_id,
-                       program.code_hash, program.proposer)
-        if self._index_valid(entry):
-            self._initial = program
-        if self._best is None or program.score > self._best.score:
-            self._best = program
+        if program.status is ProgramStatus.VALID:
+            self._remember(program)
+            if program.iteration == 0 and self._initial is None:
+                self._initial = program
+            if self._best is None or program.score > self._best.score:
+                self._best = program
+        for listener in self._listeners:
+            listener(program)
 
     # -- full programs, read on demand --------------------------------------------------------------
     def _remember(self, program: Program) -> Program:
@@ -332,8 +296,9 @@ class ProgramDatabase:
     def _read(self, program_id: int) -> Program | None:
         return self._read_many([program_id]).get(program_id)
 
-    def _load_many(self, ids: Sequence[int]) -> list[Program]:
-        """Valid programs in full: from the LRU, the others from the database in one query (then kept)."""
+    def get_many(self, ids: Sequence[int]) -> list[Program]:
+        """Programs in full, in the order asked: from the LRU, the others from the database in one query
+        (then kept); an id of another campaign or none raises KeyError."""
         cache = self._cache
         found = {}
         for pid in ids:
@@ -347,7 +312,7 @@ class ProgramDatabase:
         return [found[pid] for pid in ids]
 
     def _load(self, program_id: int) -> Program:
-        return self._load_many([program_id])[0]
+        return self.get_many([program_id])[0]
 
     # -- writing ----------------------------------------------------------------------------------
     def add(self, *, iteration: int, status: ProgramStatus, code: str, code_hash: str,
@@ -542,63 +507,34 @@ class ProgramDatabase:
             row.validation = validation
             s.commit()
             program = _snapshot(row)
+        if "_cache" not in self.__dict__:  # opened without indexes: none to update
+            return program
         if program_id in self._cache:
             self._cache[program_id] = program
-        if program_id in self._valid:
-            if self._best is not None and self._best.id == program_id:
-                self._best = program
-            if self._initial is not None and self._initial.id == program_id:
-                self._initial = program
+        if self._best is not None and self._best.id == program_id:
+            self._best = program
+        if self._initial is not None and self._initial.id == program_id:
+            self._initial = program
         return program
 
-    def migrate(self, iteration: int) -> int:
-        """Ring migration: each island sends its best programs to the next island. Returns how many moved."""
+    def record_migrations(self, moves: Sequence[tuple[int, int]], iteration: int) -> None:
+        """Commit a migration's moves, (program id, to island), made after `iteration`."""
         self._writable()
-        moves = []
-        for n, island in enumerate(self.islands):
-            target = (n + 1) % len(self.islands)
-            for _, pid in island.top[: self.config.migration_count]:
-                if target != n and pid not in self.islands[target].member_set:
-                    moves.append((pid, target))
         if not moves:
-            return 0
+            return
         with self._sessions() as s:
             s.add_all(MigrationRow(campaign_id=self.campaign_id, program_id=pid, to_island=target,
                                    iteration=iteration) for pid, target in moves)
             s.commit()
-        for pid, target in moves:
-            self._place(self._valid[pid], target)
-        return len(moves)
+
+    def migrations(self) -> list[tuple[int, int]]:
+        """Every recorded move, (program id, to island), in the order made."""
+        with self._engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(
+                select(MigrationRow.program_id, MigrationRow.to_island)
+                .where(MigrationRow.campaign_id == self.campaign_id).order_by(MigrationRow.id))]
 
     # -- reading ----------------------------------------------------------------------------------
-    def sample(self, island_no: int) -> tuple[Program, list[Program]]:
-        """Choose a parent for a child on `island_no`, and inspirations to show beside it."""
-        island = self.islands[island_no % len(self.islands)]
-        if not island.members:
-            raise LookupError("the database holds no valid program yet; add the initial program first")
-        roll = self._rng.random()
-        cfg = self.config
-        if roll < cfg.exploitation_ratio:  # the island's best, rank-weighted towards the top
-            ranked = [pid for _, pid in island.top]
-            parent_id = self._rng.choices(ranked, weights=[1.0 / (rank + 1) for rank in range(len(ranked))])[0]
-        elif roll < cfg.exploitation_ratio + cfg.exploration_ratio:  # any cell's elite: diversity
-            parent_id = self._rng.choice(list(island.grid.values()))
-        else:  # anything valid, from any island
-            parent_id = self._rng.choice(self._all_valid)
-        parent_hash = self._valid[parent_id].code_hash
-        chosen = {parent_id}
-        picked: list[int] = []
-        for _, pid in island.top:
-            if len(picked) >= cfg.num_top_inspirations:
-                break
-            if pid not in chosen and self._valid[pid].code_hash != parent_hash:
-                chosen.add(pid)
-                picked.append(pid)
-        others = [pid for pid in island.grid.values() if pid not in chosen]
-        picked += self._rng.sample(others, min(cfg.num_diverse_inspirations, len(others)))
-        parent, *inspirations = self._load_many([parent_id, *picked])  # one query at most
-        return parent, inspirations
-
     def seen(self, code_hash: str) -> Program | None:
         """The evaluated program with this normalised hash, if any."""
         pid = self._hashes.get(code_hash)
@@ -611,8 +547,10 @@ class ProgramDatabase:
 
     def get(self, program_id: int) -> Program | None:
         """One program by id (from memory when valid, else from the database)."""
-        if "_valid" in self.__dict__ and program_id in self._valid:  # opened without indexes: not built for this
-            return self._load(program_id)
+        cache = self.__dict__.get("_cache")  # opened without indexes: not built for this
+        if cache is not None and program_id in cache:
+            cache.move_to_end(program_id)
+            return cache[program_id]
         return self._read(program_id)
 
     def best(self) -> Program | None:
@@ -646,10 +584,6 @@ class ProgramDatabase:
         """The highest iteration number committed (-1 when empty)."""
         return self._last_iteration
 
-    def island_best(self) -> list[float | None]:
-        """The best score on each island."""
-        return [-isl.top[0][0] if isl.top else None for isl in self.islands]
-
     def counts(self) -> dict[str, int]:
         """Programs per status, counted in the database."""
         with self._sessions() as s:
@@ -682,14 +616,22 @@ class ProgramDatabase:
             for pid, iteration, status, *rest in _raw_rows(conn, query):
                 yield Summary(pid, iteration, statuses[status], *rest)
 
-    def columns(self, *names: str) -> Iterator[tuple]:
-        """The named `programs` columns of every program of the campaign in commit order (for viewers
-        that need a few columns `Summary` lacks, such as `created_at` or `features`)."""
+    def columns(self, *names: str, statuses: Sequence[ProgramStatus] = (), last: int | None = None) -> Iterator[tuple]:
+        """The named `programs` columns of every program of the campaign in commit order (for readers that
+        need a few columns `Summary` lacks, such as `created_at` or `features`); only those of `statuses`
+        when given, only the `last` ones when given."""
         table = ProgramRow.__table__
         unknown = [n for n in names if n not in table.c]
         if unknown:
             raise ValueError(f"programs has no column {unknown[0]!r}; it has {', '.join(table.c.keys())}")
-        query = select(*(table.c[n] for n in names)).where(table.c.campaign_id == self.campaign_id).order_by(table.c.id)
+        query = select(*(table.c[n] for n in names)).where(table.c.campaign_id == self.campaign_id)
+        if statuses:
+            query = query.where(table.c.status.in_([s.value for s in statuses]))
+        if last is not None:
+            inner = query.add_columns(table.c.id.label("_order")).order_by(table.c.id.desc()).limit(last).subquery()
+            query = select(*(inner.c[n] for n in names)).order_by(inner.c["_order"])
+        else:
+            query = query.order_by(table.c.id)
         with self._engine.connect() as conn:
             yield from (tuple(row) for row in conn.execute(query))
 

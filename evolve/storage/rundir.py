@@ -66,7 +66,7 @@ def load_config(run_dir: str | Path, overrides: list[str] | None = None, *, find
 
 def open_database(config: Config, run_dir: str | Path, *, read_only: bool = False,
                   indexes: bool = True) -> ProgramDatabase:
-    """Open the run's database with its URL, campaign name, features and seed.
+    """Open the run's database with its URL, campaign name and features.
 
     Read-only, nothing is created: a run dir whose campaign never started raises `RunDirError`. With
     `indexes=False` the in-memory indexes wait until something uses them (`evolve status` reads only
@@ -75,7 +75,7 @@ def open_database(config: Config, run_dir: str | Path, *, read_only: bool = Fals
     if read_only:
         _must_exist(config, run_dir)
     return ProgramDatabase(database_url(config, run_dir), campaign_name(config, run_dir), config.problem.name,
-                           config.database, config.problem.features, seed=config.seed, read_only=read_only,
+                           config.database, config.problem.features, read_only=read_only,
                            indexes=indexes)
 
 

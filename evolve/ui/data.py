@@ -14,6 +14,7 @@ from typing import Any
 
 from evaluators.direction import natural
 from evolve.config import Config
+from evolve.population import Population, restore_population
 from evolve.storage.database import ProgramDatabase
 from evolve.program import ProgramStatus
 
@@ -31,13 +32,14 @@ def campaign_data(db: ProgramDatabase, config: Config, references: list[dict] | 
     times = {pid: t for pid, t in db.columns("id", "created_at")}
     start = min(times.values()) if times else None
     seconds = {pid: (t - start).total_seconds() for pid, t in times.items()} if start else {}
-    scores = _scores(rows, seconds, direction, len(db.islands))
+    population = restore_population(config, db)  # from the small columns, as a resumed campaign rebuilds it
+    scores = _scores(rows, seconds, direction, population.islands)
     best, initial = db.best(), db.initial()
     return {
         "name": db_name(config), "problem": config.problem.name, "direction": direction,
         "description": config.problem.description,
         "iterations": db.iterations, "budget": config.budget.iterations,
-        "counts": db.counts(), "islands": len(db.islands),
+        "counts": db.counts(), "islands": population.islands,
         "started": start.isoformat() if start else None,
         "last": max(times.values()).isoformat() if times else None,
         "best": _brief(best, direction), "initial": _brief(initial, direction),
@@ -45,8 +47,8 @@ def campaign_data(db: ProgramDatabase, config: Config, references: list[dict] | 
         **scores,
         "valid_share": _valid_share(rows, seconds),
         "failures": _failures(rows),
-        "maps": _maps(db, rows, direction),
-        "lineage": _lineage(db, rows, direction),
+        "maps": _maps(db, population, rows, direction),
+        "lineage": _lineage(db, population, rows, direction),
         "spend": _spend(db, rows),
     }
 
@@ -164,7 +166,7 @@ def _failures(rows) -> dict[str, Any]:
     return {"statuses": dict(statuses), "reasons": [[k, n] for k, n in top]}
 
 
-def _maps(db: ProgramDatabase, rows, direction: str) -> list[dict[str, Any]]:
+def _maps(db: ProgramDatabase, population: Population, rows, direction: str) -> list[dict[str, Any]]:
     """Each island's MAP-Elites grid (the database's cells) over its first two feature dimensions; the
     elite of a cell is the best of the cells that share those two coordinates."""
     dims = db.features
@@ -173,10 +175,10 @@ def _maps(db: ProgramDatabase, rows, direction: str) -> list[dict[str, Any]]:
     scores = {r.id: r.score for r in rows}
     x, y = dims[0], dims[1] if len(dims) > 1 else None
     out = []
-    for n, island in enumerate(db.islands):
+    for n, grid in enumerate(population.grids()):
         z = [[None] * x.bins for _ in range(y.bins if y else 1)]
         ids = [[None] * x.bins for _ in range(y.bins if y else 1)]
-        for cell, pid in island.grid.items():
+        for cell, pid in grid.items():
             i, j = cell[0], cell[1] if y else 0
             score = scores.get(pid)
             if score is None:
@@ -185,7 +187,7 @@ def _maps(db: ProgramDatabase, rows, direction: str) -> list[dict[str, Any]]:
             if current is None or score > scores[current]:
                 z[j][i], ids[j][i] = natural(score, direction), pid
         out.append({"island": n, "x": _axis(x), "y": _axis(y) if y else None, "z": z, "ids": ids,
-                    "filled": len(island.grid), "cells": _cells(dims)})
+                    "filled": len(grid), "cells": _cells(dims)})
     return out
 
 
@@ -201,16 +203,14 @@ def _cells(dims) -> int:
     return total
 
 
-def lineage_ids(db: ProgramDatabase, rows=None) -> tuple[set[int], list[int]]:
+def lineage_ids(db: ProgramDatabase, population: Population, rows=None) -> tuple[set[int], list[int]]:
     """The programs of the lineage tree (the ancestries of the best programs and of each island's best)
     and those best programs themselves."""
     rows = list(db.summaries()) if rows is None else rows
     parent = {r.id: r.parent_id for r in rows}
     valid = sorted((r for r in rows if r.status is ProgramStatus.VALID), key=lambda r: (-r.score, r.id))
     leaves = [r.id for r in valid[:_LINEAGE_TOP]]
-    for island in db.islands:
-        if island.top:
-            leaves.append(island.top[0][1])
+    leaves += population.leaders()
     nodes: set[int] = set()
     for pid in leaves:
         while pid is not None and pid not in nodes:
@@ -219,9 +219,9 @@ def lineage_ids(db: ProgramDatabase, rows=None) -> tuple[set[int], list[int]]:
     return nodes, list(dict.fromkeys(leaves))
 
 
-def _lineage(db: ProgramDatabase, rows, direction: str) -> dict[str, Any]:
+def _lineage(db: ProgramDatabase, population: Population, rows, direction: str) -> dict[str, Any]:
     """The lineage tree laid out: x is the generation, y the order of the leaves (parents centred)."""
-    nodes, leaves = lineage_ids(db, rows)
+    nodes, leaves = lineage_ids(db, population, rows)
     by_id = {r.id: r for r in rows if r.id in nodes}
     children: dict[int | None, list[int]] = collections.defaultdict(list)
     for pid in sorted(by_id):

@@ -68,7 +68,7 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references:
 
         references = reference_lines(config.problem)
     data = campaign_data(db, config, references)
-    shown = lineage_ids(db)[0] | {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
+    shown = {node["id"] for node in data["lineage"]["nodes"]} | {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
     details = {pid: program_detail(db, pid, config.problem.direction, _EMBED_CHARS) for pid in sorted(shown)}
     embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
                 "data": [data], "programs": [{str(k): v for k, v in details.items() if v is not None}]}

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, event, text
 
 from evolve.storage._orm import head, make_engine
 from evolve.config import DatabaseConfig, FeatureDimension
+from evolve.population import IslandPopulation, attach
 from evolve.storage.database import ProgramDatabase, Summary
 from evolve.proposals.edits import normalized_hash
 from evolve.errors import CampaignNotFound, RunDirError
@@ -22,7 +23,12 @@ FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
 
 def _db(url, **overrides) -> ProgramDatabase:
     config = DatabaseConfig(**{"islands": 3, "migration_count": 1, **overrides})
-    return ProgramDatabase(url, "test", "p", config, FEATURES, seed=1)
+    return ProgramDatabase(url, "test", "p", config, FEATURES)
+
+
+def _population(db) -> IslandPopulation:
+    """The islands of `db`'s programs, rebuilt from its rows and following its commits."""
+    return attach(IslandPopulation(db.config, FEATURES, seed=1), db)
 
 
 def _add(db, iteration, score, spread=0.5, island=0, parent=None, status=ProgramStatus.VALID):
@@ -156,11 +162,12 @@ def test_a_write_on_the_loop_commits_after_the_writes_queued_before_it(database_
 
 def test_initial_program_seeds_every_island_and_best_tracks_max(database_url):
     db = _db(database_url)
+    population = _population(db)
     initial = _add(db, 0, 1.0)
-    assert db.island_best() == [1.0, 1.0, 1.0]
+    assert population.island_best() == [1.0, 1.0, 1.0]
     child = _add(db, 1, 3.0, island=2, parent=initial)
     assert db.best().id == child.id and child.generation == 1 and child.parent_id == initial.id
-    assert db.island_best() == [1.0, 1.0, 3.0]
+    assert population.island_best() == [1.0, 1.0, 3.0]
     _add(db, 2, 0.0, island=2, status=ProgramStatus.INVALID)
     assert db.best().id == child.id
     db.close()
@@ -168,21 +175,26 @@ def test_initial_program_seeds_every_island_and_best_tracks_max(database_url):
 
 def test_resume_rebuilds_the_same_indexes(database_url):
     db = _db(database_url, migration_interval=1)
+    population = _population(db)
     initial = _add(db, 0, 1.0)
     for i in range(1, 10):
         _add(db, i, float(i % 4), spread=i / 10, island=i % 3, parent=initial)
-    db.migrate(9)
+    moves = population.migrate()
+    assert moves
+    db.record_migrations(moves, 9)
     _add(db, 10, 0.0, status=ProgramStatus.EDIT_FAILED)
 
-    def state(d):
-        return (d.island_best(), _same(d.best()), _same(d.initial()), [sorted(i.grid.items()) for i in d.islands],
-                [sorted(i.member_set) for i in d.islands], [i.top for i in d.islands], d.size, d.iterations,
-                d.last_iteration, [_same(p) for p in d.recent_failures()], d.total_cost, d.spend())
+    def state(d, pop):
+        islands = pop.island_list
+        return (pop.island_best(), _same(d.best()), _same(d.initial()), pop.grids(),
+                [sorted(i.member_set) for i in islands], [i.top for i in islands], [i.migrants for i in islands],
+                d.size, d.iterations, d.last_iteration, [_same(p) for p in d.recent_failures()], d.total_cost,
+                d.spend())
 
-    before = state(db)
+    before = state(db, population)
     db.close()
     again = _db(database_url, migration_interval=1)
-    assert state(again) == before  # full programs too: best, initial and failures with their code
+    assert state(again, _population(again)) == before  # full programs too: best, initial and failures with their code
     again.close()
 
 
@@ -193,8 +205,10 @@ def test_sampled_programs_come_whole_after_a_reopen(database_url):
                                            for i in range(1, 30)]}
     db.close()
     again = _db(database_url)
+    population = _population(again)
     for n in range(100):
-        parent, inspirations = again.sample(n % 3)
+        chosen = population.select(n % 3)
+        parent, *inspirations = again.get_many([chosen.parent, *chosen.inspirations])
         for program in (parent, *inspirations):
             assert _same(program) == _same(added[program.id])  # code, metrics, features: all read back on demand
     assert _same(again.get(initial.id)) == _same(initial) and again.get(10 ** 6) is None
@@ -203,28 +217,33 @@ def test_sampled_programs_come_whole_after_a_reopen(database_url):
 
 def test_ring_migration_sends_best_to_next_island(database_url):
     db = _db(database_url)
+    population = _population(db)
     initial = _add(db, 0, 1.0)
     star = _add(db, 1, 9.0, island=1, parent=initial)
-    assert star.id not in db.islands[2].member_set
-    assert db.migrate(1) >= 1
-    assert star.id in db.islands[2].member_set and db.island_best()[2] == 9.0
-    assert db.migrate(2) == 0 or star.id in db.islands[0].member_set  # idempotent per target
+    assert star.id not in population.island_list[2].member_set
+    assert (star.id, 2) in population.migrate()
+    assert star.id in population.island_list[2].member_set and population.island_best()[2] == 9.0
+    again = population.migrate()
+    assert (star.id, 2) not in again  # never sent twice to the same island
+    assert star.id in population.island_list[0].member_set or (star.id, 0) in again
     db.close()
 
 
 def test_grid_keeps_the_better_program_per_cell(database_url):
     db = _db(database_url)
+    population = _population(db)
     _add(db, 0, 1.0, spread=0.9)
     low = _add(db, 1, 2.0, spread=0.1)
     high = _add(db, 2, 5.0, spread=0.12)  # same cell as `low`
     worse = _add(db, 3, 0.5, spread=0.13)
-    cell_occupants = set(db.islands[0].grid.values())
+    cell_occupants = set(population.grids()[0].values())
     assert high.id in cell_occupants and low.id not in cell_occupants and worse.id not in cell_occupants
     db.close()
 
 
 def test_sampling_reads_no_rows_and_inspirations_exclude_parent(database_url):
     db = _db(database_url, num_top_inspirations=2, num_diverse_inspirations=2)
+    population = _population(db)
     initial = _add(db, 0, 1.0)
     for i in range(1, 40):
         _add(db, i, float(i), spread=(i % 8) / 8, island=i % 3, parent=initial)
@@ -232,12 +251,15 @@ def test_sampling_reads_no_rows_and_inspirations_exclude_parent(database_url):
     event.listen(db._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     islands_seen = set()
     for n in range(300):
-        parent, inspirations = db.sample(n % 3)
+        chosen = population.select(n % 3)
+        if n == 0:
+            assert statements == [], "choosing must use the population's memory, not the database"
+        parent, *inspirations = db.get_many([chosen.parent, *chosen.inspirations])
         assert parent.status is ProgramStatus.VALID
         assert parent.id not in {p.id for p in inspirations}
         assert len({p.id for p in inspirations}) == len(inspirations) <= 4
         islands_seen.add(parent.island)
-    assert statements == [], "sampling must use the in-memory indexes, not the database"
+    assert len(statements) <= 300, "a selection's programs are read in one query at most"
     assert islands_seen == {0, 1, 2}
     db.close()
 
@@ -255,7 +277,7 @@ def test_seen_finds_evaluated_programs_by_normalised_hash(database_url):
 def test_sampling_an_empty_database_says_why(database_url):
     db = _db(database_url)
     with pytest.raises(LookupError, match="no valid program"):
-        db.sample(0)
+        _population(db).select(0)
     db.close()
 
 
@@ -349,11 +371,13 @@ def test_a_small_program_cache_still_hands_out_whole_programs(database_url, monk
 
     monkeypatch.setattr(evolve.storage.database, "_CACHED_PROGRAMS", 3)  # far fewer than a sample needs at once
     db = _db(database_url, num_top_inspirations=2, num_diverse_inspirations=2)
+    population = _population(db)
     initial = _add(db, 0, 1.0)
     added = {p.id: p for p in [initial] + [_add(db, i, float(i), spread=(i % 8) / 8, island=i % 3, parent=initial)
                                            for i in range(1, 20)]}
     for n in range(200):
-        parent, inspirations = db.sample(n % 3)
+        chosen = population.select(n % 3)
+        parent, *inspirations = db.get_many([chosen.parent, *chosen.inspirations])
         assert [_same(p) for p in (parent, *inspirations)] == [_same(added[p.id]) for p in (parent, *inspirations)]
         assert parent.code == f"x = {parent.iteration}\n"
     assert len(db._cache) <= 3  # the cache stays bounded

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
+from evolve.population import restore_population
 from evolve.proposals.edits import normalized_hash
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase, RunDirError
 from evolve.program import ProgramStatus
@@ -71,7 +72,7 @@ def test_read_only_creates_nothing_and_refuses_writes(circle_problem, tmp_path, 
         with pytest.raises(ReadOnlyDatabase):
             db.add(iteration=9, status=ProgramStatus.VALID, code="y", code_hash="y", score=9.0)
         with pytest.raises(ReadOnlyDatabase):
-            db.migrate(9)
+            db.record_migrations([(1, 0)], 9)
     assert _digest(tmp_path) == before  # not a byte changed, no file added
     assert _tables(database_url) == rows
 
@@ -88,15 +89,17 @@ def test_every_reader_gets_the_runs_features_and_seed(circle_problem, tmp_path, 
     config = _config(circle_problem, database_url)
     write_config(config, tmp_path)
     with open_database(config, tmp_path) as db:
+        population = restore_population(config, db, follow=True)
         _fill(db)
-        cells = [dict(island.grid) for island in db.islands]
+        cells = population.grids()
     loaded = load_config(tmp_path)
     assert loaded.seed == 5 and [f.name for f in loaded.problem.features] == ["spread"]
     draws = []
     for _ in range(2):
         with open_database(loaded, tmp_path, read_only=True) as db:
-            assert [dict(island.grid) for island in db.islands] == cells
-            draws.append([db.sample(0)[0].id for _ in range(20)])
+            population = restore_population(loaded, db)
+            assert population.grids() == cells
+            draws.append([population.select(0).parent for _ in range(20)])
     assert draws[0] == draws[1]
     recording = Recording.load(tmp_path)  # replay reads the same rows the same way
     assert [s.iteration for s in recording.steps] == list(range(6))

@@ -10,6 +10,7 @@ from evolve.proposals.edits import normalized_hash
 from evolve.program import ProgramStatus
 from evolve.engine.replay import Recording, ReplaySchedule, ReplayStep
 from evolve.engine.schedule import LiveSchedule
+from evolve.population import IslandPopulation, attach
 
 
 def _db(tmp_path) -> ProgramDatabase:
@@ -29,7 +30,7 @@ def test_live_numbers_on_from_the_last_committed_iteration(tmp_path):
     db = _db(tmp_path)
     seed = _add(db, 0, "x = 0\n")
     _add(db, 7, "x = 7\n")
-    schedule = LiveSchedule(db, iterations=20)
+    schedule = LiveSchedule(db, attach(IslandPopulation(db.config), db), iterations=20)
     assert schedule.budget == 20 and [schedule.next_iteration() for _ in range(3)] == [8, 9, 10]
     parent, _ = asyncio.run(schedule.parents(8, 1))
     assert parent.id in {seed.id, db.best().id}

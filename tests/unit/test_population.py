@@ -1,0 +1,150 @@
+"""Populations: the contract every strategy keeps, the two built-in ones, plugins, and exact cadences."""
+
+from __future__ import annotations
+
+import pytest
+
+from evolve.config import DatabaseConfig, FeatureDimension
+from evolve.engine.cadence import Cadence
+from evolve.errors import ConfigError
+from evolve.population import (IslandPopulation, Member, Population, Selection, TournamentPopulation, attach,
+                               make_population)
+from evolve.program import ProgramStatus
+from evolve.proposals.edits import normalized_hash
+from evolve.storage.database import ProgramDatabase
+
+FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
+STRATEGIES = ["islands", "tournament"]
+
+
+def _member(pid, score, iteration=None, island=0, spread=0.5):
+    return Member(pid, pid if iteration is None else iteration, score, island, None, f"h{pid}", 10, {"spread": spread})
+
+
+def _filled(name, seed=3, n=40):
+    population = make_population(DatabaseConfig(islands=3, population=name), FEATURES, seed)
+    for pid in range(n):
+        population.add(_member(pid, float((pid * 7) % 13), island=pid % 3, spread=(pid % 8) / 8))
+    return population
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_every_strategy_keeps_the_contract(name):
+    population = _filled(name)
+    assert isinstance(population, Population)
+    picks = [population.select(n % population.islands) for n in range(200)]
+    for chosen in picks:
+        assert isinstance(chosen, Selection) and 0 <= chosen.parent < 40
+        assert chosen.parent not in chosen.inspirations
+        assert len(set(chosen.inspirations)) == len(chosen.inspirations)
+        assert set(chosen.labels) == set(chosen.inspirations)
+    assert len({c.parent for c in picks}) > 3  # it explores
+    again = _filled(name)  # the same seed and calls: the same choices
+    assert [again.select(n % again.islands) for n in range(200)] == picks
+    other = _filled(name, seed=4)
+    assert [other.select(n % other.islands) for n in range(200)] != picks
+    assert max(b for b in population.island_best() if b is not None) == 12.0
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_an_empty_population_says_why(name):
+    with pytest.raises(LookupError, match="no valid program"):
+        make_population(DatabaseConfig(population=name)).select(0)
+
+
+def test_tournament_prefers_better_programs_as_the_tournament_grows():
+    def mean_parent_score(size):
+        population = make_population(DatabaseConfig(population="tournament", tournament_size=size), seed=1)
+        for pid in range(100):
+            population.add(_member(pid, float(pid)))
+        return sum(population.select(0).parent for _ in range(500)) / 500
+
+    assert mean_parent_score(1) < mean_parent_score(2) < mean_parent_score(8)
+    assert mean_parent_score(1) == pytest.approx(49.5, abs=8)  # size 1: uniform
+
+
+def test_a_restored_population_chooses_as_the_live_one(tmp_path):
+    config = DatabaseConfig(islands=3, migration_count=1)
+    live_db = ProgramDatabase(f"sqlite:///{tmp_path / 'p.db'}", "c", "p", config, FEATURES)
+    live = attach(IslandPopulation(config, FEATURES, seed=9), live_db)
+    for i in range(30):
+        code = f"x = {i}\n"
+        live_db.add(iteration=i, status=ProgramStatus.VALID if i % 5 else ProgramStatus.INVALID, code=code,
+                    code_hash=normalized_hash(code), score=float(i % 7), features={"spread": i / 30}, island=i % 3)
+        if i % 10 == 9:
+            live_db.record_migrations(live.migrate(), i)
+    restored = attach(IslandPopulation(config, FEATURES, seed=9), live_db, follow=False)
+    assert restored.grids() == live.grids() and restored.island_best() == live.island_best()
+    assert [i.top for i in restored.island_list] == [i.top for i in live.island_list]
+    assert [i.migrants for i in restored.island_list] == [i.migrants for i in live.island_list]
+    restored.rng.seed(1)
+    live.rng.seed(1)
+    assert [restored.select(n % 3) for n in range(50)] == [live.select(n % 3) for n in range(50)]
+    live_db.close()
+
+
+def test_inspirations_are_labelled_by_why_they_were_chosen():
+    population = IslandPopulation(DatabaseConfig(islands=2, num_top_inspirations=2, num_diverse_inspirations=2,
+                                                 migration_count=1), FEATURES, seed=0)
+    population.add(_member(0, 1.0, iteration=0))
+    for pid in range(1, 12):
+        population.add(_member(pid, float(pid), island=pid % 2, spread=(pid % 4) / 4))
+    population.migrate()
+    labels = set()
+    for _ in range(50):
+        labels |= set(population.select(0).labels.values())
+    assert labels <= {"best", "diverse", "migrant"} and {"best", "migrant"} <= labels
+
+
+def test_a_strategy_from_an_entry_point(tmp_path, monkeypatch):
+    module = tmp_path / "greedy_population.py"
+    module.write_text(
+        "from evolve.population import Population, Selection\n"
+        "class Greedy(Population):\n"
+        "    def __init__(self, config=None, features=(), seed=0):\n"
+        "        super().__init__(config, features, seed)\n"
+        "        self.ranked = []\n"
+        "    def add(self, member):\n"
+        "        self.ranked = sorted(self.ranked + [member], key=lambda m: (-m.score, m.id))\n"
+        "    def select(self, island):\n"
+        "        if not self.ranked:\n"
+        "            raise LookupError('no valid program yet')\n"
+        "        return Selection(self.ranked[0].id, tuple(m.id for m in self.ranked[1:3]))\n")
+    dist = tmp_path / "greedy_population-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: greedy-population\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[evolve.populations]\ngreedy = greedy_population:Greedy\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    population = make_population(DatabaseConfig(population="greedy"))
+    for pid in range(5):
+        population.add(_member(pid, float(pid)))
+    assert population.select(0) == Selection(4, (3, 2))
+    monkeypatch.setenv("EVOLVE_DISABLE_PLUGINS", "1")
+    with pytest.raises(ConfigError, match="database.population='greedy' is not known; use one of islands, tournament"):
+        make_population(DatabaseConfig(population="greedy"))
+
+
+def test_an_unknown_strategy_is_one_line():
+    with pytest.raises(ConfigError) as caught:
+        make_population(DatabaseConfig(population="annealing"))
+    assert "\n" not in str(caught.value) and "islands, tournament" in str(caught.value)
+
+
+@pytest.mark.parametrize("counts, fired", [
+    ([1, 2, 3, 4, 5], [4]),  # every step
+    ([3, 3, 3, 4, 4, 4], [4]),  # a count seen again fires nothing
+    ([2, 9], [4, 8]),  # a skip over two multiples: each once
+    ([0, 0], []),
+])
+def test_a_cadence_fires_once_per_multiple(counts, fired):
+    cadence = Cadence(4)
+    seen = []
+    for count in counts:
+        seen += cadence.due(count)
+    assert seen == fired
+
+
+def test_a_cadence_resumed_past_multiples_fires_only_ahead():
+    cadence = Cadence(40, 95)
+    assert cadence.due(100) == [] and cadence.due(121) == [120]
+    assert Cadence(0, 5).due(10 ** 6) == []
