@@ -4,10 +4,13 @@
                                                                         EVOLVE_TEST_POSTGRES_URL is set
 
 The rows (code of 2-3 KB, metrics, features, one recorded prompt per iteration in `llm_calls`) are written
-with bulk inserts; then, measured: reopening the run (indexes rebuilt, everything before the first
-iteration) and its RSS, in a fresh process; `sample` (choosing a parent) and `add` (committing a child)
-through the public API, median and p99; `evolve status` (in process, and the command's wall time); the
-database's size per iteration. Targets: add and sample at most 1 ms, reopening at most 5 s, status at most 1 s.
+with bulk inserts; then, measured: reopening the run (the store's indexes, the population and the
+scratchpad rebuilt: everything a resumed campaign does before its first iteration), its CPU, RSS and the
+full rows it read, in a fresh process; `evolve resume` to its first new iteration (the command's wall time
+and the set-up it logs); choosing a parent (the population's `select` and the programs' `get_many`) and
+`add` (committing a child) through the public API, median and p99; `evolve status` (in process, and the
+command's wall time); the database's size per iteration. Targets: add and select at most 1 ms, reopening
+and resume at most 5 s, status at most 1 s.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from evolve.storage._orm import LLMCallRow, ProgramRow  # noqa: E402
 from evolve.config import Config  # noqa: E402
+from evolve.population import restore_population  # noqa: E402
 from evolve.problems import get_problem  # noqa: E402
 from evolve.program import ProgramStatus  # noqa: E402
 from evolve.storage.rundir import open_database, write_config  # noqa: E402
@@ -48,18 +52,31 @@ SYSTEM = "You are an expert in computational geometry improving a circle packing
 REOPEN = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[3])
+from evolve.population import restore_population
+from evolve.proposals.scratchpad import Scratchpad
+from evolve.storage.database import ProgramDatabase
 from evolve.storage.rundir import load_config, open_database
+read = []
+whole = ProgramDatabase._read_many
+ProgramDatabase._read_many = lambda self, ids: read.extend(ids) or whole(self, ids)
 def rss():
     return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 config = load_config(sys.argv[1])
 if sys.argv[2]:
     config.database.url = sys.argv[2]
 before = rss()
-started = time.perf_counter()
+started, spent = time.perf_counter(), cpu()
 db = open_database(config, sys.argv[1])
-db.sample(0)
-seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "rss_mb": rss(), "rss_before_mb": before, "size": db.size}))
+population = restore_population(config, db, follow=True)
+Scratchpad().restore(db)
+chosen = population.select(0)
+db.get_many([chosen.parent, *chosen.inspirations])
+seconds, spent = time.perf_counter() - started, cpu() - spent
+print(json.dumps({"seconds": seconds, "cpu": spent, "rss_mb": rss(), "rss_before_mb": before, "size": db.size,
+                  "full_rows": len(read)}))
 """
 
 
@@ -137,6 +154,18 @@ def percentiles(times: list[float]) -> str:
     return f"{statistics.median(ordered) * 1000:.3f} / {ordered[int(len(ordered) * 0.99)] * 1000:.3f}"
 
 
+def resume(run_dir: Path, n: int, url: str | None) -> str:
+    """`evolve resume` for one more iteration: the command's wall time and the set-up its log reports."""
+    overrides = [f"budget.iterations={n + 1}", "progress=off"] + ([f"database.url={url}"] if url else [])
+    t = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("evolve")), "resume", str(run_dir), *overrides],
+                   capture_output=True, check=True)
+    seconds = time.perf_counter() - t
+    log = (run_dir / "campaign.log").read_text()
+    setup = log.rsplit("set-up took ", 1)[1].split(" ", 1)[0] if "set-up took " in log else "?"
+    return f"{seconds:.2f} ({setup})"
+
+
 def measure(label: str, url: str | None, n: int) -> dict[str, str]:
     run_dir = Path(tempfile.mkdtemp(prefix="evolve-scale-"))
     problem = get_problem("circle_packing")
@@ -151,20 +180,24 @@ def measure(label: str, url: str | None, n: int) -> dict[str, str]:
     child = subprocess.run([sys.executable, "-c", REOPEN, str(run_dir), url or "", str(ROOT)], capture_output=True,
                            text=True, check=True)
     reopen = json.loads(child.stdout)
-    out["reopen s"] = f"{reopen['seconds']:.2f}"
+    out["reopen s (CPU s)"] = f"{reopen['seconds']:.2f} ({reopen['cpu']:.2f})"
+    out["full rows read at reopen"] = f"{reopen['full_rows']}"
     out["RSS after reopen MB"] = f"{reopen['rss_mb']} ({reopen['rss_before_mb']} before)"
+    out["resume to first iteration s (set-up s)"] = resume(run_dir, n, url)
 
     db = open_database(config, run_dir)
+    population = restore_population(config, db, follow=True)
     times = []
     for k in range(5000):
         t = time.perf_counter()
-        db.sample(k % 4)
+        chosen = population.select(k % 4)
+        db.get_many([chosen.parent, *chosen.inspirations])
         times.append(time.perf_counter() - t)
-    out["sample ms median / p99"] = percentiles(times)
+    out["select ms median / p99"] = percentiles(times)
     times = []
     rng = random.Random(1)
     for k in range(1000):
-        parent, _ = db.sample(k % 4)
+        parent = db.get(population.select(k % 4).parent)
         code = variant(rng, n + k)
         t = time.perf_counter()
         db.add(iteration=n + k, status=ProgramStatus.VALID, code=code, code_hash=uuid.uuid4().hex * 2,
