@@ -150,7 +150,7 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
         final_metrics.pop(f"{stage_name}.{key}", None)
     return EvaluationResult(
         valid=score.valid,
-        score=float(score.value) if score.valid else None,
+        score=float(score.value) + 0.0 if score.valid else None,  # + 0.0: a -0.0 (say -excess) reads 0
         metrics=final_metrics,
         features=dict(score.features),
         feedback=score.feedback,
@@ -179,6 +179,6 @@ def evaluate_held_out(evaluator: Evaluator, sandbox: Sandbox, code: str, limits:
             score = _checked(score, which)
     except CandidateError as exc:
         score = Score.invalid(f"{which}: {exc}")
-    return EvaluationResult(valid=score.valid, score=float(score.value) if score.valid else None,
+    return EvaluationResult(valid=score.valid, score=float(score.value) + 0.0 if score.valid else None,
                             metrics=dict(score.metrics), features=dict(score.features), feedback=score.feedback,
                             stage=which, seconds=time.perf_counter() - start)

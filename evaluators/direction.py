@@ -18,13 +18,13 @@ def natural(value: float | None, direction: str) -> float | None:
     """The value a user reads: the engine's value, negated back for a minimised problem."""
     if value is None or direction != "minimize":
         return value
-    return -value
+    return 0.0 - value  # not -value: a perfect 0.0 stays 0.0 (no "-0" printed)
 
 
 def _flip(score: Score | None) -> Score | None:
     if not isinstance(score, Score) or not score.valid:
         return score  # None, an invalid score, or what the cascade names as not a Score
-    return dataclasses.replace(score, value=-score.value)
+    return dataclasses.replace(score, value=0.0 - score.value)  # 0.0, never -0.0
 
 
 class Negated(Evaluator):

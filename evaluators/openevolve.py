@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
 from evaluators.base import Evaluator, Stage
+from evaluators.parsing import parse
 from evaluators.score import Score
 from sandboxes import Session
 
@@ -94,7 +95,7 @@ def score_of(result: Any, stage: str) -> Score:
 def _functions(code: str) -> set[str]:
     """Names the program binds at top level (its callable surface, read without running it)."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return set()
     names: set[str] = set()

@@ -32,8 +32,8 @@ from omegaconf import OmegaConf
 from evolve.config import ProblemConfig
 from evolve.errors import ConfigError, ProblemNotFound
 
-__all__ = ["discover", "get_problem", "evaluator_class", "load_evaluator", "read_initial_program", "resolve",
-           "search_path", "pickle_evaluator", "ENTRY_POINT_GROUP", "PATH_VARIABLE"]
+__all__ = ["discover", "get_problem", "evaluator_class", "entrypoint_of", "load_evaluator", "read_initial_program",
+           "resolve", "search_path", "pickle_evaluator", "ENTRY_POINT_GROUP", "PATH_VARIABLE"]
 
 ENTRY_POINT_GROUP = "evolve.problems"
 PATH_VARIABLE = "EVOLVE_PROBLEM_PATH"
@@ -218,6 +218,18 @@ def evaluator_class(problem: ProblemConfig) -> type:
     if not (isinstance(cls, type) and issubclass(cls, Evaluator)):
         raise ConfigError(f"problem.evaluator={problem.evaluator!r} is not an evaluators.Evaluator subclass")
     return cls
+
+
+def entrypoint_of(problem: ProblemConfig) -> str | None:
+    """Return the function a candidate of `problem` must define, or None where its evaluator names none."""
+    if problem.evaluator_object:
+        obj = _unpickle(problem.evaluator_object)
+        if not isinstance(obj, type):
+            return getattr(obj, "entrypoint", None) or None
+    cls = evaluator_class(problem)
+    if problem.evaluator.startswith(OPENEVOLVE):  # the adapter is told its entrypoint by the problem's params
+        return problem.params.get("entrypoint") or None
+    return getattr(cls, "entrypoint", None) or None
 
 
 def load_evaluator(problem: ProblemConfig, **overrides: object):

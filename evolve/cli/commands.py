@@ -45,9 +45,11 @@ _out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _campaigns_run: list[Path] = []  # run dirs of campaigns this process ran: it then ends at once
 
 
-def _run_campaign(config: Config, run_dir: Path, lock: RunLock) -> None:
+def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int | None = None) -> None:
     """Run a campaign under `lock` (released at the end) and print its summary; errors become one line
-    and exit code 1, a signal the resume hint and exit code 128 + its number (130 for Ctrl-C)."""
+    and exit code 1, a signal the resume hint and exit code 128 + its number (130 for Ctrl-C). A resumed
+    campaign (`resumed_at` iterations before) that stops on a budget before any new iteration says which
+    override continues it."""
     from evolve.engine.campaign import Campaign
     from evolve.ui.report import ReportWriter
 
@@ -77,6 +79,21 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock) -> None:
                f"this run, {result.valid} valid{errors}, {result.evals_per_second:.2f} evals/s, "
                f"{result.seconds:.1f} s (+{result.setup_seconds:.1f} s set-up) | stop: {result.stop_reason}")
     _out.print(f"run dir: {run_dir}  best program: {run_dir / 'best.py'}")
+    if resumed_at is not None and result.iterations == resumed_at and result.stop_reason.startswith("budget."):
+        _out.print(_budget_hint(run_dir, result.stop_reason, result.iterations), markup=False, highlight=False)
+
+
+def _budget_hint(run_dir: Path, reason: str, iterations: int) -> str:
+    """What to tell a resume that had nothing left to do: the budget reached and the override that goes on."""
+    key = reason.split("=", 1)[0]
+    if key == "budget.iterations":
+        more = f"{key}={2 * max(iterations, 1)}"
+    elif key == "budget.target_score":
+        more = f"{key}=null (or a better target)"
+    else:
+        more = f"{key}=<a larger value>"
+    return (f"nothing left to run: {reason} already; to continue, give it more: "
+            f"`evolve resume {run_dir} {more}`")
 
 
 def _register() -> None:
@@ -314,19 +331,21 @@ def _ui(args: argparse.Namespace) -> None:
 
 
 def _resume(args: argparse.Namespace) -> None:
+    from evolve.observe import aggregates
     from evolve.storage.rundir import load_config, open_database, upgrade_database, write_config
 
     run_dir, config = Path(args.run_dir), load_config(args.run_dir, args.overrides)
     lock = RunLock(run_dir).acquire()  # a campaign still running is refused before anything is written
     try:
         upgrade_database(config, run_dir)  # fails clearly when there is nothing to resume
-        open_database(config, run_dir, read_only=True).close()  # and when it holds no such campaign
+        with open_database(config, run_dir, read_only=True, indexes=False) as db:  # and with no such campaign
+            resumed_at = aggregates.figures(aggregates.current(db)).iterations
         if args.overrides:
             write_config(config, run_dir)
     except BaseException:
         lock.release()
         raise
-    _run_campaign(config, run_dir, lock)
+    _run_campaign(config, run_dir, lock, resumed_at)
 
 
 def _upgrade(args: argparse.Namespace) -> None:

@@ -35,6 +35,13 @@ def _when(moment: datetime | float | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _failure(status: str, reason: str, n: int, example: str) -> str:
+    """`3 invalid, e.g. got (3, 4)`: a reason grouped with its numbers as N shows its first real instance."""
+    if not example:
+        return f"{n} {status}: {reason}"
+    return f"{n} {status}: {example}" if n == 1 else f"{n} {status}, e.g. {example}"
+
+
 def render(status: CampaignStatus) -> RenderableType:
     """The status as the terminal shows it: the state, the figures, then the proposers' tables."""
     s = status
@@ -68,7 +75,7 @@ def render(status: CampaignStatus) -> RenderableType:
     rate = s.evaluations_per_second
     row("evaluations/s", f"{rate:.2f} over {s.active_seconds:.0f} s of activity" if rate else "-")
     if s.failures:
-        row("top failure reasons", "\n".join(f"{n} {status}: {reason}" for status, reason, n in s.failures))
+        row("top failure reasons", "\n".join(_failure(*failure) for failure in s.failures))
     if s.evaluator_errors:
         row("evaluator errors", f"{s.evaluator_errors}: the trusted evaluator raised (tracebacks in "
             f"{Path(s.run_dir) / 'campaign.log'}); last: {s.last_evaluator_error}")

@@ -15,13 +15,13 @@ from evolve.evaluation.handover import HandoverPool
 from evolve.evaluation.local_pool import LocalPool
 from evolve.storage.lock import RunLock
 from evolve.evaluation.pool import Pool, pool_size
-from evolve.problems import evaluator_class
+from evolve.problems import entrypoint_of
 from evolve.proposals.prompts import PromptBuilder
 from evolve.engine.replay import ReplaySchedule
 from evolve.storage.rundir import campaign_name, database_url, open_database
 from evolve.engine.schedule import LiveSchedule, Schedule
 
-__all__ = ["Parts", "assemble", "make_schedule", "make_pool"]
+__all__ = ["Parts", "assemble", "make_prompts", "make_schedule", "make_pool"]
 
 
 @dataclass
@@ -54,6 +54,14 @@ def make_schedule(config: Config, database: ProgramDatabase, proposer: Proposer,
         return ReplaySchedule(proposer.recording, database, config.budget.iterations,
                               patience_seconds=2 * config.problem.limits.wall_seconds + 60)
     return LiveSchedule(database, population, config.budget.iterations)
+
+
+def make_prompts(config: Config) -> PromptBuilder:
+    """The prompt builder for the problem: its README (else its description) and its entrypoint."""
+    problem = config.problem
+    readme = Path(problem.directory) / problem.readme
+    description = readme.read_text() if readme.is_file() else problem.description
+    return PromptBuilder(description, entrypoint_of(problem), config.prompt)
 
 
 def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
@@ -108,10 +116,7 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
         for model in config.llm.model_configs():
             api_key(model)
         probe_endpoints(config.llm)
-    problem = config.problem
-    readme = Path(problem.directory) / problem.readme
-    description = readme.read_text() if readme.is_file() else problem.description
-    prompts = PromptBuilder(description, evaluator_class(problem).entrypoint, config.prompt)
+    prompts = make_prompts(config)
     opened = database is None
     if opened and lock is not None:
         lock.claim(database_url(config, run_dir), campaign_name(config, run_dir))

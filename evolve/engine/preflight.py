@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from evaluators.parsing import parse
 from evolve.config import ProblemConfig
 from evolve.errors import ConfigError, EditError, EvolveError
 
@@ -75,7 +76,7 @@ def check_initial_program(code: str, entrypoint: str | None, where: str = "initi
     except EditError as exc:
         failures.append(f"{where}: unbalanced EVOLVE-BLOCK markers: {exc}")
     try:
-        tree = ast.parse(code, where)
+        tree = parse(code, where)
     except SyntaxError as exc:
         failures.append(f"{where}: syntax error at line {exc.lineno}: {exc.msg}")
         return failures

@@ -32,8 +32,8 @@ from evolve.observe.outcomes import (
 from evolve.program import ProgramStatus
 
 __all__ = ["CHECKPOINT_EVERY", "IDLE_AFTER", "MAX_REASONS", "OTHER_REASONS", "Figures", "LockRow", "Stop",
-           "Tally", "Top", "Valid", "checkpoint", "current", "failure_reason", "figures", "island_best", "last_stop",
-           "lock_row", "tally", "top_programs", "unapplied_tail"]
+           "Tally", "Top", "Valid", "checkpoint", "current", "failure_example", "failure_reason", "figures",
+           "island_best", "last_stop", "lock_row", "tally", "top_programs", "unapplied_tail"]
 
 CHECKPOINT_EVERY = 1000  # commits between two tallies kept by the controller: what a reader adds at most
 # Distinct failure reasons a tally keeps per status; the rarer ones count together as OTHER_REASONS. A
@@ -69,6 +69,8 @@ class Figures:
         iterations: rows past the initial program's.
         children_evaluated, children_valid: evaluated rows past the initial program's, and the valid ones.
         failures: (status, reason) -> rows, for the failed statuses (`failure_reason`).
+        examples: (status, reason) -> the first such row's reason as written, where the reason masks its
+            numbers (`failure_example`).
         outcomes: per proposer, what became of its proposals (`evolve.observe.outcomes.ModelOutcomes`).
         last_iteration: the highest iteration number committed (-1 when there is none).
         active_seconds: from the first commit to the last, less the gaps over `IDLE_AFTER` (between resumes).
@@ -79,6 +81,7 @@ class Figures:
     children_evaluated: int = 0
     children_valid: int = 0
     failures: collections.Counter = field(default_factory=collections.Counter)
+    examples: dict[tuple[str, str], str] = field(default_factory=dict)
     outcomes: dict[str, ModelOutcomes] = field(default_factory=dict)
     last_iteration: int = -1
     active_seconds: float = 0.0
@@ -120,18 +123,27 @@ class LockRow:
 def failure_reason(status: ProgramStatus, error: str) -> str:
     """The gist of why a program failed, so that failures of one kind count together: an edit failure's
     kind, a traceback's stage and exception type, else the first line with its numbers as N."""
+    return _reason_and_example(status, error)[0]
+
+
+def failure_example(status: ProgramStatus, error: str) -> str:
+    """The first line of `error` as written, where `failure_reason` shows it with its numbers as N; else ""."""
+    return _reason_and_example(status, error)[1]
+
+
+def _reason_and_example(status: ProgramStatus, error: str) -> tuple[str, str]:
     if status is ProgramStatus.EDIT_FAILED:
-        return edit_failure_kind(error)
+        return edit_failure_kind(error), ""
     if status is ProgramStatus.PROPOSAL_FAILED and "context_tokens" in error and "prompt needs about" in error:
-        return PROMPT_TOO_LARGE
+        return PROMPT_TOO_LARGE, ""
     text = error.strip()
     if "Traceback (most recent call last)" in text:
         where = text.split("Traceback (most recent call last)", 1)[0].strip()
         kinds = [m.group(0) for m in _EXCEPTION.finditer(text)]  # the last is the one raised
-        return f"{where} {kinds[-1] if kinds else 'a traceback'}".strip()
+        return f"{where} {kinds[-1] if kinds else 'a traceback'}".strip(), ""
     first = text.splitlines()[0] if text else "(no reason given)"
-    first = _NUMBER.sub("N", first)
-    return first if len(first) <= 100 else first[:99] + "…"
+    reason, example = (line if len(line) <= 100 else line[:99] + "…" for line in (_NUMBER.sub("N", first), first))
+    return reason, example if example != reason else ""
 
 
 @dataclass
@@ -141,6 +153,8 @@ class Tally:
     Attributes:
         groups: (proposer, status, child, proposal, reason) -> rows; child: past the initial program's
             iteration; proposal: has a parent; reason: `failure_reason` of a failed row, else "".
+        examples: (status, reason) -> [program id, its error as written] of the first failed row of a reason
+            that masks numbers (`failure_example`), for the reasons `groups` keeps.
         best: the first valid program of the highest score; initial: the first valid one of iteration 0.
         islands: the best valid score per island number as committed (not yet modulo the islands).
         improvements: per proposer, [valid programs that beat their valid parent, new bests].
@@ -150,10 +164,11 @@ class Tally:
         last_iteration: the highest iteration number (-1 when there is none).
     """
 
-    VERSION = 1  # of `to_json`'s form and of `failure_reason`: bump it when either changes (an older one is not used)
+    VERSION = 2  # of `to_json`'s form and of `failure_reason`: bump it when either changes (an older one is not used)
 
     upto: int = 0
     groups: collections.Counter = field(default_factory=collections.Counter)
+    examples: dict[tuple[str, str], list] = field(default_factory=dict)
     best: Valid | None = None
     initial: Valid | None = None
     islands: dict[int, float] = field(default_factory=dict)
@@ -165,6 +180,7 @@ class Tally:
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.VERSION, "upto": self.upto, "groups": [[*k, n] for k, n in self.groups.items()],
+                "examples": [[*k, *v] for k, v in self.examples.items()],
                 "best": self.best, "initial": self.initial, "islands": [[k, v] for k, v in self.islands.items()],
                 "improvements": self.improvements, "top": self.top, "active_seconds": self.active_seconds,
                 "last_moment": self.last_moment, "last_iteration": self.last_iteration}
@@ -175,6 +191,7 @@ class Tally:
         if data.get("version") != cls.VERSION:
             return None
         return cls(upto=data["upto"], groups=collections.Counter({tuple(g[:-1]): g[-1] for g in data["groups"]}),
+                   examples={(e[0], e[1]): [e[2], e[3]] for e in data["examples"]},
                    best=Valid(*data["best"]) if data["best"] else None,
                    initial=Valid(*data["initial"]) if data["initial"] else None,
                    islands={k: v for k, v in data["islands"]},
@@ -198,9 +215,9 @@ def tally(db: ProgramDatabase, since: Tally | None = None, until: int | None = N
     child, proposal = (P.iteration > 0).label("child"), (P.parent_id.is_not(None)).label("proposal")
     scan = (select(P.id, P.status, P.proposer, P.iteration, P.parent_id, P.score, P.island,
                    db.epoch_seconds(P.created_at)).where(*mine).order_by(P.id))
-    errors = (select(P.proposer, P.status, child, proposal, P.error, func.count())
+    errors = (select(P.proposer, P.status, child, proposal, P.error, func.count(), func.min(P.id))
               .where(*mine, P.status.in_(failed)).group_by(P.proposer, P.status, child, proposal, P.error))
-    groups, islands, improvements = out.groups, out.islands, out.improvements
+    groups, examples, islands, improvements = out.groups, out.examples, out.islands, out.improvements
     best, initial, top, active, last, previous, upto = (out.best, out.initial, out.top, out.active_seconds,
                                                         out.last_iteration, out.last_moment, out.upto)
     valid_value, failed_values = ProgramStatus.VALID.value, set(failed)
@@ -233,9 +250,12 @@ def tally(db: ProgramDatabase, since: Tally | None = None, until: int | None = N
             previous = moment
             if iteration > last:
                 last = iteration
-        for proposer, status, is_child, is_proposal, error, n in conn.execute(errors):
+        for proposer, status, is_child, is_proposal, error, n, first in conn.execute(errors):
             reason = failure_reason(ProgramStatus(status), error or "")
             groups[(proposer, status, bool(is_child), bool(is_proposal), reason)] += n
+            example = failure_example(ProgramStatus(status), error or "")
+            if example and ((status, reason) not in examples or first < examples[(status, reason)][0]):
+                examples[(status, reason)] = [first, example]
         wanted = sorted({parent_id for parent_id, _, _ in older})
         found: dict[int, float] = {}
         for at in range(0, len(wanted), 500):
@@ -245,6 +265,9 @@ def tally(db: ProgramDatabase, since: Tally | None = None, until: int | None = N
         if parent_id in found and score > found[parent_id]:
             improvements.setdefault(proposer, [0, 0])[0] += 1
     _bound_reasons(groups)
+    kept = {(key[1], key[4]) for key in groups}
+    for key in [key for key in examples if key not in kept]:  # folded into OTHER_REASONS
+        del examples[key]
     out.best, out.initial, out.top, out.active_seconds, out.last_iteration, out.last_moment, out.upto = (
         best, initial, top, active, last, previous, upto)
     return out
@@ -305,6 +328,8 @@ def figures(counted: Tally) -> Figures:
                 proposals.append((proposer, status, reason, n))
         if status in _FAILED:
             out.failures[(status.value, reason)] += n
+            if (status.value, reason) in counted.examples:
+                out.examples[(status.value, reason)] = counted.examples[(status.value, reason)][1]
     out.counts = dict(counts)
     out.outcomes = counted_outcomes(proposals)
     return out

@@ -24,7 +24,8 @@ JSON schema (`schema` 1; keys are only ever added, and `schema` goes up if one c
     island_best         [natural score or null per island]
     evaluations_per_second, active_seconds     over the time the campaign was active (gaps between
                         resumes left out); the rate is null before the first evaluation
-    failure_reasons     [{status, reason, count}], the commonest first (at most 5)
+    failure_reasons     [{status, reason, count, example}], the commonest first (at most 5); reason with its
+                        numbers as N, example the first such failure's reason as written ("" when the same)
     evaluator_errors    {count, last}
     unapplied           {in_a_row, reasons: {kind: count}, last} of the proposals at the end that did not apply
     models              [{name, calls, failed, prompt_tokens, completion_tokens, cost, improvements,
@@ -115,7 +116,7 @@ class CampaignStatus:
     last_iteration: int
     island_best: list[float | None]
     active_seconds: float
-    failures: list[tuple[str, str, int]]
+    failures: list[tuple[str, str, int, str]]  # (status, reason, count, example: "" when it is the reason)
     evaluator_errors: int
     last_evaluator_error: str
     unapplied: tuple[int, dict[str, int], str]
@@ -161,7 +162,7 @@ class CampaignStatus:
             "island_best": self.island_best,
             "evaluations_per_second": None if rate is None else round(rate, 4),
             "active_seconds": round(self.active_seconds, 3),
-            "failure_reasons": [{"status": st, "reason": r, "count": n} for st, r, n in self.failures],
+            "failure_reasons": [{"status": st, "reason": r, "count": n, "example": e} for st, r, n, e in self.failures],
             "evaluator_errors": {"count": self.evaluator_errors, "last": self.last_evaluator_error},
             "unapplied": {"in_a_row": in_a_row, "reasons": reasons, "last": last},
             "models": [{"name": name, **figures} for name, figures in sorted(self.models.items())],
@@ -204,7 +205,8 @@ def read_status(run_dir: str | Path) -> CampaignStatus:
         initial_score=shown(initial.score) if initial else None, best=best,
         best_is_improvement=best is not None and initial is not None and best.id != initial.id,
         last_iteration=figures.last_iteration, island_best=[shown(v) for v in islands], active_seconds=figures.active_seconds,
-        failures=[(st, r, n) for (st, r), n in figures.failures.most_common(TOP_FAILURES)],
+        failures=[(st, r, n, figures.examples.get((st, r), ""))
+                  for (st, r), n in figures.failures.most_common(TOP_FAILURES)],
         evaluator_errors=figures.counts.get(ProgramStatus.EVALUATOR_ERROR.value, 0), last_evaluator_error=last_error,
         unapplied=(unapplied[0], dict(unapplied[1].most_common()), unapplied[2]),
         unapplied_limit=config.llm.max_unapplied_in_a_row, unapplied_stops=config.llm.on_unapplied == "stop",

@@ -43,13 +43,14 @@ class PromptBuilder:
 
     A user overrides the wording with `prompt.template_dir` pointing at a folder holding any of the
     files (`system.txt`, `user.txt`, `task_diff.txt`, `task_full.txt`, `task_crossover.txt`).
-    Fields: problem_description, entrypoint, parent_code, parent_score, parent_metrics,
-    parent_feedback, second_parent, inspirations, failures, scratchpad, task.
+    Fields: problem_description, entrypoint (the function's name, empty where the evaluator names none),
+    entrypoint_rule (a sentence saying the program must keep defining it, or nothing), parent_code,
+    parent_score, parent_metrics, parent_feedback, second_parent, inspirations, failures, scratchpad, task.
     """
 
     MODES = ("diff", "full", "crossover")
 
-    def __init__(self, description: str, entrypoint: str, config: PromptConfig | None = None) -> None:
+    def __init__(self, description: str, entrypoint: str | None, config: PromptConfig | None = None) -> None:
         self.config = config or PromptConfig()
         self.description = description.strip()
         self.entrypoint = entrypoint
@@ -132,7 +133,8 @@ class PromptBuilder:
         failed = "".join(f"- {_cut(p.error, 300)}\n" for p in failures)
         fields = {
             "problem_description": self.description,
-            "entrypoint": self.entrypoint,
+            "entrypoint": self.entrypoint or "",
+            "entrypoint_rule": f"The program must keep defining `{self.entrypoint}`. " if self.entrypoint else "",
             "parent_code": parent.code.rstrip(),
             "parent_score": f"{parent.score:.6g}" if parent.score is not None else "invalid",
             "parent_metrics": _metrics(parent),

@@ -26,8 +26,9 @@ class BinPacking(SplitEvaluator):
     The packer (`packing.online_pack`) runs on this side and makes one sandbox call per item, with the
     open bins that can hold it plus one empty bin. A reply that is not a list of len(bins) finite
     numbers, a raising or hanging call, or calls using more than `max_ms_per_item` of CPU time on
-    average (2 s at least per split; measured outside the sandbox) make the program invalid. Fitness is minus the mean excess in percent; validation
-    and test instances are scored only through `validate` and `test`.
+    average (2 s at least per split; measured outside the sandbox) make the program invalid. Fitness is minus the pooled
+    excess in percent (every bin weighs the same on every instance; the mean of per-instance excesses is the
+    `excess_pct` metric); validation and test instances are scored only through `validate` and `test`.
     """
 
     entrypoint = "priority"
@@ -84,10 +85,11 @@ class BinPacking(SplitEvaluator):
             "instances": len(instances),
         }
         groups = ", ".join(f"{g} {v:.2f}%" for g, v in got.by_group.items())
-        feedback = (f"{split}: {got.excess_pct:.3f}% excess bins over the L1 bound, mean of {len(instances)} "
-                    f"instances ({groups}); best fit {base.excess_pct:.3f}% ({metrics['gain_over_best_fit']:+.3f} "
+        feedback = (f"{split}: {got.pooled_excess_pct:.3f}% excess bins over the L1 bound, pooled over "
+                    f"{len(instances)} instances (mean per instance {got.excess_pct:.3f}%; {groups}); best fit "
+                    f"{base.pooled_excess_pct:.3f}% ({base.pooled_excess_pct - got.pooled_excess_pct:+.3f} "
                     f"points better); {agreement:.1f}% of items placed where best fit would put them, "
                     f"{voluntary:.2f}% in a new bin although an open bin fitted; worst {instances[worst].name} "
                     f"{got.per_instance[worst]:.2f}%; {metrics['ms_per_item']:.3f} ms per item")
-        return Score(value=-got.excess_pct, metrics=metrics, feedback=feedback,
+        return Score(value=-got.pooled_excess_pct, metrics=metrics, feedback=feedback,
                      features={"best_fit_agreement_pct": agreement})

@@ -152,6 +152,20 @@ def test_campaign_improves_survives_ctrl_c_and_a_crash_and_resumes(evolve_bin, c
     assert more.returncode == 0 and len(rows(db)) == 66
 
 
+def test_resuming_a_finished_campaign_says_which_budget_it_reached_and_how_to_go_on(evolve_bin, cli_env, tmp_path):
+    run_dir, db = tmp_path / "run", tmp_path / "run" / "programs.db"
+    first = evolve(evolve_bin, cli_env, "run", "problem=circle_packing", "budget.iterations=2",
+                   f"hydra.run.dir={run_dir}", "progress=off")
+    assert first.returncode == 0 and "nothing left to run" not in first.stdout, first.stderr
+    done = rows(db)
+    again = evolve(evolve_bin, cli_env, "resume", str(run_dir))
+    assert again.returncode == 0 and rows(db) == done, again.stderr
+    assert "nothing left to run: budget.iterations=2 reached already" in again.stdout
+    assert f"`evolve resume {run_dir} budget.iterations=4`" in again.stdout
+    more = evolve(evolve_bin, cli_env, "resume", str(run_dir), "budget.iterations=3")
+    assert more.returncode == 0 and len(rows(db)) == len(done) + 1 and "nothing left" not in more.stdout, more.stderr
+
+
 def test_a_missing_api_key_fails_in_one_line_before_anything_starts(evolve_bin, cli_env, tmp_path):
     env = {k: v for k, v in cli_env.items() if k != "OPENAI_API_KEY"}
     out = evolve(evolve_bin, env, "run", "llm=ensemble", f"hydra.run.dir={tmp_path / 'run'}")

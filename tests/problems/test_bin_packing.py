@@ -170,7 +170,10 @@ def test_the_initial_program_is_valid_and_scores_what_best_fit_scores(initial_re
     result = initial_result
     assert result.valid, result.feedback
     best = next(r for r in evaluator.references("train") if r["method"] == "best fit")
-    assert result.score == pytest.approx(-best["excess %"], abs=1e-12)
+    assert result.score == pytest.approx(-best["pooled %"], abs=1e-12)  # every bin weighs the same
+    m = result.metrics
+    assert result.score == pytest.approx(-100 * (m["bins"] - m["l1_bound"]) / m["l1_bound"], abs=1e-12)
+    assert m["excess_pct"] == pytest.approx(best["excess %"], abs=1e-12)  # the mean per instance, kept
     assert result.metrics["gain_over_best_fit"] == pytest.approx(0.0, abs=1e-12)
     assert result.metrics["best_fit_agreement_pct"] == 100.0 and result.metrics["voluntary_new_bin_pct"] == 0.0
     assert result.metrics["bins"] == best["bins"] and result.metrics["instances"] == 16
@@ -212,8 +215,11 @@ def test_a_candidate_that_always_opens_a_new_bin_is_valid_and_scores_badly(probl
     source = "def priority(item, bins):\n    return [0.0] * (len(bins) - 1) + [1.0]\n"
     result = evaluate_program(evaluator, sandbox, source, problem.limits)
     assert result.valid
-    expected = np.mean([100 * (len(i.items) - i.l1_bound) / i.l1_bound for i in evaluator.splits["train"]])
-    assert result.score == pytest.approx(-expected)
+    train = evaluator.splits["train"]
+    l1 = sum(i.l1_bound for i in train)
+    assert result.score == pytest.approx(-100 * (sum(len(i.items) for i in train) - l1) / l1)  # a bin per item
+    expected = np.mean([100 * (len(i.items) - i.l1_bound) / i.l1_bound for i in train])
+    assert result.metrics["excess_pct"] == pytest.approx(expected)
     assert result.metrics["voluntary_new_bin_pct"] > 50
 
 

@@ -47,3 +47,22 @@ def test_invalid_scores_stay_invalid():
 
     result = evaluate_program(negated(Bad()), ProcessSandbox(), CODE, LIMITS)
     assert not result.valid and result.feedback == "no" and not result.evaluator_error
+
+
+def test_a_perfectly_minimised_score_reads_0_not_minus_0():
+    result = evaluate_program(negated(Error()), ProcessSandbox(), "def err(x):\n    return 0.0\n", LIMITS)
+    assert result.valid and f"{result.score:.6g}" == "0"  # the engine's value: 0.0, not -0.0
+    assert f"{natural(result.score, 'minimize'):.6g}" == "0"
+    assert f"{natural(-0.0, 'minimize'):.6g}" == "0" and f"{natural(0.0, 'minimize'):.6g}" == "0"
+
+
+class NegatedExcess(Evaluator):
+    """A maximised problem that negates its own error, as bin_packing does: a perfect program gives -0.0."""
+
+    def stages(self):
+        return [Stage("full", lambda c: Score(value=-c.call("err", 0.0)))]
+
+
+def test_a_maximised_minus_zero_reads_0():
+    result = evaluate_program(NegatedExcess(), ProcessSandbox(), CODE, LIMITS)
+    assert result.valid and f"{result.score:.6g}" == "0"

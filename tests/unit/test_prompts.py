@@ -80,3 +80,19 @@ def test_scratchpad_goes_first_when_there_is_one():
     assert text.messages[1]["content"].startswith("# Notes from this campaign\n- +0.5: more steps")
     assert "Notes from this campaign" not in PromptBuilder("d", "solve").build(
         _p(1, 1.0, "x = 1\n"), [], []).messages[1]["content"]
+
+
+def test_the_system_prompt_names_the_entrypoint_of_an_openevolve_problem():
+    from pathlib import Path
+
+    from evolve.api import compose
+    from evolve.engine.parts import make_prompts
+
+    example = Path(__file__).resolve().parents[1] / "openevolve_example"  # params.entrypoint: run_search
+    system = make_prompts(compose(example)).build(_p(1, 1.0, "x = 1\n"), [], []).messages[0]["content"]
+    assert "keep defining `run_search`" in system and "None" not in system
+
+
+def test_without_an_entrypoint_the_system_prompt_names_none():
+    system = PromptBuilder("d", None).build(_p(1, 1.0, "x = 1\n"), [], []).messages[0]["content"]
+    assert "keep defining" not in system and "None" not in system and "A strict evaluator" in system

@@ -242,7 +242,8 @@ def test_the_json_is_the_documented_schema_and_the_state_is_recorded(run_dir):
     assert data["iterations"] == {"done": 12, "budget": 100}
     assert data["best"]["score"] == 3.0 and data["best"]["iteration"] == 8 and data["initial_score"] == 1.0
     assert data["last_improvement"]["iteration"] == 8 and data["last_improvement"]["iterations_since"] == 4
-    assert data["failure_reasons"][0] == {"status": "invalid", "reason": "stage smoke: IndexError", "count": 2}
+    assert data["failure_reasons"][0] == {"status": "invalid", "reason": "stage smoke: IndexError", "count": 2,
+                                          "example": ""}  # no number masked: the reason is the text
     assert data["unapplied"]["in_a_row"] == 2 and data["evaluator_errors"]["count"] == 1
     assert [m["name"] for m in data["models"]] == ["initial", "m1", "m2"]
     assert set(data["models"][1]) >= {"calls", "cost", "proposals", "applied", "edit_failures", "valid"}
@@ -267,6 +268,35 @@ def test_a_minimised_problem_shows_natural_values(tmp_path, circle_problem, data
     shown = console.export_text()
     assert re.search(r"initial score +│ 10 ", shown) and re.search(r"best score +│ 7.5 ", shown), shown
     assert "-7.5" not in shown and "-10" not in shown
+
+
+def test_status_shows_a_real_example_of_each_reason_grouped_by_its_numbers(tmp_path, circle_problem, database_url):
+    config = _config(circle_problem, database_url)
+    write_config(config, tmp_path)
+    errors = ["circles = (3, 4), expected (26, 2)", "circles = (5, 1), expected (26, 2)", "stage train: timeout=2.5s",
+              "circles = (7, 7), expected (26, 2)"]
+    with open_database(config, tmp_path) as db:
+        first = db.add(iteration=0, status=S.VALID, code="a\n", code_hash="a", score=1.0)
+        for i, error in enumerate(errors, 1):
+            db.add(iteration=i, status=S.INVALID, code=f"x = {i}\n", code_hash=str(i), parent=first, error=error)
+            if i == 2:
+                aggregates.checkpoint(db)  # the example survives a kept tally and the rows after it
+        db.record_stop("finished", "done")
+    status = read_status(tmp_path)
+    reasons = status.to_json()["failure_reasons"]
+    assert reasons[0] == {"status": "invalid", "reason": "circles = (N, N), expected (N, N)", "count": 3,
+                          "example": "circles = (3, 4), expected (26, 2)"}
+    assert reasons[1] == {"status": "invalid", "reason": "stage train: timeout=Ns", "count": 1,
+                          "example": "stage train: timeout=2.5s"}
+    from rich.console import Console
+
+    from evolve.cli.status_view import render
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(render(status))
+    shown = console.export_text()
+    assert "3 invalid, e.g. circles = (3, 4), expected (26, 2)" in shown and "1 invalid: stage train: timeout=2.5s" in shown
+    assert "(N, N)" not in shown and "=Ns" not in shown
 
 
 def test_a_database_from_before_stops_were_recorded_is_read_as_it_is(run_dir, circle_problem, database_url):
