@@ -7,6 +7,7 @@ import logging
 from evaluators.base import Evaluator, Stage
 from evaluators.budget import CallBudget, OverBudget, RejectedReply, check_numbers
 from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
+from evaluators.determinism import first_difference
 from evaluators.score import Score
 from evaluators.splits import SplitEvaluator
 from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, SandboxLimits, Session
@@ -28,6 +29,7 @@ __all__ = [
     "check_numbers",
     "evaluate_held_out",
     "evaluate_program",
+    "first_difference",
 ]
 
 # A library's logger: an evaluator's traceback (logged when it raises) goes where the application sends

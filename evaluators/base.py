@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Optional
 
@@ -35,6 +36,14 @@ class Evaluator:
         - `CandidateError` (raised by the session on a crash, timeout or exception) may be left
           uncaught: the cascade turns it into an invalid score with the message as feedback.
         - Keyword arguments of `__init__` come from the problem's `params` config.
+        - Deterministic: the same program gets the same `valid`, `value`, metrics and features, bit for
+          bit, in any process and on any machine. Draw every random choice from `seed_for(...)` (the
+          run's seed, `run_seed`, which the engine sets before the first evaluation, and your own keys),
+          never from an unseeded generator, the clock, `hash()` of a string or the order of a set. Name
+          the metrics and features that measure the machine rather than the program (CPU time) in
+          `timing_metrics`: they alone may differ. A problem noisy by nature declares `repeats: k` in
+          its config.yaml instead; the campaign then scores each would-be best k times and ranks on
+          the mean. `evolve check` and `evolve.testing.ContractSuite` score a program twice to check.
 
     Example::
 
@@ -52,6 +61,15 @@ class Evaluator:
     """
 
     entrypoint: ClassVar[str] = "solve"
+    timing_metrics: ClassVar[tuple[str, ...]] = ()
+    """Metrics and features that measure the machine (time taken), left out of the determinism check."""
+    run_seed: int = 0
+    """The run's seed (the campaign's `seed`): set by the engine after `__init__`, before any scoring."""
+
+    def seed_for(self, *keys: object) -> int:
+        """A 64-bit seed from `run_seed` and `keys` (strings, numbers), the same in every process."""
+        text = repr((int(self.run_seed), *keys)).encode()
+        return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
     def stages(self) -> list[Stage]:
         """The cascade; by default a single stage that calls `evaluate`."""

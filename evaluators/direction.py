@@ -34,6 +34,8 @@ class Negated(Evaluator):
         self.inner = inner
         self.entrypoint = inner.entrypoint  # type: ignore[misc]
         self.reference_splits = inner.reference_splits  # type: ignore[misc]
+        self.timing_metrics = inner.timing_metrics  # type: ignore[misc]
+        self.run_seed = inner.run_seed
 
     def stages(self) -> list[Stage]:
         def wrap(stage: Stage) -> Stage:  # the gate sees the natural score, as its author wrote it

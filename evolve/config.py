@@ -73,6 +73,10 @@ class ProblemConfig:
             the engine, `evolve.problems.load_evaluator`); users see the natural value.
         evaluator_object: an evaluator class or instance pickled by value (set by `evolve.run(...,
             evaluator=...)` for evaluators defined in the caller's own module); replaces `evaluator`.
+        repeats: 1 for a deterministic evaluator (the contract: the same program, the same score); a
+            problem noisy by nature declares k > 1, and the campaign scores each program that would
+            become the best k times, recording the mean as its score and the spread in its metrics
+            (`repeats.n`, `repeats.min`, `repeats.max`, `repeats.std`).
     """
 
     name: str = MISSING
@@ -89,6 +93,7 @@ class ProblemConfig:
     data: List[str] = field(default_factory=list)
     direction: str = "maximize"
     evaluator_object: Optional[str] = None
+    repeats: int = 1
 
 
 @dataclass

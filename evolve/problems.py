@@ -49,6 +49,9 @@ def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     node.directory = str(folder.resolve())
     if node.direction not in ("maximize", "minimize"):
         raise ConfigError(f"problem folder {folder}: direction={node.direction!r}; use maximize or minimize")
+    if node.repeats < 1:
+        raise ConfigError(f"problem folder {folder}: repeats={node.repeats}; use 1 (a deterministic evaluator) "
+                          "or more (scorings of each would-be best, for a problem noisy by nature)")
     if name is not None and node.name != name:
         raise ConfigError(f"problem folder {folder} declares name={node.name!r} but is registered as {name!r}")
     return OmegaConf.to_object(node)  # type: ignore[return-value]
@@ -232,10 +235,11 @@ def entrypoint_of(problem: ProblemConfig) -> str | None:
     return getattr(cls, "entrypoint", None) or None
 
 
-def load_evaluator(problem: ProblemConfig, **overrides: object):
-    """Build the problem's evaluator with the problem's params, `overrides` replacing some of them; a
-    minimised problem's evaluator comes with its values negated (the engine maximises)."""
-    evaluator = build_evaluator(problem, **overrides)
+def load_evaluator(problem: ProblemConfig, *, run_seed: int = 0, **overrides: object):
+    """Build the problem's evaluator with the problem's params, `overrides` replacing some of them, for
+    the run seeded `run_seed` (`Evaluator.run_seed`); a minimised problem's evaluator comes with its
+    values negated (the engine maximises)."""
+    evaluator = build_evaluator(problem, run_seed=run_seed, **overrides)
     if problem.direction == "minimize":
         from evaluators.direction import negated
 
@@ -243,8 +247,15 @@ def load_evaluator(problem: ProblemConfig, **overrides: object):
     return evaluator
 
 
-def build_evaluator(problem: ProblemConfig, **overrides: object):
-    """The problem's evaluator as its author wrote it (natural values), built with the problem's params."""
+def build_evaluator(problem: ProblemConfig, *, run_seed: int = 0, **overrides: object):
+    """The problem's evaluator as its author wrote it (natural values), built with the problem's params,
+    its `run_seed` set (the campaign's `seed`: its random views are fixed per run)."""
+    evaluator = _construct(problem, **overrides)
+    evaluator.run_seed = int(run_seed)
+    return evaluator
+
+
+def _construct(problem: ProblemConfig, **overrides: object):
     cls = evaluator_class(problem)
     if problem.evaluator_object:
         obj = _unpickle(problem.evaluator_object)

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ProgramStatus", "Program", "NODE_METRIC"]
+__all__ = ["ProgramStatus", "Program", "NODE_METRIC", "SPREAD_METRICS", "score_spread"]
 
 NODE_METRIC = "ray.node"
 """The metrics key under which the engine (not the evaluator) records the Ray node that evaluated a program."""
+
+SPREAD_METRICS = {"n": "repeats.n", "min": "repeats.min", "max": "repeats.max", "std": "repeats.std"}
+"""The metrics keys under which the engine records the spread of a noisy problem's repeated scorings
+(`problem.repeats`): how many, and their lowest, highest (natural values) and standard deviation."""
+
+
+def score_spread(metrics: Mapping[str, Any]) -> dict[str, float] | None:
+    """The spread of a program's repeated scorings (`n`, `min`, `max`, `std`), None when scored once."""
+    if SPREAD_METRICS["n"] not in metrics:
+        return None
+    return {name: metrics.get(key) for name, key in SPREAD_METRICS.items()}
 
 
 class ProgramStatus(str, enum.Enum):

@@ -172,7 +172,7 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     for stage, stage_limits in problem.stage_limits.items():
         limits.add_row(f"stage {stage}", ", ".join(f"{k}={_format(v)}" for k, v in vars(stage_limits).items()))
     _out.print(limits)
-    evaluator = load_evaluator(problem)
+    evaluator = load_evaluator(problem, run_seed=config.seed)
     sandbox = make_sandbox(config.sandbox, problem)
     if test_program is not None:
         path = Path(test_program)
@@ -213,14 +213,16 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     for name, state in sandbox.layers().items():
         layers.add_row(name, state)
     _out.print(layers)
-    result = evaluate_program(evaluator, sandbox, read_initial_program(problem), problem.limits,
-                              problem.stage_limits)
+    initial = read_initial_program(problem)
+    result = evaluate_program(evaluator, sandbox, initial, problem.limits, problem.stage_limits)
     verdict = f"score {natural(result.score, problem.direction):.6g} ({problem.direction})" if result.valid \
         else "INVALID"
     _out.print(f"initial program: {verdict} in {result.seconds:.2f} s; {result.feedback}", markup=False, highlight=False)
     if not result.valid:
         raise EvolveError(f"the initial program of {problem.name!r} is invalid at stage {result.stage}: "
                           f"{' '.join(result.feedback.split())[:300]}")
+    _check_determinism(problem, evaluator, result, evaluate_program(evaluator, sandbox, initial, problem.limits,
+                                                                    problem.stage_limits))
     for split in evaluator.reference_splits:
         started = time.monotonic()
         rows = evaluator.references(split)
@@ -232,6 +234,25 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
             table.add_row(*(f"{100 * v:.0f}%" if k == "feasible" and v is not None else _format(v)
                             for k, v in row.items()))
         _out.print(table)
+
+
+def _check_determinism(problem, evaluator, first, second) -> None:
+    """Say whether two scorings of the initial program agree; raise (one line) when they must and do not."""
+    from evaluators import first_difference
+    from evolve.engine.preflight import nondeterminism
+
+    failure = nondeterminism(problem, first, second, evaluator.timing_metrics)
+    if failure:
+        raise EvolveError(failure)
+    difference = first_difference(first, second, evaluator.timing_metrics, problem.direction)
+    if problem.repeats > 1:
+        _out.print(f"noisy by declaration (repeats: {problem.repeats}, each would-be best is scored that often and "
+                   f"ranked on the mean): scored twice, {difference or 'the same'}", markup=False, highlight=False)
+    else:
+        timing = f" ({', '.join(evaluator.timing_metrics)} aside: they time the machine)" \
+            if evaluator.timing_metrics else ""
+        _out.print(f"deterministic: the initial program scored twice, the same{timing}", markup=False,
+                   highlight=False)
 
 
 def active_seconds(times: list, idle_after: float = 300.0) -> float:

@@ -65,6 +65,10 @@ def render(status: CampaignStatus) -> RenderableType:
     best = s.best
     row("best score", f"{_score(best.score)} (program {best.id}, iteration {best.iteration}, by {best.proposer})"
         if best else "-")
+    if s.best_spread is not None:
+        spread = s.best_spread
+        row("best's spread", f"mean of {spread['n']} scorings, from {_score(spread['min'])} to "
+            f"{_score(spread['max'])}, std {spread['std']:.3g} (the problem is noisy: problem.repeats)")
     if best is not None and s.best_is_improvement:
         since = max(0, s.last_iteration - best.iteration)
         row("last improvement", f"iteration {best.iteration} at {_when(best.created_at)}, "

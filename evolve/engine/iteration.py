@@ -7,6 +7,7 @@
     child    = edits.apply_proposal(parent.code, proposal.text)
     duplicate or near-duplicate?  -> committed as such, never evaluated
     result   = await pool.evaluate(child)                     (one Ray actor per evaluation)
+    a would-be best of a noisy problem (`problem.repeats`)?  -> scored k times, ranked on the mean
     database.aadd(child, result)                              (committed at once, off the event loop)
 """
 
@@ -27,6 +28,7 @@ from evolve.proposals.llm.base import PromptTooLarge
 from evolve.proposals.novelty import NoveltyFilter, canonical_hash, canonical_tokens
 from evolve.program import Program, ProgramStatus
 from evolve.proposals.prompts import PromptBuilder
+from evolve.engine.repeats import rescored
 from evolve.engine.schedule import Schedule
 from evolve.proposals.scratchpad import Scratchpad
 
@@ -66,7 +68,7 @@ class IterationRunner:
 
     async def initial(self, code: str) -> Program:
         """Evaluate and commit the initial program (iteration 0); raise when it is invalid."""
-        result = await self._pool.evaluate(code)
+        result = await rescored(self._pool, code, await self._pool.evaluate(code), self._config.problem, None)
         status = _status(result)
         program = self._db.add(iteration=0, status=status, code=code, code_hash=normalized_hash(code),
                                canonical_hash=canonical_hash(code), score=result.score, metrics=result.metrics,
@@ -177,6 +179,7 @@ class IterationRunner:
                 raise
         try:
             result = await self._pool.evaluate(child)
+            result = await rescored(self._pool, child, result, self._config.problem, db.best())
             status = _status(result)
             self._observe(proposal, result.valid and result.score > parent.score)
             return await db.aadd(status=status, code=child, code_hash=code_hash, score=result.score,

@@ -78,7 +78,7 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
         slots = pool_size(settings.num_workers, settings.worker_cpus, cpus)
     else:  # a cluster's workers may be many more than this machine holds
         slots = min(settings.num_workers or 1 << 30, pool_size(None, settings.worker_cpus, len(os.sched_getaffinity(0))))
-    local = LocalPool(config.problem, config.sandbox, slots)
+    local = LocalPool(config.problem, config.sandbox, slots, run_seed=config.seed)
     after = None
     if config.llm.kind in ("openai", "ensemble"):  # the first request needs the SDK before the pool needs Ray
         from evolve.proposals.llm.openai_model import sdk_imported as after
@@ -97,7 +97,7 @@ def _ray_pool(config: Config, wait: bool, run_dir: str | Path | None = None) -> 
     name = campaign_name(config, run_dir) if run_dir is not None else config.name or config.problem.name
     connect(settings, job_metadata(name, config.problem.name, run_dir or ".", config))  # a named Ray job
     pool = EvaluationPool(config.problem, config.sandbox, settings.num_workers, settings.worker_cpus,
-                          settings.ready_timeout, campaign=name)
+                          settings.ready_timeout, campaign=name, run_seed=config.seed)
     if wait:
         pool.wait_ready()
     return pool

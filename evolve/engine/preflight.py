@@ -6,21 +6,29 @@ Used by `evolve check` and by every campaign before its set-up (`Campaign.arun`,
                            entrypoint (read with `ast`; the program is never run here)
     the evaluator          imports, and its constructor accepts the problem's params
     the direction          `maximize` or `minimize`
+    repeats                1 (a deterministic evaluator) or more (a problem noisy by nature)
 
 Whether each stage returns a `Score` can only be seen by running it: the cascade checks that at run time
-and reports a stage that returns something else as a one-line evaluator error.
+and reports a stage that returns something else as a one-line evaluator error. So is determinism:
+`nondeterminism` says in one line where two scorings of the same program differ (`evolve check` and
+`evolve.testing.ContractSuite` score a program twice).
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from evaluators.parsing import parse
 from evolve.config import ProblemConfig
 from evolve.errors import ConfigError, EditError, EvolveError
 
-__all__ = ["Preflight", "PreflightFailed", "preflight", "check_initial_program", "defined_names"]
+if TYPE_CHECKING:
+    from evaluators import EvaluationResult
+
+__all__ = ["Preflight", "PreflightFailed", "preflight", "check_initial_program", "defined_names", "nondeterminism"]
 
 
 class PreflightFailed(ConfigError):
@@ -92,6 +100,9 @@ def preflight(problem: ProblemConfig, *, build: bool = True) -> Preflight:
     report = Preflight(problem)
     if problem.direction not in ("maximize", "minimize"):
         report.failures.append(f"problem.direction={problem.direction!r}: use maximize or minimize")
+    if problem.repeats < 1:
+        report.failures.append(f"problem.repeats={problem.repeats}: use 1 (a deterministic evaluator) or more "
+                               "(scorings of each would-be best, for a problem noisy by nature)")
     cls = None
     try:
         cls = evaluator_class(problem)
@@ -110,3 +121,17 @@ def preflight(problem: ProblemConfig, *, build: bool = True) -> Preflight:
         entrypoint = getattr(report.evaluator or cls, "entrypoint", None)
         report.failures += check_initial_program(code, entrypoint, f"initial program {problem.initial}")
     return report
+
+
+def nondeterminism(problem: ProblemConfig, first: EvaluationResult, second: EvaluationResult,
+                   timing: Iterable[str] = (), what: str = "the initial program") -> str | None:
+    """The one-line failure when two scorings of `what` differ (beyond the `timing` metrics), or None;
+    None too for a problem that declares `repeats` > 1 (noisy by nature)."""
+    from evaluators import first_difference
+
+    difference = first_difference(first, second, timing, problem.direction)
+    if difference is None or problem.repeats > 1:
+        return None
+    return (f"problem {problem.name!r}: the evaluator is not deterministic: {what} scored twice gave {difference}; "
+            "draw every random choice from Evaluator.seed_for(...) and name timing metrics in "
+            "Evaluator.timing_metrics (or declare `repeats: k` in config.yaml for a problem noisy by nature)")

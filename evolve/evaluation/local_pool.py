@@ -32,9 +32,10 @@ class Retired(Exception):
 class LocalPool:
     """`size` slots on threads of this process; `retire()` closes each slot once it is free."""
 
-    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, size: int) -> None:
+    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, size: int, run_seed: int = 0) -> None:
         self.problem = problem
         self.sandbox = sandbox
+        self.run_seed = run_seed  # the campaign's seed, for its evaluators
         self.size = size
         self._executor = ThreadPoolExecutor(size, thread_name_prefix="evolve-local-slot")
         self._slots: list[EvaluationSlot] = []
@@ -56,7 +57,8 @@ class LocalPool:
         if slot is not None:
             return slot
         try:
-            slot = await asyncio.wrap_future(self._executor.submit(EvaluationSlot, self.problem, self.sandbox))
+            slot = await asyncio.wrap_future(self._executor.submit(EvaluationSlot, self.problem, self.sandbox,
+                                                                  self.run_seed))
         except BaseException:
             self._queue().put_nowait(None)
             raise

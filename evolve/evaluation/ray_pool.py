@@ -103,8 +103,8 @@ class WorkerDied(Exception):
 class EvaluationWorker:
     """A Ray actor holding one `EvaluationSlot`: one evaluator instance and one sandbox."""
 
-    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig) -> None:
-        self.slot = EvaluationSlot(problem, sandbox)
+    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, run_seed: int = 0) -> None:
+        self.slot = EvaluationSlot(problem, sandbox, run_seed)
 
     def ready(self) -> str | None:
         """None when the evaluator and sandbox were built, else the one-line reason they were not."""
@@ -133,10 +133,12 @@ class EvaluationPool:
     """
 
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, num_workers: int | None = None,
-                 worker_cpus: float = 1.0, ready_timeout: float = 120.0, campaign: str | None = None) -> None:
+                 worker_cpus: float = 1.0, ready_timeout: float = 120.0, campaign: str | None = None,
+                 run_seed: int = 0) -> None:
         num_workers = pool_size(num_workers, worker_cpus, ray.cluster_resources().get("CPU", 0))
         self.problem = problem
         self.sandbox = sandbox
+        self.run_seed = run_seed  # the campaign's seed, for its evaluators
         self.size = num_workers
         self.worker_cpus = worker_cpus
         self.ready_timeout = ready_timeout
@@ -147,7 +149,7 @@ class EvaluationPool:
 
     def _spawn(self):
         name = f"evaluator:{self.campaign}#{next(_ACTOR_NUMBERS)}"  # unique: one job may hold many pools
-        return EvaluationWorker.options(num_cpus=self.worker_cpus, name=name).remote(self.problem, self.sandbox)
+        return EvaluationWorker.options(num_cpus=self.worker_cpus, name=name).remote(self.problem, self.sandbox, self.run_seed)
 
     def _queue(self) -> asyncio.Queue:
         if self._idle is None:  # created lazily so it binds to the running event loop

@@ -35,9 +35,10 @@ class EvaluationSlot:
     """Builds the evaluator and the sandbox, then scores programs; `error` says why it could not be built.
 
     The sandbox's fork server is started here, with the slot, so the first evaluation does not pay for it.
+    `run_seed` is the campaign's seed, handed to the evaluator (`Evaluator.run_seed`).
     """
 
-    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig) -> None:
+    def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, run_seed: int = 0) -> None:
         from evolve.errors import EvolveError
         from evolve.problems import load_evaluator
         from evolve.evaluation.sandboxing import make_sandbox
@@ -49,7 +50,7 @@ class EvaluationSlot:
         self._tracebacks = _Tracebacks()
         logging.getLogger("evaluators").addHandler(self._tracebacks)
         try:
-            self.evaluator = load_evaluator(problem)
+            self.evaluator = load_evaluator(problem, run_seed=run_seed)
             self.sandbox = make_sandbox(sandbox, problem)
             self.sandbox.warm()
         except (EvolveError, SandboxUnavailable) as exc:  # kept for `ready`: an actor that dies here says only "died"

@@ -19,7 +19,9 @@ JSON schema (`schema` 1; keys are only ever added, and `schema` goes up if one c
     programs            {status: count} for every status present
     valid_share         {valid, evaluated}: the children (not the initial program) evaluated, and valid
     initial_score       natural (as the problem states it, even when minimised), or null
-    best                {id, iteration, score (natural), proposer, at (ISO 8601)} or null
+    best                {id, iteration, score (natural), proposer, at (ISO 8601), spread} or null; spread
+                        is {n, min, max, std} of a noisy problem's repeated scorings (`problem.repeats`:
+                        score is their mean; min and max natural) or null when it was scored once
     last_improvement    {iteration, at, iterations_since} of the best when it beat the initial program, or null
     island_best         [natural score or null per island]
     evaluations_per_second, active_seconds     over the time the campaign was active (gaps between
@@ -45,7 +47,7 @@ from typing import Any
 from evaluators.direction import natural
 from evolve.observe import aggregates
 from evolve.storage.lock import Holder, file_holder, holder_live, pid_alive
-from evolve.program import ProgramStatus
+from evolve.program import ProgramStatus, score_spread
 from evolve.storage.rundir import campaign_name, load_config, open_database
 
 __all__ = ["SCHEMA", "STATES", "CampaignStatus", "State", "campaign_state", "read_status"]
@@ -124,6 +126,7 @@ class CampaignStatus:
     unapplied_stops: bool
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     read_at: float = field(default_factory=time.time)
+    best_spread: dict[str, float] | None = None  # a noisy problem's repeated scorings of the best
 
     @property
     def evaluated(self) -> int:
@@ -157,7 +160,8 @@ class CampaignStatus:
             "valid_share": {"valid": self.children_valid, "evaluated": self.children_evaluated},
             "initial_score": self.initial_score,
             "best": None if best is None else {"id": best.id, "iteration": best.iteration, "score": best.score,
-                                               "proposer": best.proposer, "at": _iso(best.created_at)},
+                                               "proposer": best.proposer, "at": _iso(best.created_at),
+                                               "spread": self.best_spread},
             "last_improvement": improvement,
             "island_best": self.island_best,
             "evaluations_per_second": None if rate is None else round(rate, 4),
@@ -179,6 +183,7 @@ def read_status(run_dir: str | Path) -> CampaignStatus:
         counted = aggregates.current(db)
         figures = aggregates.figures(counted)
         best, initial = aggregates.top_programs(db, counted)
+        best_program = db.get(best.id) if best is not None and config.problem.repeats > 1 else None
         islands = aggregates.island_best(db, config.database.islands, counted)
         spend = db.spend(improvements=counted.improvements)
         unapplied = aggregates.unapplied_tail(db)
@@ -210,7 +215,7 @@ def read_status(run_dir: str | Path) -> CampaignStatus:
         evaluator_errors=figures.counts.get(ProgramStatus.EVALUATOR_ERROR.value, 0), last_evaluator_error=last_error,
         unapplied=(unapplied[0], dict(unapplied[1].most_common()), unapplied[2]),
         unapplied_limit=config.llm.max_unapplied_in_a_row, unapplied_stops=config.llm.on_unapplied == "stop",
-        models=models)
+        models=models, best_spread=score_spread(best_program.metrics) if best_program is not None else None)
 
 
 def _iso(moment: float | datetime | None) -> str | None:

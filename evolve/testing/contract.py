@@ -11,7 +11,9 @@ What it checks, each in a real sandbox session:
 
     preflight        the initial program and the evaluator pass `evolve.engine.preflight`
     initial valid    the initial program scores as valid
-    determinism      the same program scores the same twice (value, metrics, features)
+    determinism      the same program scores the same twice, in two evaluator instances (validity,
+                     value, metrics but the evaluator's `timing_metrics`, features); a problem that
+                     declares `repeats` > 1 (noisy by nature) is exempt
     raising          a candidate whose entrypoint raises is invalid, with the exception as the reason
     garbage          a candidate whose entrypoint returns garbage is invalid with a reason, and the
                      evaluator does not crash on it (no evaluator error)
@@ -42,11 +44,13 @@ class ContractSuite:
     """Subclass it as `TestContract` in a test file and set `problem`; pytest runs the checks.
 
     `hang_seconds` caps the session's wall clock for the hanging candidate (the problem's own limits
-    otherwise), so the check is quick even for a problem with long limits.
+    otherwise), so the check is quick even for a problem with long limits. `run_seed` is the run's seed
+    the evaluators get (`Evaluator.run_seed`).
     """
 
     problem: ClassVar[str | Path | None] = None
     hang_seconds: ClassVar[float] = 5.0
+    run_seed: ClassVar[int] = 0
     _cache: ClassVar[dict[str, Any]] = {}
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -61,15 +65,15 @@ class ContractSuite:
             if cls.problem is None:
                 raise AssertionError(f"{cls.__name__}.problem is not set: a problem folder or name")
             config = resolve(cls.problem)
-            ContractSuite._cache[key] = (config, load_evaluator(config), make_sandbox(SandboxConfig(), config),
-                                         read_initial_program(config))
+            ContractSuite._cache[key] = (config, load_evaluator(config, run_seed=cls.run_seed),
+                                         make_sandbox(SandboxConfig(), config), read_initial_program(config))
         return ContractSuite._cache[key]
 
-    def score(self, code: str, limits=None):
+    def score(self, code: str, limits=None, evaluator=None):
         from evaluators import evaluate_program
 
-        config, evaluator, sandbox, _ = self._parts()
-        return evaluate_program(evaluator, sandbox, code, limits or config.limits, config.stage_limits)
+        config, built, sandbox, _ = self._parts()
+        return evaluate_program(evaluator or built, sandbox, code, limits or config.limits, config.stage_limits)
 
     def bad(self, body: str) -> str:
         config, evaluator, _, initial = self._parts()
@@ -89,11 +93,15 @@ class ContractSuite:
         assert not result.evaluator_error
 
     def test_deterministic(self):
-        initial = self._parts()[3]
-        first, second = self.score(initial), self.score(initial)
-        assert (first.valid, first.score, first.metrics, first.features) == \
-            (second.valid, second.score, second.metrics, second.features), \
-            "the same program scored differently twice: seed every random choice of the evaluator"
+        from evolve.engine.preflight import nondeterminism
+        from evolve.problems import load_evaluator
+
+        config, evaluator, _, initial = self._parts()
+        first = self.score(initial)
+        second = self.score(initial, evaluator=load_evaluator(config, run_seed=self.run_seed))  # a fresh instance
+        failure = nondeterminism(config, first, second, evaluator.timing_metrics)
+        if failure:
+            raise AssertionError(failure)
 
     def test_raising_candidate_is_rejected(self):
         result = self.score(self.bad(RAISING))

@@ -16,7 +16,7 @@ from evaluators.direction import natural
 from evolve.config import Config
 from evolve.population import Population, restore_population
 from evolve.storage.database import ProgramDatabase
-from evolve.program import ProgramStatus
+from evolve.program import ProgramStatus, score_spread
 
 __all__ = ["campaign_data", "finite", "lineage_ids", "program_detail"]
 
@@ -293,7 +293,7 @@ def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_cha
         "score": natural(program.score, direction), "island": program.island, "generation": program.generation,
         "parent": program.parent_id, "proposer": program.proposer, "mode": program.mode,
         "code": cut(program.code), "diff": cut(diff), "feedback": program.feedback, "error": program.error,
-        "metrics": program.metrics, "validation": validation,
+        "metrics": program.metrics, "validation": validation, "spread": score_spread(program.metrics),
         "prompt": [{"role": m.get("role", ""), "content": cut(str(m.get("content", "")))}
                    for m in (call or {}).get("messages", [])],
         "reply": cut((call or {}).get("response") or program.proposal or ""),

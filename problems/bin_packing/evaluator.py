@@ -33,6 +33,7 @@ class BinPacking(SplitEvaluator):
 
     entrypoint = "priority"
     reference_splits = SPLITS
+    timing_metrics = ("ms_per_item",)
 
     def __init__(self, seed: int = 2026, train: Mapping[str, int] | None = None,
                  val: Mapping[str, int] | None = None, test: Mapping[str, int] | None = None,

@@ -27,6 +27,7 @@ class ClusterScheduling(SplitEvaluator):
 
     entrypoint = "score"
     reference_splits = SPLITS
+    timing_metrics = ("ms_per_task",)
 
     def __init__(self, exhausted_quantile: float = 0.1, pending_weight: float = 1.0, smoke_tasks: int = 300,
                  call_timeout: float = 20.0, max_ms_per_task: float = 5.0, **generator: object) -> None:

@@ -16,7 +16,7 @@ from problems.warehouse_tsp.bounds import lower_bound
 from problems.warehouse_tsp.exact import ratliff_rosenthal
 from problems.warehouse_tsp.instances import GeneratorConfig, Tour, build_splits
 from problems.warehouse_tsp.report import gap_label, reference_rows
-from problems.warehouse_tsp.routes import check_route, make_view
+from problems.warehouse_tsp.routes import CandidateView, check_route, make_view
 
 __all__ = ["WarehouseRouting", "Reference"]
 
@@ -60,7 +60,8 @@ def _reference(tour: Tour) -> Reference:
 class WarehouseRouting(SplitEvaluator):
     """Scores `solve(instance) -> list[int]` by mean metres per pick over the training tours.
 
-    Each call gets a freshly shuffled and relabelled copy of a tour. Its CPU time is measured here,
+    Each tour is shown shuffled and relabelled (`view`): the same way for the whole run, seeded by the
+    run's seed and the tour, and another way in a run with another seed. Its CPU time is measured here,
     outside the sandbox (so a busy machine does not change the verdict), and a call that used more than
     `time_budget_ms` of CPU makes that tour infeasible; a call still running after `kill_multiple`
     times the budget of wall-clock time (a sleeper, a blocked call) is killed. Where the sandbox cannot
@@ -72,6 +73,7 @@ class WarehouseRouting(SplitEvaluator):
 
     entrypoint = "solve"
     reference_splits = ("train", "val", "test", "shifted")
+    timing_metrics = ("ms_per_tour", "max_ms")
 
     def __init__(self, mode: str = "hard", time_budget_ms: float = 50.0, smoke_tours: int = 3,
                  ortools_seconds: float = 0.3, best_known_seconds: float = 1.0, kill_multiple: float = 20.0,
@@ -125,15 +127,18 @@ class WarehouseRouting(SplitEvaluator):
         value = -float(np.mean([ref.best / tour.n for ref, tour in zip(refs, self.splits["train"])]))
         return {gap_label({ref.kind for ref in refs}): value}
 
+    def view(self, tour: Tour) -> CandidateView:
+        """The tour as the candidate sees it in this run: shuffled and relabelled from the run's seed."""
+        return make_view(tour, np.random.default_rng(self.seed_for(tour.name)), self.time_budget_ms)
+
     def score(self, candidate: Session, tours: list[Tour], split: str) -> Score:
         """Run the candidate on every tour, check each route here, and summarise."""
-        rng = np.random.default_rng()  # fresh ids every evaluation: nothing to memorise
         budget = self.time_budget_ms
         lengths, per_pick, seeds, gaps, exact_gaps, bound_gaps, times, failures = [], [], [], [], [], [], [], []
         kinds = set()
         clock = "CPU" if candidate.cpu_seconds() is not None else "wall"
         for tour in tours:
-            view = make_view(tour, rng, budget)
+            view = self.view(tour)
             started = candidate.cpu_seconds(), time.perf_counter()
             try:
                 route = candidate.call("solve", view.instance, timeout=self.kill_multiple * budget / 1000)

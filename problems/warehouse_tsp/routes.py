@@ -1,7 +1,8 @@
 """What the candidate sees of a tour, and the trusted check of the route it returns.
 
-Per call the picks are shuffled and given fresh random ids, so a table of answers keyed by ids or
-positions cannot pass. A route is a list of pick ids; with a cart capacity, `0` means "go back to the
+The picks are shuffled and given random ids, drawn per run (the evaluator seeds them from the run's seed
+and the tour), so the same program scores the same within a run, and a table of answers keyed by ids or
+positions learnt in one run fails in another (and on the held-out tours). A route is a list of pick ids; with a cart capacity, `0` means "go back to the
 start depot and unload". The checker recomputes every length from its own matrix.
 """
 

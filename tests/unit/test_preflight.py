@@ -77,3 +77,15 @@ def test_a_stage_returning_a_dict_is_a_one_line_evaluator_error():
                               SandboxLimits(call_timeout=5))
     assert result.evaluator_error and not result.valid
     assert result.feedback == "evaluator error: stage smoke returned dict; return Score(value=...)"
+
+
+def test_repeats_below_one_is_one_line(folder):
+    import dataclasses
+
+    from evolve.errors import ConfigError
+
+    report = preflight(dataclasses.replace(resolve(folder), repeats=0))  # `problem.repeats=0` on the command line
+    assert len(report.failures) == 1 and report.failures[0].startswith("problem.repeats=0: use 1")
+    (folder / "config.yaml").write_text((folder / "config.yaml").read_text() + "repeats: 0\n")
+    with pytest.raises(ConfigError, match=r"repeats=0; use 1 \(a deterministic evaluator\) or more"):
+        resolve(folder)

@@ -257,8 +257,10 @@ async function showProgram(id) {
   for (const m of p.prompt) prompt.append(el("h4", {}, m.role), el("pre", {}, m.content));
   if (!p.prompt.length) prompt.append(el("p", {}, "No recorded prompt (the initial program, or a call before prompts were kept)."));
   const validation = p.validation ? `; validation ${fmt(p.validation.score)}` : "";
+  const spread = p.spread ? ` (mean of ${p.spread.n} scorings, ${fmt(p.spread.min)} to ${fmt(p.spread.max)}, ` +
+                            `std ${fmt(p.spread.std)})` : "";
   holder.replaceChildren(
-    el("h3", {id: "detail-title"}, `Program ${p.id}: ${p.status}, score ${fmt(p.score)}${validation}`),
+    el("h3", {id: "detail-title"}, `Program ${p.id}: ${p.status}, score ${fmt(p.score)}${spread}${validation}`),
     el("p", {}, `iteration ${p.iteration}, island ${p.island}, generation ${p.generation}, parent ` +
                 `${p.parent === null ? "none" : p.parent}, by ${p.proposer || "-"}${p.mode ? ` (${p.mode})` : ""}`),
     el("h4", {}, "Diff against its parent"), diffBlock(p.diff),
