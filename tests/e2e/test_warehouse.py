@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from evolve.engine.campaign import Campaign
+from evolve.ui.report import ReportWriter
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
 from evolve.storage.database import ProgramDatabase
 from evolve.problems import get_problem
@@ -91,7 +92,7 @@ def test_campaign_validates_each_best_and_never_shows_it(ray_address, tmp_path):
                                       max_retries=0, concurrency=1),
                         database=DatabaseConfig(islands=1), ray=RayConfig(num_workers=2),
                         budget=BudgetConfig(iterations=4))
-        result = Campaign(config, tmp_path).run()
+        result = Campaign(config, tmp_path, observers=[ReportWriter()]).run()  # the report, as `evolve run` writes it
         prompts = [m["content"] for r in server.requests for m in r["messages"]]
     assert result.best_score > result.initial_score
     with ProgramDatabase(f"sqlite:///{tmp_path / 'programs.db'}", f"warehouse_tsp/{tmp_path.name}") as db:
