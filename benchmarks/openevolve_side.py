@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
-
 from process_tree import run_tree
 from vs_openevolve import openevolve_python
 

@@ -40,18 +40,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from process_tree import run_tree  # noqa: E402
+from process_tree import run_tree
 
-__all__ = ["BenchmarkError", "Options", "PROBLEMS", "headroom", "main", "run_benchmark", "table"]
+__all__ = ["PROBLEMS", "BenchmarkError", "Options", "headroom", "main", "run_benchmark", "table"]
 
 PROBLEMS = {
     "circle_packing": "circle_packing",
@@ -370,14 +371,15 @@ def _median(values: list[float | None]) -> float | None:
 
 def table(result: dict[str, Any]) -> str:
     """The markdown tables: one row per problem and strategy (median, then each seed), and the move kinds."""
-    lines = [f"{result['code']}; {result['proposals']} proposals per campaign; seeds "
-             f"{', '.join(map(str, result['seeds']))}; {result['machine']}; load average (1, 5, 15 min) at start "
-             f"{', '.join(f'{x:.2f}' for x in result['load_start'])}, at end "
-             f"{', '.join(f'{x:.2f}' for x in result.get('load_end', result['load_start']))}"
-             + (f"; model {result['llm']['model']} at {result['llm']['base_url']}" if result["llm"]["model"] else
-                "; the offline engine") + (f"; overrides {' '.join(result['overrides'])}" if result["overrides"] else ""),
-             "", "| problem | strategy | reference | initial train | best train (median; seeds) | best after 1/4, 1/2, 3/4 "
-             "(median) | headroom train | headroom val | headroom test (once) | applied | duplicate | valid | evals/s |",
+    header = (f"{result['code']}; {result['proposals']} proposals per campaign; seeds "
+              f"{', '.join(map(str, result['seeds']))}; {result['machine']}; load average (1, 5, 15 min) at start "
+              f"{', '.join(f'{x:.2f}' for x in result['load_start'])}, at end "
+              f"{', '.join(f'{x:.2f}' for x in result.get('load_end', result['load_start']))}"
+              + (f"; model {result['llm']['model']} at {result['llm']['base_url']}" if result["llm"]["model"]
+                 else "; the offline engine")
+              + (f"; overrides {' '.join(result['overrides'])}" if result["overrides"] else ""))
+    lines = [header, "", ("| problem | strategy | reference | initial train | best train (median; seeds) | best after 1/4, 1/2, 3/4 "
+             "(median) | headroom train | headroom val | headroom test (once) | applied | duplicate | valid | evals/s |"),
              "| --- | --- | --- | ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
     groups: dict[tuple[str, str], list[dict]] = {}
     for run in result["runs"]:
@@ -386,7 +388,7 @@ def table(result: dict[str, Any]) -> str:
         ok = [r for r in runs if r.get("best")]
         ref = result["problems"][name]["references"]["train"]
 
-        def cell(get, fmt) -> str:
+        def cell(get, fmt, ok=ok) -> str:
             values = [get(r) for r in ok]
             return f"{fmt(_median(values))} ({', '.join(fmt(v) for v in values)})" if values else "-"
 
