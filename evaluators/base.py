@@ -97,8 +97,10 @@ class Evaluator:
 
     reference_splits: ClassVar[tuple[str, ...]] = ()
 
-    def reference_scores(self) -> dict[str, float]:
-        """Scores drawn as reference lines beside the campaign's curves (`evolve ui`, `report.html`), by
-        name, in `Score.value`'s natural units, e.g. `{"best known": 2.635}`; empty when there are none.
-        Called in the viewer's process: keep it quick and free of candidate code."""
+    def reference_scores(self, split: str = "train") -> dict[str, float]:
+        """Reference scores on `split` (`train`, the fitness; `val`; `test`), by name, in `Score.value`'s
+        natural units, e.g. `{"best known": 2.635}`; empty when there are none. The train ones are drawn
+        beside the campaign's curves (`evolve ui`, `report.html`); `benchmarks/search_quality.py` measures
+        the share of the headroom to them on each split. Keep it free of candidate code, and quick for
+        train: the viewer calls it."""
         return {}

@@ -194,13 +194,16 @@ class OpenEvolveEvaluator(Evaluator):
             from the problem folder).
         cascade_thresholds: the score a stage must reach for the next one to run.
         entrypoint: the function the initial program must define (checked before a campaign), if any.
+        reference_scores: reference scores by name (`combined_score` units), for the charts and the
+            search-quality benchmark: an OpenEvolve evaluator file declares none of its own.
     """
 
     entrypoint: ClassVar[Optional[str]] = None  # type: ignore[assignment]
 
     def __init__(self, path: str, cascade_thresholds: Optional[list] = None, entrypoint: Optional[str] = None,
-                 **params: Any) -> None:
+                 reference_scores: Optional[dict] = None, **params: Any) -> None:
         self.path = Path(path)
+        self._references = {str(k): float(v) for k, v in (reference_scores or {}).items()}
         self.cascade_thresholds = list(cascade_thresholds or [])
         if entrypoint:
             self.entrypoint = entrypoint  # type: ignore[misc]
@@ -264,6 +267,10 @@ class OpenEvolveEvaluator(Evaluator):
     def prepare(self, code: str) -> None:
         """The candidate's source, for `program_path` (the cascade calls this before the stages)."""
         self._code = code
+
+    def reference_scores(self, split: str = "train") -> dict[str, float]:
+        """The `reference_scores` of the problem's params (the same on every split)."""
+        return dict(self._references)
 
     def stages(self) -> list[Stage]:
         module = self.module

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from evaluators import CallBudget, RejectedReply, Score, Session, SplitEvaluator
+from problems.bin_packing.heuristics import FUNSEARCH_RULES
 from problems.bin_packing.instances import SPLITS, GeneratorConfig, Instance, build_splits
 from problems.bin_packing.packing import online_pack
 from problems.bin_packing.report import reference_rows
@@ -49,6 +50,21 @@ class BinPacking(SplitEvaluator):
     def references(self, split: str) -> list[dict]:
         """First fit, best fit, worst fit and first fit decreasing on one split (our own code)."""
         return reference_rows(self.splits[split])
+
+    def reference_scores(self, split: str = "train") -> dict[str, float]:
+        """FunSearch's published heuristics (`heuristics.FUNSEARCH_RULES`), the better of the two on each
+        group, as the fitness (minus the pooled excess %) on `split`."""
+        instances = self.splits[split]
+        by_group: dict[str, list[Instance]] = {}
+        for inst in instances:
+            by_group.setdefault(inst.group, []).append(inst)
+        bins, ordered = [], []
+        for group in by_group.values():
+            packed = [[online_pack(inst.items, inst.capacity, rule).bins for inst in group]
+                      for rule in FUNSEARCH_RULES.values()]
+            bins += min(packed, key=sum)
+            ordered += group
+        return {"FunSearch's heuristics": -summarise(ordered, bins).pooled_excess_pct}
 
     def score(self, candidate: Session, instances: list[Instance], split: str) -> Score:
         """Pack every instance with the candidate's priorities and compare with the L1 bound and best fit."""

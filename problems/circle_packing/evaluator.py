@@ -43,8 +43,8 @@ class CirclePacking(Evaluator):
                       f"best known {BEST_KNOWN}); radii from {radii.min():.4f} to {radii.max():.4f}"),
         )
 
-    def reference_scores(self) -> dict[str, float]:
-        """The best known sum of radii for n=26 (none for other n)."""
+    def reference_scores(self, split: str = "train") -> dict[str, float]:
+        """The best known sum of radii for n=26 (none for other n); the problem has a single split."""
         return {f"best known ({BEST_KNOWN})": BEST_KNOWN} if self.n == 26 else {}
 
     def check(self, packing: object) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from evaluators import CallBudget, RejectedReply, Score, Session, SplitEvaluator
+from problems.cluster_scheduling.heuristics import alphaevolve
 from problems.cluster_scheduling.report import reference_rows
 from problems.cluster_scheduling.scoring import best_fit_outcome, summarise
 from problems.cluster_scheduling.simulator import simulate
@@ -42,6 +43,11 @@ class ClusterScheduling(SplitEvaluator):
     def references(self, split: str) -> list[dict]:
         """First fit, best fit, worst fit, the dot product and AlphaEvolve's published score on one split."""
         return reference_rows(self.splits[split], self.exhausted_quantile, self.pending_weight)
+
+    def reference_scores(self, split: str = "train") -> dict[str, float]:
+        """AlphaEvolve's published Borg score (`heuristics.alphaevolve`) as the fitness on `split`."""
+        outcomes = [simulate(trace, alphaevolve, self.exhausted_quantile) for trace in self.splits[split]]
+        return {"AlphaEvolve's Borg score": -summarise(outcomes, self.pending_weight)["wasted_pct"]}
 
     def score(self, candidate: Session, traces: list[Trace], split: str) -> Score:
         """Simulate every trace with the candidate's scores and compare with best fit."""

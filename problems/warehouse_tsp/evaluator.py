@@ -120,11 +120,11 @@ class WarehouseRouting(SplitEvaluator):
         base, known = _reference(tour), self._best_known(tour)
         return base if known is None else replace(base, best=known.length, kind="best known")
 
-    def reference_scores(self) -> dict[str, float]:
-        """The score of each training tour's reference route (the optimum, else the cached best-known,
+    def reference_scores(self, split: str = "train") -> dict[str, float]:
+        """The score of each of `split`'s tours' reference route (the optimum, else the cached best-known,
         else a lower bound): no program scores above it, where it is an optimum or a bound."""
-        refs = [self.reference(tour) for tour in self.splits["train"]]
-        value = -float(np.mean([ref.best / tour.n for ref, tour in zip(refs, self.splits["train"])]))
+        refs = [self.reference(tour) for tour in self.splits[split]]
+        value = -float(np.mean([ref.best / tour.n for ref, tour in zip(refs, self.splits[split])]))
         return {gap_label({ref.kind for ref in refs}): value}
 
     def view(self, tour: Tour) -> CandidateView:
