@@ -36,6 +36,13 @@ def _is_number(value: object) -> bool:
 
 def numbers(src: Source) -> list[Number]:
     """The block's tunable numeric literals, in source order (protected ones left out)."""
+    cached = src.memo.get("numbers")
+    if cached is None:
+        cached = src.memo["numbers"] = _numbers(src)
+    return cached
+
+
+def _numbers(src: Source) -> list[Number]:
     found: list[Number] = []
     seen_keys: Counter[str] = Counter()
     anonymous: Counter[str] = Counter()
@@ -136,10 +143,8 @@ def perturb(number: Number, sigma: float, rng: random.Random) -> str | None:
                 new = value + rng.choice((-1, 1))
     elif value == 0:
         new = sigma * rng.gauss(0.0, 1.0)
-    else:
+    else:  # the sign is kept: a step size, a rate or a bound rarely makes sense negated
         new = value * math.exp(sigma * rng.gauss(0.0, 1.0))
-        if rng.random() < 0.05:
-            new = -new
     text = format_number(new, sigma)
     if float(text) == value:
         return None

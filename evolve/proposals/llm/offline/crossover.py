@@ -71,16 +71,25 @@ def _masked(dump: str) -> str:
     return _NUMBER.sub("Constant(value=0)", dump)
 
 
+def _defined(stmts: list[ast.stmt]) -> list[str]:
+    return sorted(s.name for s in stmts if isinstance(s, _DEFS))
+
+
 def _align(src: Source, donor: Source, ps: list[ast.stmt], ds: list[ast.stmt], regions: list, blends: list) -> None:
     """Collect the regions where the two bodies differ, and the statement pairs that differ only in numbers."""
     keys = [src.dump(s) for s in ps], [donor.dump(s) for s in ds]
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, *keys, autojunk=False).get_opcodes():
         if tag == "equal":
             continue
-        regions.append((ps, i1, i2, ds, j1, j2))
+        candidates = [(i1, i2, j1, j2)]
         if j2 - j1 > 1 or (j2 > j1 and i2 > i1):  # one of the other's statements alone, added or in place
-            regions += [(ps, i1, i1, ds, j, j + 1) for j in range(j1, j2) if not isinstance(ds[j], _DEFS)]
-            regions += [(ps, i1, i2, ds, j, j + 1) for j in range(j1, j2) if i2 > i1 and j2 - j1 > 1]
+            candidates += [(i1, i1, j, j + 1) for j in range(j1, j2)]
+            candidates += [(i1, i2, j, j + 1) for j in range(j1, j2) if i2 > i1 and j2 - j1 > 1]
+        mine = set(_defined(ps))
+        for a1, a2, b1, b2 in candidates:  # a definition is replaced only by one of the same name, never doubled
+            theirs = _defined(ds[b1:b2])
+            if _defined(ps[a1:a2]) == theirs or (a1 == a2 and not mine & set(theirs)):
+                regions.append((ps, a1, a2, ds, b1, b2))
         if tag != "replace":
             continue
         for p, d in zip(ps[i1:i2], ds[j1:j2]):

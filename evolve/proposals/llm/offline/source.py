@@ -53,6 +53,7 @@ class Source:
             self._starts.append(self._starts[-1] + len(line))
         self._indices: dict[int, set[str]] = {}
         self._dumps: dict[int, str] = {}
+        self.memo: dict[str, object] = {}  # what the moves derive from this program, derived once
 
     @cached_property
     def parent(self) -> dict[int, ast.AST]:
@@ -111,8 +112,9 @@ class Source:
     def protected(self, node: ast.AST) -> bool:
         """Whether changing the node would likely break indexing or iteration rather than tune behaviour.
 
-        Subscripts and slices, `range(...)` arguments, integer offsets (`i + 1`), small integers passed to
-        calls (axes, positions), integer exponents, and strings used as keys or keyword values are left alone.
+        Subscripts and slices, `range(...)` arguments, integers later used as indices, integer offsets
+        (`i + 1`), small integers passed to calls (axes, positions), zeros passed to calls (floors such as
+        `max(0.0, x)`), integer exponents, and strings used as keys or keyword values are left alone.
         """
         child = node
         for above in self.ancestors(node):
@@ -135,6 +137,8 @@ class Source:
         up = self.parent.get(id(node))
         if isinstance(value, str):
             return isinstance(up, (ast.keyword, ast.JoinedStr))
+        if type(value) in (int, float) and value == 0 and isinstance(up, (ast.Call, ast.keyword)):
+            return True  # a zero passed to a function: a floor, an origin, a default
         if type(value) is int:
             bound = self._bound_name(node)
             if bound is not None and bound in self._index_names(self._function(node)):
