@@ -86,6 +86,15 @@ def test_crossover_takes_whole_statements_from_an_inspiration():
     assert seen <= {"statement", "function", "blend"} and "statement" in seen
 
 
+def test_crossover_replaces_a_setting_rather_than_doubling_it():
+    parent = _block("W = 1.0\nV = 2.0\n")
+    donor = _block("U = 0.5\nW = 3.0\nV = 2.0\n")
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
+    for _ in range(3):
+        child = apply_proposal(parent, _propose(mutator, parent, donor).text)
+        assert child.count("W = ") <= 1
+
+
 def test_crossover_of_numbers_blends_one_constant():
     parent = _block("def f(x):\n    return x * 1.0 + 2.0\n")
     donor = _block("def f(x):\n    return x * 3.0 + 4.0\n")

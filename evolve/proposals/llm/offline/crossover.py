@@ -75,6 +75,23 @@ def _defined(stmts: list[ast.stmt]) -> list[str]:
     return sorted(s.name for s in stmts if isinstance(s, _DEFS))
 
 
+def _assigned(stmt: ast.stmt) -> list[str]:
+    """The names a plain assignment sets (none for other statements)."""
+    if isinstance(stmt, ast.Assign):
+        return [n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and isinstance(stmt.target, ast.Name):
+        return [stmt.target.id]
+    return []
+
+
+def _overwrites(stmt: ast.stmt, assigned: set[str]) -> bool:
+    """Whether the statement sets a name the parent already sets, without reading it (`x = x + 1` reads it)."""
+    names = set(_assigned(stmt)) & assigned
+    value = getattr(stmt, "value", None)
+    read = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} if value is not None else set()
+    return bool(names) and not isinstance(stmt, ast.AugAssign) and not names & read
+
+
 def _align(src: Source, donor: Source, ps: list[ast.stmt], ds: list[ast.stmt], regions: list, blends: list) -> None:
     """Collect the regions where the two bodies differ, and the statement pairs that differ only in numbers."""
     keys = [src.dump(s) for s in ps], [donor.dump(s) for s in ds]
@@ -86,8 +103,11 @@ def _align(src: Source, donor: Source, ps: list[ast.stmt], ds: list[ast.stmt], r
             candidates += [(i1, i1, j, j + 1) for j in range(j1, j2)]
             candidates += [(i1, i2, j, j + 1) for j in range(j1, j2) if i2 > i1 and j2 - j1 > 1]
         mine = set(_defined(ps))
+        assigned = {name for s in ps for name in _assigned(s)}
         for a1, a2, b1, b2 in candidates:  # a definition is replaced only by one of the same name, never doubled
             theirs = _defined(ds[b1:b2])
+            if a1 == a2 and _overwrites(ds[b1], assigned):
+                continue  # a second `X = 1.5` beside the parent's: replace its statement rather than add one
             if _defined(ps[a1:a2]) == theirs or (a1 == a2 and not mine & set(theirs)):
                 regions.append((ps, a1, a2, ds, b1, b2))
         if tag != "replace":
