@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import ast
 import asyncio
 
 import pytest
 
-from evolve.proposals.edits import apply_proposal, evolve_blocks
 from evolve.errors import ProposerError
+from evolve.proposals.edits import apply_proposal, evolve_blocks
 from evolve.proposals.llm import OfflineMutator
 from evolve.proposals.llm.base import Prompt
 from evolve.problems import read_initial_program
@@ -21,38 +22,154 @@ def _frozen(code):
     return code[: spans[0][0]] + code[spans[-1][1]:]
 
 
-def test_every_proposal_applies_and_changes_only_the_blocks(circle_problem):
+def _propose(mutator, code, *others, mode="diff", second=None):
+    prompt = Prompt([], _program(code), [_program(c, n + 2) for n, c in enumerate(others)], mode=mode,
+                    second_parent=_program(second, 99) if second else None)
+    return asyncio.run(mutator.propose(prompt))
+
+
+def _block(body: str) -> str:
+    return f"import math\n\n# EVOLVE-BLOCK-START\n{body}# EVOLVE-BLOCK-END\n\nprint('frozen')\n"
+
+
+def test_every_proposal_applies_changes_only_the_blocks_and_names_its_moves(circle_problem):
     code = read_initial_program(circle_problem)
     mutator = OfflineMutator(seed=3, max_edits=3)
     kinds = set()
     for _ in range(200):
-        proposal = asyncio.run(mutator.propose(Prompt([], _program(code))))
+        proposal = _propose(mutator, code)
         assert "<<<<<<< SEARCH" in proposal.text and proposal.model == "offline-mutator"
         child = apply_proposal(code, proposal.text)
         assert child != code and _frozen(child) == _frozen(code)
-        kinds.update(k for k in ("constant", "operator") if k in proposal.text)
-    assert kinds == {"constant", "operator"}
+        ast.parse(child)
+        kinds.update(proposal.reason.split("+"))
+    assert {"constant", "operator", "term", "reorder"} <= kinds
 
 
 def test_same_seed_same_proposals(circle_problem):
     code = read_initial_program(circle_problem)
-    runs = [[asyncio.run(m.propose(Prompt([], _program(code)))).text for _ in range(20)]
-            for m in (OfflineMutator(seed=11), OfflineMutator(seed=11))]
+    runs = [[_propose(m, code).text for _ in range(20)] for m in (OfflineMutator(seed=11), OfflineMutator(seed=11))]
     assert runs[0] == runs[1]
-    other = [asyncio.run(OfflineMutator(seed=12).propose(Prompt([], _program(code)))).text for _ in range(20)]
-    assert other != runs[0]
+    other = OfflineMutator(seed=12)
+    assert [_propose(other, code).text for _ in range(20)] != runs[0]
 
 
-def test_crossover_brings_in_lines_from_an_inspiration():
-    parent = "# EVOLVE-BLOCK-START\ndef f():\n    a = 1\n    return a\n# EVOLVE-BLOCK-END\n"
-    donor = "# EVOLVE-BLOCK-START\ndef f():\n    a = 1\n    a = a * 7 + 5\n    return a\n# EVOLVE-BLOCK-END\n"
-    mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
-    proposal = asyncio.run(mutator.propose(Prompt([], _program(parent), [_program(donor, 2)])))
-    assert apply_proposal(parent, proposal.text) == donor
-    assert "crossover" in proposal.text
-
-
-def test_nothing_to_mutate_is_a_proposer_error():
+def test_no_child_is_proposed_twice():
+    code = _block("A = 1.5\nB = 2.5\n")
     mutator = OfflineMutator(seed=0, weights={"constant": 1.0})
+    children = [apply_proposal(code, _propose(mutator, code).text) for _ in range(60)]
+    assert len(set(children)) == 60 and code not in children
+
+
+def test_subscripts_and_loop_bounds_are_left_alone():
+    code = _block("WEIGHT = 0.5\n\n\ndef f(xs, n):\n    total = 0.0\n    for i in range(n - 1):\n"
+                  "        total += WEIGHT * xs[i + 1] - xs[i] * 2.0 + xs[-1]\n    here = 0\n"
+                  "    return total + xs[here] * 3.5\n")
+    mutator = OfflineMutator(seed=5, max_edits=2, weights={"constant": 1.0, "operator": 1.0, "term": 1.0})
+    for _ in range(150):
+        child = apply_proposal(code, _propose(mutator, code).text)
+        for kept in ("range(n - 1)", "xs[i + 1]", "xs[i]", "xs[-1]", "here = 0", "xs[here]"):
+            assert kept in child
+
+
+def test_crossover_takes_whole_statements_from_an_inspiration():
+    parent = _block("def f(x):\n    a = x * 1.0\n    return a\n")
+    donor = _block("def f(x):\n    a = x * 1.0\n    a = a * 7.0 + 5.0\n    b = a - 1.0\n    return a + b\n")
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
+    seen = set()
+    for _ in range(5):
+        proposal = _propose(mutator, parent, donor)
+        child = apply_proposal(parent, proposal.text)
+        assert child not in (parent, donor)
+        ast.parse(child)
+        seen.add(proposal.reason)
+    assert seen <= {"statement", "function", "blend"} and "statement" in seen
+
+
+def test_crossover_replaces_a_setting_rather_than_doubling_it():
+    parent = _block("W = 1.0\nV = 2.0\n")
+    donor = _block("U = 0.5\nW = 3.0\nV = 2.0\n")
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
+    for _ in range(3):
+        child = apply_proposal(parent, _propose(mutator, parent, donor).text)
+        assert child.count("W = ") <= 1
+
+
+def test_crossover_of_numbers_blends_one_constant():
+    parent = _block("def f(x):\n    return x * 1.0 + 2.0\n")
+    donor = _block("def f(x):\n    return x * 3.0 + 4.0\n")
+    mutator = OfflineMutator(seed=1, max_edits=1, weights={"crossover": 1.0})
+    reasons = {_propose(mutator, parent, donor).reason for _ in range(12)}
+    assert "blend" in reasons
+
+
+def test_a_crossover_between_equal_blocks_is_skipped():
+    parent = _block("W = 1.0\n")
+    twin = _block("W = 1.0  # the same code, another comment\n")
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
     with pytest.raises(ProposerError, match="nothing to mutate"):
-        asyncio.run(mutator.propose(Prompt([], _program("# EVOLVE-BLOCK-START\npass\n# EVOLVE-BLOCK-END\n"))))
+        _propose(mutator, parent, mode="crossover", second=twin)
+    mutator = OfflineMutator(seed=0, max_edits=1)
+    for _ in range(10):
+        assert _propose(mutator, parent, mode="crossover", second=twin).reason == "constant"
+
+
+def test_reorder_swaps_only_independent_statements():
+    code = _block("def f(x, y, z):\n    a = abs(x)\n    b = a + 1\n    c = 2.0 * y\n    d = 3.0 * z\n"
+                  "    return a + b + c + d\n")
+    mutator = OfflineMutator(seed=2, max_edits=1, weights={"reorder": 1.0})
+    children = set()
+    for _ in range(3):
+        try:
+            children.add(apply_proposal(code, _propose(mutator, code).text))
+        except ProposerError:
+            break
+    for child in children:
+        assert child.index("a = abs(x)") < child.index("b = a + 1")
+    assert any(child.index("d = 3.0") < child.index("c = 2.0") for child in children)
+
+
+def test_an_added_term_uses_only_names_in_scope():
+    code = _block("SCALE = 2.0\n\n\ndef f(x, y):\n    s = x * SCALE\n    t = [v * y for v in range(3)]\n"
+                  "    return s + y - t[1]\n")
+    mutator = OfflineMutator(seed=4, max_edits=1, weights={"term": 1.0})
+    for _ in range(30):
+        proposal = _propose(mutator, code)
+        assert proposal.reason == "term"
+        namespace: dict = {}
+        exec(apply_proposal(code, proposal.text).replace("print('frozen')", ""), namespace)
+        namespace["f"](1.0, 2.0)  # no NameError: every name of the term is bound where it is used
+
+
+def test_a_block_of_strings_gets_moves():
+    code = _block('GREETING = "hello"\nPARTS = ["ab", "cd", "ef"]\n\n\ndef build():\n'
+                  '    return GREETING + " " + "-".join(PARTS)\n')
+    mutator = OfflineMutator(seed=0)
+    reasons = set()
+    for _ in range(40):
+        proposal = _propose(mutator, code)
+        apply_proposal(code, proposal.text)
+        reasons.update(proposal.reason.split("+"))
+    assert {"literal", "sequence"} <= reasons
+
+
+def test_step_sizes_widen_on_success_and_narrow_on_failure():
+    code = _block("W = 1.5\n")
+    grown, shrunk = (OfflineMutator(seed=0, max_edits=1, weights={"constant": 1.0}) for _ in range(2))
+    start = grown.steps.size("W")
+    for mutator, improved in ((grown, True), (shrunk, False)):
+        for _ in range(5):
+            mutator.observe(_propose(mutator, code), improved)
+    assert shrunk.steps.size("W") < start
+    assert grown.steps.size("W") > shrunk.steps.size("W")
+    assert grown.tally["constant"] == [5, 5] and shrunk.tally["constant"] == [5, 0]
+
+
+def test_a_block_it_cannot_change_is_one_line_naming_why():
+    mutator = OfflineMutator(seed=0)
+    with pytest.raises(ProposerError, match="nothing to mutate") as caught:
+        _propose(mutator, _block("pass\n"))
+    assert "\n" not in str(caught.value) and "no tunable number" in str(caught.value)
+    with pytest.raises(ProposerError, match="does not parse") as caught:
+        _propose(mutator, _block("def f(:\n    pass\n"))
+    assert "\n" not in str(caught.value)
