@@ -13,8 +13,9 @@ import dataclasses
 import difflib
 import functools
 import typing
+from collections.abc import Iterator
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 from evolve.config import Config
 from evolve.errors import ConfigError
@@ -101,11 +102,11 @@ def _walk(key: str, text: str) -> Any:
         if kind is _ANY:
             return _ANY
         origin = typing.get_origin(kind)
-        if origin in (dict, typing.Dict):
+        if origin is dict:
             kind = typing.get_args(kind)[1] if typing.get_args(kind) else _ANY  # any sub-key
             continue
-        if origin in (list, typing.List) or not dataclasses.is_dataclass(kind):
-            if origin in (list, typing.List):
+        if origin is list or not dataclasses.is_dataclass(kind):
+            if origin is list:
                 return _ANY
             raise ConfigError(f"{text}: {'.'.join(parts[:at])} is a value, not a group of keys; "
                               f"{_did_you_mean(key)}")
