@@ -105,9 +105,9 @@ def _walk(key: str, text: str) -> Any:
         if origin is dict:
             kind = typing.get_args(kind)[1] if typing.get_args(kind) else _ANY  # any sub-key
             continue
-        if origin is list or not dataclasses.is_dataclass(kind):
-            if origin is list:
-                return _ANY
+        if origin is list:
+            return _ANY
+        if not dataclasses.is_dataclass(kind):
             raise ConfigError(f"{text}: {'.'.join(parts[:at])} is a value, not a group of keys; "
                               f"{_did_you_mean(key)}")
         fields = _fields(kind)
