@@ -396,7 +396,9 @@ class Config:
             (every slot busy, the next child waiting for each, and llm.concurrency proposals requested).
         max_evaluator_errors: the campaign stops with an error after this many evaluator errors (the
             trusted evaluator raised, status `evaluator_error`) in a row.
-        progress: show the live display (`auto`: only on a terminal; `on`; `off`).
+        progress: show the live display (`auto`: on a terminal, elsewhere the run dir first and then a plain
+            line every `progress_interval` seconds; `on`: the live display; `off`: neither).
+        progress_interval: seconds between the plain progress lines printed without a terminal.
         name: the campaign's name in the database; null means `<problem>/<run dir name>`.
     """
 
@@ -412,6 +414,7 @@ class Config:
     max_in_flight: Optional[int] = None
     max_evaluator_errors: int = 10
     progress: str = "auto"
+    progress_interval: float = 30.0
     name: Optional[str] = None
 
 

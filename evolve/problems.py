@@ -22,6 +22,7 @@ import importlib
 import importlib.metadata
 import logging
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -129,9 +130,13 @@ def get_problem(name: str) -> ProblemConfig:
     """Return the problem called `name`, or raise ProblemNotFound listing the available ones."""
     problems = discover()
     if name not in problems:
+        import difflib
+
+        close = difflib.get_close_matches(name, problems, n=1)
         raise ProblemNotFound(
-            f"unknown problem {name!r}; available: {', '.join(sorted(problems)) or 'none'} "
-            "(see `evolve problems`)"
+            f"unknown problem {name!r}{f' (did you mean {close[0]}?)' if close else ''}; available: "
+            f"{', '.join(sorted(problems)) or 'none'} (see `evolve problems`), or a problem folder: "
+            "problem=./path/to/folder (`evolve new-problem NAME` writes one)"
         )
     return problems[name]
 
@@ -263,18 +268,34 @@ def _construct(problem: ProblemConfig, **overrides: object):
             return obj  # an instance: built by the caller already
     if problem.evaluator.startswith(OPENEVOLVE):  # an OpenEvolve evaluator file of the problem folder
         overrides = {"path": str(Path(problem.directory) / problem.evaluator[len(OPENEVOLVE):]), **overrides}
+    params = {**dict(problem.params), **overrides}
     try:
-        return cls(**{**dict(problem.params), **overrides})
-    except (TypeError, ValueError) as exc:
+        inspect.signature(cls).bind(**params)
+    except TypeError as exc:  # a param it does not take, or one it needs and was not given
         raise ConfigError(f"problem.params for {problem.name!r} do not fit {cls.__name__}: {exc}") from exc
-    except Exception as exc:  # anything else the constructor raises: one line, not a worker's traceback
-        raise ConfigError(f"problem {problem.name!r}: its evaluator {cls.__name__}() raised {_cause(exc)}; "
-                          "fix the evaluator or its problem.params") from exc
+    except ValueError:  # no signature to read: the constructor's own error says it
+        pass
+    try:
+        return cls(**params)
+    except Exception as exc:  # whatever the constructor raises: one line, not a worker's traceback
+        raise ConfigError(f"problem {problem.name!r}: its evaluator {cls.__name__}() raised "
+                          f"{_cause(exc, _source_folder(cls))}; fix the evaluator or its problem.params") from exc
 
 
-def _cause(exc: BaseException) -> str:
-    """`Type: message (file:line)` of an exception, where it was raised."""
+def _source_folder(cls: type) -> Path | None:
+    """The folder of the file that defines `cls`, if there is one."""
+    try:
+        return Path(inspect.getfile(cls)).resolve().parent
+    except (TypeError, OSError):
+        return None
+
+
+def _cause(exc: BaseException, folder: Path | None = None) -> str:
+    """`Type: message (file:line)` of an exception: where it was raised, or its last frame in a file of
+    `folder` (the evaluator's own code, rather than the library it called)."""
     frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if folder is not None and Path(f.filename).resolve().parent == folder]
+    frames = own or frames
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     message = " ".join(str(exc).split())[:300]
     return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"

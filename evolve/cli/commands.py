@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import signal
 import sys
 import time
@@ -31,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evolve.config import Config, register_configs, to_config
-from evolve.errors import EvolveError, Interrupted, RunDirError
+from evolve.errors import EvolveError, Interrupted, RunDirError, RunLocked
 from evolve.storage.lock import RunLock
 from evolve.observe.logs import setup_logging
 from sandboxes import SandboxUnavailable
@@ -45,17 +46,20 @@ _out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _campaigns_run: list[Path] = []  # run dirs of campaigns this process ran: it then ends at once
 
 
-def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int | None = None) -> None:
+def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int | None = None,
+                  fresh: bool = False) -> None:
     """Run a campaign under `lock` (released at the end) and print its summary; errors become one line
-    and exit code 1, a signal the resume hint and exit code 128 + its number (130 for Ctrl-C). A resumed
-    campaign (`resumed_at` iterations before) that stops on a budget before any new iteration says which
-    override continues it."""
+    naming the run dir and the resume command, and exit code 1; a signal the resume hint and exit code
+    128 + its number (130 for Ctrl-C). A `fresh` run dir (made for this run) that fails before its
+    initial program is committed valid is removed. A resumed campaign (`resumed_at` iterations before)
+    that stops on a budget before any new iteration says which override continues it."""
     from evolve.engine.campaign import Campaign
     from evolve.ui.report import ReportWriter
 
     _campaigns_run.append(run_dir)
     setup_logging(run_dir)
     log = logging.getLogger("evolve")
+    failure: BaseException | None = None
     try:
         result = Campaign(config, run_dir, console=_console, lock=lock, observers=[ReportWriter()]).run()
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -66,10 +70,20 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int 
                        f"saved; continue with `evolve resume {run_dir}`")
         sys.exit(128 + number)
     except _ONE_LINE_ERRORS as exc:
-        log.error("%s", exc)
-        sys.exit(1)
+        failure = exc
     finally:
         lock.release()
+    if failure is not None:
+        if fresh and _nothing_kept(config, run_dir):
+            for handler in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+                log.removeHandler(handler)  # campaign.log goes with the run dir
+                handler.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            _console.print(f"evolve: {failure} (nothing was kept: {run_dir} is removed)", markup=False,
+                           highlight=False)
+        else:
+            log.error("%s", _failure_line(failure, run_dir))
+        sys.exit(1)
     gain = ""
     if result.initial_score is not None and result.best_score is not None:
         gain = f" ({result.best_score - result.initial_score:+.6g})"
@@ -81,6 +95,29 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int 
     _out.print(f"run dir: {run_dir}  best program: {run_dir / 'best.py'}")
     if resumed_at is not None and result.iterations == resumed_at and result.stop_reason.startswith("budget."):
         _out.print(_budget_hint(run_dir, result.stop_reason, result.iterations), markup=False, highlight=False)
+
+
+def _failure_line(exc: BaseException, run_dir: Path) -> str:
+    """The one line of a campaign that failed: its cause, the run dir and, where it can help, the resume."""
+    text = str(exc)
+    if isinstance(exc, RunLocked):  # another controller has the campaign: a resume would be refused
+        return text if str(run_dir) in text else f"{text} (run dir {run_dir})"
+    if f"evolve resume {run_dir}" in text:
+        return text
+    return f"{text}; every finished program is kept in {run_dir}: once fixed, continue with `evolve resume {run_dir}`"
+
+
+def _nothing_kept(config: Config, run_dir: Path) -> bool:
+    """Whether the campaign in `run_dir` has no valid initial program: nothing to resume from."""
+    from evolve.storage.rundir import open_database
+
+    try:
+        with open_database(config, run_dir, read_only=True) as db:
+            return db.initial() is None
+    except RunDirError:  # no database, or no campaign in it
+        return True
+    except Exception:  # unreadable: keep it, whatever it holds
+        return False
 
 
 def _budget_hint(run_dir: Path, reason: str, iterations: int) -> str:
@@ -111,6 +148,8 @@ def _hydra_run() -> None:
     @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
     def app(cfg) -> None:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
+        fresh = {p.name for p in run_dir.iterdir()} <= {HydraConfig.get().output_subdir} and \
+            not Path.cwd().resolve().is_relative_to(run_dir.resolve())  # made for this run: only Hydra's record
         config = to_config(cfg)
         if config.name is None:
             config.name = f"{config.problem.name}/{run_dir.name}"
@@ -124,7 +163,7 @@ def _hydra_run() -> None:
             _console.print(f"evolve: {run_dir} already holds a campaign; continue it with "
                            f"`evolve resume {run_dir}` or choose another hydra.run.dir")
             sys.exit(1)
-        _run_campaign(config, run_dir, lock)  # the campaign writes config.yaml into the run dir
+        _run_campaign(config, run_dir, lock, fresh=fresh)  # the campaign writes config.yaml into the run dir
 
     app()
 
@@ -352,9 +391,11 @@ def _ui(args: argparse.Namespace) -> None:
 
 
 def _resume(args: argparse.Namespace) -> None:
+    from evolve.cli.overrides import check_overrides
     from evolve.observe import aggregates
     from evolve.storage.rundir import load_config, open_database, upgrade_database, write_config
 
+    check_overrides(args.overrides, groups=False)
     run_dir, config = Path(args.run_dir), load_config(args.run_dir, args.overrides)
     lock = RunLock(run_dir).acquire()  # a campaign still running is refused before anything is written
     try:
@@ -492,6 +533,15 @@ def _problem_folders(args: list[str]) -> list[str]:
     return out
 
 
+def _check_overrides(args: list[str]) -> None:
+    """One line (`ConfigError`) for an override that does not fit the config, before Hydra reads them."""
+    from evolve.cli.overrides import check_overrides, hydra_overrides
+
+    overrides = hydra_overrides(args)
+    if overrides is not None:
+        check_overrides(overrides)
+
+
 def _new_problem(args: argparse.Namespace) -> None:
     from evolve.cli.scaffold import new_problem
 
@@ -518,6 +568,7 @@ def _main(argv: list[str]) -> None:
     if argv and argv[0] in ("run", "check"):
         argv = [argv[0], *_problem_folders(argv[1:])]
     if argv and argv[0] == "run":
+        _check_overrides(argv[1:])
         sys.argv = [f"{Path(sys.argv[0]).name} run", *argv[1:]]
         _hydra_run()
         return
@@ -532,6 +583,7 @@ def _main(argv: list[str]) -> None:
                 sys.exit(2)
             test_program = rest[at + 1]
             rest = rest[:at] + rest[at + 2:]
+        _check_overrides(rest)
         sys.argv = [f"{Path(sys.argv[0]).name} check", *rest, "hydra.output_subdir=null", "hydra.run.dir=."]
         _hydra_check(test_program, again)
         return

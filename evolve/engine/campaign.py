@@ -160,6 +160,9 @@ class Campaign:
             from evolve.proposals.llm.openai_model import import_sdk_in_background
 
             import_sdk_in_background()  # ~0.6 s, needed at the first request: the checks and set-up go on meanwhile
+        if self._display() == "lines":  # without a terminal, the run dir is the first line, before the set-up
+            for line in self._header():
+                (self._console or Console()).print(line, soft_wrap=True, markup=False, highlight=False)
         try:
             if self._given["pool"] is None:  # a broken problem: one line per failure, before Ray starts
                 from evolve.engine.preflight import preflight
@@ -257,15 +260,14 @@ class Campaign:
     async def _loop(self, run: _Run) -> str:
         """Keep iterations in flight until a stop condition holds; return it."""
         cfg, schedule = self.config, run.parts.schedule
-        show = cfg.progress == "on" or (cfg.progress == "auto" and (self._console or Console()).is_terminal)
+        mode = self._display()
         reason = self._stop_reason(run)
-        header = [f"run dir: {self.run_dir}  (from another terminal: evolve status --watch {self.run_dir})"]
-        # the Ray dashboard's address line goes in `header` too
         # Ray starts (or is joined) once the first iteration is done: its import and connection would delay
         # the first requests, and until a proposal is answered there is no child to evaluate
         begin = getattr(run.parts.pool, "begin", None)
-        with ProgressDisplay(schedule.budget, run.db.iterations, show, self._console, header=header,
-                             wall_seconds=cfg.budget.wall_seconds, stats=run.stats) as display:
+        with ProgressDisplay(schedule.budget, run.db.iterations, mode == "live", self._console,
+                             header=self._header() if mode == "live" else (), wall_seconds=cfg.budget.wall_seconds,
+                             stats=run.stats, lines_every=cfg.progress_interval if mode == "lines" else None) as display:
             while reason is None or (run.in_flight and reason.startswith(_DRAINING)):
                 # every slot busy, a child waiting for each, llm.concurrency proposals out; the pool's size
                 # can change once (Ray's workers replacing the local slots)
@@ -290,6 +292,17 @@ class Campaign:
                 if reason is not None and reason.startswith("budget.max_cost_usd"):
                     run.iterations.close()  # what is paid for finishes; no new request is sent
         return reason
+
+    def _display(self) -> str:
+        """`live` (the bar, on a terminal), `lines` (plain lines, elsewhere) or `off`, as `progress` says."""
+        progress = self.config.progress
+        if progress == "auto":
+            return "live" if (self._console or Console()).is_terminal else "lines"
+        return "live" if progress == "on" else "off"
+
+    def _header(self) -> list[str]:
+        """The lines printed once above the progress: the run dir and how to watch it from elsewhere."""
+        return [f"run dir: {self.run_dir}  (from another terminal: evolve status --watch {self.run_dir})"]
 
     def _record(self, run: _Run, program: Program) -> None:
         """Book one committed iteration: scratchpad, figures, a new best, migration."""

@@ -4,6 +4,9 @@ On a terminal: the header lines (the run dir, and whatever else the campaign add
 dashboard's address), then a line for each new best printed above a two-line display that fits the
 console's width (80 columns included): the bar with elapsed time and ETA, then the figures. Elapsed
 time, rates and the ETA all count from `Stats.started`, the first proposal (the budgets' clock).
+
+Elsewhere (a scheduler's log, `nohup`, CI), plain lines instead: the header, then one line with the same
+figures every `lines_every` seconds.
 """
 
 from __future__ import annotations
@@ -141,11 +144,13 @@ class ProgressDisplay:
         header: lines printed once at the start, above the bar (the run dir; the Ray dashboard's address).
         wall_seconds: the wall-clock budget, for the ETA when it binds before the iterations do.
         stats: the figures `update` will be given; a best found after the start is announced with a line.
+        lines_every: when not `enabled`, print the header and then a plain line of figures on the console
+            every this many seconds (None: print nothing).
     """
 
     def __init__(self, total: int, done: int, enabled: bool, console: Console | None = None,
                  log_every: float = 10.0, *, header: Sequence[str] = (), wall_seconds: float | None = None,
-                 stats: Stats | None = None) -> None:
+                 stats: Stats | None = None, lines_every: float | None = None) -> None:
         self.stats = stats
         self.wall_seconds = wall_seconds
         self._progress = _TwoLines(
@@ -157,10 +162,13 @@ class ProgressDisplay:
         self._header = list(header)
         self._log_every = log_every
         self._last_log = time.monotonic()
+        self._lines_every = None if enabled else lines_every
+        self._last_line = self._last_log
+        self._total = total
         self._shown = (stats.best_iteration, stats.best) if stats is not None else None  # the best last shown
 
     def __enter__(self) -> ProgressDisplay:
-        if self._enabled:
+        if self._enabled or self._lines_every is not None:
             for line in self._header:  # whole, however long (a path stays one line to copy)
                 self._progress.console.print(Text(line), soft_wrap=True)
         self._progress.start()
@@ -181,6 +189,15 @@ class ProgressDisplay:
         if now - self._last_log >= self._log_every:
             self._last_log = now
             _log.info("iteration %d: %s", done, stats.line())
+        if self._lines_every is not None and now - self._last_line >= self._lines_every:
+            self._last_line = now
+            self._progress.console.print(Text(self._plain(stats, done, now)), soft_wrap=True)
+
+    def _plain(self, stats: Stats, done: int, now: float) -> str:
+        """The line printed without a terminal: iterations, elapsed time and ETA, then every figure."""
+        eta = stats.eta(max(0, self._total - done), self.wall_seconds, now)
+        left = "eta -" if eta is None else f"eta {clock(eta[0])}" + (" (wall)" if eta[1] == "wall" else "")
+        return f"iteration {done}/{self._total} | {clock(stats.elapsed(now))} {left} | {stats.line()}"
 
     def _new_best(self, stats: Stats, before: float | None) -> None:
         """A line above the bar: the new best, by how much, when and by whom."""

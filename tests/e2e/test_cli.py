@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -42,17 +44,34 @@ def test_problems_lists_the_builtins(evolve_bin, cli_env):
     assert out.returncode == 0 and "circle_packing" in out.stdout and "2.635" in out.stdout
 
 
-def test_unknown_problem_lists_the_available_ones(evolve_bin, cli_env):
-    out = evolve(evolve_bin, cli_env, "run", "problem=tsp")
-    assert out.returncode != 0
-    assert "Could not find 'problem/tsp'" in out.stderr and "circle_packing" in out.stderr
+def one_line(out) -> str:
+    """The one line a failed command printed (and nothing else on stderr)."""
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and out.stderr.startswith("evolve: "), out.stderr
+    return out.stderr.strip()
 
 
-def test_bad_override_names_the_key(evolve_bin, cli_env):
-    out = evolve(evolve_bin, cli_env, "run", "budget.iteratons=3")
-    assert out.returncode != 0 and "Key 'iteratons' not in 'BudgetConfig'" in out.stderr
-    out = evolve(evolve_bin, cli_env, "run", "budget.iterations=many")
-    assert out.returncode != 0 and "budget.iterations" in out.stderr
+def test_unknown_problem_lists_the_available_ones_and_the_folder_form(evolve_bin, cli_env, tmp_path):
+    for verb in ("run", "check"):
+        line = one_line(evolve(evolve_bin, cli_env, verb, "problem=tsp", f"hydra.run.dir={tmp_path / 'run'}"))
+        assert "unknown problem 'tsp'" in line and "circle_packing" in line and "warehouse_tsp" in line
+        assert "problem=./path/to/folder" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_override_names_the_closest_key_or_the_expected_type(evolve_bin, cli_env, tmp_path):
+    line = one_line(evolve(evolve_bin, cli_env, "run", "budget.iteratons=3", f"hydra.run.dir={tmp_path / 'run'}"))
+    assert line.startswith("evolve: budget.iteratons=3: no such key; did you mean budget.iterations?")
+    line = one_line(evolve(evolve_bin, cli_env, "run", "budget.iterations=many"))
+    assert line == "evolve: budget.iterations='many': expected an integer (the default is 100)"
+    line = one_line(evolve(evolve_bin, cli_env, "run", "-m", "seed=0,1,x", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
+    assert line == "evolve: seed='x': expected an integer (the default is 0)"
+    line = one_line(evolve(evolve_bin, cli_env, "run", "llm=opnai"))
+    assert "did you mean llm=openai?" in line and "offline" in line
+    line = one_line(evolve(evolve_bin, cli_env, "check", "sandbox.network_isolation=maybe"))
+    assert line == "evolve: sandbox.network_isolation='maybe': expected true or false (the default is true)"
+    line = one_line(evolve(evolve_bin, cli_env, "resume", str(tmp_path / "run"), "budget.iteratons=3"))
+    assert "did you mean budget.iterations?" in line
+    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
 
 
 def test_cfg_job_prints_the_composed_config(evolve_bin, cli_env):
@@ -78,6 +97,8 @@ def test_broken_initial_program_is_one_line(evolve_bin, cli_env, ray_address, tm
     errors = [line for line in out.stderr.splitlines() if line.startswith("evolve:")]
     assert len(errors) == 1 and "initial program of problem 'circle_packing' is invalid" in errors[0]
     assert "RuntimeError: no packing today" in errors[0]
+    assert errors[0].endswith(f"(nothing was kept: {tmp_path / 'run'} is removed)")
+    assert not (tmp_path / "run").exists()  # a failed start leaves no run dir behind for `evolve ui runs`
 
 
 def test_multirun_sweeps_seeds(evolve_bin, cli_env, ray_address, tmp_path):
@@ -192,4 +213,62 @@ def test_a_bad_problem_param_is_one_line(evolve_bin, cli_env, ray_address, tmp_p
                  f"hydra.run.dir={tmp_path}", f"ray.address={ray_address}", "budget.iterations=2")
     errors = [line for line in out.stderr.splitlines() if line.startswith("evolve:")]
     assert out.returncode == 1 and len(errors) == 1 and "Traceback" not in out.stderr
-    assert "problem.params for 'warehouse_tsp'" in errors[0] and "layout='triple'" in errors[0]
+    assert re.search(r"problem 'warehouse_tsp': its evaluator WarehouseRouting\(\) raised ValueError: "
+                     r"layout='triple'.*\(instances\.py:\d+\)", errors[0]), errors[0]
+
+
+def test_an_evaluator_raising_in_init_is_one_line_with_its_line_and_leaves_no_run_dir(evolve_bin, cli_env, tmp_path):
+    from evolve.cli.scaffold import new_problem
+    from evolve.errors import RunDirError
+    from evolve.ui.server import find_runs
+
+    folder = new_problem("raises_at_start", tmp_path)
+    source = (folder / "evaluator.py").read_text()
+    (folder / "evaluator.py").write_text(source.replace(
+        "        self.call_timeout = call_timeout\n",
+        "        self.call_timeout = call_timeout\n        raise ValueError('the data folder is empty')\n"))
+    line = next(n for n, text in enumerate((folder / "evaluator.py").read_text().splitlines(), 1) if "empty" in text)
+    run_dir = tmp_path / "runs" / "first"
+    out = evolve(evolve_bin, cli_env, "run", f"problem={folder}", f"hydra.run.dir={run_dir}", "budget.iterations=2")
+    errors = [text for text in out.stderr.splitlines() if text.startswith("evolve:")]
+    assert out.returncode == 1 and errors == [(
+        f"evolve: problem 'raises_at_start': its evaluator Approximation() raised ValueError: the data folder is "
+        f"empty (evaluator.py:{line}); fix the evaluator or its problem.params (nothing was kept: {run_dir} is "
+        "removed)")], out.stderr
+    assert not run_dir.exists()
+    with pytest.raises(RunDirError, match="holds no evolve run dir"):  # nothing for `evolve ui runs` to list
+        find_runs(tmp_path / "runs")
+
+
+def test_without_a_terminal_the_run_dir_comes_first_then_progress_lines(evolve_bin, cli_env, tmp_path):
+    run_dir = tmp_path / "run"
+    out = evolve(evolve_bin, cli_env, "run", "budget.iterations=4", "progress_interval=0", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0] == f"run dir: {run_dir}  (from another terminal: evolve status --watch {run_dir})", lines
+    progress = [line for line in lines if line.startswith("iteration ")]
+    assert 1 <= len(progress) <= 4 and progress[-1].startswith("iteration 4/4 | "), lines  # one per loop turn
+    assert all(" | best " in line and " evals/s | " in line for line in progress)
+    quiet = evolve(evolve_bin, cli_env, "run", "budget.iterations=2", "progress_interval=3600",
+                   f"hydra.run.dir={tmp_path / 'quiet'}")
+    assert quiet.returncode == 0 and quiet.stderr.splitlines() == [
+        f"run dir: {tmp_path / 'quiet'}  (from another terminal: evolve status --watch {tmp_path / 'quiet'})"]
+
+
+def test_a_failure_after_the_start_names_the_run_dir_and_the_resume(evolve_bin, cli_env, tmp_path):
+    from evolve.testing.fake_openai import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:
+        url = server.base_url  # closed on exit: connections are refused
+    run_dir = tmp_path / "run"
+    out = evolve(evolve_bin, cli_env, "run", "llm=openai", f"llm.base_url={url}", "llm.api_key_env=null",
+                 "llm.probe_timeout=null", "llm.max_retries=0", "llm.max_consecutive_failures=2",
+                 "budget.iterations=5", f"hydra.run.dir={run_dir}")
+    errors = [text for text in out.stderr.splitlines() if text.startswith("evolve:")]
+    assert out.returncode == 1 and errors[-1].startswith("evolve: stopped after 2 failed proposals in a row"), out.stderr
+    assert errors[-1].endswith(f"every finished program is kept in {run_dir}: once fixed, continue with "
+                               f"`evolve resume {run_dir}`"), errors[-1]
+    assert rows(run_dir / "programs.db", "select iteration, status from programs where iteration = 0") == \
+        [(0, "valid")]
+    status = evolve(evolve_bin, cli_env, "status", "--json", str(run_dir))
+    assert json.loads(status.stdout)["state"] == "failed"

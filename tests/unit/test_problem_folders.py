@@ -57,6 +57,29 @@ def test_a_bad_direction_is_refused(tmp_path, fresh_discovery):
         resolve(folder)
 
 
+@pytest.mark.parametrize("error", ["ValueError", "TypeError", "KeyError"])
+def test_an_evaluator_that_raises_in_init_is_named_with_its_exception_and_line(tmp_path, fresh_discovery, error):
+    folder = new_problem(f"raising_{error.lower()}", tmp_path)
+    source = (folder / "evaluator.py").read_text()
+    (folder / "evaluator.py").write_text(source.replace(
+        "        self.call_timeout = call_timeout\n",
+        f"        self.call_timeout = call_timeout\n        raise {error}('no data today')\n"))
+    line = next(n for n, text in enumerate((folder / "evaluator.py").read_text().splitlines(), 1) if "no data" in text)
+    with pytest.raises(ConfigError) as caught:
+        load_evaluator(resolve(folder))
+    assert str(caught.value) == (f"problem 'raising_{error.lower()}': its evaluator Approximation() raised {error}: "
+                                 f"{'no data today' if error != 'KeyError' else repr('no data today')} "
+                                 f"(evaluator.py:{line}); fix the evaluator or its problem.params")
+
+
+def test_params_that_do_not_fit_the_constructor_say_so(tmp_path, fresh_discovery):
+    problem = resolve(new_problem("unfit", tmp_path))
+    problem.params = {**problem.params, "nonsense": 1}
+    with pytest.raises(ConfigError, match="problem.params for 'unfit' do not fit Approximation: got an unexpected "
+                                          "keyword argument 'nonsense'"):
+        load_evaluator(problem)
+
+
 class Peek(Evaluator):
     """Asks the candidate what it can see of a path."""
 

@@ -76,3 +76,21 @@ def test_the_eta_comes_from_the_binding_budget_and_this_invocations_pace():
     assert Stats(started=100.0).eta(5, now=110.0) is None  # no pace yet
     assert Stats(started=100.0).eta(5, wall_seconds=60, now=110.0) == (50.0, "wall")
     assert stats.elapsed(now=110.0) == 10.0 and clock(59) == "0:59" and clock(3725) == "1:02:05"
+
+
+def test_without_a_terminal_the_header_comes_first_then_a_plain_line_every_interval():
+    console = _console()
+    stats = Stats(started=time.monotonic(), best=1.0, best_iteration=0, iterations=3, evaluated=3, valid=2)
+    with ProgressDisplay(10, 0, False, console, header=["run dir: runs/x"], stats=stats, lines_every=0.0) as display:
+        for done in (1, 2, 3):
+            display.update(stats, done)
+    lines = _lines(console)
+    assert lines[0] == "run dir: runs/x" and len(lines) == 4, lines  # one line per update at interval 0
+    assert [line.split(" | ")[0] for line in lines[1:]] == ["iteration 1/10", "iteration 2/10", "iteration 3/10"]
+    assert re.search(r"\| \d:\d\d eta (\d:\d\d|-) \| best 1 \| [\d.]+ evals/s \| valid 67% of 3 \| in flight 0$",
+                     lines[-1]), lines[-1]
+    console = _console()
+    with ProgressDisplay(10, 0, False, console, header=["run dir: runs/x"], stats=stats, lines_every=3600) as display:
+        for done in (1, 2, 3):
+            display.update(stats, done)
+    assert _lines(console) == ["run dir: runs/x"]  # the interval has not passed: the header only
