@@ -6,6 +6,7 @@ import ast
 from dataclasses import dataclass
 from functools import cached_property
 
+from evaluators.parsing import parse
 from evolve.proposals.edits import SearchReplace, evolve_blocks
 
 __all__ = ["Change", "Source", "Unreadable", "docstrings"]
@@ -41,7 +42,7 @@ class Source:
     def __init__(self, code: str) -> None:
         self.code = code
         try:
-            self.tree = ast.parse(code)
+            self.tree = parse(code)
             self.blocks = evolve_blocks(code)
         except SyntaxError as exc:
             raise Unreadable(f"the parent does not parse (line {exc.lineno}: {exc.msg})") from None
