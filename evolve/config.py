@@ -139,7 +139,8 @@ class LLMConfig:
 
     Attributes:
         kind: `offline` (the built-in mutator, no network), `openai` (one model: the fields below),
-            `ensemble` (the `models` list) or `replay` (the responses recorded in `source`).
+            `ensemble` (the `models` list), `replay` (the responses recorded in `source`), or the name of
+            a plugin in the `evolve.proposers` entry-point group.
         model, base_url, api_key_env, temperature, max_tokens, timeout, max_retries,
         price_input_per_million, price_output_per_million, context_tokens: the one model of `kind: openai`
             (see `ModelConfig`).
@@ -210,7 +211,8 @@ class SandboxConfig:
 
     Attributes:
         kind: `process`: a fork server per worker, one namespaced, locked-down child per session;
-            `docker`: the same fork server in a warm container per worker.
+            `docker`: the same fork server in a warm container per worker; or the name of a plugin in
+            the `evolve.sandboxes` entry-point group.
         user: run candidates as this unprivileged user when evolve runs as root (null: never switch).
         network_isolation: put the candidate in a new, empty network namespace.
         preload: modules the fork server imports once, so sessions start fast.

@@ -7,7 +7,8 @@ A problem is a folder with `config.yaml` (its Hydra group file, validated agains
     my_problem = "my_package.my_problem"
 
 where `my_package.my_problem` is the package whose folder holds those files. Set
-`EVOLVE_DISABLE_PLUGINS=1` to load only the built-in problems (and those on the search path).
+`EVOLVE_DISABLE_PLUGINS=1` to load only the built-in problems (and those on the search path): see
+`evolve.plugins`, which finds the plugins of every group.
 
 Besides, `EVOLVE_PROBLEM_PATH` (folders separated by `:`) names folders that are problems or hold
 problem folders, and `problem=path/to/folder` (`resolve`) names one folder directly. An evaluator
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import logging
 import importlib.util
 import inspect
@@ -31,12 +31,13 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from evolve.config import ProblemConfig
+from evolve import plugins
 from evolve.errors import ConfigError, ProblemNotFound
 
 __all__ = ["discover", "get_problem", "evaluator_class", "entrypoint_of", "load_evaluator", "read_initial_program",
            "resolve", "search_path", "pickle_evaluator", "ENTRY_POINT_GROUP", "PATH_VARIABLE"]
 
-ENTRY_POINT_GROUP = "evolve.problems"
+ENTRY_POINT_GROUP = plugins.PROBLEMS
 PATH_VARIABLE = "EVOLVE_PROBLEM_PATH"
 OPENEVOLVE = "openevolve:"  # `evaluator: "openevolve:evaluator.py"`: an OpenEvolve evaluator file
 _log = logging.getLogger(__name__)
@@ -86,9 +87,7 @@ def discover() -> dict[str, ProblemConfig]:
                 _add(found, _load_folder(folder))
     for problem in _folders.values():
         _add(found, problem)
-    if os.environ.get("EVOLVE_DISABLE_PLUGINS", "") not in ("", "0"):
-        return found
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in plugins.entry_points(ENTRY_POINT_GROUP):
         try:
             module = ep.load()
             problem = _load_folder(Path(module.__file__).parent, ep.name)

@@ -218,9 +218,8 @@ class Campaign:
                    metrics=metrics, migrations=Cadence(self.config.database.migration_interval, done),
                    rewrites=Cadence(self.config.prompt.scratchpad_interval, done),
                    checkpoints=Cadence(aggregates.CHECKPOINT_EVERY, done))
-        watch = getattr(parts.pool, "watch", None)
-        if watch is not None:  # a private Ray instance starts only for a campaign long enough to repay it
-            watch(lambda: self._seconds_left(run))
+        # a private Ray instance starts only for a campaign long enough to repay it
+        parts.pool.watch(lambda: self._seconds_left(run))
         return run
 
     def _seconds_left(self, run: _Run) -> float | None:
@@ -231,11 +230,8 @@ class Campaign:
     async def _seed(self, run: _Run) -> None:
         """Check the workers and the sandbox's layers, then evaluate the initial program (once ever)."""
         pool, db = run.parts.pool, run.db
-        ready = getattr(pool, "ready", None)
-        if ready is not None:
-            await ready()  # a bad problem param or sandbox setting: one line, before any evaluation
-        layers = getattr(pool, "layers", None)
-        for name, state in (await layers()).items() if layers is not None else ():
+        await pool.ready()  # a bad problem param or sandbox setting: one line, before any evaluation
+        for name, state in (await pool.layers()).items():
             if "NOT" in state:
                 _log.warning("sandbox layer %s is not active: %s", name, state)
             else:
@@ -264,7 +260,7 @@ class Campaign:
         reason = self._stop_reason(run)
         # Ray starts (or is joined) once the first iteration is done: its import and connection would delay
         # the first requests, and until a proposal is answered there is no child to evaluate
-        begin = getattr(run.parts.pool, "begin", None)
+        begun = False
         with ProgressDisplay(schedule.budget, run.db.iterations, mode == "live", self._console,
                              header=self._header() if mode == "live" else (), wall_seconds=cfg.budget.wall_seconds,
                              stats=run.stats, lines_every=cfg.progress_interval if mode == "lines" else None) as display:
@@ -278,9 +274,9 @@ class Campaign:
                     run.in_flight.add(asyncio.create_task(run.iterations.run(number, number % run.parts.population.islands)))
                 run.stats.in_flight = len(run.in_flight)
                 finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED)
-                if begin is not None:
-                    begin()
-                    begin = None
+                if not begun:
+                    run.parts.pool.begin()
+                    begun = True
                 for task in finished:
                     program = task.result()
                     if program is not None:  # None: closed by a spending cap before its request left
@@ -486,9 +482,7 @@ class Campaign:
         self._tell("stopped", self.config, self.run_dir, run.db)  # at every stop, a signal or an error included
         if run.parts.owns_pool:
             run.parts.pool.shutdown()
-        closer = getattr(run.parts.proposer, "close", None)
-        if closer is not None:
-            await closer()
+        await run.parts.proposer.close()
         run.db.close()
 
 

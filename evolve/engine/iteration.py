@@ -32,9 +32,9 @@ from evolve.engine.repeats import rescored
 from evolve.engine.schedule import Schedule
 from evolve.proposals.scratchpad import Scratchpad
 
-if TYPE_CHECKING:  # the pool brings Ray; only its type is needed here
+if TYPE_CHECKING:
     from evaluators.cascade import EvaluationResult
-    from evolve.evaluation.ray_pool import EvaluationPool
+    from evolve.evaluation.pool import Pool
 
 __all__ = ["IterationRunner"]
 
@@ -49,7 +49,7 @@ class IterationRunner:
     `consecutive_failures` and `last_error` tell the campaign when the proposer keeps failing.
     """
 
-    def __init__(self, config: Config, database: ProgramDatabase, proposer: Proposer, pool: "EvaluationPool",
+    def __init__(self, config: Config, database: ProgramDatabase, proposer: Proposer, pool: "Pool",
                  prompts: PromptBuilder, schedule: Schedule, scratchpad: Scratchpad) -> None:
         self._config = config
         self._db = database
@@ -116,16 +116,14 @@ class IterationRunner:
                 async with self._llm_slots:
                     if self._closed or self._spent():  # the spending cap is reached: nothing more is sent
                         return None
-                    propose_built = getattr(self._proposer, "propose_built", None)
-                    proposal = await (propose_built(build) if propose_built is not None
-                                      else self._proposer.propose(build(None)))
+                    proposal = await self._proposer.propose_built(build)
             except ProposerError as exc:
                 seconds = time.perf_counter() - sent[-1] if sent else 0.0
                 prompt = built[-1] if built else self._prompts.build(
                     parent, inspirations, db.recent_failures(), iteration, mode, second, self._scratchpad.text)
                 self.consecutive_failures += 1
                 self.last_error = str(exc)
-                model = exc.model or getattr(self._proposer, "name", "")
+                model = exc.model or self._proposer.name
                 if isinstance(exc, PromptTooLarge):
                     _log.warning("iteration %d: %s", iteration, " ".join(str(exc).split()))
                 db.record_call(model=model, error=str(exc), seconds=seconds, **self._asked(prompt, inspirations))
@@ -204,9 +202,7 @@ class IterationRunner:
         return mode, self._schedule.crossover_partner(island) if mode == "crossover" else None
 
     def _observe(self, proposal: Proposal, improved: bool) -> None:
-        observe = getattr(self._proposer, "observe", None)
-        if observe is not None:
-            observe(proposal, improved)
+        self._proposer.observe(proposal, improved)
 
 
 def _status(result: "EvaluationResult") -> ProgramStatus:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evolve.config import Config, RayConfig
+from evolve.errors import ConfigError
 from evolve.population import Population, restore_population
 from evolve.storage.database import ProgramDatabase
 from evolve.proposals.llm import Proposer, ReplayProposer, make_proposer
@@ -108,7 +109,11 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
              schedule: Schedule | None = None, lock: RunLock | None = None) -> Parts:
     """Build every part the caller did not hand in; a missing key or an endpoint that does not answer
     fails before anything starts. With `lock`, the campaign's row in the database is claimed before
-    the database is opened for writing."""
+    the database is opened for writing. A part handed in must subclass its base class (`Proposer`, `Pool`)."""
+    if pool is not None and not isinstance(pool, Pool):
+        raise ConfigError(f"pool={type(pool).__name__}: not an evaluation pool; subclass evolve.evaluation.pool.Pool")
+    if proposer is not None:
+        proposer = make_proposer(proposer)  # checks it is a Proposer
     if proposer is None and config.llm.kind in ("openai", "ensemble"):
         from evolve.proposals.llm.openai_model import api_key
         from evolve.proposals.llm.probe import probe_endpoints

@@ -17,14 +17,12 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from evaluators.cascade import EvaluationResult
 from evolve.errors import ConfigError, EvolveError
 from evolve.evaluation.local_pool import LocalPool, Retired
-
-if TYPE_CHECKING:
-    from evolve.evaluation.pool import Pool
+from evolve.evaluation.pool import Pool
 
 __all__ = ["HandoverPool"]
 
@@ -34,7 +32,7 @@ _log = logging.getLogger("evolve.engine.campaign")
 _RAY_NICENESS = 10
 
 
-class HandoverPool:
+class HandoverPool(Pool):
     """A `Pool` that is `local` until `start()` (run on a background thread) returns Ray's pool.
 
     `start` builds the remote pool and waits until its workers are up; it runs on a background thread,
@@ -45,7 +43,7 @@ class HandoverPool:
     unknown or at least `min_eta` seconds.
     """
 
-    def __init__(self, local: LocalPool, start: Callable[[], "Pool"], after: Callable[[], None] | None = None,
+    def __init__(self, local: LocalPool, start: Callable[[], Pool], after: Callable[[], None] | None = None,
                  delay: float = 0.0, min_eta: float | None = None, gated: bool = False) -> None:
         self._begun = threading.Event()
         if not gated:
@@ -67,7 +65,7 @@ class HandoverPool:
                                         daemon=True)
         self._thread.start()
 
-    def _start(self, start: Callable[[], "Pool"], after: Callable[[], None] | None) -> None:
+    def _start(self, start: Callable[[], Pool], after: Callable[[], None] | None) -> None:
         with contextlib.suppress(OSError):  # niceness is per thread on Linux, and Ray's processes inherit
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _RAY_NICENESS)  # this thread's
         try:
@@ -109,9 +107,9 @@ class HandoverPool:
         """The campaign's first iteration is done: a gated pool may start Ray now."""
         self._begun.set()
 
-    def watch(self, eta: Callable[[], float | None]) -> None:
+    def watch(self, seconds_left: Callable[[], float | None]) -> None:
         """Tell the pool how to read the campaign's seconds left (None: not known yet)."""
-        self._eta = eta
+        self._eta = seconds_left
 
     def _ends_soon(self) -> bool:
         """Wait while the campaign is expected to end within `min_eta`; True when it ended meanwhile."""
@@ -125,7 +123,7 @@ class HandoverPool:
                 return True
         return False
 
-    def _pool(self) -> "Pool":
+    def _pool(self) -> Pool:
         if self._error is not None:
             raise self._error
         if self._remote is not None:

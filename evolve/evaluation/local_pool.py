@@ -17,7 +17,7 @@ from typing import Any, Callable
 from evaluators.cascade import EvaluationResult
 from evolve.config import ProblemConfig, SandboxConfig
 from evolve.errors import ConfigError
-from evolve.evaluation.pool import evaluator_raised, result_from_data, validation_failed
+from evolve.evaluation.pool import Pool, evaluator_raised, result_from_data, validation_failed
 from evolve.evaluation.slot import EvaluationSlot
 
 __all__ = ["LocalPool", "Retired"]
@@ -29,23 +29,28 @@ class Retired(Exception):
     """The local pool was retired while the caller waited for a slot: evaluate elsewhere."""
 
 
-class LocalPool:
+class LocalPool(Pool):
     """`size` slots on threads of this process; `retire()` closes each slot once it is free."""
 
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, size: int, run_seed: int = 0) -> None:
         self.problem = problem
         self.sandbox = sandbox
         self.run_seed = run_seed  # the campaign's seed, for its evaluators
-        self.size = size
+        self._size = size
         self._executor = ThreadPoolExecutor(size, thread_name_prefix="evolve-local-slot")
         self._slots: list[EvaluationSlot] = []
         self._free: asyncio.Queue[EvaluationSlot | None] | None = None
         self._retired = False
 
+    @property
+    def size(self) -> int:
+        """The number of slots."""
+        return self._size
+
     def _queue(self) -> asyncio.Queue[EvaluationSlot | None]:
         if self._free is None:  # bound to the running event loop; None: a slot not built yet
             self._free = asyncio.Queue()
-            for _ in range(self.size):
+            for _ in range(self._size):
                 self._free.put_nowait(None)
         return self._free
 

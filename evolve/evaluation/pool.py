@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 import sys
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable
 
 from evaluators.cascade import EvaluationResult
 from evolve.errors import ConfigError
@@ -19,26 +20,71 @@ __all__ = ["Pool", "pool_size", "result_from_data", "evaluator_raised", "validat
 _log = logging.getLogger("evolve.evaluation.ray_pool")
 
 
-@runtime_checkable
-class Pool(Protocol):
-    """Evaluation slots: `size` programs scored at once, each in a sandbox."""
+class Pool(abc.ABC):
+    """Evaluation slots: `size` programs scored at once, each in a sandbox. Subclass it for a new kind.
 
-    size: int
+    Contract: every method is called from the campaign's one event loop; `evaluate` and `validate` are
+    awaited concurrently (about twice `size` at once) and must be safe so. `evaluate` never raises for
+    the candidate's sake: a hostile or broken program is an invalid `EvaluationResult`, and an evaluator
+    that raised is one with `evaluator_error` set; it raises (`ConfigError`, `EvolveError`) only when the
+    pool itself cannot go on. Results are the caller's: they are not mutated after return. The same code
+    scores the same (the evaluator's determinism, not the pool's business). The hooks below do nothing
+    by default; the campaign calls them in this order: `watch`, `ready`, `layers`, the initial program's
+    `evaluate`, `begin` after the first iteration, then `evaluate`/`validate` until `shutdown`.
 
-    async def ready(self) -> None:
-        """Raise `ConfigError` with the reason when the evaluator or the sandbox cannot be built."""
+    Example (scores in this process, without a sandbox: for trusted code in tests only)::
 
-    async def layers(self) -> dict[str, str]:
-        """The sandbox's protection report."""
+        from evaluators.cascade import EvaluationResult
+        from evolve.evaluation.pool import Pool
 
+        class LengthPool(Pool):                  # shorter programs score higher
+            size = 1
+
+            async def evaluate(self, code):
+                return EvaluationResult(valid=True, score=-float(len(code)))
+
+            async def validate(self, code):
+                return None                      # no validation data
+
+            def shutdown(self):
+                pass
+
+    Hand one in as `Campaign(config, run_dir, pool=LengthPool())`; the campaign then leaves it running.
+    """
+
+    @property
+    @abc.abstractmethod
+    def size(self) -> int:
+        """How many programs are scored at once now (it may change once, e.g. Ray's workers taking over)."""
+
+    @abc.abstractmethod
     async def evaluate(self, code: str) -> EvaluationResult:
         """Score `code` on the next free slot."""
 
+    @abc.abstractmethod
     async def validate(self, code: str) -> EvaluationResult | None:
         """Score `code` on the validation data (None: the problem has none, or scoring failed)."""
 
+    @abc.abstractmethod
     def shutdown(self) -> None:
-        """Release every slot."""
+        """Release every slot (at the campaign's end, for a pool the campaign built)."""
+
+    async def ready(self) -> None:
+        """Called once before the first evaluation: raise `ConfigError` with the reason when the evaluator
+        or the sandbox cannot be built (one line, before any program is scored)."""
+
+    async def layers(self) -> dict[str, str]:
+        """Called once after `ready`: the sandbox's protection report (layer: state; `NOT` in a state is
+        warned about). None known by default."""
+        return {}
+
+    def watch(self, seconds_left: Callable[[], float | None]) -> None:
+        """Called once at the set-up with how to read the campaign's expected seconds left (None: not
+        known yet), for a pool whose start-up only pays off on a long campaign."""
+
+    def begin(self) -> None:
+        """Called once the campaign's first iteration is done: a pool may start heavy work (Ray) now
+        without delaying the first proposals."""
 
 
 def pool_size(num_workers: int | None, worker_cpus: float, cpus: float) -> int:

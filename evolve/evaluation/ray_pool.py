@@ -22,7 +22,8 @@ from evaluators.cascade import EvaluationResult
 from evolve.config import ProblemConfig, RayConfig, SandboxConfig
 from evolve.observe.dashboard import RayInfo, loopback_pinned
 from evolve.errors import ConfigError, EvolveError, Interrupted
-from evolve.evaluation.pool import TASK_EVENTS_ENV, evaluator_raised, pool_size, result_from_data, validation_failed
+from evolve.evaluation.pool import (TASK_EVENTS_ENV, Pool, evaluator_raised, pool_size, result_from_data,
+                                    validation_failed)
 from evolve.program import NODE_METRIC
 from evolve.evaluation.shutdown import ray_task_ended
 from evolve.evaluation.slot import EvaluationSlot
@@ -125,7 +126,7 @@ class EvaluationWorker:
         return self.slot.layers()
 
 
-class EvaluationPool:
+class EvaluationPool(Pool):
     """Hands programs to idle actors; sized from the cluster's CPUs unless told.
 
     A worker that dies (its node went down, a crashed Ray worker process, an out-of-memory kill) is
@@ -139,13 +140,18 @@ class EvaluationPool:
         self.problem = problem
         self.sandbox = sandbox
         self.run_seed = run_seed  # the campaign's seed, for its evaluators
-        self.size = num_workers
+        self._size = num_workers
         self.worker_cpus = worker_cpus
         self.ready_timeout = ready_timeout
         self.campaign = campaign or problem.name  # names its actors and tasks in Ray's view
         self._actors = [self._spawn() for _ in range(num_workers)]
         self._idle: asyncio.Queue | None = None
         self._admitting: set[asyncio.Task] = set()  # replacements of dead actors, until they are up
+
+    @property
+    def size(self) -> int:
+        """The number of actors asked for (a dead one's replacement takes its place)."""
+        return self._size
 
     def _spawn(self):
         name = f"evaluator:{self.campaign}#{next(_ACTOR_NUMBERS)}"  # unique: one job may hold many pools

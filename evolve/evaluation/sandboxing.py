@@ -1,14 +1,22 @@
-"""The engine's side of the sandbox: which backend a config names, and what a candidate may see."""
+"""The engine's side of the sandbox: which backend a config names, and what a candidate may see.
+
+`sandbox.kind` is `process`, `docker`, or the name of a plugin in the `evolve.sandboxes` entry-point group
+(`evolve.plugins`): a `sandboxes.Sandbox` subclass built as `cls(config, allow)`, with the `SandboxConfig`
+and the allow-list of paths a candidate may read (`visible_paths`). `evolve.testing.SandboxContract` is
+the attack suite such a backend must pass.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from evolve.config import ProblemConfig, SandboxConfig
-from evolve.errors import ConfigError
+from evolve.errors import ConfigError, EvolveError
 from sandboxes import ProcessSandbox, Sandbox, default_view
 
-__all__ = ["make_sandbox", "visible_paths"]
+__all__ = ["BUILT_IN", "make_sandbox", "visible_paths"]
+
+BUILT_IN = ("process", "docker")
 
 
 def visible_paths(config: SandboxConfig, problem: ProblemConfig | None = None) -> list[str]:
@@ -53,4 +61,22 @@ def make_sandbox(config: SandboxConfig | Sandbox | None = None, problem: Problem
                              preload=tuple(config.preload), scratch_mb=config.scratch_mb,
                              scratch_inodes=config.scratch_inodes, memory_mb=config.memory_mb, pids=config.pids,
                              cpus=config.cpus, allow=allow, interpreter=config.interpreter, packages=packages)
-    raise ConfigError(f"sandbox.kind={config.kind!r} is not known; use sandbox=process or sandbox=docker")
+    return _plugin(config, allow)
+
+
+def _plugin(config: SandboxConfig, allow: list[str]) -> Sandbox:
+    """The sandbox of the `evolve.sandboxes` plugin `sandbox.kind` names."""
+    from evolve import plugins
+
+    plugin = plugins.load_plugin(plugins.SANDBOXES, config.kind, kind="sandbox.kind", built_in=BUILT_IN)
+    try:
+        sandbox = plugin(config, allow)
+    except EvolveError:
+        raise
+    except Exception as exc:  # the plugin's constructor: one line naming it, not a traceback
+        raise ConfigError(f"sandbox.kind={config.kind!r}: building the plugin raised {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:300]}") from exc
+    if not isinstance(sandbox, Sandbox):
+        raise ConfigError(f"sandbox.kind={config.kind!r}: the plugin gave a {type(sandbox).__name__}, not a Sandbox; "
+                          "its entry point must name a sandboxes.Sandbox subclass")
+    return sandbox

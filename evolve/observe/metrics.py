@@ -16,13 +16,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evaluators.cascade import EvaluationResult
-from evolve.evaluation.pool import ray_connected
+from evolve.evaluation.pool import Pool, ray_connected
 from evolve.program import Program, ProgramStatus
 
 _log = logging.getLogger("evolve.engine.campaign")
 
 if TYPE_CHECKING:
-    from evolve.evaluation.pool import Pool
     from evolve.observe.progress import Stats
 
 __all__ = ["SERIES", "CampaignMetrics", "MeteredPool"]
@@ -173,18 +172,44 @@ class CampaignMetrics:
             self._put("evolve_best_validation_score", "set", score * self._sign)
 
 
-class MeteredPool:
+class MeteredPool(Pool):
     """A pool whose evaluations are recorded by `metrics` on their way back; everything else is the pool's."""
 
     def __init__(self, pool: Pool, record: Callable[[EvaluationResult], None]) -> None:
         self._pool = pool
         self._record = record
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pool, name)
+    @property
+    def size(self) -> int:
+        """The wrapped pool's size now."""
+        return self._pool.size
 
     async def evaluate(self, code: str) -> EvaluationResult:
         """The wrapped pool's `evaluate`, recorded."""
         result = await self._pool.evaluate(code)
         self._record(result)
         return result
+
+    async def validate(self, code: str) -> EvaluationResult | None:
+        """The wrapped pool's `validate`."""
+        return await self._pool.validate(code)
+
+    def shutdown(self) -> None:
+        """Shut the wrapped pool down."""
+        self._pool.shutdown()
+
+    async def ready(self) -> None:
+        """The wrapped pool's `ready`."""
+        await self._pool.ready()
+
+    async def layers(self) -> dict[str, str]:
+        """The wrapped pool's `layers`."""
+        return await self._pool.layers()
+
+    def watch(self, seconds_left: Callable[[], float | None]) -> None:
+        """The wrapped pool's `watch`."""
+        self._pool.watch(seconds_left)
+
+    def begin(self) -> None:
+        """The wrapped pool's `begin`."""
+        self._pool.begin()

@@ -104,11 +104,12 @@ def test_target_score_and_patience_stop_early(ray_address, circle_problem, tmp_p
     assert result.iterations == 0 and result.stop_reason.startswith("budget.target_score=2")
     config = dataclasses.replace(config, budget=BudgetConfig(iterations=100, patience=6), database=DatabaseConfig(islands=1))
 
-    class Useless:
+    from evolve.proposals.llm.base import Proposal, Proposer
+
+    class Useless(Proposer):
         name = "useless"
 
         async def propose(self, prompt):
-            from evolve.proposals.llm.base import Proposal
             return Proposal(text="```python\n" + prompt.parent.code.replace("rng(7)", "rng(7) ") + "```", model=self.name)
 
     result = Campaign(config, tmp_path / "patience", proposer=Useless()).run()

@@ -9,14 +9,14 @@ import pytest
 
 from evolve.errors import ProposerError
 from evolve.proposals.llm import Ensemble
-from evolve.proposals.llm.base import Prompt, Proposal
+from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.program import Program, ProgramStatus
 
 PROMPT = Prompt([{"role": "user", "content": "x"}],
                 Program(id=1, iteration=0, status=ProgramStatus.VALID, code="x = 1\n", code_hash="h", score=1.0))
 
 
-class Model:
+class Model(Proposer):
     """An in-process proposer with a fixed price per call and a scripted failure pattern."""
 
     def __init__(self, name, cost=0.0, fail=False, delay=0.0):

@@ -1,4 +1,4 @@
-"""Proposers: the offline mutator and OpenAI-compatible models, behind one protocol.
+"""Proposers: the offline mutator and OpenAI-compatible models, behind one base class.
 
 Names are imported on first use, so a module of this package that needs none of them (`evolve.observe.outcomes`,
 which `evolve status` reads) does not pull in the openai SDK.
@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from evolve.config import LLMConfig
-from evolve.errors import ConfigError
+from evolve.errors import ConfigError, EvolveError
 
 if TYPE_CHECKING:
     from evolve.proposals.llm.base import Prompt, Proposal, Proposer
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from evolve.proposals.llm.openai_model import OpenAIModel
     from evolve.proposals.llm.replay import ReplayProposer
 
-__all__ = ["Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "ReplayProposer",
+__all__ = ["BUILT_IN", "Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "ReplayProposer",
            "make_proposer"]
 
 _HOMES = {"Prompt": "evolve.proposals.llm.base", "Proposal": "evolve.proposals.llm.base", "Proposer": "evolve.proposals.llm.base",
@@ -33,9 +33,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'evolve.proposals.llm' has no attribute {name!r}")
 
 
+BUILT_IN = ("offline", "openai", "ensemble", "replay")
+
+
 def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> Proposer:
-    """Build the proposer a config names; a Proposer object is used as is, None gives the offline one."""
+    """Build the proposer a config names; a Proposer object is used as is, None gives the offline one.
+
+    `llm.kind` is a built-in name (`BUILT_IN`) or the name of a plugin in the `evolve.proposers` entry-point
+    group, which is built as `plugin(config, seed)` and must give a `Proposer`."""
+    from evolve.proposals.llm.base import Proposer
+
     if config is not None and not isinstance(config, LLMConfig):
+        if not isinstance(config, Proposer):
+            raise ConfigError(f"proposer={type(config).__name__}: not a proposer; subclass "
+                              "evolve.proposals.llm.Proposer (an async `propose(prompt)` and a `name`)")
         return config
     config = config or LLMConfig()
     if config.kind == "offline":  # each kind imports only what it needs: the openai SDK alone takes ~1 s
@@ -63,4 +74,17 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
                             max_wait_seconds=config.max_wait_seconds, seed=seed)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    raise ConfigError(f"llm.kind={config.kind!r} is not known; use offline, openai, ensemble or replay")
+    from evolve import plugins
+
+    plugin = plugins.load_plugin(plugins.PROPOSERS, config.kind, kind="llm.kind", built_in=BUILT_IN)
+    try:
+        proposer = plugin(config, seed)
+    except EvolveError:
+        raise
+    except Exception as exc:  # the plugin's constructor: one line naming it, not a traceback
+        raise ConfigError(f"llm.kind={config.kind!r}: building the plugin raised {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:300]}") from exc
+    if not isinstance(proposer, Proposer):
+        raise ConfigError(f"llm.kind={config.kind!r}: the plugin gave a {type(proposer).__name__}, not a Proposer; "
+                          "its entry point must name an evolve.proposals.llm.Proposer subclass")
+    return proposer

@@ -1,9 +1,10 @@
-"""What a proposer receives and returns, and the protocol every proposer follows."""
+"""What a proposer receives and returns, and the base class every proposer subclasses."""
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Callable
 
 from evolve.errors import ProposerError
 from evolve.program import Program
@@ -62,27 +63,80 @@ class Proposal:
     reason: str = ""
 
 
-@runtime_checkable
-class Proposer(Protocol):
-    """Anything that turns a prompt into a proposal.
+class Proposer(abc.ABC):
+    r"""Turns a prompt into a proposal: the text of an edit of the prompt's parent. Subclass it for a new kind.
 
-    `propose` is a coroutine and may be awaited concurrently up to `llm.concurrency` times; it raises
-    `evolve.errors.ProposerError` on failure (the campaign records it and goes on). A proposer may also
-    define `observe(proposal, improved)`, which the campaign calls once the child is scored,
-    `async close()`, and `async propose_built(build)`: `build(budget)` returns the prompt fitted to at
-    most `budget` tokens (None: no limit) and is called only once a model is free to take the request,
-    so the prompt's recent failures are fresh and it fits the chosen model's context.
+    Contract:
+      - `propose` is a coroutine awaited concurrently, up to `llm.concurrency` times at once, on the
+        campaign's one event loop; it must not block that loop (run blocking work in a thread).
+      - It answers with a `Proposal` whose `text` holds SEARCH/REPLACE blocks or a fenced full program
+        (what `evolve.proposals.edits.apply_proposal` applies to `prompt.parent.code`), or raises
+        `evolve.errors.ProposerError` (the campaign records the failure and goes on; too many in a row
+        stop it). Any other exception is a bug and ends the campaign.
+      - Given the same seed and the same sequence of prompts, a proposer without a network (the offline
+        engine) answers the same; a model's answers are its endpoint's business.
+      - The prompt and the programs in it are shared: read them, never mutate them. The returned
+        `Proposal` is the campaign's (it is frozen).
+      - `name` names the proposer in the database and the logs (`Proposal.model` names who wrote a reply).
 
-    Example::
+    The hooks do nothing by default: `observe(proposal, improved)` is called once a proposal's child is
+    scored (or failed to apply), `close()` once at the campaign's end, and `propose_built(build)` instead
+    of `propose`, so that a proposer choosing among models builds the prompt only once one is free.
 
-        class Echo:
-            name = "echo"
-            async def propose(self, prompt):
-                return Proposal(text="```python\\n" + prompt.parent.code + "```", model=self.name)
+    Example (scales the float constants of the parent's EVOLVE-BLOCKs by a random factor near 1)::
+
+        import random
+        import re
+
+        from evolve.errors import ProposerError
+        from evolve.proposals.edits import evolve_blocks
+        from evolve.proposals.llm.base import Prompt, Proposal, Proposer
+
+        class NudgeConstants(Proposer):
+            name = "nudge-constants"
+
+            def __init__(self, config=None, seed: int = 0) -> None:
+                self._rng = random.Random(seed)  # its only randomness: the same under the same seed
+
+            def _nudge(self, match: re.Match) -> str:
+                return f"{float(match[0]) * self._rng.uniform(0.8, 1.2):.6g}"
+
+            async def propose(self, prompt: Prompt) -> Proposal:
+                code, child, last = prompt.parent.code, "", 0
+                for start, end in evolve_blocks(code):
+                    child += code[last:start] + re.sub(r"\b\d+\.\d+\b", self._nudge, code[start:end])
+                    last = end
+                child += code[last:]
+                if child == code:
+                    raise ProposerError(f"{self.name}: no float constant to change", self.name)
+                return Proposal(text=f"```python\n{child}```", model=self.name)
+
+    Hand one in as `Campaign(config, run_dir, proposer=NudgeConstants(seed=1))`, or register the class
+    in the `evolve.proposers` entry-point group and choose it with `llm.kind=NAME`: it is then built as
+    `cls(config, seed)` with the `LLMConfig` and the campaign's seed. `evolve.testing.ProposerContract`
+    checks the contract.
     """
 
-    name: str
+    name: str = ""
 
+    @abc.abstractmethod
     async def propose(self, prompt: Prompt) -> Proposal:
-        """Return a proposal for `prompt`."""
-        ...
+        """Return a proposal for `prompt`, or raise `ProposerError`."""
+
+    async def propose_built(self, build: Callable[[int | None], Prompt]) -> Proposal:
+        """Propose for the prompt `build(budget)` returns: `budget` is the prompt tokens the chosen model
+        allows (None: no limit). `build` is called once a model is free, so the prompt's recent failures
+        are fresh and it fits that model's context; by default at once, with no limit."""
+        return await self.propose(build(self.prompt_budget))
+
+    @property
+    def prompt_budget(self) -> int | None:
+        """The prompt tokens this proposer's model takes (its context less its reply), None: no limit."""
+        return None
+
+    def observe(self, proposal: Proposal, improved: bool) -> None:
+        """Called once the child of `proposal` is scored: `improved` when it beat its parent (False for a
+        reply that did not apply, a duplicate or an invalid child)."""
+
+    async def close(self) -> None:
+        """Called once at the campaign's end: release clients and connections."""

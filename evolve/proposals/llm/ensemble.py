@@ -47,16 +47,7 @@ class ArmStats:
         return self.cost / self.calls if self.calls else 0.0
 
 
-def _budget(model: Proposer) -> int | None:
-    """The prompt tokens `model` allows: its context minus its reply's max_tokens (None: unknown)."""
-    config = getattr(model, "config", None)
-    context = getattr(config, "context_tokens", None)
-    if not context:
-        return None
-    return max(0, context - (getattr(config, "max_tokens", 0) or 0))
-
-
-class Ensemble:
+class Ensemble(Proposer):
     """Chooses one of `models` per proposal and learns from `observe(proposal, improved)`.
 
     Safe for concurrent `propose` calls on one event loop; each model has its own concurrency limit.
@@ -140,7 +131,7 @@ class Ensemble:
         try:
             async with self._slots[name]:
                 try:
-                    prompt = build(_budget(self.models[name]))
+                    prompt = build(self.models[name].prompt_budget)
                 except PromptTooLarge as exc:
                     raise PromptTooLarge(f"{name}: {exc}", name) from None
                 proposal = await self.models[name].propose(prompt)
@@ -181,6 +172,4 @@ class Ensemble:
     async def close(self) -> None:
         """Close every model's client."""
         for model in self.models.values():
-            closer = getattr(model, "close", None)
-            if closer is not None:
-                await closer()
+            await model.close()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from evolve.background import in_background
 from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
-from evolve.proposals.llm.base import Prompt, Proposal
+from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 
 if TYPE_CHECKING:
     import openai
@@ -53,7 +53,7 @@ def api_key(config: ModelConfig) -> str:
     return key
 
 
-class OpenAIModel:
+class OpenAIModel(Proposer):
     """Sends the prompt's messages to `config.base_url` through `openai.AsyncOpenAI`.
 
     The key is read from the environment variable `config.api_key_env` when the model is built, so a
@@ -83,6 +83,12 @@ class OpenAIModel:
         if self._made is None:
             self._made = self._making.result()
         return self._made
+
+    @property
+    def prompt_budget(self) -> int | None:
+        """`context_tokens` minus the reply's `max_tokens` (None: the context is not known)."""
+        context = self.config.context_tokens
+        return max(0, context - (self.config.max_tokens or 0)) if context else None
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the model for an edit of the prompt's parent."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from evolve.errors import ProposerError
-from evolve.proposals.llm.base import Prompt, Proposal
+from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.storage.recording import Recording
 
 __all__ = ["ReplayProposer"]
 
 
-class ReplayProposer:
+class ReplayProposer(Proposer):
     """Answers iteration i with the response recorded for iteration i (no model, no network).
 
     Pair it with `evolve.engine.replay.ReplaySchedule` on the same `Recording` to reproduce a campaign.

@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 from evolve.errors import EditError, ProposerError
 from evolve.proposals.edits import SearchReplace, apply_proposal, format_diff
-from evolve.proposals.llm.base import Prompt, Proposal
+from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.proposals.llm.offline.constants import StepSizes, constant_change
 from evolve.proposals.llm.offline.crossover import crossover, same_blocks
 from evolve.proposals.llm.offline.moves import MOVES
@@ -37,7 +37,7 @@ _PRIOR = (1.0, 10.0)  # a kind starts as if it had improved its parent once in t
 _PENDING = 4096  # proposals remembered until observed
 
 
-class OfflineMutator:
+class OfflineMutator(Proposer):
     """Mutates the parent's EVOLVE-BLOCKs. Deterministic for a given seed and sequence of prompts and observations.
 
     Args:
