@@ -64,19 +64,19 @@ def test_sandbox_kind_names_a_third_party_backend(plugin, circle_problem):
 def test_an_unknown_name_is_one_line_listing_the_built_ins_and_the_plugins(plugin):
     with pytest.raises(ConfigError) as raised:
         make_proposer(LLMConfig(kind="stesp"))
-    assert str(raised.value) == ("llm.kind='stesp' is not known; built in: offline, openai, ensemble, replay; "
+    assert str(raised.value) == ("llm.kind='stesp' is not known; use one of offline, openai, ensemble, replay; "
                                  "installed plugins (evolve.proposers): steps")
     with pytest.raises(ConfigError) as raised:
         make_sandbox(SandboxConfig(kind="firecracker"))
-    assert str(raised.value) == ("sandbox.kind='firecracker' is not known; built in: process, docker; "
+    assert str(raised.value) == ("sandbox.kind='firecracker' is not known; use one of process, docker; "
                                  "installed plugins (evolve.sandboxes): recorded")
 
 
 def test_plugins_can_be_turned_off(plugin, monkeypatch):
     monkeypatch.setenv(plugins.DISABLE_VARIABLE, "1")
-    with pytest.raises(ConfigError, match=r"^llm.kind='steps' is not known; built in: offline, openai, ensemble, "
-                                          r"replay; installed plugins \(evolve.proposers\): none: "
-                                          r"EVOLVE_DISABLE_PLUGINS is set$"):
+    with pytest.raises(ConfigError, match=r"^llm.kind='steps' is not known; use one of offline, openai, ensemble, "
+                                          r"replay; installed plugins \(evolve.proposers\): none "
+                                          r"\(EVOLVE_DISABLE_PLUGINS is set\)$"):
         make_proposer(LLMConfig(kind="steps"))
 
 
@@ -88,8 +88,8 @@ def test_a_plugin_that_is_not_a_proposer_or_does_not_import_is_one_line(tmp_path
                                            "wrong = builtins:slice\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv(plugins.DISABLE_VARIABLE, raising=False)
-    with pytest.raises(ConfigError, match=r"^llm.kind='missing': the plugin no_such_module_here:Model could not be "
-                                          r"loaded: ModuleNotFoundError: .*; fix or reinstall the package"):
+    with pytest.raises(ConfigError, match=r"^llm.kind='missing': its plugin no_such_module_here:Model failed to "
+                                          r"load: ModuleNotFoundError: .*; fix or reinstall the package"):
         make_proposer(LLMConfig(kind="missing"))
     with pytest.raises(ConfigError, match=r"^llm.kind='wrong': the plugin gave a slice, not a Proposer"):
         make_proposer(LLMConfig(kind="wrong"))
