@@ -32,7 +32,7 @@ from typing import Any, Awaitable, Callable, ClassVar
 
 import pytest
 
-from evolve.config import PromptConfig
+from evolve.config import Config
 from evolve.errors import EditError, ProposerError
 from evolve.program import Program, ProgramStatus
 from evolve.proposals.edits import apply_proposal, normalized_hash
@@ -64,16 +64,14 @@ class ProposerContract:
     def _parts(self) -> tuple[PromptBuilder, Program]:
         key = str(self.problem)
         if key not in ProposerContract._cache:
-            from evolve.problems import evaluator_class, read_initial_program, resolve
+            from evolve.engine.parts import make_prompts
+            from evolve.problems import read_initial_program, resolve
 
-            config = resolve(self.problem)
-            readme = Path(config.directory) / config.readme
-            description = readme.read_text() if readme.is_file() else config.description
-            code = read_initial_program(config)
+            problem = resolve(self.problem)
+            code = read_initial_program(problem)
             parent = Program(id=1, iteration=0, status=ProgramStatus.VALID, code=code, code_hash=normalized_hash(code),
                              score=1.0, feedback="the initial program", proposer="initial")
-            ProposerContract._cache[key] = (PromptBuilder(description, evaluator_class(config).entrypoint,
-                                                          PromptConfig()), parent)
+            ProposerContract._cache[key] = (make_prompts(Config(problem=problem)), parent)  # as a campaign builds it
         return ProposerContract._cache[key]
 
     def prompt(self, iteration: int = 1, mode: str = "diff", max_tokens: int | None = None) -> Prompt:
