@@ -81,7 +81,8 @@ class Proposer(abc.ABC):
 
     The hooks do nothing by default: `observe(proposal, improved)` is called once a proposal's child is
     scored (or failed to apply), `close()` once at the campaign's end, and `propose_built(build)` instead
-    of `propose`, so that a proposer choosing among models builds the prompt only once one is free.
+    of `propose`, so that a proposer choosing among models builds the prompt only once one is free;
+    `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to.
 
     Example (scales the float constants of the parent's EVOLVE-BLOCKs by a random factor near 1)::
 
