@@ -19,7 +19,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from rich.console import Console
 
@@ -242,7 +242,7 @@ class Campaign:
             _log.info("initial program scored %.6g", self._natural(run.initial.score))
             run.metrics.record(run.initial)
             self._write_best(run.initial)
-        self._tell("started", self.config, self.run_dir)
+        self._tell(lambda o: o.started(self.config, self.run_dir))
         self._validate_later(run, db.best())
         run.last_improvement = db.iterations
         best = db.best()
@@ -327,7 +327,7 @@ class Campaign:
                 run.evaluator_errors_in_a_row = 0
         best = db.best()
         is_best = best is not None and best.id == program.id
-        self._tell("committed", program, is_best)
+        self._tell(lambda o: o.committed(program, is_best))
         if is_best:
             _log.info("new best %.6g at iteration %d (program %d, by %s)", self._natural(program.score), program.iteration,
                       program.id, program.proposer)
@@ -448,13 +448,13 @@ class Campaign:
             _log.warning("could not record the campaign's end (%s: %s): %s", state, reason, exc)
         self._checkpoint(run)
 
-    def _tell(self, hook: str, *args: object) -> None:
+    def _tell(self, hook: Callable[[CampaignObserver], None]) -> None:
         """Call `hook` on every observer; one that raises is logged, never allowed to hide why it stopped."""
         for observer in self._observers:
             try:
-                getattr(observer, hook)(*args)
+                hook(observer)
             except Exception as exc:
-                _log.warning("%s.%s failed: %s: %s", type(observer).__name__, hook, type(exc).__name__, exc)
+                _log.warning("%s failed: %s: %s", type(observer).__name__, type(exc).__name__, exc)
 
     @staticmethod
     def _checkpoint(run: _Run) -> None:
@@ -479,7 +479,7 @@ class Campaign:
         """Cancel what is still in flight, write the report, release every part."""
         await self._cancel(run.in_flight | run.validations)
         run.metrics.update(run.stats, final=True)  # what is left of the figures, whatever the stop
-        self._tell("stopped", self.config, self.run_dir, run.db)  # at every stop, a signal or an error included
+        self._tell(lambda o: o.stopped(self.config, self.run_dir, run.db))  # at every stop, a signal or an error included
         if run.parts.owns_pool:
             run.parts.pool.shutdown()
         await run.parts.proposer.close()

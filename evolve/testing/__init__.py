@@ -1,7 +1,8 @@
 """Helpers for testing evolve and the parts built on it (shipped with the package).
 
 The contract suites are pytest classes an author subclasses: `ContractSuite` for a problem's evaluator,
-`SandboxContract` for a sandbox backend (the attack suite), `ProposerContract` for a proposer. They are
+`SandboxContract` for a sandbox backend (the attack suite), `ProposerContract` for a proposer,
+`PopulationContract` for a selection strategy. They are
 imported on first use, so the fake server does not need pytest.
 """
 
@@ -14,12 +15,15 @@ from evolve.testing.fake_openai import FakeOpenAIServer, FakeReply
 
 if TYPE_CHECKING:
     from evolve.testing.contract import ContractSuite
+    from evolve.testing.population_contract import PopulationContract
     from evolve.testing.proposer_contract import ProposerContract
     from evolve.testing.sandbox_contract import SandboxContract
 
-__all__ = ["ContractSuite", "FakeOpenAIServer", "FakeReply", "ProposerContract", "SandboxContract"]
+__all__ = ["ContractSuite", "FakeOpenAIServer", "FakeReply", "PopulationContract", "ProposerContract",
+           "SandboxContract"]
 
-_HOMES = {"ContractSuite": "evolve.testing.contract", "ProposerContract": "evolve.testing.proposer_contract",
+_HOMES = {"ContractSuite": "evolve.testing.contract", "PopulationContract": "evolve.testing.population_contract",
+          "ProposerContract": "evolve.testing.proposer_contract",
           "SandboxContract": "evolve.testing.sandbox_contract"}
 
 

@@ -12,6 +12,7 @@ from evolve.population import (IslandPopulation, Member, Population, Selection, 
 from evolve.program import ProgramStatus
 from evolve.proposals.edits import normalized_hash
 from evolve.storage.database import ProgramDatabase
+from evolve.testing import PopulationContract
 
 FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
 STRATEGIES = ["islands", "tournament"]
@@ -148,3 +149,41 @@ def test_a_cadence_resumed_past_multiples_fires_only_ahead():
     cadence = Cadence(40, 95)
     assert cadence.due(100) == [] and cadence.due(121) == [120]
     assert Cadence(0, 5).due(10 ** 6) == []
+
+
+class TestIslands(PopulationContract):
+    def make_population(self, config, features, seed):
+        return IslandPopulation(config, features, seed)
+
+
+class TestTournament(PopulationContract):
+    def make_population(self, config, features, seed):
+        return TournamentPopulation(config, features, seed)
+
+
+def _docstring_example() -> type[Population]:
+    """The complete strategy in `Population`'s docstring, run as written."""
+    text = Population.__doc__.split("Example")[1].split("::", 1)[1]
+    source = "\n".join(line[8:] for line in text.splitlines())
+    namespace: dict = {"Population": Population, "Selection": Selection, "Member": Member}
+    exec(compile(source, "<Population docstring>", "exec"), namespace)
+    return namespace["Greedy"]
+
+
+class TestDocstringExample(PopulationContract):
+    def make_population(self, config, features, seed):
+        return _docstring_example()(config, features, seed)
+
+
+def test_the_contract_fails_a_strategy_that_breaks_it():
+    class ShowsItself(IslandPopulation):  # its parent is also its own inspiration
+        def select(self, island):
+            chosen = super().select(island)
+            return Selection(chosen.parent, (chosen.parent, *chosen.inspirations))
+
+    class Check(PopulationContract):
+        def make_population(self, config, features, seed):
+            return ShowsItself(config, features, seed)
+
+    with pytest.raises(AssertionError, match="its own inspiration"):
+        Check().test_selections_name_added_programs_and_never_the_parent_twice()
