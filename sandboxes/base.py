@@ -30,8 +30,9 @@ class Session(abc.ABC):
     def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
         """Call `function` once per argument list; raise `CandidateError` on the first failure, naming it.
 
-        `timeout` is per call. The fork-server backends send the whole batch in one round trip, with
-        `timeout` times the number of calls for the whole batch; this default makes one call each."""
+        `timeout` is per call. The fork-server backends send the whole batch in one round trip (each call
+        still ends at its own `timeout`, and the batch at `timeout` times its length); this default makes
+        one call each."""
         return [self.call(function, *args, timeout=timeout) for args in arg_lists]
 
     def cpu_seconds(self) -> float | None:

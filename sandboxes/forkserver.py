@@ -291,18 +291,25 @@ class ForkSession(Session):
 
     def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
         """`function` called once per argument list in one round trip. Each result is checked as for
-        `call` (plain JSON, `max_result_bytes` and `max_result_depth` per call); the batch's timeout is
-        `timeout` times the number of calls; a failure in call k raises `CandidateError` naming call k."""
+        `call` (plain JSON, `max_result_bytes` and `max_result_depth` per call). Each call has `timeout`
+        of its own (a timer in the sandbox ends the batch at the call that overruns it, as `CandidateTimeout`);
+        the worker's deadline for the whole batch, `timeout` times the number of calls, catches a candidate
+        that disarms that timer. A failure in call k raises `CandidateError` naming call k."""
         arg_lists = [list(args) for args in arg_lists]
         if not arg_lists:
             return []
         n = len(arg_lists)
-        reply = self._exchange({"op": "call_many", "function": function, "arg_lists": arg_lists},
-                               (timeout or self._limits.call_timeout) * n,
+        per_call = timeout or self._limits.call_timeout
+        reply = self._exchange({"op": "call_many", "function": function, "arg_lists": arg_lists, "timeout": per_call},
+                               per_call * n,
                                max_bytes=self._limits.max_result_bytes * n, max_depth=self._limits.max_result_depth + 1)
         if not reply["ok"]:
             index = reply.get("index")
             where = f"call {index} of {n} ({function})" if isinstance(index, int) else f"call_many({function})"
+            if reply.get("kind") == "timeout":  # the runner's own timer: a call that would have timed out alone
+                self._kill(f"timed out (timeout={per_call:g}s)")
+                raise CandidateTimeout(f"candidate timed out (timeout={per_call:g}s) in {where}; killed with its "
+                                       "process group")
             raise CandidateError(f"{where}: {reply.get('traceback') or reply.get('error')}")
         results = reply.get("result")
         if not isinstance(results, list) or len(results) != n:
