@@ -186,9 +186,8 @@ class ForkSession(Session):
                 # a fresh nonce per request: a frame the candidate forged ahead of time cannot match
                 nonce = request["nonce"] = secrets.randbits(62)
                 body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
-                os.write(self._req, struct.pack(">I", len(body)))
-                with open(self._req, "wb", closefd=False) as pipe:
-                    pipe.write(body)
+                with open(self._req, "wb", closefd=False) as pipe:  # one write: the child wakes once per request
+                    pipe.write(struct.pack(">I", len(body)) + body)
             (length,) = struct.unpack(">I", self._read_exact(4, deadline))
             cap = max_bytes or self._limits.max_result_bytes
             if length > cap:
@@ -308,9 +307,12 @@ class ForkSession(Session):
             where = f"call {index} of {n} ({function})" if isinstance(index, int) else f"call_many({function})"
             if reply.get("kind") == "timeout":  # the runner's own timer: a call that would have timed out alone
                 self._kill(f"timed out (timeout={per_call:g}s)")
-                raise CandidateTimeout(f"candidate timed out (timeout={per_call:g}s) in {where}; killed with its "
-                                       "process group")
-            raise CandidateError(f"{where}: {reply.get('traceback') or reply.get('error')}")
+                error: CandidateError = CandidateTimeout(f"candidate timed out (timeout={per_call:g}s) in {where}; "
+                                                         "killed with its process group")
+            else:
+                error = CandidateError(f"{where}: {reply.get('traceback') or reply.get('error')}")
+            error.index = index if isinstance(index, int) and 0 <= index < n else None
+            raise error
         results = reply.get("result")
         if not isinstance(results, list) or len(results) != n:
             self._kill("broke the protocol")

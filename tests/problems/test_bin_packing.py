@@ -212,12 +212,22 @@ def test_a_missing_entrypoint_and_a_slow_candidate_are_invalid(problem, evaluato
 
 
 def test_a_candidate_that_always_opens_a_new_bin_is_valid_and_scores_badly(problem, evaluator, sandbox):
+    """It is far worse than best fit on the quick instances, so the cascade stops there; without the quick
+    stage it is packed on every training instance."""
     source = "def priority(item, bins):\n    return [0.0] * (len(bins) - 1) + [1.0]\n"
-    result = evaluate_program(evaluator, sandbox, source, problem.limits)
-    assert result.valid
+
+    def one_bin_each(instances):  # pooled excess of a bin per item
+        l1 = sum(i.l1_bound for i in instances)
+        return -100 * (sum(len(i.items) for i in instances) - l1) / l1
+
+    held = evaluate_program(evaluator, sandbox, source, problem.limits)
+    assert held.valid and held.stage == "quick" and "train" not in held.stage_seconds
+    assert held.score == pytest.approx(one_bin_each(evaluator.quick_set)) and held.metrics["instances"] == 4
+    assert "held the program back" in held.feedback
+    result = evaluate_program(load_evaluator(problem, quick_margin=None), sandbox, source, problem.limits)
+    assert result.valid and result.stage == "train"
     train = evaluator.splits["train"]
-    l1 = sum(i.l1_bound for i in train)
-    assert result.score == pytest.approx(-100 * (sum(len(i.items) for i in train) - l1) / l1)  # a bin per item
+    assert result.score == pytest.approx(one_bin_each(train))
     expected = np.mean([100 * (len(i.items) - i.l1_bound) / i.l1_bound for i in train])
     assert result.metrics["excess_pct"] == pytest.approx(expected)
     assert result.metrics["voluntary_new_bin_pct"] > 50
