@@ -78,3 +78,31 @@ class Slow(CirclePacking):
         import time
 
         time.sleep(self.seconds)
+
+
+class Stalling(CirclePacking):
+    """Scores the initial program like circle packing; every other evaluation, and every validation, waits
+    until the test sets `RELEASE` (`STALLED` counts the waits): a problem whose evaluations outlast any budget."""
+
+    import threading as _threading
+
+    RELEASE = _threading.Event()
+    STALLED = _threading.Semaphore(0)
+
+    def prepare(self, code: str) -> None:
+        from pathlib import Path
+
+        self.stall = code != (Path(__file__).parents[2] / "problems" / "circle_packing" / "initial.py").read_text()
+
+    def _wait(self) -> None:
+        self.STALLED.release()
+        self.RELEASE.wait()
+
+    def evaluate(self, candidate):
+        if self.stall:
+            self._wait()
+        return super().evaluate(candidate)
+
+    def validate(self, candidate):
+        self._wait()
+        return super().evaluate(candidate)
