@@ -91,7 +91,20 @@ class CallBudget:
                      what: str = "numbers", timeout: float | None = None) -> list[list[float]]:
         """`call_many(...)`, then check reply k is `counts[k]` finite numbers; `RejectedReply` names the first
         that is not (its `index` is k)."""
-        replies = self.call_many(function, arg_lists, timeout=timeout)
+        return self.receive_numbers(self.send_numbers(function, arg_lists, counts, what, timeout))
+
+    def send_numbers(self, function: str, arg_lists: Sequence[Sequence[Any]], counts: Sequence[int],
+                     what: str = "numbers", timeout: float | None = None) -> Any:
+        """Start `numbers_many(...)` (`session.send_many`); `receive_numbers(ticket)` finishes it. Tickets are
+        received in the order sent."""
+        return self.session.send_many(function, arg_lists, timeout=timeout), function, list(counts), what
+
+    def receive_numbers(self, ticket: Any) -> list[list[float]]:
+        """The checked replies of the batch `send_numbers` returned `ticket` for, charged as `call_many`'s."""
+        sent, function, counts, what = ticket
+        wall = time.perf_counter()
+        replies = self.session.receive_many(sent)
+        self._charge(wall, len(counts))
         for k, (reply, count) in enumerate(zip(replies, counts)):
             problem = check_numbers(reply, count, what)
             if problem:

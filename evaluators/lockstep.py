@@ -10,6 +10,7 @@ calls do not depend on earlier calls decides every step exactly as it would with
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
@@ -21,13 +22,20 @@ Episode = Generator[tuple, Any, T]
 """A generator that yields the arguments of its next call, is sent the reply, and returns its outcome."""
 
 
-def lockstep(episodes: Sequence[Episode[T]], ask: Callable[[list[tuple]], list[Any]]) -> list[T]:
+def lockstep(episodes: Sequence[Episode[T]], send: Callable[[list[tuple]], Any],
+             receive: Callable[[Any], list[Any]] | None = None, lanes: int = 1) -> list[T]:
     """Play `episodes` together and return their outcomes, in order.
 
-    Each round makes one `ask(arg_lists)` with the pending call of every unfinished episode (in the
-    episodes' order) and sends reply k to its episode. An exception from `ask` that carries the `index`
-    of the batch entry it is about (`RejectedReply`, `CandidateError` from `call_many`) gets `episode`,
-    the index of that episode in `episodes`, before it propagates.
+    Each round sends one batch with the pending call of every unfinished episode (in the episodes'
+    order) and gives reply k to its episode. Without `receive`, `send(arg_lists)` returns the replies.
+    With it, `send` only starts a batch and returns a ticket, `receive(ticket)` waits for the replies,
+    and the episodes are dealt into `lanes` lanes whose batches overlap: while the candidate answers
+    one lane, the replies of the other are applied and its next batch is sent, so neither side waits
+    for the other. An episode has one call in flight at most, so its calls keep their order.
+
+    An exception from `send` or `receive` that carries the `index` of the batch entry it is about
+    (`RejectedReply`, `CandidateError` from `call_many`) gets `episode`, the index of that episode in
+    `episodes`, before it propagates.
 
     Example::
 
@@ -38,7 +46,10 @@ def lockstep(episodes: Sequence[Episode[T]], ask: Callable[[list[tuple]], list[A
             return total
 
         lockstep([countdown(3), countdown(5)], lambda args: session.call_many("f", args))
+        lockstep([countdown(3), countdown(5)], lambda args: session.send_many("f", args), session.receive_many, 2)
     """
+    if receive is None:
+        receive, lanes = (lambda replies: replies), 1
     outcomes: list[Any] = [None] * len(episodes)
     pending: dict[int, tuple] = {}
     for k, episode in enumerate(episodes):
@@ -46,19 +57,36 @@ def lockstep(episodes: Sequence[Episode[T]], ask: Callable[[list[tuple]], list[A
             pending[k] = next(episode)
         except StopIteration as stop:
             outcomes[k] = stop.value
-    while pending:
-        keys = list(pending)
-        try:
-            replies = ask([pending[k] for k in keys])
-        except Exception as exc:
-            index = getattr(exc, "index", None)
-            if isinstance(index, int) and 0 <= index < len(keys):
-                exc.episode = keys[index]  # type: ignore[attr-defined]
-            raise
+    lanes = max(1, min(lanes, len(pending)))
+    in_flight: collections.deque[tuple[list[int], Any]] = collections.deque()
+
+    def start(keys: list[int]) -> None:
+        if keys:
+            in_flight.append((keys, _named(keys, send, [pending[k] for k in keys])))
+
+    for lane in range(lanes):
+        start([k for k in pending if k % lanes == lane])
+    while in_flight:
+        keys, ticket = in_flight.popleft()
+        replies = _named(keys, receive, ticket)
+        going = []
         for k, reply in zip(keys, replies):
             try:
                 pending[k] = episodes[k].send(reply)
+                going.append(k)
             except StopIteration as stop:
                 outcomes[k] = stop.value
                 del pending[k]
+        start(going)
     return outcomes
+
+
+def _named(keys: list[int], step: Callable[[Any], Any], arg: Any) -> Any:
+    """`step(arg)`; an exception about batch entry `index` is told its episode, `keys[index]`."""
+    try:
+        return step(arg)
+    except Exception as exc:
+        index = getattr(exc, "index", None)
+        if isinstance(index, int) and 0 <= index < len(keys):
+            exc.episode = keys[index]  # type: ignore[attr-defined]
+        raise

@@ -45,13 +45,17 @@ class BinPacking(SplitEvaluator):
     def __init__(self, seed: int = 2026, train: Mapping[str, int] | None = None,
                  val: Mapping[str, int] | None = None, test: Mapping[str, int] | None = None,
                  call_timeout: float = 20.0, max_ms_per_item: float = 5.0,
-                 quick_margin: float | None = 1.0) -> None:
+                 quick_margin: float | None = 1.0, lanes: int = 1) -> None:
         defaults = GeneratorConfig()
         self.generator = GeneratorConfig(seed=int(seed), train=_groups(train, defaults.train),
                                          val=_groups(val, defaults.val), test=_groups(test, defaults.test))
         self.splits = build_splits(self.generator)
         self.call_timeout = float(call_timeout)
         self.max_ms_per_item = float(max_ms_per_item)
+        if int(lanes) < 1:
+            raise ValueError(f"lanes={lanes}: at least one batch must be in flight (1, or 2 to overlap the candidate's "
+                             "computing with this side's)")
+        self.lanes = int(lanes)
         self.smoke_set = [min(self.splits["train"], key=lambda inst: len(inst.items))]
         train = self.splits["train"]
         quick = [inst for k, inst in enumerate(train) if k == 0 or inst.group != train[k - 1].group]
@@ -94,12 +98,13 @@ class BinPacking(SplitEvaluator):
             done, budget.spent = earlier
         todo = [inst for inst in instances if inst.name not in done]
 
-        def ask(arg_lists: list[tuple]) -> list[list[float]]:
-            return budget.numbers_many("priority", arg_lists, counts=[len(bins) for _, bins in arg_lists],
+        def send(arg_lists: list[tuple]) -> object:
+            return budget.send_numbers("priority", arg_lists, counts=[len(bins) for _, bins in arg_lists],
                                        what="priorities", timeout=self.call_timeout)
 
         try:
-            packed = lockstep([packing_steps(inst.items, inst.capacity) for inst in todo], ask)
+            episodes = [packing_steps(inst.items, inst.capacity) for inst in todo]
+            packed = lockstep(episodes, send, budget.receive_numbers, self.lanes)
         except (RejectedReply, CandidateError) as exc:
             episode = getattr(exc, "episode", None)
             if episode is None:

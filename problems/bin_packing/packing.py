@@ -59,11 +59,10 @@ def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, l
     for item in items:
         if item > capacity:
             raise ValueError(f"item {item} exceeds the bin capacity {capacity}")
-        fits = np.flatnonzero(remaining[:opened] >= item)
+        fits = (remaining[:opened] >= item).nonzero()[0]
         offered = remaining[fits].tolist() + [capacity]
-        scores = np.asarray((yield int(item), offered), dtype=float)
-        choice = int(np.argmax(scores))
-        tightest = int(np.argmin(offered))  # the first of the tightest: best fit's choice
+        choice = int(np.asarray((yield int(item), offered), dtype=float).argmax())  # the first of the highest
+        tightest = offered.index(min(offered))  # the first of the tightest: best fit's choice
         agree += choice == tightest
         if choice == len(fits):
             voluntary += len(fits) > 0

@@ -37,13 +37,17 @@ class ClusterScheduling(SplitEvaluator):
 
     def __init__(self, exhausted_quantile: float = 0.1, pending_weight: float = 1.0, smoke_tasks: int = 300,
                  call_timeout: float = 20.0, max_ms_per_task: float = 5.0, quick_margin: float | None = 1.0,
-                 **generator: object) -> None:
+                 lanes: int = 1, **generator: object) -> None:
         self.generator = GeneratorConfig(**generator)
         self.splits = build_splits(self.generator)
         self.exhausted_quantile = float(exhausted_quantile)
         self.pending_weight = float(pending_weight)
         self.call_timeout = float(call_timeout)
         self.max_ms_per_task = float(max_ms_per_task)
+        if int(lanes) < 1:
+            raise ValueError(f"lanes={lanes}: at least one batch must be in flight (1, or 2 to overlap the candidate's "
+                             "computing with this side's)")
+        self.lanes = int(lanes)
         self.smoke_set = [self.splits["train"][0].head(min(smoke_tasks, self.generator.tasks))]
         quick = self.splits["train"][:1]
         self.quick_margin = None if quick_margin is None else float(quick_margin)
@@ -75,12 +79,13 @@ class ClusterScheduling(SplitEvaluator):
             done, budget.spent = earlier
         todo = [t for t in traces if t.name not in done]
 
-        def ask(arg_lists: list[tuple]) -> list[list[float]]:
-            return budget.numbers_many("score", arg_lists, counts=[len(machines) for _, machines in arg_lists],
+        def send(arg_lists: list[tuple]) -> object:
+            return budget.send_numbers("score", arg_lists, counts=[len(machines) for _, machines in arg_lists],
                                        what="scores", timeout=self.call_timeout)
 
         try:
-            outcomes = lockstep([simulation_steps(t, self.exhausted_quantile) for t in todo], ask)
+            episodes = [simulation_steps(t, self.exhausted_quantile) for t in todo]
+            outcomes = lockstep(episodes, send, budget.receive_numbers, self.lanes)
         except (RejectedReply, CandidateError) as exc:
             episode = getattr(exc, "episode", None)
             if episode is None:

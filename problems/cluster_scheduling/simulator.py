@@ -111,12 +111,12 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
 
     def place(k: int, now: float) -> Generator[tuple[dict, list[list[float]]], Sequence[float], bool]:
         cpu, mem = float(trace.cpu[k]), float(trace.mem[k])
-        fits = np.flatnonzero((free[:, 0] >= cpu) & (free[:, 1] >= mem))
+        fits = ((free[:, 0] >= cpu) & (free[:, 1] >= mem)).nonzero()[0]
         if not len(fits):
             return False
         offered = np.column_stack([free[fits], capacity[fits]]).tolist()
         scores = yield {"cpu": cpu, "mem": mem}, offered
-        machine = int(fits[int(np.argmax(np.asarray(scores, dtype=float)))])
+        machine = int(fits[int(np.asarray(scores, dtype=float).argmax())])
         free[machine] -= (cpu, mem)
         running[machine] += 1
         placements[k] = machine

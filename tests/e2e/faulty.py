@@ -81,28 +81,28 @@ class Slow(CirclePacking):
 
 
 class Stalling(CirclePacking):
-    """Scores the initial program like circle packing; every other evaluation, and every validation, waits
-    until the test sets `RELEASE` (`STALLED` counts the waits): a problem whose evaluations outlast any budget."""
+    """Scores the initial program's first evaluation like circle packing; every other evaluation, and every
+    validation, waits until the test sets `RELEASE` (`STALLED` counts the waits), then fails: a problem whose
+    evaluations outlast any budget. It waits in `prepare`, before a sandbox session is opened."""
 
     import threading as _threading
 
     RELEASE = _threading.Event()
     STALLED = _threading.Semaphore(0)
+    _lock = _threading.Lock()
+    _scored = False
 
     def prepare(self, code: str) -> None:
         from pathlib import Path
 
-        self.stall = code != (Path(__file__).parents[2] / "problems" / "circle_packing" / "initial.py").read_text()
-
-    def _wait(self) -> None:
-        self.STALLED.release()
-        self.RELEASE.wait()
-
-    def evaluate(self, candidate):
-        if self.stall:
-            self._wait()
-        return super().evaluate(candidate)
+        initial = (Path(__file__).parents[2] / "problems" / "circle_packing" / "initial.py").read_text()
+        with self._lock:
+            first = code == initial and not Stalling._scored
+            Stalling._scored = Stalling._scored or first
+        if not first:
+            self.STALLED.release()
+            self.RELEASE.wait()
+            raise RuntimeError("released after the campaign stopped")
 
     def validate(self, candidate):
-        self._wait()
         return super().evaluate(candidate)

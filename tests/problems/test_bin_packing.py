@@ -278,6 +278,9 @@ def test_packing_instances_side_by_side_scores_what_one_call_per_item_scores(pro
                     for inst in train]
     assert result.valid and result.stage == "train"
     assert result.score == -summarise(train, [p.bins for p in packings]).excess_pct
+    two_lanes = load_evaluator(problem, quick_margin=None, train={"or120": 3, "weibull250": 2, "or500": 1}, lanes=2)
+    overlapped = evaluate_program(two_lanes, sandbox, source, problem.limits)
+    assert overlapped.score == result.score and overlapped.features == result.features
     items = sum(len(inst.items) for inst in train)
     assert result.metrics["best_fit_agreement_pct"] == 100 * sum(p.best_fit_agreement for p in packings) / items
 
