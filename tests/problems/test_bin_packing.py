@@ -277,7 +277,7 @@ def test_packing_instances_side_by_side_scores_what_one_call_per_item_scores(pro
         packings = [online_pack(inst.items, inst.capacity, lambda item, bins: session.call("priority", item, bins))
                     for inst in train]
     assert result.valid and result.stage == "train"
-    assert result.score == -summarise(train, [p.bins for p in packings]).excess_pct
+    assert result.score == -summarise(train, [p.bins for p in packings]).pooled_excess_pct
     two_lanes = load_evaluator(problem, quick_margin=None, train={"or120": 3, "weibull250": 2, "or500": 1}, lanes=2)
     overlapped = evaluate_program(two_lanes, sandbox, source, problem.limits)
     assert overlapped.score == result.score and overlapped.features == result.features
