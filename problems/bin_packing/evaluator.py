@@ -61,8 +61,8 @@ class BinPacking(SplitEvaluator):
         quick = [inst for k, inst in enumerate(train) if k == 0 or inst.group != train[k - 1].group]
         self.quick_margin = None if quick_margin is None else float(quick_margin)
         self.quick_set = quick if self.quick_margin is not None and len(quick) < len(train) else None
-        self.quick_bar = (summarise(quick, [best_fit_bins(inst) for inst in quick]).pooled_excess_pct + self.quick_margin
-                          if self.quick_set else None)
+        self.quick_bar = (summarise(quick, [best_fit_bins(inst) for inst in quick]).pooled_excess_pct
+                          + self.quick_margin if self.quick_set else None)
         self._quick_done: weakref.WeakKeyDictionary[Session, tuple[dict[str, Packing], float]] = \
             weakref.WeakKeyDictionary()
 
