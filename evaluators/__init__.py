@@ -8,6 +8,7 @@ from evaluators.base import Evaluator, Stage
 from evaluators.budget import CallBudget, OverBudget, RejectedReply, check_numbers
 from evaluators.cascade import EvaluationResult, evaluate_held_out, evaluate_program
 from evaluators.determinism import first_difference
+from evaluators.lockstep import Episode, lockstep
 from evaluators.score import Score
 from evaluators.splits import SplitEvaluator
 from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, SandboxLimits, Session
@@ -17,6 +18,7 @@ __all__ = [
     "CandidateCrash",
     "CandidateError",
     "CandidateTimeout",
+    "Episode",
     "EvaluationResult",
     "Evaluator",
     "OverBudget",
@@ -30,6 +32,7 @@ __all__ = [
     "evaluate_held_out",
     "evaluate_program",
     "first_difference",
+    "lockstep",
 ]
 
 # A library's logger: an evaluator's traceback (logged when it raises) goes where the application sends

@@ -17,7 +17,9 @@ class Stage:
     """One step of a cascade: `run(candidate) -> Score`; `gate(score)` decides whether to go on.
 
     A stage whose score is invalid always ends the cascade. Cheap stages go first, so a broken
-    candidate costs little.
+    candidate costs little. A valid program that a gate holds back keeps that stage's score as its
+    score (the result's `stage` names the stage; its feedback says so): gate on a subset whose score
+    estimates the full one, as `SplitEvaluator`'s quick stage does.
     """
 
     name: str

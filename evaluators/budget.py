@@ -5,15 +5,23 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from sandboxes import Session
 
 __all__ = ["CallBudget", "OverBudget", "RejectedReply", "check_numbers"]
 
+_MAX = sys.float_info.max
+
 
 class RejectedReply(Exception):
-    """The candidate broke the contract of its calls; the message says how (it becomes the feedback)."""
+    """The candidate broke the contract of its calls; the message says how (it becomes the feedback).
+
+    `index` is the call of a batch whose reply was rejected (None for a single call)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class OverBudget(RejectedReply):
@@ -22,6 +30,13 @@ class OverBudget(RejectedReply):
 
 def check_numbers(reply: object, n: int, what: str = "numbers") -> str | None:
     """Why `reply` is not a list of `n` finite numbers (bools excluded), or None when it is."""
+    if type(reply) is list and len(reply) == n:  # the common case, checked fast; the loop below says why not
+        for value in reply:
+            kind = type(value)
+            if not ((kind is float and value - value == 0.0) or (kind is int and -_MAX <= value <= _MAX)):
+                break
+        else:
+            return None
     if not isinstance(reply, list):
         return f"returned {type(reply).__name__}, not a list of {n} {what}"
     if len(reply) != n:
@@ -37,7 +52,8 @@ def check_numbers(reply: object, n: int, what: str = "numbers") -> str | None:
 class CallBudget:
     """Calls into a session, charged against a budget of the candidate's CPU time (measured outside
     the sandbox, so a busy machine does not change the verdict; wall time where the sandbox cannot
-    measure CPU). The evaluator's own time between calls is never charged.
+    measure CPU). The evaluator's own time between calls is never charged; whatever the candidate
+    leaves running between calls is.
 
     Example::
 
@@ -51,19 +67,58 @@ class CallBudget:
         self.budget = seconds
         self.spent = 0.0
         self.calls = 0
-        self.clock = "CPU" if session.cpu_seconds() is not None else "wall"
+        self._cpu = session.cpu_seconds()  # the last reading: a call is charged from it (one read per call)
+        self.clock = "CPU" if self._cpu is not None else "wall"
 
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
         """`session.call(...)`, then `OverBudget` once the calls together have used the budget."""
-        cpu, wall = self.session.cpu_seconds(), time.perf_counter()
+        wall = time.perf_counter()
         reply = self.session.call(function, *args, timeout=timeout)
-        after = self.session.cpu_seconds()
+        self._charge(wall, 1)
+        return reply
+
+    def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
+        """`session.call_many(...)` (one round trip, each call with its own `timeout`), the batch's CPU time
+        charged as its calls' together; then `OverBudget` as for `call`."""
+        wall = time.perf_counter()
+        replies = self.session.call_many(function, arg_lists, timeout=timeout)
+        self._charge(wall, len(arg_lists))
+        return replies
+
+    def _charge(self, wall: float, calls: int) -> None:
+        """Add the session's CPU time since the last reading (what it left running between calls included),
+        or the wall time since `wall` where CPU cannot be read; `OverBudget` past the budget."""
+        cpu, after = self._cpu, self.session.cpu_seconds()
         self.spent += after - cpu if cpu is not None and after is not None else time.perf_counter() - wall
-        self.calls += 1
+        self._cpu = after
+        self.calls += calls
         if self.spent > self.budget:
             raise OverBudget(f"too slow: {self.calls} calls used {self.spent:.2f} s of {self.clock} time, over "
                              f"the budget of {self.budget:.2f} s")
-        return reply
+
+    def numbers_many(self, function: str, arg_lists: Sequence[Sequence[Any]], counts: Sequence[int],
+                     what: str = "numbers", timeout: float | None = None) -> list[list[float]]:
+        """`call_many(...)`, then check reply k is `counts[k]` finite numbers; `RejectedReply` names the first
+        that is not (its `index` is k)."""
+        return self.receive_numbers(self.send_numbers(function, arg_lists, counts, what, timeout))
+
+    def send_numbers(self, function: str, arg_lists: Sequence[Sequence[Any]], counts: Sequence[int],
+                     what: str = "numbers", timeout: float | None = None) -> Any:
+        """Start `numbers_many(...)` (`session.send_many`); `receive_numbers(ticket)` finishes it. Tickets are
+        received in the order sent."""
+        return self.session.send_many(function, arg_lists, timeout=timeout), function, list(counts), what
+
+    def receive_numbers(self, ticket: Any) -> list[list[float]]:
+        """The checked replies of the batch `send_numbers` returned `ticket` for, charged as `call_many`'s."""
+        sent, function, counts, what = ticket
+        wall = time.perf_counter()
+        replies = self.session.receive_many(sent)
+        self._charge(wall, len(counts))
+        for k, (reply, count) in enumerate(zip(replies, counts)):
+            problem = check_numbers(reply, count, what)
+            if problem:
+                raise RejectedReply(f"{function}(...) {problem}", index=k)
+        return replies
 
     def numbers(self, function: str, *args: Any, count: int, what: str = "numbers",
                 timeout: float | None = None) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import traceback
@@ -104,7 +105,8 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
     with contextlib.ExitStack() as sessions:
         session, session_limits = None, None
         try:
-            for stage in evaluator.stages():
+            stages = evaluator.stages()
+            for stage in stages:
                 wanted = stage_limits.get(stage.name, limits)
                 if session is None or wanted != session_limits:
                     if session is not None:
@@ -134,7 +136,12 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
                     timings[stage.name] = time.perf_counter() - began
                 if score.metrics:
                     metrics.update({f"{stage.name}.{k}": v for k, v in score.metrics.items()})
-                if not score.valid or (stage.gate is not None and not stage.gate(score)):
+                if not score.valid:
+                    break
+                if stage.gate is not None and not stage.gate(score):
+                    if stage is not stages[-1]:  # said, so that a prompt does not read a subset's score as the whole
+                        score = dataclasses.replace(score, feedback=f"{score.feedback}\n(scored on stage {stage.name} "
+                                                    f"only: its gate held the program back from the later stages)")
                     break
             if session is not None:
                 output = session.output

@@ -17,7 +17,12 @@ class SplitEvaluator(Evaluator, abc.ABC):
     score `splits["val"]` and `splits["test"]`, which never reach a prompt.
 
     Subclasses set `splits` (split name -> instances) and `smoke_set` in `__init__` and implement
-    `score`. Example::
+    `score`. A subclass that also sets `quick_set` (a few training instances) gets a cascade: the quick
+    set is scored after the smoke set, and only a child for which `could_matter(quick_score)` holds is
+    scored on the whole training split; one that is held back keeps its quick score (the result's
+    `stage` is `quick`). Make `could_matter` a function of the score alone (a threshold from the
+    evaluator's own reference figures, say), so that a program's score never depends on which other
+    programs the campaign has found. Example::
 
         class Sorting(SplitEvaluator):
             entrypoint = "sort"
@@ -33,15 +38,24 @@ class SplitEvaluator(Evaluator, abc.ABC):
 
     splits: dict[str, list[Any]]
     smoke_set: list[Any]
+    quick_set: list[Any] | None = None
 
     @abc.abstractmethod
     def score(self, candidate: Session, instances: list[Any], split: str) -> Score:
-        """Score the candidate on `instances` of `split` (`smoke`, `train`, `val` or `test`)."""
+        """Score the candidate on `instances` of `split` (`smoke`, `quick`, `train`, `val` or `test`)."""
+
+    def could_matter(self, quick: Score) -> bool:
+        """Whether a child that scored `quick` on `quick_set` goes on to the whole training split (by default,
+        every valid one)."""
+        return quick.valid
 
     def stages(self) -> list[Stage]:
-        """The smoke set first, then every training instance."""
-        return [Stage("smoke", lambda c: self.score(c, self.smoke_set, "smoke"), gate=lambda s: s.valid),
-                Stage("train", lambda c: self.score(c, self.splits["train"], "train"))]
+        """The smoke set first, then the quick set (when there is one), then every training instance."""
+        stages = [Stage("smoke", lambda c: self.score(c, self.smoke_set, "smoke"), gate=lambda s: s.valid)]
+        if self.quick_set:
+            stages.append(Stage("quick", lambda c: self.score(c, self.quick_set, "quick"), gate=self.could_matter))
+        stages.append(Stage("train", lambda c: self.score(c, self.splits["train"], "train")))
+        return stages
 
     def validate(self, candidate: Session) -> Score:
         """Score on the validation split (never fitness, never in a prompt)."""

@@ -7,6 +7,7 @@ only. Frames are a 4-byte big-endian length and UTF-8 JSON; replies hold plain d
 import json
 import math
 import os
+import signal
 import struct
 import traceback
 
@@ -79,16 +80,48 @@ def _error(exc, kind="error"):
             "traceback": text[-_TRACE_CHARS:]}
 
 
-def _call_many(namespace, function, arg_lists, max_depth):
-    """Call `function` once per argument list; a failure in call k is reported with its index."""
+class _CallTimedOut(BaseException):
+    """Raised by the per-call timer of a batch: a BaseException, so a candidate's `except Exception` lets it by."""
+
+
+def _timed_out(signum, frame):
+    raise _CallTimedOut
+
+
+def _call_many(namespace, function, arg_lists, max_depth, timeout=None):
+    """Call `function` once per argument list; a failure in call k is reported with its index.
+
+    With `timeout`, each call has its own wall-clock timer (SIGALRM), so one slow call ends the batch as a
+    call of its own would have ended; the worker's deadline for the whole batch stays the guard a candidate
+    that tampers with the timer cannot pass."""
     fn = namespace.get(function)
     if not callable(fn):
         return {"ok": False, "kind": "call", "index": 0,
                 "error": f"NameError: the program defines no function {function!r}"}
+    timer = timeout is not None and timeout > 0
+    previous = signal.signal(signal.SIGALRM, _timed_out) if timer else None
+    try:
+        return _calls(fn, arg_lists, max_depth, timeout if timer else None)
+    finally:
+        if timer:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+
+
+def _calls(fn, arg_lists, max_depth, timeout):
+    """The batch's calls in order, each armed with `timeout` when it is not None."""
     results = []
+    timer = timeout is not None
     for index, args in enumerate(arg_lists):
         try:
-            result = fn(*args)
+            if timer:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                result = fn(*args)
+            finally:
+                if timer:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except _CallTimedOut:
+            return {"ok": False, "kind": "timeout", "index": index, "error": f"call {index} ran past {timeout:g} s"}
         except BaseException as exc:
             reply = _error(exc, "call")
             reply["index"] = index
@@ -130,7 +163,7 @@ def serve(req_fd, resp_fd, layers, max_depth=64):
                 except (TypeError, ValueError) as exc:
                     reply = {"ok": False, "kind": "result", "error": str(exc)[:_TRACE_CHARS]}
         elif op == "call_many":  # one round trip for many calls; the first failure ends the batch
-            reply = _call_many(namespace, request["function"], request["arg_lists"], max_depth)
+            reply = _call_many(namespace, request["function"], request["arg_lists"], max_depth, request.get("timeout"))
         else:
             reply = {"ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
         reply["nonce"] = request.get("nonce")

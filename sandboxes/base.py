@@ -6,6 +6,7 @@ import abc
 from contextlib import AbstractContextManager
 from typing import Any, Sequence
 
+from sandboxes.errors import CandidateError
 from sandboxes.limits import SandboxLimits
 
 __all__ = ["Session", "Sandbox"]
@@ -30,9 +31,28 @@ class Session(abc.ABC):
     def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
         """Call `function` once per argument list; raise `CandidateError` on the first failure, naming it.
 
-        `timeout` is per call. The fork-server backends send the whole batch in one round trip, with
-        `timeout` times the number of calls for the whole batch; this default makes one call each."""
+        `timeout` is per call. The fork-server backends send the whole batch in one round trip (each call
+        still ends at its own `timeout`, and the batch at `timeout` times its length); this default makes
+        one call each."""
         return [self.call(function, *args, timeout=timeout) for args in arg_lists]
+
+    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> Any:
+        """Start a `call_many` batch and return a ticket for `receive_many`, which returns its results or raises
+        what `call_many` would have. The fork-server backends write the batch and return at once, so the
+        candidate computes while the caller prepares another batch; tickets are received in the order sent,
+        and a batch sent must hold nothing that depends on the replies of a batch not yet received. This
+        default runs the batch at once."""
+        try:
+            return self.call_many(function, arg_lists, timeout=timeout), None
+        except CandidateError as exc:
+            return None, exc
+
+    def receive_many(self, ticket: Any) -> list[Any]:
+        """The results of the batch `send_many` returned `ticket` for (see there)."""
+        results, error = ticket
+        if error is not None:
+            raise error
+        return results
 
     def cpu_seconds(self) -> float | None:
         """CPU time of everything the session has run so far, measured outside the sandbox (None when

@@ -9,7 +9,10 @@ class CandidateError(Exception):
     """The candidate failed: it raised, returned something that is not plain JSON, or broke the protocol.
 
     The message is safe to show in a prompt (it is cut and holds only the candidate's own text).
+    `index` is the call of a `call_many` batch that failed, when known.
     """
+
+    index: int | None = None
 
 
 class CandidateTimeout(CandidateError):

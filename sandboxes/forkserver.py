@@ -8,6 +8,7 @@ a 4-byte length and JSON, each request carrying a fresh nonce that its reply mus
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import math
@@ -22,7 +23,7 @@ import struct
 import tempfile
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -38,6 +39,7 @@ _OUTPUT_TAIL = 4000
 _START_TIMEOUT = 20.0
 _SPARES = 3  # sessions set up ahead, one per distinct limits (a staged evaluation uses several)
 _FLOAT_RANGE = 2 ** 1024  # the smallest integer a float cannot hold
+_PIPE_AHEAD = 60_000  # a request longer than this is written only once the replies ahead of it are read
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -60,14 +62,15 @@ def _bounded_int(text: str) -> int:
 
 
 def _depth(value: Any) -> int:
-    """How deeply lists and dicts nest in `value` (iteratively: the candidate chooses the depth)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (list, tuple, dict)):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
+    """How deeply lists and dicts nest in `value` (level by level, without recursion: the candidate chooses
+    the depth)."""
+    deepest, level = 0, [value]
+    while True:
+        containers = [item for item in level if isinstance(item, (list, tuple, dict))]
+        if not containers:
+            return deepest
+        deepest += 1
+        level = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
 
 
 def _as_tuple(obj: dict[str, Any]) -> Any:
@@ -139,6 +142,18 @@ class ForkHandle:
             self._status = -1
 
 
+@dataclass
+class _Batch:
+    """A `call_many` request sent ahead (`send_many`), with its reply or error once read."""
+
+    nonce: int
+    function: str
+    n: int
+    per_call: float
+    reply: dict[str, Any] | None = None
+    error: CandidateError | None = None
+
+
 class ForkSession(Session):
     """A running sandbox child with a candidate loaded, spoken to over two pipes. Built by
     `ForkServerSandbox.session`."""
@@ -154,6 +169,7 @@ class ForkSession(Session):
         self._limits = limits
         self._left = limits.wall_seconds  # charged only while a call runs: evaluator time is not the candidate's
         self._dead_reason: str | None = None
+        self._queued: collections.deque[_Batch] = collections.deque()  # batches sent, replies not yet received
         self.layers: dict[str, str] = {}
 
     # -- the wire ---------------------------------------------------------------------------------
@@ -175,33 +191,57 @@ class ForkSession(Session):
 
     def _exchange(self, request: dict[str, Any] | None, timeout: float, max_bytes: int | None = None,
                   max_depth: int | None = None) -> dict[str, Any]:
+        for batch in self._queued:  # replies of batches sent ahead come first; nobody will receive them now
+            self._collect(batch)
+        self._queued.clear()
+        nonce = self._post(request) if request is not None else None
+        return self._await(nonce, timeout, max_bytes, max_depth)
+
+    def _post(self, request: dict[str, Any]) -> int:
+        """Write `request` with a fresh nonce (a frame the candidate forged ahead of time cannot match)."""
+        if self._dead_reason:
+            raise CandidateError(f"session is over: {self._dead_reason}")
+        nonce = request["nonce"] = secrets.randbits(62)
+        body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
+        if len(body) > _PIPE_AHEAD:  # the candidate may be writing a long reply that nobody reads meanwhile
+            for batch in self._queued:
+                self._collect(batch)
+        frame = memoryview(struct.pack(">I", len(body)) + body)  # one write: the child wakes once per request
+        with self._failures("write"):
+            while frame:
+                frame = frame[os.write(self._req, frame):]
+        return nonce
+
+    def _await(self, nonce: int | None, timeout: float, max_bytes: int | None = None,
+               max_depth: int | None = None) -> dict[str, Any]:
+        """Read the reply to the request with `nonce`, within `timeout` (and the session's wall time)."""
         if self._dead_reason:
             raise CandidateError(f"session is over: {self._dead_reason}")
         started = time.monotonic()
-        session_bound = self._left <= timeout
+        over = "session wall_seconds" if self._left <= timeout else f"timeout={timeout:g}s"
         deadline = started + min(timeout, self._left)
-        nonce = None
         try:
-            if request is not None:
-                # a fresh nonce per request: a frame the candidate forged ahead of time cannot match
-                nonce = request["nonce"] = secrets.randbits(62)
-                body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
-                os.write(self._req, struct.pack(">I", len(body)))
-                with open(self._req, "wb", closefd=False) as pipe:
-                    pipe.write(body)
-            (length,) = struct.unpack(">I", self._read_exact(4, deadline))
-            cap = max_bytes or self._limits.max_result_bytes
-            if length > cap:
-                self._kill(f"reply of {length} bytes is over max_result_bytes={self._limits.max_result_bytes}"
-                           + (" per call" if max_bytes else ""))
-                raise CandidateError(self._dead_reason)
-            reply = parse_reply(self._read_exact(length, deadline), max_depth or self._limits.max_result_depth,
-                                self.keep_tuples)
-            if reply.get("nonce") != nonce:
-                raise ValueError("reply does not answer this request (forged or out of order)")
-            return reply
+            with self._failures(over):
+                (length,) = struct.unpack(">I", self._read_exact(4, deadline))
+                cap = max_bytes or self._limits.max_result_bytes
+                if length > cap:
+                    self._kill(f"reply of {length} bytes is over max_result_bytes={self._limits.max_result_bytes}"
+                               + (" per call" if max_bytes else ""))
+                    raise CandidateError(self._dead_reason)
+                reply = parse_reply(self._read_exact(length, deadline), max_depth or self._limits.max_result_depth,
+                                    self.keep_tuples)
+                if reply.get("nonce") != nonce:
+                    raise ValueError("reply does not answer this request (forged or out of order)")
+                return reply
+        finally:
+            self._left -= time.monotonic() - started
+
+    @contextlib.contextmanager
+    def _failures(self, over: str) -> Iterator[None]:
+        """Turn whatever goes wrong on the wire into the candidate's `CandidateError`, killing the session."""
+        try:
+            yield
         except CandidateTimeout:
-            over = "session wall_seconds" if session_bound else f"timeout={timeout:g}s"
             self._kill(f"timed out ({over})")
             raise CandidateTimeout(f"candidate timed out ({over}); killed with its process group") from None
         except (CandidateCrash, BrokenPipeError):
@@ -214,8 +254,6 @@ class ForkSession(Session):
             self._kill("broke the protocol")
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise CandidateError(f"candidate sent an invalid reply: {reason}") from None
-        finally:
-            self._left -= time.monotonic() - started
 
     def _crash_message(self) -> str:
         code = self._proc.wait()
@@ -291,24 +329,60 @@ class ForkSession(Session):
 
     def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
         """`function` called once per argument list in one round trip. Each result is checked as for
-        `call` (plain JSON, `max_result_bytes` and `max_result_depth` per call); the batch's timeout is
-        `timeout` times the number of calls; a failure in call k raises `CandidateError` naming call k."""
-        arg_lists = [list(args) for args in arg_lists]
+        `call` (plain JSON, `max_result_bytes` and `max_result_depth` per call). Each call has `timeout`
+        of its own (a timer in the sandbox ends the batch at the call that overruns it, as `CandidateTimeout`);
+        the worker's deadline for the whole batch, `timeout` times the number of calls, catches a candidate
+        that disarms that timer. A failure in call k raises `CandidateError` naming call k."""
         if not arg_lists:
             return []
-        n = len(arg_lists)
-        reply = self._exchange({"op": "call_many", "function": function, "arg_lists": arg_lists},
-                               (timeout or self._limits.call_timeout) * n,
-                               max_bytes=self._limits.max_result_bytes * n, max_depth=self._limits.max_result_depth + 1)
+        return self.receive_many(self.send_many(function, arg_lists, timeout))
+
+    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> int:
+        """Write a `call_many` batch and return at once (see `Session.send_many`)."""
+        arg_lists = [list(args) for args in arg_lists]
+        if not arg_lists:
+            raise ValueError("send_many needs at least one argument list")
+        per_call = timeout or self._limits.call_timeout
+        nonce = self._post({"op": "call_many", "function": function, "arg_lists": arg_lists, "timeout": per_call})
+        self._queued.append(_Batch(nonce, function, len(arg_lists), per_call))
+        return nonce
+
+    def receive_many(self, ticket: int) -> list[Any]:
+        """The results of the batch `send_many` returned `ticket` for; batches are received in the order sent."""
+        if not self._queued or self._queued[0].nonce != ticket:
+            raise ValueError("receive_many: batches are received in the order they were sent, each once")
+        batch = self._collect(self._queued[0])
+        self._queued.popleft()
+        if batch.error is not None:
+            raise batch.error
+        reply, function, n, per_call = batch.reply, batch.function, batch.n, batch.per_call
         if not reply["ok"]:
             index = reply.get("index")
             where = f"call {index} of {n} ({function})" if isinstance(index, int) else f"call_many({function})"
-            raise CandidateError(f"{where}: {reply.get('traceback') or reply.get('error')}")
+            if reply.get("kind") == "timeout":  # the runner's own timer: a call that would have timed out alone
+                self._kill(f"timed out (timeout={per_call:g}s)")
+                error: CandidateError = CandidateTimeout(f"candidate timed out (timeout={per_call:g}s) in {where}; "
+                                                         "killed with its process group")
+            else:
+                error = CandidateError(f"{where}: {reply.get('traceback') or reply.get('error')}")
+            error.index = index if isinstance(index, int) and 0 <= index < n else None
+            raise error
         results = reply.get("result")
         if not isinstance(results, list) or len(results) != n:
             self._kill("broke the protocol")
             raise CandidateError(f"candidate sent an invalid reply: {n} results expected")
         return results
+
+    def _collect(self, batch: _Batch) -> _Batch:
+        """Read `batch`'s reply (once), keeping it or the error it raised for `receive_many`."""
+        if batch.reply is None and batch.error is None:
+            try:
+                batch.reply = self._await(batch.nonce, batch.per_call * batch.n,
+                                          max_bytes=self._limits.max_result_bytes * batch.n,
+                                          max_depth=self._limits.max_result_depth + 1)
+            except CandidateError as exc:
+                batch.error = exc
+        return batch
 
     @property
     def output(self) -> str:

@@ -108,6 +108,7 @@ class _Run:
     evaluator_errors_in_a_row: int = 0
     last_evaluator_error: str = ""
     held_out: bool | None = None  # whether the problem has validation data (None: not asked yet)
+    longest_eval: float = 0.0  # seconds of the longest evaluation or validation of this invocation
     unapplied: UnappliedWatch = field(default_factory=lambda: UnappliedWatch(None))
     metrics: CampaignMetrics = field(default_factory=lambda: CampaignMetrics("", "", enabled=False))
     migrations: Cadence = field(default_factory=lambda: Cadence(0))  # the population's, every migration_interval
@@ -273,13 +274,15 @@ class Campaign:
                     number = schedule.next_iteration()
                     run.in_flight.add(asyncio.create_task(run.iterations.run(number, number % run.parts.population.islands)))
                 run.stats.in_flight = len(run.in_flight)
-                finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED,
+                                                             timeout=self._wall_left(run))  # stop on time
                 if not begun:
                     run.parts.pool.begin()
                     begun = True
                 for task in finished:
                     program = task.result()
                     if program is not None:  # None: closed by a spending cap before its request left
+                        run.longest_eval = max(run.longest_eval, program.eval_seconds or 0.0)
                         self._record(run, program)
                 run.stats.in_flight = len(run.in_flight)
                 display.update(run.stats, run.db.iterations)
@@ -388,6 +391,7 @@ class Campaign:
         run.held_out = result is not None
         if result is None:
             return
+        run.longest_eval = max(run.longest_eval, result.seconds)
         run.db.set_validation(program.id, {"valid": result.valid, "score": result.score,
                                            "metrics": result.metrics, "feedback": result.feedback})
         run.metrics.validation(result.score if result.valid else None)
@@ -425,7 +429,7 @@ class Campaign:
         _log.info("campaign stopped: %s", reason)
         await self._cancel(run.in_flight)  # before the figures: a write under way still commits (`aadd`)
         if run.validations:
-            await asyncio.gather(*run.validations)
+            await self._settle_validations(run)
         self._record_stop(run, "finished", reason)
         best = run.db.best()
         if best is not None:
@@ -436,6 +440,26 @@ class Campaign:
                               seconds=time.monotonic() - run.started,
                               stop_reason=reason, evaluator_errors=run.stats.evaluator_errors,
                               setup_seconds=run.setup_seconds, direction=self.config.problem.direction)
+
+    def _wall_left(self, run: _Run) -> float | None:
+        """Seconds until `budget.wall_seconds` (None: no wall-clock budget)."""
+        wall = self.config.budget.wall_seconds
+        return None if wall is None else max(0.0, run.started + wall - time.monotonic())
+
+    async def _settle_validations(self, run: _Run) -> None:
+        """Wait for the validations under way; with `budget.wall_seconds`, until one evaluation's time (the
+        longest of this invocation) past it at most: those still running then are cancelled, and said."""
+        longest = max(run.longest_eval, (run.initial.eval_seconds or 0.0) if run.initial else 0.0)
+        left = self._wall_left(run)
+        done, late = await asyncio.wait(run.validations, timeout=None if left is None else left + longest)
+        for task in done:
+            if not task.cancelled():
+                task.result()  # a validation's own error is not hidden
+        if late:
+            _log.warning("budget.wall_seconds=%g: %d validation(s) still running %.1f s after it were not waited "
+                         "for (one evaluation took up to %.1f s); their programs keep no validation score",
+                         self.config.budget.wall_seconds, len(late), longest, longest)
+            await self._cancel(late)
 
     def _record_stop(self, run: _Run | None, state: str, reason: str) -> None:
         """Record in the database how this invocation ended, for `evolve status`; never raises (why the campaign

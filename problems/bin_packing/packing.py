@@ -9,12 +9,12 @@ item) instead of one; element-wise priority functions pack identically either wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Packing", "Priority", "online_pack"]
+__all__ = ["Packing", "Priority", "online_pack", "packing_steps"]
 
 Priority = Callable[[int, list[int]], Sequence[float]]
 
@@ -40,6 +40,18 @@ class Packing:
 
 def online_pack(items: Sequence[int], capacity: int, priority: Priority) -> Packing:
     """Pack `items` one at a time with `priority` (see the module docstring); `priority` may raise."""
+    steps = packing_steps(items, capacity)
+    request = next(steps)
+    while True:
+        try:
+            request = steps.send(priority(*request))
+        except StopIteration as done:
+            return done.value
+
+
+def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, list[int]], Sequence[float], Packing]:
+    """`online_pack` as an episode (`evaluators.lockstep`): yields `(item, bins)` for each item, is sent the
+    priorities, returns the `Packing`."""
     remaining = np.empty(len(items), dtype=np.int64)
     opened = 0
     assignment = []
@@ -47,11 +59,10 @@ def online_pack(items: Sequence[int], capacity: int, priority: Priority) -> Pack
     for item in items:
         if item > capacity:
             raise ValueError(f"item {item} exceeds the bin capacity {capacity}")
-        fits = np.flatnonzero(remaining[:opened] >= item)
+        fits = (remaining[:opened] >= item).nonzero()[0]
         offered = remaining[fits].tolist() + [capacity]
-        scores = np.asarray(priority(int(item), offered), dtype=float)
-        choice = int(np.argmax(scores))
-        tightest = int(np.argmin(offered))  # the first of the tightest: best fit's choice
+        choice = int(np.asarray((yield int(item), offered), dtype=float).argmax())  # the first of the highest
+        tightest = offered.index(min(offered))  # the first of the tightest: best fit's choice
         agree += choice == tightest
         if choice == len(fits):
             voluntary += len(fits) > 0

@@ -17,14 +17,14 @@ the fleet's capacity.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from problems.cluster_scheduling.traces import Trace
 
-__all__ = ["Outcome", "ScoreFn", "simulate", "stranded", "thresholds"]
+__all__ = ["Outcome", "ScoreFn", "simulate", "simulation_steps", "stranded", "thresholds"]
 
 ScoreFn = Callable[[dict, list[list[float]]], Sequence[float]]
 
@@ -73,6 +73,19 @@ def stranded(free: np.ndarray, limits: tuple[float, float]) -> tuple[float, floa
 
 def simulate(trace: Trace, score: ScoreFn, exhausted_quantile: float = 0.1) -> Outcome:
     """Schedule every task of `trace` with `score` (which may raise) and account for it."""
+    steps = simulation_steps(trace, exhausted_quantile)
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(score(*request))
+    except StopIteration as done:
+        return done.value
+
+
+def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator[tuple[dict, list[list[float]]],
+                                                                                  Sequence[float], Outcome]:
+    """`simulate` as an episode (`evaluators.lockstep`): yields `(task, machines)` for each placement, is sent
+    the scores, returns the `Outcome`."""
     capacity = trace.capacity
     free = capacity.copy()
     running = np.zeros(len(capacity), dtype=np.int64)
@@ -96,13 +109,14 @@ def simulate(trace: Trace, score: ScoreFn, exhausted_quantile: float = 0.1) -> O
                                                   queued[0], queued[1]])
             clock = to
 
-    def place(k: int, now: float) -> bool:
+    def place(k: int, now: float) -> Generator[tuple[dict, list[list[float]]], Sequence[float], bool]:
         cpu, mem = float(trace.cpu[k]), float(trace.mem[k])
-        fits = np.flatnonzero((free[:, 0] >= cpu) & (free[:, 1] >= mem))
+        fits = ((free[:, 0] >= cpu) & (free[:, 1] >= mem)).nonzero()[0]
         if not len(fits):
             return False
         offered = np.column_stack([free[fits], capacity[fits]]).tolist()
-        machine = int(fits[int(np.argmax(np.asarray(score({"cpu": cpu, "mem": mem}, offered), dtype=float)))])
+        scores = yield {"cpu": cpu, "mem": mem}, offered
+        machine = int(fits[int(np.asarray(scores, dtype=float).argmax())])
         free[machine] -= (cpu, mem)
         running[machine] += 1
         placements[k] = machine
@@ -117,11 +131,11 @@ def simulate(trace: Trace, score: ScoreFn, exhausted_quantile: float = 0.1) -> O
             free[machine] += (trace.cpu[task], trace.mem[task])
             running[machine] -= 1
             for waiting in list(queue):  # every waiting task that now fits, in arrival order
-                if place(waiting, when):
+                if (yield from place(waiting, when)):
                     queue.remove(waiting)
                     queued[:] -= (trace.cpu[waiting], trace.mem[waiting])
         advance(now)
-        if not place(k, now):
+        if not (yield from place(k, now)):
             queue.append(k)
             queued[:] += (trace.cpu[k], trace.mem[k])
             waited += 1

@@ -78,3 +78,31 @@ class Slow(CirclePacking):
         import time
 
         time.sleep(self.seconds)
+
+
+class Stalling(CirclePacking):
+    """Scores the initial program's first evaluation like circle packing; every other evaluation, and every
+    validation, waits until the test sets `RELEASE` (`STALLED` counts the waits), then fails: a problem whose
+    evaluations outlast any budget. It waits in `prepare`, before a sandbox session is opened."""
+
+    import threading as _threading
+
+    RELEASE = _threading.Event()
+    STALLED = _threading.Semaphore(0)
+    _lock = _threading.Lock()
+    _scored = False
+
+    def prepare(self, code: str) -> None:
+        from pathlib import Path
+
+        initial = (Path(__file__).parents[2] / "problems" / "circle_packing" / "initial.py").read_text()
+        with self._lock:
+            first = code == initial and not Stalling._scored
+            Stalling._scored = Stalling._scored or first
+        if not first:
+            self.STALLED.release()
+            self.RELEASE.wait()
+            raise RuntimeError("released after the campaign stopped")
+
+    def validate(self, candidate):
+        return super().evaluate(candidate)

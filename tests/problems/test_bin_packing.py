@@ -25,6 +25,7 @@ from problems.bin_packing.instances import (
     parse_group,
 )
 from problems.bin_packing.packing import online_pack
+from problems.bin_packing.scoring import summarise
 
 
 PROBLEM = "bin_packing"
@@ -212,12 +213,22 @@ def test_a_missing_entrypoint_and_a_slow_candidate_are_invalid(problem, evaluato
 
 
 def test_a_candidate_that_always_opens_a_new_bin_is_valid_and_scores_badly(problem, evaluator, sandbox):
+    """It is far worse than best fit on the quick instances, so the cascade stops there; without the quick
+    stage it is packed on every training instance."""
     source = "def priority(item, bins):\n    return [0.0] * (len(bins) - 1) + [1.0]\n"
-    result = evaluate_program(evaluator, sandbox, source, problem.limits)
-    assert result.valid
+
+    def one_bin_each(instances):  # pooled excess of a bin per item
+        l1 = sum(i.l1_bound for i in instances)
+        return -100 * (sum(len(i.items) for i in instances) - l1) / l1
+
+    held = evaluate_program(evaluator, sandbox, source, problem.limits)
+    assert held.valid and held.stage == "quick" and "train" not in held.stage_seconds
+    assert held.score == pytest.approx(one_bin_each(evaluator.quick_set)) and held.metrics["instances"] == 4
+    assert "held the program back" in held.feedback
+    result = evaluate_program(load_evaluator(problem, quick_margin=None), sandbox, source, problem.limits)
+    assert result.valid and result.stage == "train"
     train = evaluator.splits["train"]
-    l1 = sum(i.l1_bound for i in train)
-    assert result.score == pytest.approx(-100 * (sum(len(i.items) for i in train) - l1) / l1)  # a bin per item
+    assert result.score == pytest.approx(one_bin_each(train))
     expected = np.mean([100 * (len(i.items) - i.l1_bound) / i.l1_bound for i in train])
     assert result.metrics["excess_pct"] == pytest.approx(expected)
     assert result.metrics["voluntary_new_bin_pct"] > 50
@@ -243,3 +254,61 @@ def test_the_test_split_is_scored_only_through_its_hook(problem, sandbox, initia
     result = evaluate_held_out(small, sandbox, initial, problem.limits, "test")
     assert result.valid and result.metrics["instances"] == 3 and result.feedback.startswith("test:")
     assert set(result.metrics) >= {"excess_pct_or120", "excess_pct_weibull500"}
+
+
+# -- the batched path and the cascade ------------------------------------------------------------------
+
+SAME_AS_ONE_CALL_EACH = [
+    "import numpy as np\ndef priority(item, bins):\n    return -np.asarray(bins, dtype=float)\n",  # best fit
+    "def priority(item, bins):\n    return [-k for k in range(len(bins))]\n",  # first fit
+    "def priority(item, bins):\n    return [b - 0.01 * (b == max(bins)) for b in bins]\n",  # worst fit, no new bin
+    "import math\ndef priority(item, bins):\n    return [math.sin(item * b) for b in bins]\n",  # arbitrary
+]
+
+
+@pytest.mark.parametrize("source", SAME_AS_ONE_CALL_EACH)
+def test_packing_instances_side_by_side_scores_what_one_call_per_item_scores(problem, sandbox, source):
+    """The score of the batched path, bit for bit, against the packer driven by one `call` per item (on a
+    smaller training split of instances of unequal lengths: one call per item is slow)."""
+    evaluator = load_evaluator(problem, quick_margin=None, train={"or120": 3, "weibull250": 2, "or500": 1})
+    result = evaluate_program(evaluator, sandbox, source, problem.limits)
+    train = evaluator.splits["train"]
+    with sandbox.session(source, problem.limits) as session:
+        packings = [online_pack(inst.items, inst.capacity, lambda item, bins: session.call("priority", item, bins))
+                    for inst in train]
+    assert result.valid and result.stage == "train"
+    assert result.score == -summarise(train, [p.bins for p in packings]).pooled_excess_pct
+    two_lanes = load_evaluator(problem, quick_margin=None, train={"or120": 3, "weibull250": 2, "or500": 1}, lanes=2)
+    overlapped = evaluate_program(two_lanes, sandbox, source, problem.limits)
+    assert overlapped.score == result.score and overlapped.features == result.features
+    items = sum(len(inst.items) for inst in train)
+    assert result.metrics["best_fit_agreement_pct"] == 100 * sum(p.best_fit_agreement for p in packings) / items
+
+
+def test_the_quick_stage_is_not_packed_twice_and_changes_no_score(problem, evaluator, sandbox, initial, initial_result):
+    assert [inst.name for inst in evaluator.quick_set] == ["train-or120-00", "train-or250-00", "train-or500-00",
+                                                           "train-weibull1000-00"]
+    assert initial_result.stage == "train" and set(initial_result.stage_seconds) >= {"smoke", "quick", "train"}
+    plain = evaluate_program(load_evaluator(problem, quick_margin=None), sandbox, initial, problem.limits)
+    assert "quick" not in plain.stage_seconds
+    assert plain.score == initial_result.score and plain.features == initial_result.features
+    drop = {"ms_per_item", "smoke.ms_per_item", "quick.ms_per_item"}
+    assert {k: v for k, v in plain.metrics.items() if k not in drop and not k.startswith("quick.")} == \
+        {k: v for k, v in initial_result.metrics.items() if k not in drop and not k.startswith("quick.")}
+    calls = ("import numpy as np\ncalls = [0]\ndef priority(item, bins):\n    calls[0] += 1\n"
+             "    return -np.asarray(bins, dtype=float)\ndef count():\n    return calls[0]\n")
+    with sandbox.session(calls, problem.limits) as session:
+        for stage in evaluator.stages():
+            assert stage.run(session).valid
+        items = sum(len(i.items) for i in evaluator.splits["train"]) + len(evaluator.smoke_set[0].items)
+        assert session.call("count") == items  # smoke, then every training item once: quick's are not redone
+
+
+def test_one_slow_item_in_a_batch_times_out_on_its_own_and_names_its_instance(problem, sandbox):
+    """A hang on one item of the 16 packed side by side ends at that call's timeout (0.3 s), as it would alone."""
+    hang = ("import time\ndef priority(item, bins):\n    if len(bins) > 12:\n        time.sleep(60)\n"
+            "    return [-b for b in bins]\n")
+    hung = evaluate_program(load_evaluator(problem, call_timeout=0.3, quick_margin=None), sandbox, hang,
+                            problem.limits)
+    assert not hung.valid and hung.failure == "timeout" and hung.stage == "train"
+    assert "timed out (timeout=0.3s) in call" in hung.feedback and "train instance train-" in hung.feedback

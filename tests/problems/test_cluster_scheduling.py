@@ -17,6 +17,7 @@ from problems.cluster_scheduling.heuristics import (
     first_fit,
     worst_fit,
 )
+from problems.cluster_scheduling.scoring import summarise
 from problems.cluster_scheduling.simulator import simulate, stranded, thresholds
 from problems.cluster_scheduling.traces import GeneratorConfig, Trace, build_splits, generate
 
@@ -186,11 +187,17 @@ def test_a_hanging_or_slow_candidate_is_invalid(problem, sandbox):
 
 
 def test_first_fit_as_a_candidate_scores_what_the_reference_scores(problem, evaluator, sandbox):
+    """Bit for bit, through the batched calls; with the cascade, first fit is held back after the quick trace,
+    more than `quick_margin` points worse than best fit there."""
     source = "def score(task, machines):\n    return [-float(k) for k in range(len(machines))]\n"
-    result = evaluate_program(evaluator, sandbox, source, problem.limits)
+    result = evaluate_program(load_evaluator(problem, quick_margin=None), sandbox, source, problem.limits)
     first = next(r for r in evaluator.references("train") if r["method"] == "first fit")
-    assert result.valid and result.score == pytest.approx(-first["wasted %"], abs=1e-12)
+    assert result.valid and result.stage == "train" and result.score == -first["wasted %"]
     assert result.metrics["gain_over_best_fit"] < 0
+    held = evaluate_program(evaluator, sandbox, source, problem.limits)
+    assert held.valid and held.stage == "quick" and held.metrics["traces"] == 1
+    assert held.score == -summarise([simulate(evaluator.quick_set[0], first_fit)], 1.0)["wasted_pct"]
+    assert -held.score > evaluator.quick_bar and "held the program back" in held.feedback
 
 
 def test_a_better_heuristic_scores_better_on_train_and_validation(problem, evaluator, sandbox, initial,

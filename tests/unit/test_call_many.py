@@ -65,7 +65,34 @@ def test_missing_function_and_a_hang(sandbox):
         with pytest.raises(CandidateError, match="defines no function 'nope'"):
             s.call_many("nope", [[1]])
     with sandbox.session(PROGRAM, SandboxLimits(call_timeout=1, wall_seconds=60)) as s:
-        with pytest.raises(CandidateTimeout, match=r"timeout=3s"):  # 1 s per call, 3 calls: 3 s for the batch
+        with pytest.raises(CandidateTimeout, match=r"timeout=1s\) in call 2 of 3"):  # 1 s for each call
             s.call_many("slow", [[0], [1], [2]], timeout=1)
         with pytest.raises(CandidateError, match="session is over"):
             s.call("slow", 0)
+
+
+def test_each_call_of_a_batch_has_its_own_timeout(sandbox):
+    """A hang in call 2 of 100 ends the batch after about one call's timeout, as that call alone would
+    have ended, not after the batch's 100 timeouts; the session is over, as after a timed-out `call`."""
+    program = PROGRAM + "import time\ndef nap(x):\n    if x == 2:\n        time.sleep(3600)\n    return x\n"
+    with sandbox.session(program, SandboxLimits(call_timeout=1, wall_seconds=3600)) as s:
+        with pytest.raises(CandidateTimeout, match=r"timeout=1s\) in call 2 of 100 \(nap\)"):
+            s.call_many("nap", [[k] for k in range(100)], timeout=1)
+        with pytest.raises(CandidateError, match="session is over"):
+            s.call("nap", 0)
+
+
+def test_a_candidate_that_swallows_exceptions_still_times_out_per_call(sandbox):
+    program = ("import time\ndef stubborn(x):\n    try:\n        time.sleep(3600)\n    except Exception:\n"
+               "        return x\n    return x\n")
+    with sandbox.session(program, SandboxLimits(call_timeout=1, wall_seconds=3600)) as s:
+        with pytest.raises(CandidateTimeout, match=r"in call 0 of 50"):
+            s.call_many("stubborn", [[k] for k in range(50)], timeout=1)
+
+
+def test_a_candidate_that_disarms_the_timer_meets_the_batch_deadline(sandbox):
+    program = ("import signal, time\ndef sly(x):\n    signal.setitimer(signal.ITIMER_REAL, 0)\n"
+               "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    time.sleep(3600)\n    return x\n")
+    with sandbox.session(program, SandboxLimits(call_timeout=1, wall_seconds=3600)) as s:
+        with pytest.raises(CandidateTimeout, match=r"timeout=3s"):  # the worker's guard: 1 s per call, 3 calls
+            s.call_many("sly", [[0], [1], [2]], timeout=1)
