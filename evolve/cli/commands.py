@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -384,10 +385,10 @@ def _report(args: argparse.Namespace) -> None:
 def _ui(args: argparse.Namespace) -> None:
     from evolve.ui.server import make_server
 
-    server = make_server(args.path, args.host, args.port)
-    host, port = server.server_address[:2]
+    token = "" if args.no_token else args.token or os.environ.get("EVOLVE_UI_TOKEN") or None
+    server = make_server(args.path, args.host, args.port, token)
     runs = len(server.sources)
-    _out.print(f"evolve ui: http://{host}:{port}/ ({runs} run dir{'s' if runs != 1 else ''} under {args.path}, "
+    _out.print(f"evolve ui: {server.url} ({runs} run dir{'s' if runs != 1 else ''} under {args.path}, "
                "read-only); Ctrl-C stops it", markup=False, highlight=False)
     try:
         server.serve_forever()
@@ -625,7 +626,11 @@ def _main(argv: list[str]) -> None:
     p = verbs.add_parser("ui", help="a local web view of campaigns: curves, MAP-Elites maps, lineage, code, prompts")
     p.add_argument("path", nargs="?", default="runs", help="a run dir, or a folder of them (default: runs)")
     p.add_argument("--port", type=int, default=8470, help="port on 127.0.0.1 (default: 8470; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only; "
+                   "any other needs a token)")
+    p.add_argument("--token", help="the token a request must show (default: $EVOLVE_UI_TOKEN, else a random one "
+                   "printed in the URL when --host is not loopback)")
+    p.add_argument("--no-token", action="store_true", help="no token (refused unless --host is loopback)")
     p.set_defaults(func=_ui)
     p = verbs.add_parser("doctor", help="the sandbox's protection layers and what a session costs")
     p.add_argument("--sandbox", default="process", help="the backend to examine (default: process)")

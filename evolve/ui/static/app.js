@@ -305,6 +305,11 @@ async function poll() {
 }
 
 async function start() {
+  const params = new URLSearchParams(window.location.search);
+  if (!EMBEDDED && params.has("token")) {  // the browser keeps it as a cookie: out of the address bar and history
+    params.delete("token");
+    window.history.replaceState(null, "", window.location.pathname + (params.toString() ? `?${params}` : ""));
+  }
   if (typeof Plotly === "undefined") { notice("the chart library did not load"); return; }
   let runs;
   try {
