@@ -43,13 +43,14 @@ def candidate_text(text: object, use: str, limit: int | None = None) -> str:
     text = text if isinstance(text, str) else str(text)
     total = len(text)
     if total > 2 * cap:  # only what can be kept is cleaned: a candidate's text may be megabytes
-        text = text[:cap] + "\n" + text[-cap:]
+        text = text[:cap] + text[-cap:]
     text = _NEWLINES.sub("\n", text)
     text = _CONTROLS.sub("", _SEQUENCES.sub("", text))
     text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes "?"
     if len(text) <= cap:
         return text
-    note = f"\n[... cut: {total} characters in all ...]\n"
+    line = "\n" if "\n" in text else " "  # a one-line text stays one line
+    note = f"{line}[... cut: {total} characters in all ...]{line}"
     room = cap - len(note)
     if room < 2:
         return text[:cap]

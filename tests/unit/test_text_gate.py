@@ -39,6 +39,8 @@ def test_each_use_has_its_cap_and_a_long_text_keeps_its_head_and_tail():
     assert len(candidate_text(text, "prompt", limit=300)) == 300
     assert len(candidate_text(text, "terminal", limit=10**9)) == TEXT_CAPS["terminal"]  # a limit only lowers
     assert candidate_text(text, "web", limit=0) == "" and candidate_text("abcdef", "web", limit=3) == "abc"
+    assert "\n" not in candidate_text("one line " * 100_000, "terminal")  # a one-line text stays one line
+    assert "\n[... cut: " in candidate_text("two\nlines " * 100_000, "terminal")
     short = "a" * TEXT_CAPS["terminal"]
     assert candidate_text(short, "terminal") == short
 
