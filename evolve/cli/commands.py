@@ -625,7 +625,7 @@ def _main(argv: list[str]) -> None:
     p.set_defaults(func=_report)
     p = verbs.add_parser("ui", help="a local web view of campaigns: curves, MAP-Elites maps, lineage, code, prompts")
     p.add_argument("path", nargs="?", default="runs", help="a run dir, or a folder of them (default: runs)")
-    p.add_argument("--port", type=int, default=8470, help="port on 127.0.0.1 (default: 8470; 0 picks a free one)")
+    p.add_argument("--port", type=int, default=8470, help="port to listen on (default: 8470; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only; "
                    "any other needs a token)")
     p.add_argument("--token", help="the token a request must show (default: $EVOLVE_UI_TOKEN, else a random one "
