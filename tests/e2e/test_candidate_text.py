@@ -83,3 +83,48 @@ class Leaky(Approximation):
         seen_by_the_model = prompts + [f"{f} {e}" for f, e in conn.execute("select feedback, error from programs")]
     assert not [text for text in seen_by_the_model if CANARY in text]
     assert CANARY in Path(run_dir / "campaign.log").read_text()  # the user's record has it; the model's does not
+
+
+def test_a_campaign_of_hostile_children_keeps_their_text_inert(tmp_path):
+    """A model (the fake server) proposes children that print and raise escape sequences, HTML and a
+    megabyte: what the model is sent back about them, what is stored and what `evolve status` shows carry
+    their words, cut, and none of their sequences."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from evolve.api import compose
+    from evolve.cli.status_view import render
+    from evolve.config import LLMConfig, ModelConfig
+    from evolve.observe.status import read_status
+    from evolve.testing import FakeOpenAIServer
+
+    folder = new_problem("hostile_children", tmp_path)
+    counter = iter(range(1000))
+
+    def responder(request):
+        n = next(counter)
+        return (f"Try variant {n}.\n<<<<<<< SEARCH\n    return 0.5 * x\n=======\n    text = {HOSTILE_TEXT!r}\n"
+                f"    print(text * 1000)\n    raise ValueError(text + 'x' * {1_000_000 + n} + text)\n"
+                ">>>>>>> REPLACE\n")
+
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(responder) as server:
+        config = compose(folder, ["budget.iterations=12", "progress=off", "ray.start_after=100000", "prompt.full=0",
+                                  "prompt.crossover=0", "prompt.scratchpad_interval=2"])
+        config.llm = LLMConfig(kind="ensemble", models=[ModelConfig(model="fake-model", base_url=server.base_url,
+                                                                    max_retries=0)], concurrency=2)
+        evolve.run(folder, run_dir=run_dir, config=config).close()
+        sent = [m["content"] for r in server.requests if "messages" in r for m in r["messages"]]
+    assert sent and all(CONTROLS.search(text) is None and "x" * 1000 not in text for text in sent)
+    assert any("What keeps failing" in text and "<script>alert('evolve')</script>" in text for text in sent)
+    with sqlite3.connect(f"file:{run_dir / 'programs.db'}?mode=ro", uri=True) as conn:
+        rows = conn.execute("select feedback, error from programs where status = 'invalid'").fetchall()
+    assert len(rows) >= 10
+    for feedback, error in rows:
+        for text in (feedback, error):
+            assert CONTROLS.search(text) is None and len(text) <= TEXT_CAPS["database"] and "VALID" in text
+    console = Console(file=StringIO(), width=200)
+    console.print(render(read_status(run_dir)))
+    shown = console.file.getvalue()
+    assert CONTROLS.search(shown) is None and "invalid" in shown and "x" * 1000 not in shown
