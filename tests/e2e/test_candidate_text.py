@@ -1,5 +1,6 @@
-"""Candidate text end to end: `evolve check` on a hostile initial program shows its text inert, and a
-campaign whose programs fail on held-out data, saying what they saw, never puts that in a prompt."""
+"""Candidate text end to end: `evolve check` on a hostile initial program shows its text inert; a
+campaign whose programs fail on held-out data, saying what they saw, never puts that in a prompt; and a
+campaign of hostile children proposed by a model sends the model their words, never their sequences."""
 
 from __future__ import annotations
 

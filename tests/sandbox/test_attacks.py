@@ -26,8 +26,16 @@ import pytest
 from evaluators import evaluate_program
 from evolve.config import SandboxConfig
 from evolve.evaluation.sandboxing import make_sandbox
-from evolve.testing.attacks import (ATTACKS, HELD_IF_VALID, HONEST, HOSTILE_TEXT, PROBE, SECRET, TEXT_ATTACKS,
-                                    ContractEvaluator)
+from evolve.testing.attacks import (
+    ATTACKS,
+    HELD_IF_VALID,
+    HONEST,
+    HOSTILE_TEXT,
+    PROBE,
+    SECRET,
+    TEXT_ATTACKS,
+    ContractEvaluator,
+)
 from sandboxes import TEXT_CAPS, SandboxLimits
 from tests.sandbox.docker_engine import docker_sandbox
 
