@@ -13,6 +13,7 @@ from typing import Any
 from evaluators.base import Evaluator
 from evaluators.score import Score
 from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, Sandbox, SandboxLimits
+from sandboxes.text import candidate_text
 
 __all__ = ["EvaluationResult", "evaluate_program", "evaluate_held_out"]
 
@@ -28,10 +29,11 @@ class EvaluationResult:
         score: the final stage's value (None when invalid).
         metrics: metrics of every stage reached (earlier stages' keys prefixed with `stage.`).
         features: MAP-Elites coordinates from the final stage.
-        feedback: the evaluator's text about the program, or the failure reason.
+        feedback: the evaluator's text about the program, or the failure reason (through the gate for
+            candidate text, `sandboxes.candidate_text`: it may quote the candidate).
         stage: the last stage reached.
         seconds: wall time of the whole evaluation, sandbox start included.
-        output: the tail of the candidate's stdout and stderr.
+        output: the tail of the candidate's stdout and stderr (through the same gate).
         evaluator_error: the evaluator itself raised (a bug in trusted code, not the candidate's fault).
         stage_seconds: wall time per stage reached (`load`: starting sandbox sessions).
         failure: what failed, by kind: "" (nothing), `timeout`, `crash` or `candidate_error` (the
@@ -158,12 +160,12 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
     return EvaluationResult(
         valid=score.valid,
         score=float(score.value) + 0.0 if score.valid else None,  # + 0.0: a -0.0 (say -excess) reads 0
-        metrics=final_metrics,
+        metrics={k: candidate_text(v, "result") if isinstance(v, str) else v for k, v in final_metrics.items()},
         features=dict(score.features),
-        feedback=score.feedback,
+        feedback=candidate_text(score.feedback, "result"),
         stage=stage_name,
         seconds=time.perf_counter() - start,
-        output=output,
+        output=candidate_text(output, "result"),
         evaluator_error=evaluator_error,
         stage_seconds=timings,
         failure=failure or ("" if score.valid else "rejected"),
@@ -187,5 +189,6 @@ def evaluate_held_out(evaluator: Evaluator, sandbox: Sandbox, code: str, limits:
     except CandidateError as exc:
         score = Score.invalid(f"{which}: {exc}")
     return EvaluationResult(valid=score.valid, score=float(score.value) + 0.0 if score.valid else None,
-                            metrics=dict(score.metrics), features=dict(score.features), feedback=score.feedback,
+                            metrics=dict(score.metrics), features=dict(score.features),
+                            feedback=candidate_text(score.feedback, "result"),
                             stage=which, seconds=time.perf_counter() - start)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sandboxes.base import Sandbox, Session
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
+from sandboxes.text import TEXT_CAPS, candidate_text
 from sandboxes.view import default_view, package_paths
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "TEXT_CAPS",
     "CandidateCrash",
     "CandidateError",
     "CandidateTimeout",
@@ -35,6 +37,7 @@ __all__ = [
     "SandboxLimits",
     "SandboxUnavailable",
     "Session",
+    "candidate_text",
     "default_view",
     "package_paths",
 ]

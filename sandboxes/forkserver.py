@@ -32,6 +32,7 @@ from sandboxes.base import Sandbox, Session
 from sandboxes.cgroups import CgroupSupport, SessionCgroup
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
+from sandboxes.text import candidate_text
 
 __all__ = ["ForkHandle", "ForkServerSandbox", "ForkSession", "THREAD_CAPS", "parse_reply", "recv_exact"]
 
@@ -267,7 +268,7 @@ class ForkSession(Session):
                 what += f"; the session's memory limit was hit ({memory})"
         else:
             what = f"exited with code {code}"
-        tail = self.output.strip().splitlines()[-3:]
+        tail = candidate_text(self.output, "result").strip().splitlines()[-3:]
         return f"candidate process {what}" + (f": {' | '.join(tail)}" if tail else "")
 
     def _kill(self, reason: str) -> None:
@@ -302,7 +303,7 @@ class ForkSession(Session):
         """Load the candidate's source into a ready child."""
         reply = self._exchange({"op": "load", "source": source}, self._limits.call_timeout)
         if not reply["ok"]:
-            raise CandidateError(f"program failed to load: {reply.get('traceback') or reply.get('error')}")
+            raise CandidateError(f"program failed to load: {_said(reply)}")
 
     def cpu_seconds(self) -> float | None:
         """CPU time of everything the session ran so far, read outside the sandbox (its cgroup, or the
@@ -324,7 +325,7 @@ class ForkSession(Session):
         reply = self._exchange({"op": "call", "function": function, "args": list(args)},
                                timeout or self._limits.call_timeout)
         if not reply["ok"]:
-            raise CandidateError(str(reply.get("traceback") or reply.get("error")))
+            raise CandidateError(_said(reply))
         return reply.get("result")
 
     def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
@@ -364,7 +365,7 @@ class ForkSession(Session):
                 error: CandidateError = CandidateTimeout(f"candidate timed out (timeout={per_call:g}s) in {where}; "
                                                          "killed with its process group")
             else:
-                error = CandidateError(f"{where}: {reply.get('traceback') or reply.get('error')}")
+                error = CandidateError(f"{where}: {_said(reply)}")
             error.index = index if isinstance(index, int) and 0 <= index < n else None
             raise error
         results = reply.get("result")
@@ -626,6 +627,12 @@ class ForkServerSandbox(Sandbox):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _said(reply: dict[str, Any]) -> str:
+    """What a failed reply says (its traceback, else its error), through the gate: the candidate may have
+    written the frame itself, so nothing in it is cut or clean unless cut and cleaned here."""
+    return candidate_text(reply.get("traceback") or reply.get("error"), "result")
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:

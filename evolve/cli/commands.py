@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -29,13 +30,14 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evolve.config import Config, register_configs, to_config
 from evolve.errors import EvolveError, Interrupted, RunDirError, RunLocked
 from evolve.storage.lock import RunLock
 from evolve.observe.logs import setup_logging
-from sandboxes import SandboxUnavailable
+from sandboxes import SandboxUnavailable, candidate_text
 
 _ONE_LINE_ERRORS = (EvolveError, SandboxUnavailable)  # printed as one line, exit code 1
 
@@ -44,6 +46,11 @@ __all__ = ["main"]
 _console = Console(stderr=True, soft_wrap=True)
 _out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _campaigns_run: list[Path] = []  # run dirs of campaigns this process ran: it then ends at once
+
+
+def _shown(text: object, limit: int | None = None) -> str:
+    """Text that may quote a candidate (feedback, errors), fit for the terminal: no escape sequences, cut."""
+    return candidate_text(text, "terminal", limit)
 
 
 def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int | None = None,
@@ -79,7 +86,7 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int 
                 log.removeHandler(handler)  # campaign.log goes with the run dir
                 handler.close()
             shutil.rmtree(run_dir, ignore_errors=True)
-            _console.print(f"evolve: {failure} (nothing was kept: {run_dir} is removed)", markup=False,
+            _console.print(f"evolve: {_shown(failure)} (nothing was kept: {run_dir} is removed)", markup=False,
                            highlight=False)
         else:
             log.error("%s", _failure_line(failure, run_dir))
@@ -178,7 +185,7 @@ def _hydra_check(test_program: str | None, again: bool) -> None:
         try:
             _check(to_config(cfg), test_program, again)
         except _ONE_LINE_ERRORS as exc:
-            _console.print(f"evolve: {exc}", markup=False, highlight=False)
+            _console.print(f"evolve: {_shown(exc)}", markup=False, highlight=False)
             sys.exit(1)
 
     app()
@@ -189,7 +196,7 @@ def _format(value: object) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1e-3 and value else f"{value:.4f}".rstrip("0").rstrip(".")
-    return str(value)
+    return escape(_shown(value, 200))  # a table cell: rich markup is read in it
 
 
 def _check(config: Config, test_program: str | None, again: bool = False) -> None:
@@ -226,7 +233,7 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
             stored = json.loads(record.read_text())
             if stored.get("code") == code:
                 _out.print(f"{path} was scored on the test data at {stored['when']}: score {_format(stored['score'])}; "
-                           f"{stored['feedback']} (recorded in {record}; --again scores it anew)",
+                           f"{_shown(stored['feedback'])} (recorded in {record}; --again scores it anew)",
                            markup=False, highlight=False)
                 return
         result = evaluate_held_out(evaluator, sandbox, code, problem.limits, "test")
@@ -245,7 +252,7 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
         for key, value in sorted(result.metrics.items()):
             table.add_row(key, _format(value))
         _out.print(table)
-        _out.print(result.feedback, markup=False, highlight=False)
+        _out.print(_shown(result.feedback), markup=False, highlight=False)
         _out.print("The test data is for a final figure only: tuning against it would make the figure meaningless.")
         return
     layers = Table("layer", "state", title=f"sandbox={config.sandbox.kind}")
@@ -256,10 +263,11 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     result = evaluate_program(evaluator, sandbox, initial, problem.limits, problem.stage_limits)
     verdict = f"score {natural(result.score, problem.direction):.6g} ({problem.direction})" if result.valid \
         else "INVALID"
-    _out.print(f"initial program: {verdict} in {result.seconds:.2f} s; {result.feedback}", markup=False, highlight=False)
+    _out.print(f"initial program: {verdict} in {result.seconds:.2f} s; {_shown(result.feedback)}", markup=False,
+               highlight=False)
     if not result.valid:
         raise EvolveError(f"the initial program of {problem.name!r} is invalid at stage {result.stage}: "
-                          f"{' '.join(result.feedback.split())[:300]}")
+                          f"{_shown(' '.join(result.feedback.split()), 300)}")
     _check_determinism(problem, evaluator, result, evaluate_program(evaluator, sandbox, initial, problem.limits,
                                                                     problem.stage_limits))
     for split in evaluator.reference_splits:
@@ -361,7 +369,7 @@ def _best(args: argparse.Namespace) -> None:
     if best.validation is None:
         _out.print("  (no validation figures: the problem has no held-out data, or validation has not finished)")
     if best.feedback:
-        _out.print(f"  feedback: {best.feedback}", markup=False, highlight=False)
+        _out.print(f"  feedback: {_shown(best.feedback)}", markup=False, highlight=False)
     _out.print(f"code: {run_dir / 'best.py'} (or `evolve best {run_dir} --code`)")
 
 
@@ -377,10 +385,10 @@ def _report(args: argparse.Namespace) -> None:
 def _ui(args: argparse.Namespace) -> None:
     from evolve.ui.server import make_server
 
-    server = make_server(args.path, args.host, args.port)
-    host, port = server.server_address[:2]
+    token = "" if args.no_token else args.token or os.environ.get("EVOLVE_UI_TOKEN") or None
+    server = make_server(args.path, args.host, args.port, token)
     runs = len(server.sources)
-    _out.print(f"evolve ui: http://{host}:{port}/ ({runs} run dir{'s' if runs != 1 else ''} under {args.path}, "
+    _out.print(f"evolve ui: {server.url} ({runs} run dir{'s' if runs != 1 else ''} under {args.path}, "
                "read-only); Ctrl-C stops it", markup=False, highlight=False)
     try:
         server.serve_forever()
@@ -456,7 +464,7 @@ def _doctor(args: argparse.Namespace) -> None:
             result = evaluate_program(ContractEvaluator(timeout=2.0), sandbox, attack.source, limits)
             held = result.valid if attack.name in HELD_IF_VALID else not result.valid
             why = "every trick failed; it answered honestly" if result.valid else \
-                " ".join(result.feedback.split())[-110:]
+                escape(_shown(" ".join(result.feedback.split()))[-110:])
             report.add_row(attack.name, attack.category, ("contained: " if held else "[bold red]NOT contained: [/]") + why)
         _out.print(report)
     close = getattr(sandbox, "close", None)
@@ -501,7 +509,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     except _ONE_LINE_ERRORS as exc:
-        _console.print(f"evolve: {exc}", markup=False, highlight=False)
+        _console.print(f"evolve: {_shown(exc)}", markup=False, highlight=False)
         _end(1)
     except SystemExit as exc:
         _end(exc.code)
@@ -617,8 +625,12 @@ def _main(argv: list[str]) -> None:
     p.set_defaults(func=_report)
     p = verbs.add_parser("ui", help="a local web view of campaigns: curves, MAP-Elites maps, lineage, code, prompts")
     p.add_argument("path", nargs="?", default="runs", help="a run dir, or a folder of them (default: runs)")
-    p.add_argument("--port", type=int, default=8470, help="port on 127.0.0.1 (default: 8470; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8470, help="port to listen on (default: 8470; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only; "
+                   "any other needs a token)")
+    p.add_argument("--token", help="the token a request must show (default: $EVOLVE_UI_TOKEN, else a random one "
+                   "printed in the URL when --host is not loopback)")
+    p.add_argument("--no-token", action="store_true", help="no token (refused unless --host is loopback)")
     p.set_defaults(func=_ui)
     p = verbs.add_parser("doctor", help="the sandbox's protection layers and what a session costs")
     p.add_argument("--sandbox", default="process", help="the backend to examine (default: process)")

@@ -16,6 +16,7 @@ from evolve.errors import CampaignNotFound, RunDirError
 from evolve.observe.outcomes import top_reasons, unapplied_message
 from evolve.storage.lock import file_holder, pid_alive
 from evolve.observe.status import CampaignStatus, read_status
+from sandboxes import candidate_text
 
 __all__ = ["render", "watch"]
 
@@ -35,6 +36,11 @@ def _when(moment: datetime | float | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _shown(text: str) -> str:
+    """Text that may quote a candidate (failure reasons, errors), fit for the terminal."""
+    return candidate_text(text, "terminal")
+
+
 def _failure(status: str, reason: str, n: int, example: str) -> str:
     """`3 invalid, e.g. got (3, 4)`: a reason grouped with its numbers as N shows its first real instance."""
     if not example:
@@ -48,10 +54,10 @@ def render(status: CampaignStatus) -> RenderableType:
     table = Table(title=Text(f"{s.campaign} ({s.problem}, {s.direction})"), show_header=False)
 
     def row(label: str, value: str | Text) -> None:  # values as text: a reason may hold [brackets]
-        table.add_row(label, value if isinstance(value, Text) else Text(value))
+        table.add_row(label, value if isinstance(value, Text) else Text(_shown(value)))
 
     state = Text(s.state.state, style=_STYLE.get(s.state.state, ""))
-    state.append(f": {s.state.reason}" if s.state.reason else "")
+    state.append(f": {_shown(s.state.reason)}" if s.state.reason else "")
     if s.state.stopped_at is not None:
         state.append(f" (at {_when(s.state.stopped_at)})")
     elif s.state.state == "running" and s.state.heartbeat is not None:
@@ -88,11 +94,12 @@ def render(status: CampaignStatus) -> RenderableType:
     limit = s.unapplied_limit
     if in_a_row and in_a_row >= (limit or 20):
         stopped = "the campaign stopped: " if limit and s.unapplied_stops else "warning: "
-        parts.append(Text(f"{stopped}the last {unapplied_message(in_a_row, collections.Counter(reasons), last)}"))
+        message = unapplied_message(in_a_row, collections.Counter(reasons), last)
+        parts.append(Text(_shown(f"{stopped}the last {message}")))
     for name, m in sorted(s.models.items()):
         if m.get("failing"):
-            parts.append(Text(f"model {name or '-'} is failing: its last {m['failing']} calls failed; last error: "
-                              f"{m['last_error']}"))
+            parts.append(Text(_shown(f"model {name or '-'} is failing: its last {m['failing']} calls failed; "
+                                     f"last error: {m['last_error']}")))
     spend = {name: m for name, m in s.models.items() if "calls" in m}
     if spend:
         models = Table("proposer", "calls", "failed", "tokens in", "tokens out", "cost $", "improved parent",
@@ -108,7 +115,7 @@ def render(status: CampaignStatus) -> RenderableType:
         kinds = Table("proposer", "proposals", "applied", "edit failed", "why not applied", "transport failed",
                       "prompt too large", "valid / evaluated", title="proposals per proposer")
         for name, m in sorted(outcomes.items()):
-            why = top_reasons(collections.Counter(m["edit_failures"]), 6) if m["edit_failures"] else "-"
+            why = Text(_shown(top_reasons(collections.Counter(m["edit_failures"]), 6))) if m["edit_failures"] else "-"
             kinds.add_row(name or "-", str(m["proposals"]), str(m["applied"]), str(m["edit_failed"]), why,
                           str(m["transport_failed"]), str(m["prompt_too_large"]), f"{m['valid']} / {m['evaluated']}")
         parts.append(kinds)

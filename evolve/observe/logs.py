@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from sandboxes import candidate_text
+
 __all__ = ["setup_logging"]
 
 
@@ -29,10 +31,11 @@ class _Terminal(logging.StreamHandler):
 
 
 class _TerminalFormat(logging.Formatter):
-    """`evolve: ` before a warning or an error, so it reads as one; information as it is."""
+    """`evolve: ` before a warning or an error, so it reads as one; information as it is. What a record
+    quotes of a candidate (a validation's failure, an evaluator's error) reaches the terminal through the gate."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = candidate_text(super().format(record), "terminal")
         return f"evolve: {text}" if record.levelno >= logging.WARNING else text
 
 

@@ -12,6 +12,7 @@ from evolve.config import PromptConfig
 from evolve.errors import ConfigError
 from evolve.proposals.llm.base import Prompt, PromptTooLarge
 from evolve.program import NODE_METRIC, Program
+from sandboxes import candidate_text
 
 __all__ = ["PromptBuilder", "estimate_tokens"]
 
@@ -28,13 +29,13 @@ _BUILTIN = Path(__file__).with_name("prompt_templates")
 
 
 def _cut(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit // 2] + "\n[...]\n" + text[-limit // 2:]
+    """Text that may quote a candidate (feedback, errors), through the gate and within `limit`."""
+    return candidate_text(text, "prompt", limit).strip()
 
 
 def _metrics(program: Program) -> str:
-    shown = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in program.metrics.items()
-             if k != NODE_METRIC}  # where it ran says nothing about the code
+    shown = {k: (round(v, 6) if isinstance(v, float) else _cut(v, 300) if isinstance(v, str) else v)
+             for k, v in program.metrics.items() if k != NODE_METRIC}  # where it ran says nothing about the code
     return json.dumps(shown, sort_keys=True) if shown else "none"
 
 

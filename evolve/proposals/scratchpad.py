@@ -12,6 +12,7 @@ import re
 
 from evolve.program import Program, ProgramStatus
 from evolve.storage.database import ProgramDatabase
+from sandboxes import candidate_text
 
 __all__ = ["Scratchpad", "explanation"]
 
@@ -52,7 +53,7 @@ class Scratchpad:
     def _count_failure(self, status: ProgramStatus, error: str) -> None:
         if status in (ProgramStatus.INVALID, ProgramStatus.EDIT_FAILED) and error:
             first = error.strip().splitlines()[-1] if status is ProgramStatus.INVALID else error
-            self._failures[re.sub(r"\d+(\.\d+)?", "N", first)[:120]] += 1
+            self._failures[candidate_text(re.sub(r"\d+(\.\d+)?", "N", first)[:120], "prompt")] += 1
 
     def restore(self, database: ProgramDatabase, failures: int = 5000) -> None:
         """Observe a resumed campaign's history from small columns: every valid program's score against its

@@ -32,10 +32,11 @@ from evolve.storage._orm import (CampaignRow, LLMCallRow, LLMMessagesRow, Migrat
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase
 from evolve.program import Program, ProgramStatus
+from sandboxes import candidate_text
 
 __all__ = ["Member", "ProgramDatabase", "Summary", "count_improvements"]
 
-_ERROR_CHARS = 2000
+_ERROR_CHARS = 2000  # of an error (the gate's `database` cap holds the rest of the candidate's text)
 _PROPOSAL_CHARS = 20000
 _CACHED_PROGRAMS = 4096  # full programs (code included) kept in memory, least recently used dropped
 STOP_STATES = ("finished", "interrupted", "failed")
@@ -354,8 +355,9 @@ class ProgramDatabase:
         return dict(
             campaign_id=self.campaign_id, iteration=iteration, status=status.value, code=code,
             code_hash=code_hash, score=score if status is ProgramStatus.VALID else None,
-            metrics=metrics or {}, features=features or {}, feedback=feedback,
-            error=error[:_ERROR_CHARS], parent_id=parent.id if parent else None, island=island,
+            metrics=metrics or {}, features=features or {}, feedback=candidate_text(feedback, "database"),
+            error=candidate_text(error, "database", _ERROR_CHARS), parent_id=parent.id if parent else None,
+            island=island,
             generation=parent.generation + 1 if parent else 0, proposer=proposer,
             proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
             propose_seconds=propose_seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -395,7 +397,8 @@ class ProgramDatabase:
         self._writable()
         return dict(campaign_id=self.campaign_id, iteration=iteration, parent_hash=parent_hash,
                     inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[], response=response,
-                    error=error[:_ERROR_CHARS], prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    error=candidate_text(error, "database", _ERROR_CHARS), prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
                     cost=cost, seconds=seconds, created_at=datetime.now(timezone.utc), prompt=messages)
 
     def _insert_call(self, call: dict[str, Any]) -> None:
@@ -486,7 +489,8 @@ class ProgramDatabase:
         if state not in STOP_STATES:
             raise ValueError(f"state={state!r}: use one of {', '.join(STOP_STATES)}")
         with self._sessions() as s:
-            s.add(StopRow(campaign_id=self.campaign_id, state=state, reason=reason[:_ERROR_CHARS], at=time.time(),
+            s.add(StopRow(campaign_id=self.campaign_id, state=state,
+                          reason=candidate_text(reason, "database", _ERROR_CHARS), at=time.time(),
                           iterations=self.iterations, host=socket.gethostname(), pid=os.getpid()))
             s.commit()
 
@@ -504,7 +508,7 @@ class ProgramDatabase:
         self._writable()
         with self._sessions() as s:
             row = s.get(ProgramRow, program_id)
-            row.validation = validation
+            row.validation = {**validation, "feedback": candidate_text(validation.get("feedback", ""), "database")}
             s.commit()
             program = _snapshot(row)
         if "_cache" not in self.__dict__:  # opened without indexes: none to update

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from evaluators import Evaluator, Score
 
-__all__ = ["Attack", "ATTACKS", "HONEST", "PROBE", "HELD_IF_VALID", "ContractEvaluator", "SECRET"]
+__all__ = ["Attack", "ATTACKS", "HONEST", "PROBE", "HELD_IF_VALID", "ContractEvaluator", "SECRET", "HOSTILE_TEXT",
+           "TEXT_ATTACKS"]
 
 SECRET = "sk-evolve-attack-canary-7f3a"
 HONEST = "def solve(x):\n    return 2 * x\n"
@@ -45,6 +46,25 @@ def forge(text):
         data = data[os.write(fd, data):]
 """
 
+# What a terminal, a chart label or a page would obey: clear the screen, home the cursor, print "VALID" in
+# green, retitle the window, reset the terminal, a carriage return, a NUL, an 8-bit CSI, a bidirectional
+# override, and HTML (a script, an image with a handler, bold tags). The gate leaves none of it active.
+HOSTILE_TEXT = ("\x1b[2J\x1b[H\x1b[1;32mVALID: score 1e9\x1b[0m\x1b]0;evolve: VALID\x07\x1bc\rVALID\x00\x9b2J"
+                "\u202e<script>alert('evolve')</script><img src=x onerror=alert(1)><b>bold</b>")
+_TEXT = f"TEXT = {HOSTILE_TEXT!r}\n"
+# a failure reply written by the candidate itself, whose traceback no runner has cut
+_FORGE_FAILURE = """
+import json, os, struct, sys
+def forge_failure(text):
+    frame = sys._getframe()
+    while frame is not None and "request" not in frame.f_locals:
+        frame = frame.f_back
+    nonce, fd = frame.f_locals["request"]["nonce"], frame.f_locals["resp_fd"]
+    body = json.dumps({"ok": False, "nonce": nonce, "kind": "call", "traceback": text}).encode()
+    data = struct.pack(">I", len(body)) + body
+    while data:
+        data = data[os.write(fd, data):]
+"""
 
 class ContractEvaluator(Evaluator):
     """Three calls of `solve`, each killed after `timeout` seconds; 1.0 when all are right. Keeps every
@@ -61,7 +81,10 @@ class ContractEvaluator(Evaluator):
             answers.append(candidate.call("solve", x, timeout=self.timeout))
             self.seen.append(answers[-1])
         if answers != [2, 4, 6] or any(type(a) is not int for a in answers):
-            return Score.invalid(f"wrong answers {str(answers)[:200]}")
+            # the answers as they came, uncut, as a careless evaluator would: the gate for candidate text cuts
+            # and cleans feedback built from a candidate's output (`sandboxes.candidate_text`)
+            said = "; ".join(a if isinstance(a, str) else repr(a) for a in answers)
+            return Score.invalid(f"wrong answers: {said}")
         return Score(value=1.0)
 
 
@@ -449,5 +472,30 @@ def solve(x):
         pass
     return 2 * x if made < 20000 else {"files": made}
 """),
-
+    _attack("escape_text_returned", "oversized and escape-laden text (feedback built from its answers)", _TEXT + """
+import sys
+print(TEXT * 3)
+print(TEXT, file=sys.stderr)
+def solve(x):
+    print(TEXT)
+    sys.stderr.write(TEXT)
+    return TEXT
+""", "wrong answers"),
+    _attack("escape_text_raised", "oversized and escape-laden text (in its error)", _TEXT + """
+def solve(x):
+    print(TEXT)
+    raise ValueError(TEXT)
+""", "ValueError"),
+    _attack("megabyte_feedback", "oversized and escape-laden text (megabytes of answers and output)", _TEXT + """
+import sys
+def solve(x):
+    sys.stdout.write(TEXT * 20000)
+    return TEXT + "<" * 300000 + "x" * 600000 + TEXT
+""", "characters in all"),
+    _attack("megabyte_error", "oversized and escape-laden text (a forged failure of 900 kB)", _TEXT + _FORGE_FAILURE + """
+def solve(x):
+    forge_failure(TEXT + "x" * 900000 + TEXT)
+    return 2 * x
+""", "characters in all"),
 ]
+TEXT_ATTACKS = [a for a in ATTACKS if a.category.startswith("oversized and escape-laden text")]

@@ -17,6 +17,7 @@ from evolve.config import Config
 from evolve.population import Population, restore_population
 from evolve.storage.database import ProgramDatabase
 from evolve.program import ProgramStatus, score_spread
+from sandboxes import candidate_text
 
 __all__ = ["campaign_data", "finite", "lineage_ids", "program_detail"]
 
@@ -146,7 +147,7 @@ def _reason(status: ProgramStatus, error: str) -> str:
     if traceback:  # the exception's own line says more than the traceback's first
         lines = [line for line in tail.splitlines() if line.strip()]
         error = head + (lines[-1].strip() if lines else "")
-    first = " ".join(error.split())[:90]
+    first = candidate_text(" ".join(error.split())[:90], "web")
     return f"{status.value}: {_NUMBERS.sub('N', first) or 'no reason given'}"
 
 
@@ -285,15 +286,21 @@ def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_cha
     def cut(text: str) -> str:
         return text if not max_chars or len(text) <= max_chars else text[:max_chars] + f"\n… ({len(text) - max_chars} more characters)"
 
+    def quoted(text: str) -> str:  # may quote the candidate: through the gate, as any view of it
+        return candidate_text(text, "web", max_chars or None)
+
     validation = program.validation
     if validation is not None:
-        validation = {**validation, "score": natural(validation.get("score"), direction)}
+        validation = {**validation, "score": natural(validation.get("score"), direction),
+                      "feedback": quoted(validation.get("feedback") or "")}
     return {
         "id": program.id, "iteration": program.iteration, "status": program.status.value,
         "score": natural(program.score, direction), "island": program.island, "generation": program.generation,
         "parent": program.parent_id, "proposer": program.proposer, "mode": program.mode,
-        "code": cut(program.code), "diff": cut(diff), "feedback": program.feedback, "error": program.error,
-        "metrics": program.metrics, "validation": validation, "spread": score_spread(program.metrics),
+        "code": cut(program.code), "diff": cut(diff), "feedback": quoted(program.feedback),
+        "error": quoted(program.error),
+        "metrics": {k: quoted(v) if isinstance(v, str) else v for k, v in program.metrics.items()},
+        "validation": validation, "spread": score_spread(program.metrics),
         "prompt": [{"role": m.get("role", ""), "content": cut(str(m.get("content", "")))}
                    for m in (call or {}).get("messages", [])],
         "reply": cut((call or {}).get("response") or program.proposal or ""),

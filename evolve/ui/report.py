@@ -22,6 +22,7 @@ from evolve.observe.outcomes import model_outcomes, trailing_unapplied, unapplie
 from evolve.program import Program, ProgramStatus
 from evolve.ui.assets import fill, plotly_js, static_text
 from evolve.ui.data import campaign_data, finite, lineage_ids, program_detail
+from sandboxes import candidate_text
 
 __all__ = ["ReportWriter", "write_report"]
 
@@ -35,7 +36,7 @@ def _fmt(value: object) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.6g}"
-    return html.escape(str(value))
+    return html.escape(candidate_text(value, "web", 200))
 
 
 def _diff(before: str, after: str) -> str:
@@ -111,7 +112,8 @@ def _tables(db: ProgramDatabase, config: Config) -> list[str]:
              + ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(counts.items())) + "</p>"]
     if best is not None and initial is not None:
         parts += [f"<h2>Best program {best.id} (iteration {best.iteration}, by {html.escape(best.proposer)})</h2>",
-                  _side_by_side(best, initial, direction), f"<p>{html.escape(best.feedback)}</p>"]
+                  _side_by_side(best, initial, direction),
+                  f"<p>{html.escape(candidate_text(best.feedback, 'web', _EMBED_CHARS))}</p>"]
     parts += _proposals(programs, db, config)
     parts += [("<h2>Top programs</h2><table><tr><th>id</th><th>iteration</th><th>generation</th><th>island</th>"
                f"<th>score</th><th>validation</th><th>proposer</th></tr>{top_rows}</table>")]

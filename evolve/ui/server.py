@@ -9,12 +9,16 @@ the view never writes. The chart library's script is served from the `plotly` pa
     GET /api/campaigns                the run dirs found and a line about each
     GET /api/campaign?run=K           every chart's data for run K (`evolve.ui.data.campaign_data`)
     GET /api/program?run=K&id=N       one program: code, diff, feedback, prompt and reply
+
+Only for its owner (`evolve.ui.access`): a request whose `Host` names another address is refused (DNS
+rebinding), and off loopback every request needs the token printed in the URL.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from datetime import UTC
@@ -22,9 +26,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 from evolve.errors import EvolveError, RunDirError
+from evolve.ui.access import Access
 from evolve.ui.assets import asset, page
 
 __all__ = ["RunSource", "find_runs", "make_server"]
@@ -168,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        refusal = self.server.access.check(self.headers.get("Host"), self.headers.get("Cookie"), query.get("token"))
+        if refusal is not None:
+            return self._error(refusal.status, refusal.message)
         try:
             if url.path in ("/", "/index.html"):
                 return self._send(page(), "text/html; charset=utf-8")
@@ -214,6 +222,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "max-age=86400" if cache else "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")  # a URL with the token in it goes nowhere else
+        cookie = self.server.access.set_cookie(parse_qs(urlparse(self.path).query).get("token", [None])[-1])
+        if cookie is not None and status == HTTPStatus.OK:
+            self.send_header("Set-Cookie", cookie)
         self.end_headers()
         self.wfile.write(body)
 
@@ -222,9 +234,19 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64  # the page asks for several things at once
 
-    def __init__(self, address: tuple[str, int], sources: list[RunSource]) -> None:
+    def __init__(self, address: tuple[str, int], sources: list[RunSource], token: str | None = None) -> None:
         self.sources = sources
         super().__init__(address, _Handler)
+        self.access = Access(address[0], self.server_address[1], token)
+
+    @property
+    def url(self) -> str:
+        """The address to open: this machine's name on a bind to every interface, the token when there is one."""
+        host, port = self.server_address[:2]
+        if self.access.everywhere:
+            host = socket.gethostname()
+        query = f"?token={quote(self.access.token)}" if self.access.token else ""
+        return f"http://{host}:{port}/{query}"
 
     def server_close(self) -> None:
         super().server_close()
@@ -232,11 +254,13 @@ class _Server(ThreadingHTTPServer):
             source.close()
 
 
-def make_server(path: str | Path, host: str = "127.0.0.1", port: int = 8470) -> _Server:
+def make_server(path: str | Path, host: str = "127.0.0.1", port: int = 8470, token: str | None = None) -> _Server:
     """A server of the run dirs at `path` (call `serve_forever`; `server_address` holds the real port
-    when `port` is 0)."""
+    when `port` is 0, `url` the address to open). `token`: None gives a random one off loopback and none
+    on it; "" asks for none, which a bind off loopback refuses (`evolve.ui.access.Access`)."""
+    Access(host, port, token)  # a bind it would refuse is refused before the port is taken
     sources = [RunSource(run_dir) for run_dir in find_runs(path)]
     try:
-        return _Server((host, port), sources)
+        return _Server((host, port), sources, token)
     except OSError as exc:
         raise EvolveError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --port") from None

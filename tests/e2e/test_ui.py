@@ -3,6 +3,7 @@ a real headless Chromium (Debian's chromium and chromium-driver, installed by sc
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -122,9 +123,10 @@ def test_bad_requests_are_one_line_each(ui):
         assert expected in json.loads(info.value.read())["error"]
 
 
-def chromium():
+def chromium(*arguments: str):
     """A headless Chromium driven by Selenium through Debian's chromedriver (its path given, so Selenium
-    Manager never runs and nothing is downloaded); skipped without it, failed in CI."""
+    Manager never runs and nothing is downloaded), with any further `arguments`; skipped without it, failed
+    in CI."""
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (browser and driver):
         reason = "Debian's chromium and chromium-driver are not installed (run bash scripts/chromium.sh)"
@@ -136,7 +138,8 @@ def chromium():
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,3200"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,3200",
+                *arguments):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
@@ -324,3 +327,128 @@ def test_a_campaign_in_postgresql_is_served_read_only(postgres_url, tmp_path):
             assert server.sources[0].program(first.id)["code"] == "a = 0\n"
         finally:
             server.server_close()
+
+
+# -- only for its owner: the Host header, and a token off loopback -------------------------------------------
+@pytest.fixture
+def small_run(tmp_path) -> Path:
+    """A run dir of two programs, written by hand (no campaign): the failed one's reason holds HTML."""
+    from evolve.config import Config
+    from evolve.problems import get_problem
+    from evolve.program import ProgramStatus
+    from evolve.storage.rundir import open_database, write_config
+
+    config = Config(problem=get_problem("circle_packing"), name="small")
+    write_config(config, tmp_path)
+    with open_database(config, tmp_path) as db:
+        first = db.add(iteration=0, status=ProgramStatus.VALID, code="a = 0\n", code_hash="h0", score=1.0,
+                       features={"radius_spread": 0.1})
+        db.add(iteration=1, status=ProgramStatus.INVALID, code="a = 1\n", code_hash="h1", parent=first,
+               error="stage evaluate: <b>bold</b><img src=x onerror=alert(1)>", feedback="<b>bold</b>")
+    return tmp_path
+
+
+@contextlib.contextmanager
+def serving(run_dir: Path, **options):
+    server = make_server(run_dir, port=0, **options)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def answer(url: str, **headers) -> tuple[int, dict, bytes]:
+    """(status, headers, body) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_a_foreign_host_header_is_refused(small_run):
+    """DNS rebinding: a page elsewhere makes the browser ask evil.example, which resolves to 127.0.0.1."""
+    with serving(small_run) as server:
+        port = server.server_address[1]
+        base = f"http://127.0.0.1:{port}/"
+        for path in ("", "static/app.js", "api/campaigns", "api/campaign?run=0", "api/program?run=0&id=2"):
+            status, _, body = answer(base + path, Host=f"evil.example:{port}")
+            assert status == 403 and "not an address this view serves" in json.loads(body)["error"], path
+            assert b"a = 1" not in body and b"bold" not in body
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"LOCALHOST:{port + 1}"):
+            assert answer(base + "api/program?run=0&id=2", Host=host)[0] == 200, host
+        assert server.url == base  # loopback: no token
+
+
+def test_off_loopback_every_request_needs_the_token(small_run):
+    with serving(small_run, host="0.0.0.0") as server:
+        port, token = server.server_address[1], server.access.token
+        assert len(token) >= 32 and server.url.endswith(f":{port}/?token={token}")
+        base = f"http://127.0.0.1:{port}/"
+        for path in ("", "api/campaigns", "api/program?run=0&id=2"):
+            for query in ("", "?token=wrong" if "?" not in path else "&token=wrong"):
+                status, headers, body = answer(base + path + query)
+                assert status == 401 and "needs its token" in json.loads(body)["error"], path + query
+                assert "Set-Cookie" not in headers and b"a = 1" not in body
+        status, headers, body = answer(f"{base}?token={token}")
+        assert status == 200 and b"<!doctype html>" in body
+        cookie = headers["Set-Cookie"]
+        assert cookie.startswith(f"evolve_ui_{port}={token};") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        status, _, body = answer(base + "api/program?run=0&id=2", Cookie=f"other=1; evolve_ui_{port}={token}")
+        assert status == 200 and json.loads(body)["code"] == "a = 1\n"
+        assert answer(base + "api/campaigns", Cookie=f"evolve_ui_{port}={token}x")[0] == 401
+        assert answer(base + "api/campaigns", Cookie=f"evolve_ui_{port + 1}={token}")[0] == 401  # another view's
+        # the token does not make a foreign Host acceptable
+        assert answer(base + "api/campaigns", Host="evil.example", Cookie=f"evolve_ui_{port}={token}")[0] == 403
+
+
+def test_a_bind_off_loopback_without_a_token_is_refused_in_one_line(small_run, evolve_bin, cli_env):
+    from evolve.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="every interface: it needs a token"):
+        make_server(small_run, host="0.0.0.0", port=0, token="")
+    refused = subprocess.run([evolve_bin, "ui", str(small_run), "--host", "0.0.0.0", "--no-token", "--port", "0"],
+                             env=cli_env, capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "evolve ui --host 0.0.0.0 serves every interface: it needs a token" in refused.stderr
+    proc = subprocess.Popen([evolve_bin, "ui", str(small_run), "--host", "0.0.0.0", "--port", "0"], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().split()[2]
+        port, token = url.split(":")[2].split("/")[0], url.split("?token=")[1]
+        assert len(token) >= 32
+        assert answer(f"http://127.0.0.1:{port}/api/campaigns")[0] == 401
+        assert answer(f"http://127.0.0.1:{port}/api/campaigns?token={token}")[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_chromium_refuses_a_rebound_name_and_keeps_the_token_as_a_cookie(small_run):
+    """A real browser: a name of an attacker's resolving to 127.0.0.1 gets nothing; the printed URL with
+    its token opens the page, whose own requests then carry the cookie; chart labels show the failure's
+    HTML as text."""
+    driver = chromium("--host-resolver-rules=MAP evil.example 127.0.0.1")
+    try:
+        with serving(small_run, token="owner-token-0123456789") as server:
+            port = server.server_address[1]
+            driver.get(f"http://evil.example:{port}/api/program?run=0&id=2")
+            text = driver.execute_script("return document.body.textContent")
+            assert "not an address this view serves" in text and "a = 1" not in text
+            driver.get(f"http://127.0.0.1:{port}/")
+            assert "needs its token" in driver.execute_script("return document.body.textContent")
+            driver.get(server.url)
+            wait_for(driver, "return document.body.dataset.ready === 'yes'")
+            assert "token" not in driver.current_url  # kept as a cookie, out of the address bar
+            assert points(driver, "chart-scores")["valid programs"] == 1
+            labels = driver.execute_script("return [...document.querySelectorAll('#chart-failures .ytick text')]"
+                                           ".map(t => t.textContent)")
+            assert labels == ["invalid: stage evaluate: <b>bold</b><img src=x onerror=alert(N)>"], labels
+            assert not driver.execute_script("return document.querySelector('#chart-failures img, "
+                                             "#chart-failures text b, #chart-failures tspan[style*=bold]')")
+            driver.get(f"http://127.0.0.1:{port}/api/campaigns")  # the cookie alone, no token in the URL
+            assert json.loads(driver.execute_script("return document.body.textContent"))[0]["name"] == "small"
+    finally:
+        driver.quit()

@@ -36,6 +36,13 @@ function fmt(value) {
   return String(Number(value.toPrecision(6)));
 }
 
+// Text for a chart: plotly reads tags (<b>, <br>, <a>) and entities in labels, titles and hover text, so a
+// failure reason or a name that quotes a candidate is escaped to show as written. The page's own markup
+// (el, textContent) never parses HTML.
+function label(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -80,8 +87,8 @@ function scoreTraces(data, axis) {
                line: {shape: "hv", width: 3, color: "#c33"}});
   const end = axis === "evaluation" ? Math.max(1, data.evaluated) : Math.max(1, ...s.time, ...all.time);
   for (const ref of data.references) {
-    traces.push({type: "scatter", mode: "lines", name: ref.name, x: [0, end], y: [ref.value, ref.value],
-                 line: {dash: "dash", color: "#2a7", width: 2}, hovertemplate: `${ref.name}: %{y}<extra></extra>`});
+    traces.push({type: "scatter", mode: "lines", name: label(ref.name), x: [0, end], y: [ref.value, ref.value],
+                 line: {dash: "dash", color: "#2a7", width: 2}, hovertemplate: `${label(ref.name)}: %{y}<extra></extra>`});
   }
   return traces;
 }
@@ -122,7 +129,7 @@ function drawShare(data) {
 function drawFailures(data) {
   const reasons = data.failures.reasons.slice().reverse();
   Plotly.react("chart-failures", [{type: "bar", orientation: "h", x: reasons.map((r) => r[1]),
-                                   y: reasons.map((r) => r[0]), marker: {color: "#c96"},
+                                   y: reasons.map((r) => label(r[0])), marker: {color: "#c96"},
                                    hovertemplate: "%{y}: %{x}<extra></extra>"}],
                {margin: {t: 10, r: 10, b: 40, l: 10}, uirevision: state.run,
                 xaxis: {title: {text: "programs"}}, yaxis: {automargin: true}}, CONFIG);
@@ -149,7 +156,7 @@ function drawMaps(data) {
                         hovertemplate: "program %{customdata}<br>score %{z}<extra></extra>"}],
                  {title: {text: `island ${map.island}: ${map.filled} of ${map.cells} cells`, font: {size: 13}},
                   margin: {t: 35, r: 10, b: 45, l: 55}, uirevision: state.run,
-                  xaxis: {title: {text: map.x.name}}, yaxis: {title: {text: map.y ? map.y.name : ""}}},
+                  xaxis: {title: {text: label(map.x.name)}}, yaxis: {title: {text: map.y ? label(map.y.name) : ""}}},
                  {...CONFIG, displayModeBar: false});
   });
 }
@@ -165,7 +172,7 @@ function drawLineage(data) {
     {type: "scatter", mode: "lines", x: ex, y: ey, line: {color: "#bbb", width: 1}, hoverinfo: "skip", showlegend: false},
     {type: "scatter", mode: "markers", name: "programs", x: nodes.map((n) => n.generation), y: nodes.map((n) => n.y),
      customdata: nodes.map((n) => n.id), showlegend: false,
-     text: nodes.map((n) => `program ${n.id} (iteration ${n.iteration}, island ${n.island}, ${n.proposer || "-"})` +
+     text: nodes.map((n) => `program ${n.id} (iteration ${n.iteration}, island ${n.island}, ${label(n.proposer || "-")})` +
                             `<br>score ${fmt(n.score)}${n.best ? "<br>the best" : ""}`),
      hovertemplate: "%{text}<extra></extra>",
      marker: {size: nodes.map((n) => (n.best ? 18 : 12)), symbol: nodes.map((n) => (n.best ? "star" : "circle")),
@@ -298,6 +305,11 @@ async function poll() {
 }
 
 async function start() {
+  const params = new URLSearchParams(window.location.search);
+  if (!EMBEDDED && params.has("token")) {  // the browser keeps it as a cookie: out of the address bar and history
+    params.delete("token");
+    window.history.replaceState(null, "", window.location.pathname + (params.toString() ? `?${params}` : ""));
+  }
   if (typeof Plotly === "undefined") { notice("the chart library did not load"); return; }
   let runs;
   try {
