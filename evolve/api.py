@@ -104,7 +104,7 @@ def run(problem: str | Path, overrides: Sequence[str] = (), run_dir: str | Path 
     def target() -> None:
         try:
             box["run"] = asyncio.run(coroutine)
-        except BaseException as exc:  # re-raised on the caller's thread
+        except BaseException as exc:  # noqa: BLE001 (re-raised on the caller's thread)
             box["error"] = exc
 
     thread = threading.Thread(target=target, name="evolve-campaign")

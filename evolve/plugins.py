@@ -32,6 +32,6 @@ def load_plugin(group: str, name: str, *, kind: str, built_in: Sequence[str] = (
         raise ConfigError(f"{kind}={name!r} is not known; use one of {', '.join(built_in)}{plugins}")
     try:
         return ep.load()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (a plugin's import may fail in any way: say which plugin in one line)
         raise ConfigError(f"{kind}={name!r}: its plugin {ep.value} failed to load: {type(exc).__name__}: {exc}") \
             from None

@@ -200,7 +200,7 @@ def seccomp_filter():
         import pyseccomp
     except ImportError:
         return None, "pyseccomp is not installed"
-    except Exception as exc:  # e.g. it cannot find libseccomp
+    except Exception as exc:  # noqa: BLE001 (e.g. it cannot find libseccomp)
         return None, f"pyseccomp unusable: {exc}"
     import errno
 

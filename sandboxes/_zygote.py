@@ -104,7 +104,7 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
             os.environ.clear()
             os.environ.update(setup["env"])
             layers = _isolated(setup, namespaced)
-        except BaseException as exc:  # a layer failed hard: report it as a reply, then stop
+        except BaseException as exc:  # noqa: BLE001 (a layer failed hard: report it as a reply, then stop)
             _runner._send(resp_fd, {"ok": False, "kind": "setup", "error": f"sandbox setup failed: {exc}"})
             os._exit(70)
         _runner.serve(req_fd, resp_fd, layers, setup["limits"].get("max_result_depth", 64))

@@ -252,7 +252,7 @@ class DockerSandbox(ForkServerSandbox):
             return None
         try:
             self._container.reload()
-        except Exception:  # the docker SDK's NotFound: the container is gone
+        except Exception:  # noqa: BLE001 (the docker SDK's NotFound: the container is gone)
             return None
         return self._container.attrs["State"]["Pid"] or None
 

@@ -210,7 +210,7 @@ class ForkSession(Session):
             raise CandidateCrash(message) from None
         except CandidateError:
             raise
-        except Exception as exc:  # whatever the candidate sent, the trusted side only reports it
+        except Exception as exc:  # noqa: BLE001 (whatever the candidate sent, the trusted side only reports it)
             self._kill("broke the protocol")
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise CandidateError(f"candidate sent an invalid reply: {reason}") from None
@@ -483,7 +483,7 @@ class ForkServerSandbox(Sandbox):
     def _make_spare(self, limits: SandboxLimits) -> None:
         try:
             session = self._open(limits)
-        except Exception:  # the next session opens the usual way, and says what is wrong
+        except Exception:  # noqa: BLE001 (the next session opens the usual way, and says what is wrong)
             session = None
         old = None
         with self._spare_lock:

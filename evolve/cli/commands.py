@@ -479,7 +479,7 @@ def _sandbox_build(args: argparse.Namespace) -> None:
         image_id = build_image(image, packages=packages)
     except ValueError as exc:  # a package that is not installed here
         raise EvolveError(f"could not build {image}: {exc}") from None
-    except Exception as exc:  # the docker SDK's errors: no engine, no permission
+    except Exception as exc:  # noqa: BLE001 (the docker SDK's errors: no engine, no permission)
         raise EvolveError(f"could not build {image}: {exc}; is dockerd running?") from None
     inside = f" with this interpreter and {', '.join(packages)}" if packages is not None else ""
     use = f"; use it with sandbox=docker sandbox.interpreter=image sandbox.image={image}" if packages is not None else ""

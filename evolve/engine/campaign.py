@@ -448,7 +448,7 @@ class Campaign:
             return
         try:
             run.db.record_stop(state, " ".join(reason.split()))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (recording the end must not hide why the campaign stopped)
             _log.warning("could not record the campaign's end (%s: %s): %s", state, reason, exc)
         self._checkpoint(run)
 
@@ -457,7 +457,7 @@ class Campaign:
         for observer in self._observers:
             try:
                 getattr(observer, hook)(*args)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (an observer's failure must not stop the campaign)
                 _log.warning("%s.%s failed: %s: %s", type(observer).__name__, hook, type(exc).__name__, exc)
 
     @staticmethod
@@ -466,7 +466,7 @@ class Campaign:
         reader without it counts every row."""
         try:
             aggregates.checkpoint(run.db)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (the tally only saves readers time; they count rows without it)
             _log.warning("could not keep the status figures' tally: %s", exc)
 
     @staticmethod

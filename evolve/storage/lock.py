@@ -186,7 +186,7 @@ class RunLock:
                                        .where(RunLockRow.campaign == self._campaign)).first()
                 self.lost = f"pid {row.pid} on host {row.host}" if row else "nobody"
                 return
-            except Exception as exc:  # a database that is briefly unreachable: try again at the next beat
+            except Exception as exc:  # noqa: BLE001 (a database briefly unreachable: try again at the next beat)
                 _log.warning("run lock heartbeat failed: %s", exc)
 
     # -- the end ----------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ class RunLock:
                 with self._engine.begin() as conn:
                     conn.execute(delete(RunLockRow).where(RunLockRow.campaign == self._campaign,
                                                           RunLockRow.token == self._token))
-            except Exception as exc:  # the row goes stale on its own: the next holder takes it over
+            except Exception as exc:  # noqa: BLE001 (the row goes stale on its own: the next holder takes it over)
                 _log.warning("could not release the run lock row: %s", exc)
             self._engine.dispose()
             self._engine = None

@@ -167,5 +167,5 @@ class ReportWriter(CampaignObserver):
         try:
             write_report(run_dir, database, config,
                          references=self._references.result() if self._references is not None else None)
-        except Exception as exc:  # failing here must not hide why the campaign stopped
+        except Exception as exc:  # noqa: BLE001 (failing here must not hide why the campaign stopped)
             _log.warning("report.html was not written: %s: %s", type(exc).__name__, exc)
