@@ -80,7 +80,7 @@ def score_of(result: Any, stage: str) -> Score:
     error = metrics.get("error")
     if error:
         return Score.invalid(f"{stage}: {error}" + (f" | {notes}" if notes else ""),
-                             **{k: v for k, v in numbers.items()})
+                             **numbers)
     if "combined_score" in numbers:
         value = numbers["combined_score"]
     elif numbers:
@@ -90,6 +90,11 @@ def score_of(result: Any, stage: str) -> Score:
     plain = {k: v for k, v in metrics.items() if k in numbers or isinstance(v, (str, bool, type(None)))}
     summary = ", ".join(f"{k}={v:.6g}" for k, v in numbers.items())
     return Score(value=value, metrics=plain, feedback=f"{summary}" + (f" | {notes}" if notes else ""))
+
+
+def _gate(threshold: float | None) -> Callable[[Score], bool]:
+    """Go on past a stage whose score is valid and reaches `threshold` (any valid score when it is None)."""
+    return lambda score: score.valid and (threshold is None or score.value >= threshold)
 
 
 def _functions(code: str) -> set[str]:
@@ -282,7 +287,9 @@ class OpenEvolveEvaluator(Evaluator):
             if not callable(function):
                 break
             threshold = self.cascade_thresholds[n - 1] if n - 1 < len(self.cascade_thresholds) else None
-            gate = (lambda s, t=threshold: s.valid and (t is None or s.value >= t))
-            stages.append(Stage(f"stage{n}", (lambda f, label: lambda c: self._run(f, label, c))(function, f"stage{n}"),
-                                gate))
+            stages.append(Stage(f"stage{n}", self._stage_runner(function, f"stage{n}"), _gate(threshold)))
         return stages
+
+    def _stage_runner(self, function: Callable[[str], Any], label: str) -> Callable[[Session], Score]:
+        """Return a stage's `run`: one OpenEvolve stage function on the candidate."""
+        return lambda candidate: self._run(function, label, candidate)
