@@ -99,7 +99,7 @@ def test_two_runs_into_one_dir_one_is_refused_naming_the_other(evolve_bin, cli_e
             assert f"pid {winner.pid} on host {socket.gethostname()}" in _errors(err)[0]
             assert "is in use by a running campaign" in _errors(err)[0]
             gate.allow(1000)
-            out, err = winner.communicate(timeout=300)
+            _, err = winner.communicate(timeout=300)
             assert winner.returncode == 0, err
         finally:
             gate.allow(1000)
@@ -199,7 +199,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_resume_finishes(evolve_bin, cli
             assert _status(evolve_bin, cli_env, run_dir)["state"] == "running"
             watch = _start(evolve_bin, cli_env, "status", "--watch", "0.5", str(run_dir))
             gate.allow(1000)
-            out, err = proc.communicate(timeout=300)
+            _, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err
             shown, err = watch.communicate(timeout=120)  # the watch ends when the campaign does
             assert watch.returncode == 0 and "finished: budget.iterations=20 reached" in shown, (shown, err)

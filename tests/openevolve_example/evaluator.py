@@ -39,7 +39,7 @@ def evaluate(program_path):
     values, started = [], time.perf_counter()
     for _ in range(3):
         try:
-            x, y, value = program.run_search()
+            _x, _y, value = program.run_search()
         except Exception as exc:  # noqa: BLE001 (the candidate's failure is its score)
             return EvaluationResult(metrics={"combined_score": 0.0, "error": str(exc)[:200]},
                                     artifacts={"stderr": str(exc)[:200]})

@@ -32,7 +32,7 @@ def test_a_folder_is_a_problem_and_its_evaluator_loads_from_its_file(tmp_path, f
 
 
 def test_not_a_folder_says_so(tmp_path):
-    with pytest.raises(ProblemNotFound, match="holds no config.yaml"):
+    with pytest.raises(ProblemNotFound, match=r"holds no config\.yaml"):
         resolve(tmp_path / "nothing")
 
 

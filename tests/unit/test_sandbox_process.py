@@ -77,7 +77,7 @@ def _live_group_members(pgid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = open(f"/proc/{entry}/stat").read()
+                stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
@@ -113,7 +113,7 @@ def test_a_segfault_is_a_crash(sandbox):
 
 
 def test_cpu_and_memory_limits(sandbox):
-    with pytest.raises(CandidateCrash, match="SIGXCPU|SIGKILL"):
+    with pytest.raises(CandidateCrash, match=r"SIGXCPU|SIGKILL"):
         run(sandbox, "def f():\n    while True:\n        pass\n", limits=SandboxLimits(cpu_seconds=1, call_timeout=10))
     with pytest.raises(CandidateError, match="MemoryError"):
         run(sandbox, "def f():\n    return len(bytearray(3 * 1024 ** 3))\n", limits=SandboxLimits(memory_mb=512))

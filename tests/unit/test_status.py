@@ -203,8 +203,11 @@ def test_a_kept_tally_and_the_rows_since_add_up_to_every_row(run_dir, circle_pro
 
 def test_a_tally_keeps_the_commonest_failure_reasons_and_counts_the_rarer_together(database_url):
     db = ProgramDatabase(database_url, "reasons")
-    add = lambda i, status, error="": db.add(iteration=i, status=status, code=f"x = {i}\n", code_hash=str(i),
-                                             score=1.0 if status is S.VALID else None, error=error)
+
+    def add(i, status, error=""):
+        db.add(iteration=i, status=status, code=f"x = {i}\n", code_hash=str(i),
+               score=1.0 if status is S.VALID else None, error=error)
+
     add(0, S.VALID)
     singles = aggregates.MAX_REASONS + 50  # each its own reason, as varied candidates write them
     for i in range(1, singles + 1):
