@@ -17,7 +17,7 @@ import dataclasses
 import datetime
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Self, Sequence
 
 from evolve.engine.campaign import CampaignResult
 from evolve.config import Config
@@ -201,7 +201,7 @@ class Run:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,7 +25,7 @@ def score_spread(metrics: Mapping[str, Any]) -> dict[str, float] | None:
     return {name: metrics.get(key) for name, key in SPREAD_METRICS.items()}
 
 
-class ProgramStatus(str, enum.Enum):
+class ProgramStatus(str, enum.Enum):  # noqa: UP042 (a StrEnum's str() and format() would differ)
     """What became of one iteration's proposal."""
 
     VALID = "valid"                      # evaluated, passed every stage

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import shutil
@@ -297,7 +298,7 @@ def _check_determinism(problem, evaluator, first, second) -> None:
 def active_seconds(times: list, idle_after: float = 300.0) -> float:
     """Seconds between the first and last of `times` (datetimes), less gaps over `idle_after` (between resumes)."""
     ordered = sorted(times)
-    gaps = ((b - a).total_seconds() for a, b in zip(ordered, ordered[1:]))
+    gaps = ((b - a).total_seconds() for a, b in itertools.pairwise(ordered))
     return sum(gap for gap in gaps if gap <= idle_after)
 
 

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Self, Sequence
 
 from sqlalchemy import Float, func, select
 from sqlalchemy.orm import sessionmaker
@@ -589,7 +589,7 @@ class ProgramDatabase:
         with self._sessions() as s:
             rows = s.execute(select(ProgramRow.status, func.count()).where(
                 ProgramRow.campaign_id == self.campaign_id).group_by(ProgramRow.status)).all()
-        return {status: n for status, n in rows}
+        return dict(rows)
 
     def latest(self, status: ProgramStatus) -> Program | None:
         """The last committed program of this status, if any."""
@@ -650,7 +650,7 @@ class ProgramDatabase:
             self._writer.shutdown(wait=True)
         self._engine.dispose()
 
-    def __enter__(self) -> "ProgramDatabase":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,6 +24,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 
 from evolve.errors import RunLocked
 
@@ -112,7 +113,7 @@ class RunLock:
         self._thread: threading.Thread | None = None
 
     # -- the run dir ------------------------------------------------------------------------------
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> Self:
         """Lock the run dir, or raise `RunLocked` naming the live holder."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -215,7 +216,7 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

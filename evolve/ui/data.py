@@ -29,7 +29,7 @@ def campaign_data(db: ProgramDatabase, config: Config, references: list[dict] | 
     """Every chart's series for one campaign, as plain JSON."""
     direction = config.problem.direction
     rows = list(db.summaries())
-    times = {pid: t for pid, t in db.columns("id", "created_at")}
+    times = dict(db.columns("id", "created_at"))
     start = min(times.values()) if times else None
     seconds = {pid: (t - start).total_seconds() for pid, t in times.items()} if start else {}
     population = restore_population(config, db)  # from the small columns, as a resumed campaign rebuilds it
@@ -91,7 +91,7 @@ def _scores(rows, seconds: dict[int, float], direction: str, islands: int) -> di
             for name, v in (("evaluation", evaluated), ("time", t), ("score", value)):
                 steps[key][name].append(v)
     last_t = max(seconds.values(), default=0.0)
-    for key, s in steps.items():  # each step line runs on to the latest evaluation
+    for s in steps.values():  # each step line runs on to the latest evaluation
         if s["score"]:
             s["evaluation"].append(evaluated)
             s["time"].append(last_t)

@@ -52,9 +52,8 @@ def _side_by_side(best: Program, initial: Program, direction: str) -> str:
     bv, iv = best.validation or {}, initial.validation or {}
     rows = [("score", natural(best.score, direction), natural(bv.get("score"), direction),
              natural(initial.score, direction), natural(iv.get("score"), direction))]
-    for key in sorted(k for k in best.metrics if "." not in k):
-        rows.append((key, best.metrics[key], bv.get("metrics", {}).get(key), initial.metrics.get(key),
-                     iv.get("metrics", {}).get(key)))
+    rows += [(key, best.metrics[key], bv.get("metrics", {}).get(key), initial.metrics.get(key),
+              iv.get("metrics", {}).get(key)) for key in sorted(k for k in best.metrics if "." not in k)]
     body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table>{head}{body}</table>"
 
@@ -136,9 +135,9 @@ def _proposals(programs: list[Program], db: ProgramDatabase, config: Config) -> 
         f"<td>{spend.get(name, {}).get('prompt_tokens', 0)}</td><td>{spend.get(name, {}).get('completion_tokens', 0)}</td>"
         f"<td>{o.valid} / {o.evaluated}</td></tr>" for name, o in sorted(outcomes.items()))
     out = ["<h2>Proposals per model</h2>", f"<p>valid share: {share}</p>",
-           "<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
-           "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
-           f"<th>valid / evaluated</th></tr>{rows}</table>"]
+           ("<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
+            "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
+            f"<th>valid / evaluated</th></tr>{rows}</table>")]
     run, reasons, last = trailing_unapplied(programs)
     limit = config.llm.max_unapplied_in_a_row
     if run and run >= (limit or 20):
