@@ -123,7 +123,7 @@ def _log_time(line: str) -> float | None:
 
 
 def _first(lines: list[str], pattern: str) -> float | None:
-    return next((_log_time(l) for l in lines if re.search(pattern, l)), None)
+    return next((_log_time(line) for line in lines if re.search(pattern, line)), None)
 
 
 def last_commit(run_dir: Path) -> float | None:

@@ -228,8 +228,8 @@ def seccomp(prepared=None):
     if flt is None:
         return f"NOT active: {denied}"
     flt.load()
-    return f"{denied} syscalls denied (ptrace, mount and the new mount API, unshare, clone with namespace " \
-           "flags, bpf, keyctl, ...)"
+    return (f"{denied} syscalls denied (ptrace, mount and the new mount API, unshare, clone with namespace "
+            "flags, bpf, keyctl, ...)")
 
 
 def close_inherited(keep):

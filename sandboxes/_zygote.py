@@ -180,7 +180,7 @@ _CONTAINER = False  # inside a container: no namespaces of our own; the containe
 
 
 def main():
-    global _VIEW, _SECCOMP, _CONTAINER
+    global _VIEW, _SECCOMP, _CONTAINER  # noqa: PLW0603 (the zygote's state, set once and inherited by each fork)
     config = json.loads(sys.argv[2])
     _CONTAINER = config.get("container", False)
     if sys.argv[1].isdigit():

@@ -420,7 +420,7 @@ class ForkServerSandbox(Sandbox):
         resp_r, resp_w = os.pipe()
         status_r, status_w = os.pipe()
         kill_r, kill_w = os.pipe() if self._kill_pipe else (None, None)
-        output = open(scratch / ".output", "wb")
+        output = open(scratch / ".output", "wb")  # noqa: SIM115 (its descriptor goes to the session; closed below)
         self._sweep()
         cgroup = self._cgroups.session(limits.memory_mb * 2**20, limits.max_processes)
         setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
@@ -441,7 +441,7 @@ class ForkServerSandbox(Sandbox):
                         break
                     except (ConnectionError, CandidateCrash):
                         if attempt == 2:
-                            raise CandidateCrash("the sandbox fork server stopped and could not be restarted")
+                            raise CandidateCrash("the sandbox fork server stopped and could not be restarted") from None
                         self._restarting = True  # close() must not wait for a spare's thread: we hold the lock
                         try:
                             self.close()

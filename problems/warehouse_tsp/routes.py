@@ -8,6 +8,7 @@ start depot and unload". The checker recomputes every length from its own matrix
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,4 +109,4 @@ def check_route(tour: Tour, route: object, pick_of_id: dict[int, int] | None = N
         return RouteCheck(None, f"route visits {len(picks)} of {tour.n} picks; every pick exactly once")
     path.append(tour.n + 1)
     matrix = tour.matrix
-    return RouteCheck(float(sum(matrix[a, b] for a, b in zip(path, path[1:]))))
+    return RouteCheck(float(sum(matrix[a, b] for a, b in itertools.pairwise(path))))
