@@ -35,7 +35,8 @@ def main() -> None:
     refine = next(line for line in code.splitlines(True) if line.startswith("def refine"))
     reply = f"More steps.\n<<<<<<< SEARCH\n{refine}=======\n{refine.replace('300', '400')}>>>>>>> REPLACE\n"
     with tempfile.TemporaryDirectory() as tmp:
-        db = ProgramDatabase(f"sqlite:///{Path(tmp) / 'bench.db'}", "bench", "circle_packing", DatabaseConfig(islands=1))
+        db = ProgramDatabase(f"sqlite:///{Path(tmp) / 'bench.db'}", "bench", "circle_packing",
+                             DatabaseConfig(islands=1))
         parent = db.add(iteration=0, status=ProgramStatus.VALID, code=code, code_hash=normalized_hash(code),
                         score=2.5, metrics={"sum_radii": 2.5}, feedback="valid packing " * 20)
         others = [db.add(iteration=i, status=ProgramStatus.VALID, code=code.replace("300", str(300 + i)),

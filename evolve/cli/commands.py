@@ -189,7 +189,9 @@ def _format(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1e-3 and value else f"{value:.4f}".rstrip("0").rstrip(".")
+        if abs(value) >= 1e4 or abs(value) < 1e-3 and value:
+            return f"{value:.4g}"
+        return f"{value:.4f}".rstrip("0").rstrip(".")
     return str(value)
 
 
@@ -257,7 +259,8 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     result = evaluate_program(evaluator, sandbox, initial, problem.limits, problem.stage_limits)
     verdict = f"score {natural(result.score, problem.direction):.6g} ({problem.direction})" if result.valid \
         else "INVALID"
-    _out.print(f"initial program: {verdict} in {result.seconds:.2f} s; {result.feedback}", markup=False, highlight=False)
+    _out.print(f"initial program: {verdict} in {result.seconds:.2f} s; {result.feedback}", markup=False,
+               highlight=False)
     if not result.valid:
         raise EvolveError(f"the initial program of {problem.name!r} is invalid at stage {result.stage}: "
                           f"{' '.join(result.feedback.split())[:300]}")
@@ -458,7 +461,8 @@ def _doctor(args: argparse.Namespace) -> None:
             held = result.valid if attack.name in HELD_IF_VALID else not result.valid
             why = "every trick failed; it answered honestly" if result.valid else \
                 " ".join(result.feedback.split())[-110:]
-            report.add_row(attack.name, attack.category, ("contained: " if held else "[bold red]NOT contained: [/]") + why)
+            verdict = "contained: " if held else "[bold red]NOT contained: [/]"
+            report.add_row(attack.name, attack.category, verdict + why)
         _out.print(report)
     close = getattr(sandbox, "close", None)
     if close is not None:
@@ -483,7 +487,8 @@ def _sandbox_build(args: argparse.Namespace) -> None:
     except Exception as exc:  # noqa: BLE001 (the docker SDK's errors: no engine, no permission)
         raise EvolveError(f"could not build {image}: {exc}; is dockerd running?") from None
     inside = f" with this interpreter and {', '.join(packages)}" if packages is not None else ""
-    use = f"; use it with sandbox=docker sandbox.interpreter=image sandbox.image={image}" if packages is not None else ""
+    use = (f"; use it with sandbox=docker sandbox.interpreter=image sandbox.image={image}"
+           if packages is not None else "")
     _out.print(f"built {image} ({image_id[:19]}){inside} locally, without a registry{use}")
 
 

@@ -211,7 +211,8 @@ class Campaign:
         scratchpad.restore(parts.database)  # from small columns: a resume at 100,000 programs reads no code
         metrics = CampaignMetrics(self.name, self.config.problem.name, self._sign, self.config.ray.metrics)
         iterations = IterationRunner(self.config, parts.database, parts.proposer,
-                                     MeteredPool(parts.pool, metrics.evaluation), parts.prompts, parts.schedule, scratchpad)
+                                     MeteredPool(parts.pool, metrics.evaluation), parts.prompts, parts.schedule,
+                                     scratchpad)
         unapplied = UnappliedWatch(self.config.llm.max_unapplied_in_a_row, self.config.llm.on_unapplied)
         done = parts.database.iterations
         run = _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied,
@@ -275,7 +276,8 @@ class Campaign:
                 while reason is None and len(run.in_flight) < max_in_flight and \
                         run.db.iterations + len(run.in_flight) < schedule.budget:
                     number = schedule.next_iteration()
-                    run.in_flight.add(asyncio.create_task(run.iterations.run(number, number % run.parts.population.islands)))
+                    island = number % run.parts.population.islands
+                    run.in_flight.add(asyncio.create_task(run.iterations.run(number, island)))
                 run.stats.in_flight = len(run.in_flight)
                 finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED)
                 if begin is not None:
@@ -333,8 +335,8 @@ class Campaign:
         is_best = best is not None and best.id == program.id
         self._tell("committed", program, is_best)
         if is_best:
-            _log.info("new best %.6g at iteration %d (program %d, by %s)", self._natural(program.score), program.iteration,
-                      program.id, program.proposer)
+            _log.info("new best %.6g at iteration %d (program %d, by %s)", self._natural(program.score),
+                      program.iteration, program.id, program.proposer)
             self._write_best(program)
             self._validate_later(run, program)
             run.last_improvement = done

@@ -38,6 +38,7 @@ async def rescored(pool: Pool, code: str, result: EvaluationResult, problem: Pro
     shown = [natural(s, problem.direction) for s in scores]
     spread = {"n": k, "min": min(shown), "max": max(shown), "std": statistics.pstdev(scores)}
     metrics = {**result.metrics, **{SPREAD_METRICS[name]: value for name, value in spread.items()}}
-    feedback = (f"{result.feedback}\nmean of {k} scorings (the problem is noisy): {natural(mean, problem.direction):.6g}, "
+    feedback = (f"{result.feedback}\nmean of {k} scorings (the problem is noisy): "
+                f"{natural(mean, problem.direction):.6g}, "
                 f"from {spread['min']:.6g} to {spread['max']:.6g}, std {spread['std']:.3g}")
     return dataclasses.replace(result, score=mean, metrics=metrics, feedback=feedback, seconds=seconds)

@@ -67,7 +67,8 @@ class Stats:
         """Valid programs among those evaluated."""
         return self.valid / self.evaluated if self.evaluated else 0.0
 
-    def eta(self, remaining: int, wall_seconds: float | None = None, now: float | None = None) -> tuple[float, str] | None:
+    def eta(self, remaining: int, wall_seconds: float | None = None,
+            now: float | None = None) -> tuple[float, str] | None:
         """Seconds left and which budget binds (`iterations` or `wall`), from this invocation's pace; None
         when neither is known yet."""
         elapsed = self.elapsed(now)

@@ -201,7 +201,8 @@ class ProgramDatabase:
         self._hashes: dict[str, int] = {}
         self._canonical: dict[str, int] = {}
         self._cache: collections.OrderedDict[int, Program] = collections.OrderedDict()
-        self._failures: collections.deque[Program] = collections.deque(maxlen=max(1, self.config.failed_edits_in_prompt))
+        self._failures: collections.deque[Program] = collections.deque(
+            maxlen=max(1, self.config.failed_edits_in_prompt))
         self._best: Program | None = None
         self._initial: Program | None = None
         self._last_iteration = -1

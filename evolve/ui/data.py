@@ -283,7 +283,9 @@ def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_cha
     call = calls[-1] if calls else None
 
     def cut(text: str) -> str:
-        return text if not max_chars or len(text) <= max_chars else text[:max_chars] + f"\n… ({len(text) - max_chars} more characters)"
+        if not max_chars or len(text) <= max_chars:
+            return text
+        return text[:max_chars] + f"\n… ({len(text) - max_chars} more characters)"
 
     validation = program.validation
     if validation is not None:
