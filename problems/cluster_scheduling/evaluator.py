@@ -21,9 +21,9 @@ class ClusterScheduling(SplitEvaluator):
     The scheduler (`simulator.simulate`) runs on this side and makes one sandbox call per placement,
     with the machines that can hold the task. A reply that is not a list of len(machines) finite
     numbers, a raising or hanging call, or calls using more than `max_ms_per_task` of CPU time on
-    average (2 s at least per split; measured outside the sandbox) make the program invalid. Fitness is minus the mean over the traces of
-    stranded % + `pending_weight` x pending %; validation and test traces are scored only through
-    `validate` and `test`.
+    average (2 s at least per split; measured outside the sandbox) make the program invalid. Fitness is minus
+    the mean over the traces of stranded % + `pending_weight` x pending %; validation and test traces are
+    scored only through `validate` and `test`.
     """
 
     entrypoint = "score"

@@ -2,8 +2,9 @@
 
 The picks are shuffled and given random ids, drawn per run (the evaluator seeds them from the run's seed
 and the tour), so the same program scores the same within a run, and a table of answers keyed by ids or
-positions learnt in one run fails in another (and on the held-out tours). A route is a list of pick ids; with a cart capacity, `0` means "go back to the
-start depot and unload". The checker recomputes every length from its own matrix.
+positions learnt in one run fails in another (and on the held-out tours). A route is a list of pick ids; with
+a cart capacity, `0` means "go back to the start depot and unload". The checker recomputes every length from
+its own matrix.
 """
 
 from __future__ import annotations
