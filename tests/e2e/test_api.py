@@ -94,7 +94,8 @@ def test_an_evaluator_defined_in_the_callers_main_reaches_the_workers(ray_addres
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     line = next(line for line in out.stdout.splitlines() if line.startswith("BEST"))
-    assert line.split()[2] == "__main__" and float(line.split()[1]) <= 2.5 * 3.5 + 1e-9  # the initial 0.5x: 8.75, minimised
+    # the initial 0.5x: 8.75, minimised
+    assert line.split()[2] == "__main__" and float(line.split()[1]) <= 2.5 * 3.5 + 1e-9
 
 
 def test_new_bests_are_not_validated_once_the_problem_says_it_has_no_validation_data(ray_address, tmp_path, cli_env):

@@ -103,14 +103,16 @@ def test_target_score_and_patience_stop_early(ray_address, circle_problem, tmp_p
                                  budget=BudgetConfig(iterations=100, target_score=2.0))
     result = Campaign(config, tmp_path / "target").run()
     assert result.iterations == 0 and result.stop_reason.startswith("budget.target_score=2")
-    config = dataclasses.replace(config, budget=BudgetConfig(iterations=100, patience=6), database=DatabaseConfig(islands=1))
+    config = dataclasses.replace(config, budget=BudgetConfig(iterations=100, patience=6),
+                                 database=DatabaseConfig(islands=1))
 
     class Useless:
         name = "useless"
 
         async def propose(self, prompt):
             from evolve.proposals.llm.base import Proposal
-            return Proposal(text="```python\n" + prompt.parent.code.replace("rng(7)", "rng(7) ") + "```", model=self.name)
+            return Proposal(text="```python\n" + prompt.parent.code.replace("rng(7)", "rng(7) ") + "```",
+                            model=self.name)
 
     result = Campaign(config, tmp_path / "patience", proposer=Useless()).run()
     assert result.stop_reason.startswith("budget.patience=6") and 6 <= result.iterations < 12

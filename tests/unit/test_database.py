@@ -309,7 +309,8 @@ def test_calls_are_stored_compressed_and_read_back_as_recorded(database_url):
     calls = db.calls()
     assert [c["messages"] for c in calls] == [long, [{"role": "user", "content": "?"}],
                                                [{"role": "user", "content": "old"}]]
-    assert (calls[0]["inspiration_hashes"], calls[0]["response"], calls[0]["cost"]) == (["a", "b"], "SEARCH/REPLACE", 0.5)
+    assert (calls[0]["inspiration_hashes"], calls[0]["response"], calls[0]["cost"]) == \
+        (["a", "b"], "SEARCH/REPLACE", 0.5)
     assert (calls[1]["response"], calls[1]["error"]) == (None, "timeout") and "data" not in calls[0]
     assert db.spend()["m"]["calls"] == 2 and db.spend()["m"]["failed"] == 1
     db.close()

@@ -19,7 +19,8 @@ from evolve.errors import RunLocked
 from evolve.storage.lock import RunLock, pid_alive
 
 HOST = socket.gethostname()
-HOLD = "import sys, time; from evolve.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)"
+HOLD = ("import sys, time; from evolve.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('held', flush=True); time.sleep(600)")
 
 
 def _holder(run_dir):

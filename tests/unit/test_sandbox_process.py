@@ -46,7 +46,8 @@ def test_non_finite_and_non_plain_results_are_rejected(sandbox):
     with pytest.raises(CandidateError, match="non-finite"):
         run(sandbox, "def f():\n    return float('inf')\n")
     with pytest.raises(CandidateError, match="type"):
-        run(sandbox, "class Liar(float):\n    def __eq__(self, o):\n        return True\ndef f():\n    return Liar(1)\n")
+        run(sandbox, "class Liar(float):\n    def __eq__(self, o):\n        return True\n"
+                     "def f():\n    return Liar(1)\n")
     with pytest.raises(CandidateError, match="keys must be str"):
         run(sandbox, "def f():\n    return {1: 2}\n")
 
@@ -159,7 +160,8 @@ def test_scratch_dir_is_private_and_gone_afterwards(sandbox):
 
 
 def test_each_session_starts_clean(sandbox):
-    src = "import builtins\ndef f():\n    seen = getattr(builtins, 'poison', False)\n    builtins.poison = True\n    return seen\n"
+    src = ("import builtins\ndef f():\n    seen = getattr(builtins, 'poison', False)\n"
+           "    builtins.poison = True\n    return seen\n")
     assert run(sandbox, src) is False
     assert run(sandbox, src) is False
 
