@@ -126,7 +126,7 @@ class CampaignStatus:
     unapplied_stops: bool
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     read_at: float = field(default_factory=time.time)
-    best_spread: dict[str, float] | None = None  # a noisy problem's repeated scorings of the best
+    best_spread: dict[str, float | None] | None = None  # a noisy problem's repeated scorings of the best
 
     @property
     def evaluated(self) -> int:

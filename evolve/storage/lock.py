@@ -24,9 +24,12 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from evolve.errors import RunLocked
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only when a lock claims a database row
+    from sqlalchemy.engine import Engine
 
 __all__ = ["Holder", "RunLock", "LOCK_FILE", "EXPIRE_SECONDS", "file_holder", "holder_live", "pid_alive"]
 
@@ -106,7 +109,7 @@ class RunLock:
         self.heartbeat_seconds, self.expire_seconds = heartbeat_seconds, expire_seconds
         self.lost: str | None = None  # set when another controller took the database row over
         self._fd: int | None = None
-        self._engine = None
+        self._engine: Engine | None = None
         self._campaign = ""
         self._token = uuid.uuid4().hex
         self._stop = threading.Event()
@@ -166,13 +169,13 @@ class RunLock:
             engine.dispose()
             raise
         self._engine, self._campaign = engine, campaign
-        self._thread = threading.Thread(target=self._beat, name="evolve-run-lock", daemon=True)
+        self._thread = threading.Thread(target=self._beat, args=(engine,), name="evolve-run-lock", daemon=True)
         self._thread.start()
 
     def _live(self, host: str, pid: int, heartbeat: float) -> bool:
         return holder_live(host, pid, heartbeat, self.expire_seconds)
 
-    def _beat(self) -> None:
+    def _beat(self, engine: Engine) -> None:
         from sqlalchemy import select, update
 
         from evolve.storage._orm import RunLockRow
@@ -180,7 +183,7 @@ class RunLock:
         mine = (RunLockRow.campaign == self._campaign, RunLockRow.token == self._token)
         while not self._stop.wait(self.heartbeat_seconds):
             try:
-                with self._engine.begin() as conn:
+                with engine.begin() as conn:
                     if conn.execute(update(RunLockRow).where(*mine).values(heartbeat=time.time())).rowcount:
                         continue
                     row = conn.execute(select(RunLockRow.host, RunLockRow.pid, RunLockRow.since)
