@@ -17,7 +17,7 @@ import dataclasses
 import datetime
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Self, Sequence
+from typing import Any, Iterator, Self, Sequence, overload
 
 from evolve.engine.campaign import CampaignResult
 from evolve.config import Config
@@ -140,6 +140,10 @@ class Run:
         return (f"Run({str(self.run_dir)!r}, problem={self.config.problem.name!r}, iterations={self.iterations}, "
                 f"best={best.score if best else None!r} ({self.direction}))")
 
+    @overload
+    def _natural(self, program: Program) -> Program: ...
+    @overload
+    def _natural(self, program: None) -> None: ...
     def _natural(self, program: Program | None) -> Program | None:
         if program is None or self.direction != "minimize":
             return program

@@ -19,7 +19,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence, overload
 
 from rich.console import Console
 
@@ -137,7 +137,7 @@ class Campaign:
         self.config = config
         self.run_dir = Path(run_dir)
         self.name = campaign_name(config, self.run_dir)
-        self._given = dict(proposer=proposer, pool=pool, database=database, schedule=schedule)
+        self._given: dict[str, Any] = dict(proposer=proposer, pool=pool, database=database, schedule=schedule)
         self._console = console
         self._lock = lock
         self._observers = list(observers)
@@ -241,16 +241,17 @@ class Campaign:
                 _log.warning("sandbox layer %s is not active: %s", name, state)
             else:
                 _log.info("sandbox layer %s: %s", name, state)
-        run.initial = db.initial()
-        if run.initial is None:
-            run.initial = await run.iterations.initial(read_initial_program(self.config.problem))
-            _log.info("initial program scored %.6g", self._natural(run.initial.score))
-            run.metrics.record(run.initial)
-            self._write_best(run.initial)
+        initial = db.initial()
+        if initial is None:
+            initial = await run.iterations.initial(read_initial_program(self.config.problem))
+            _log.info("initial program scored %.6g", self._natural(initial.score))
+            run.metrics.record(initial)
+            self._write_best(initial)
+        run.initial = initial
         self._tell("started", self.config, self.run_dir)
-        self._validate_later(run, db.best())
+        best = db.best() or initial  # the initial program is valid: there is a best
+        self._validate_later(run, best)
         run.last_improvement = db.iterations
-        best = db.best()
         run.stats.set_best(self._natural(best.score), best.iteration, best.proposer)  # natural: as people read it
         now = time.monotonic()  # budgets and rates count from the first proposal, not from Ray's start-up
         run.setup_seconds, run.started, run.stats.started = now - run.started, now, now
@@ -355,7 +356,7 @@ class Campaign:
             return f"budget.iterations={run.parts.schedule.budget} reached"
         if b.wall_seconds is not None and time.monotonic() - run.started >= b.wall_seconds:
             return f"budget.wall_seconds={b.wall_seconds:g} reached"
-        if b.target_score is not None and best is not None and \
+        if b.target_score is not None and best is not None and best.score is not None and \
                 self._natural(best.score) * self._sign >= b.target_score * self._sign:
             return f"budget.target_score={b.target_score:g} reached"
         if b.max_cost_usd is not None and db.total_cost >= b.max_cost_usd:
@@ -376,6 +377,10 @@ class Campaign:
     def _sign(self) -> int:
         return -1 if self.config.problem.direction == "minimize" else 1
 
+    @overload
+    def _natural(self, value: float) -> float: ...
+    @overload
+    def _natural(self, value: None) -> None: ...
     def _natural(self, value: float | None) -> float | None:
         """The engine maximises: a minimised problem's values are negated back for people to read."""
         from evaluators.direction import natural  # the one place that negates
@@ -437,7 +442,8 @@ class Campaign:
         if best is not None:
             self._write_best(best)  # one committed by a write under way at the stop is the best too
         return CampaignResult(run_dir=self.run_dir, iterations=run.db.iterations, evaluated=run.stats.evaluated,
-                              valid=run.stats.valid, initial_score=self._natural(run.initial.score),
+                              valid=run.stats.valid,
+                              initial_score=self._natural(run.initial.score) if run.initial else None,
                               best_score=self._natural(best.score) if best else None,
                               seconds=time.monotonic() - run.started,
                               stop_reason=reason, evaluator_errors=run.stats.evaluator_errors,
@@ -520,7 +526,8 @@ class _Signals:
     def _caught(self, number: int) -> None:
         self.received = signal.Signals(number)
         self.remove()
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     def remove(self) -> None:
         """Give the signals back their default handling."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
         slots = min(settings.num_workers or 1 << 30,
                     pool_size(None, settings.worker_cpus, len(os.sched_getaffinity(0))))
     local = LocalPool(config.problem, config.sandbox, slots, run_seed=config.seed)
-    after = None
+    after: Callable[[], None] | None = None
     if config.llm.kind in ("openai", "ensemble"):  # the first request needs the SDK before the pool needs Ray
         from evolve.proposals.llm.openai_model import sdk_imported as after
     private = settings.address is None and not settings.include_dashboard

@@ -23,7 +23,9 @@ _log = logging.getLogger("evolve.evaluation.ray_pool")
 class Pool(Protocol):
     """Evaluation slots: `size` programs scored at once, each in a sandbox."""
 
-    size: int
+    @property
+    def size(self) -> int:
+        """How many programs it scores at once."""
 
     async def ready(self) -> None:
         """Raise `ConfigError` with the reason when the evaluator or the sandbox cannot be built."""
