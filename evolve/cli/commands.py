@@ -117,7 +117,7 @@ def _nothing_kept(config: Config, run_dir: Path) -> bool:
             return db.initial() is None
     except RunDirError:  # no database, or no campaign in it
         return True
-    except Exception:  # unreadable: keep it, whatever it holds
+    except Exception:  # noqa: BLE001 (unreadable: keep it, whatever it holds)
         return False
 
 

@@ -269,7 +269,8 @@ class Campaign:
         begin = getattr(run.parts.pool, "begin", None)
         with ProgressDisplay(schedule.budget, run.db.iterations, mode == "live", self._console,
                              header=self._header() if mode == "live" else (), wall_seconds=cfg.budget.wall_seconds,
-                             stats=run.stats, lines_every=cfg.progress_interval if mode == "lines" else None) as display:
+                             stats=run.stats,
+                             lines_every=cfg.progress_interval if mode == "lines" else None) as display:
             while reason is None or (run.in_flight and reason.startswith(_DRAINING)):
                 # every slot busy, a child waiting for each, llm.concurrency proposals out; the pool's size
                 # can change once (Ray's workers replacing the local slots)

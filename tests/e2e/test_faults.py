@@ -220,8 +220,8 @@ def test_a_dead_endpoint_fails_before_the_start_in_one_line(evolve_bin, cli_env,
     out = evolve(evolve_bin, cli_env, "run", "llm=openai", f"llm.base_url={url}", "llm.api_key_env=null",
                  f"hydra.run.dir={tmp_path / 'run'}", timeout=120)
     assert out.returncode == 1 and _errors(out.stderr) == [
-        f"evolve: llm.base_url={url} does not answer (connection refused); start the server or fix the URL "
-        f"(nothing was kept: {tmp_path / 'run'} is removed)"], out.stderr
+        (f"evolve: llm.base_url={url} does not answer (connection refused); start the server or fix the URL "
+         f"(nothing was kept: {tmp_path / 'run'} is removed)")], out.stderr
     assert not (tmp_path / "run").exists()  # no database, no Ray, no evaluation, no run dir
 
 

@@ -75,7 +75,7 @@ def test_an_evaluator_that_raises_in_init_is_named_with_its_exception_and_line(t
 def test_params_that_do_not_fit_the_constructor_say_so(tmp_path, fresh_discovery):
     problem = resolve(new_problem("unfit", tmp_path))
     problem.params = {**problem.params, "nonsense": 1}
-    with pytest.raises(ConfigError, match="problem.params for 'unfit' do not fit Approximation: got an unexpected "
+    with pytest.raises(ConfigError, match=r"problem\.params for 'unfit' do not fit Approximation: got an unexpected "
                                           "keyword argument 'nonsense'"):
         load_evaluator(problem)
 
