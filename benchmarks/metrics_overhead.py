@@ -113,7 +113,8 @@ def main() -> None:
           f"{100 * cost / wall:.3f}% of the {wall * 1e3:.1f} ms wall time per evaluation; CPU time "
           f"{cpu * 1e6:.0f} us ({100 * cpu / wall:.3f}%)")
     print(f"end to end: {on * 1e3:.1f} ms per evaluation with metrics, {off * 1e3:.1f} ms without "
-          f"({100 * (on - off) / off:+.1f}%; spread with: {min(per_eval[True]) * 1e3:.1f}-{max(per_eval[True]) * 1e3:.1f} ms, "
+          f"({100 * (on - off) / off:+.1f}%; "
+          f"spread with: {min(per_eval[True]) * 1e3:.1f}-{max(per_eval[True]) * 1e3:.1f} ms, "
           f"without: {min(per_eval[False]) * 1e3:.1f}-{max(per_eval[False]) * 1e3:.1f} ms)")
     print(f"isolated: {isolated * 1e6:.0f} us for one evaluation's records")
 

@@ -104,7 +104,7 @@ def main() -> None:
     out = (args.out or repo / "runs" / "offline_engine" / time.strftime("%Y-%m-%d_%H-%M-%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     report = {"repo": str(repo), "commit": subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                                                          capture_output=True, text=True).stdout.strip(),
+                                                          capture_output=True, text=True, check=False).stdout.strip(),
               "iterations": args.iterations, "load_before": os.getloadavg(), "runs": []}
     seed_gaps = {p: seed_test_gap(repo, p, out) for p in args.problems if p == "warehouse_tsp"}
     for problem in args.problems:
@@ -131,18 +131,17 @@ def main() -> None:
 
 def table(report: dict) -> str:
     """Markdown: one row per run, a median row per problem, and the per-kind counts summed over runs."""
-    lines = [f"commit {report['commit']}, {report['iterations']} iterations, load average "
-             f"{report['load_before'][0]:.1f} before, {report['load_after'][0]:.1f} after", "",
+    lines = [(f"commit {report['commit']}, {report['iterations']} iterations, load average "
+              f"{report['load_before'][0]:.1f} before, {report['load_after'][0]:.1f} after"), "",
              "| problem | seed | best train | test | test headroom | duplicates | invalid | seconds |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     by_problem: dict[str, list[dict]] = defaultdict(list)
     for run in report["runs"]:
         by_problem[run["problem"]].append(run)
     for problem, runs in by_problem.items():
-        for run in runs + [_median(runs)]:
-            lines.append(f"| {problem} | {run['seed']} | {_f(run['best_train'])} | {_f(run.get('test'))} | "
-                         f"{_pct(run.get('test_headroom_share'))} | {_pct(run['duplicate_share'])} | "
-                         f"{_pct(run['invalid_share'])} | {run['seconds']:.0f} |")
+        lines += [f"| {problem} | {run['seed']} | {_f(run['best_train'])} | {_f(run.get('test'))} | "
+                  f"{_pct(run.get('test_headroom_share'))} | {_pct(run['duplicate_share'])} | "
+                  f"{_pct(run['invalid_share'])} | {run['seconds']:.0f} |" for run in runs + [_median(runs)]]
     lines += ["", "| problem | move | proposed | applied | duplicate | valid | improved |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for problem, runs in by_problem.items():

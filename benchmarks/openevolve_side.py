@@ -22,7 +22,8 @@ from vs_openevolve import openevolve_python
 
 __all__ = ["run_openevolve"]
 
-BRIDGE = '''"""OpenEvolve evaluator bridging to evolve's (search_quality.py --score-program): the program runs in evolve's sandbox."""
+BRIDGE = '''"""OpenEvolve evaluator bridging to evolve's (search_quality.py --score-program): the program runs in
+evolve's sandbox."""
 
 import json
 import subprocess

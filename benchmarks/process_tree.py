@@ -3,8 +3,9 @@
 Every `interval` seconds the command's process and all its descendants (Ray's GCS, raylet, dashboard
 and workers are children of a local driver) are listed and their resident set sizes summed; the
 largest sum is the peak. Every fifth sample also sums their proportional set sizes (PSS: shared pages
-counted once over the tree, where the RSS sum counts a library once per process that maps it). Processes seen in the tree are remembered with their start time, so the ones
-still alive after the command exits can be reported and ended (they were started by the command).
+counted once over the tree, where the RSS sum counts a library once per process that maps it). Processes seen
+in the tree are remembered with their start time, so the ones still alive after the command exits can be
+reported and ended (they were started by the command).
 """
 
 from __future__ import annotations

@@ -32,11 +32,11 @@ N = 300
 def main() -> None:
     problem = get_problem("circle_packing")
     code = read_initial_program(problem)
-    reply = ("More steps.\n<<<<<<< SEARCH\n" + next(l for l in code.splitlines(True) if l.startswith("def refine"))
-             + "=======\n" + next(l for l in code.splitlines(True) if l.startswith("def refine")).replace("300", "400")
-             + ">>>>>>> REPLACE\n")
+    refine = next(line for line in code.splitlines(True) if line.startswith("def refine"))
+    reply = f"More steps.\n<<<<<<< SEARCH\n{refine}=======\n{refine.replace('300', '400')}>>>>>>> REPLACE\n"
     with tempfile.TemporaryDirectory() as tmp:
-        db = ProgramDatabase(f"sqlite:///{Path(tmp) / 'bench.db'}", "bench", "circle_packing", DatabaseConfig(islands=1))
+        db = ProgramDatabase(f"sqlite:///{Path(tmp) / 'bench.db'}", "bench", "circle_packing",
+                             DatabaseConfig(islands=1))
         parent = db.add(iteration=0, status=ProgramStatus.VALID, code=code, code_hash=normalized_hash(code),
                         score=2.5, metrics={"sum_radii": 2.5}, feedback="valid packing " * 20)
         others = [db.add(iteration=i, status=ProgramStatus.VALID, code=code.replace("300", str(300 + i)),

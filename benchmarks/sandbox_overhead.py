@@ -60,7 +60,8 @@ def main() -> None:
         rows["docker backend: warm container, same fork server"] = median_ms(
             lambda: evaluate_program(ContractEvaluator(), docker, SOURCE, limits))
         docker.close()
-    base, sub = rows["in-process call, no isolation (baseline)"], rows["fresh subprocess of the same interpreter (baseline)"]
+    base = rows["in-process call, no isolation (baseline)"]
+    sub = rows["fresh subprocess of the same interpreter (baseline)"]
     print("| evaluation (load + 3 calls) | median ms | vs in-process | vs fresh subprocess |")
     print("| --- | ---: | ---: | ---: |")
     for name, ms in rows.items():

@@ -197,7 +197,8 @@ def move_kinds(run_dir: Path) -> dict[str, dict[str, int]]:
             k["proposals"] += 1
             k["applied"] += status not in UNAPPLIED
             k["valid"] += status == "valid"
-            k["improved"] += status == "valid" and parent is not None and score > parent  # engine scores: higher is better
+            # engine scores: higher is better
+            k["improved"] += status == "valid" and parent is not None and score > parent
             k["new_bests"] += new_best
     return kinds
 
@@ -237,7 +238,8 @@ def read_campaign(problem: Problem, run_dir: Path, proposals: int) -> dict[str, 
     evaluated = status["valid_share"]["evaluated"]
     figures.update({
         "counts": counts,
-        "shares": {"applied": applied / done, "duplicate": (counts.get("duplicate", 0) + counts.get("similar", 0)) / done,
+        "shares": {"applied": applied / done,
+                   "duplicate": (counts.get("duplicate", 0) + counts.get("similar", 0)) / done,
                    "valid": status["valid_share"]["valid"] / evaluated if evaluated else None,
                    "invalid": counts.get("invalid", 0) / evaluated if evaluated else None},
         "evaluations_per_second": status.get("evaluations_per_second"),
@@ -296,7 +298,8 @@ def _fill_initial(problem: Problem, seed: int, out: dict[str, Any],
             known[split] = held_out(problem, seed, out["initial_code"], split) if wanted else None
         if out["initial"].get(split) is None:
             out["initial"][split] = known.get(split)
-    out["headroom"] = {s: headroom(out["best"].get(s), out["initial"].get(s), (problem.references.get(s) or (None, None))[1])
+    out["headroom"] = {s: headroom(out["best"].get(s), out["initial"].get(s),
+                                   (problem.references.get(s) or (None, None))[1])
                        for s in SPLITS}
     out.pop("initial_code", None)
     out.pop("best_code", None)
@@ -378,8 +381,9 @@ def table(result: dict[str, Any]) -> str:
               + (f"; model {result['llm']['model']} at {result['llm']['base_url']}" if result["llm"]["model"]
                  else "; the offline engine")
               + (f"; overrides {' '.join(result['overrides'])}" if result["overrides"] else ""))
-    lines = [header, "", ("| problem | strategy | reference | initial train | best train (median; seeds) | best after 1/4, 1/2, 3/4 "
-             "(median) | headroom train | headroom val | headroom test (once) | applied | duplicate | valid | evals/s |"),
+    lines = [header, "", ("| problem | strategy | reference | initial train | best train (median; seeds) "
+                          "| best after 1/4, 1/2, 3/4 (median) | headroom train | headroom val | headroom test (once) "
+                          "| applied | duplicate | valid | evals/s |"),
              "| --- | --- | --- | ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
     groups: dict[tuple[str, str], list[dict]] = {}
     for run in result["runs"]:
@@ -395,7 +399,8 @@ def table(result: dict[str, Any]) -> str:
         after = [f"{k}: {_num(_median([r['best_after'].get(k) for r in ok]))}"
                  for k in list(ok[0]["best_after"])[:-1]] if ok and ok[0].get("best_after") else []
         lines.append(
-            f"| {name} | {strategy} | {ref[0]}: {_num(ref[1])} | {cell(lambda r: r['initial']['train'], _num).split(' ')[0]} "
+            f"| {name} | {strategy} | {ref[0]}: {_num(ref[1])} "
+            f"| {cell(lambda r: r['initial']['train'], _num).split(' ')[0]} "
             f"| {cell(lambda r: r['best']['train'], _num)} | {', '.join(after) or '-'} "
             f"| {cell(lambda r: r['headroom']['train'], _pct)} | {cell(lambda r: r['headroom']['val'], _pct)} "
             f"| {cell(lambda r: r['headroom']['test'], _pct)} "
@@ -454,7 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="an override for every campaign (repeatable)")
     parser.add_argument("--llm-base-url", default=None, help="an OpenAI-compatible endpoint for both tools")
     parser.add_argument("--llm-model", default=None)
-    parser.add_argument("--llm-api-key-env", default=None, help="the variable holding the endpoint's key (none: keyless)")
+    parser.add_argument("--llm-api-key-env", default=None,
+                        help="the variable holding the endpoint's key (none: keyless)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a campaign is killed")
     parser.add_argument("--work", type=Path, default=None, help="where run dirs go (default a temporary folder)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the figures (default "

@@ -3,16 +3,17 @@
     .venv/bin/python benchmarks/status_speed.py [--programs 1000 100000] [--keep DIR] [--repeats 5] [--postgres]
 
 Each run dir is filled like `database_scale.py` fills one (programs shaped like a circle_packing run, one
-recorded prompt per iteration), once: with `--keep DIR` the run dirs stay there and later calls reuse them.
-A run is recorded as finished when this evolve records how campaigns end. Where this evolve keeps a tally of
-the status figures (`evolve.observe.aggregates.checkpoint`), each size is measured three ways: as a campaign leaves
-it when it stops (the tally counts every row), as a running campaign has it at worst (the tally
-`CHECKPOINT_EVERY` rows behind), and without one (a database of an older evolve: every row is read). With `--postgres` the same runs
-are measured again with their database on the PostgreSQL server of `EVOLVE_TEST_POSTGRES_URL` (one
-database per size, `evolve_status_N`, kept for later calls like the run dirs). Measured: the wall time of
-each command as a user runs it (a fresh process: imports, config, database), median of `--repeats`, with
-its CPU time (user + system: on a shared, loaded machine the wall time says more about the neighbours),
-and the modules the status path imports. Target: under 1 s at 1,000 programs, about 1 s at 100,000.
+recorded prompt per iteration), once: with `--keep DIR` the run dirs stay there and later calls reuse them. A
+run is recorded as finished when this evolve records how campaigns end. Where this evolve keeps a tally of the
+status figures (`evolve.observe.aggregates.checkpoint`), each size is measured three ways: as a campaign
+leaves it when it stops (the tally counts every row), as a running campaign has it at worst (the tally
+`CHECKPOINT_EVERY` rows behind), and without one (a database of an older evolve: every row is read). With
+`--postgres` the same runs are measured again with their database on the PostgreSQL server of
+`EVOLVE_TEST_POSTGRES_URL` (one database per size, `evolve_status_N`, kept for later calls like the run dirs).
+Measured: the wall time of each command as a user runs it (a fresh process: imports, config, database), median
+of `--repeats`, with its CPU time (user + system: on a shared, loaded machine the wall time says more about
+the neighbours), and the modules the status path imports. Target: under 1 s at 1,000 programs, about 1 s at
+100,000.
 """
 
 from __future__ import annotations

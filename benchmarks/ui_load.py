@@ -63,7 +63,8 @@ def browser_load(base: str) -> float | None:
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,3200"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,3200"):
         options.add_argument(arg)
     chrome = webdriver.Chrome(service=Service(executable_path=driver), options=options)
     try:

@@ -123,7 +123,7 @@ def _log_time(line: str) -> float | None:
 
 
 def _first(lines: list[str], pattern: str) -> float | None:
-    return next((_log_time(l) for l in lines if re.search(pattern, l)), None)
+    return next((_log_time(line) for line in lines if re.search(pattern, line)), None)
 
 
 def last_commit(run_dir: Path) -> float | None:
@@ -359,7 +359,8 @@ def main() -> None:
                         "`evolve run` with default settings (the offline model) for N iterations of each built-in "
                         "problem in DEFAULT_MEMORY_PROBLEMS")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="an override added to every evolve run, --default-memory's too (repeatable), e.g. ray.start_after=100")
+                        help="an override added to every evolve run, --default-memory's too (repeatable), "
+                             "e.g. ray.start_after=100")
     args = parser.parse_args()
     if args.report:
         print(render(json.loads(args.report.read_text())))
@@ -371,11 +372,13 @@ def main() -> None:
     code = evolve_code(args.code) if "evolve" in tools else None
     path = args.json or ROOT / "runs" / "benchmarks" / f"vs_openevolve-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    saved = {"code": code_state(code), "overrides": args.override, "iterations": args.iterations, "load_start": os.getloadavg(),
-             "load_end": os.getloadavg(), "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+    saved = {"code": code_state(code), "overrides": args.override, "iterations": args.iterations,
+             "load_start": os.getloadavg(), "load_end": os.getloadavg(),
+             "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
              "import_evolve_cli_s": import_seconds() if "evolve" in tools else None,
              "settings": [asdict(s) for s in settings], "ideal": {s.name: s.ideal(args.iterations) for s in settings},
-             "runs": [], "default_memory": default_memory(args.default_memory, tuple(args.override)) if args.default_memory else []}
+             "runs": [],
+             "default_memory": default_memory(args.default_memory, tuple(args.override)) if args.default_memory else []}
     for s in settings:
         for rep in range(args.reps):
             for tool in (tools if rep % 2 == 0 else tools[::-1]):  # alternate the order against drift

@@ -31,7 +31,8 @@ def main() -> None:
     for tour in tours:
         _ = tour.matrix  # distances are computed once per tour, outside the timings
     views = [make_view(t, np.random.default_rng(0), 1e9).instance for t in tours]
-    dp = median_seconds(lambda: [ratliff_rosenthal(t.layout, t.start[0], t.aisles, t.ys) for t in tours], 5) / len(tours)
+    dp = median_seconds(lambda: [ratliff_rosenthal(t.layout, t.start[0], t.aisles, t.ys) for t in tours], 5)
+    dp /= len(tours)
     seed = median_seconds(lambda: [initial.solve(v) for v in views], 5) / len(tours)
 
     problem = get_problem("warehouse_tsp")

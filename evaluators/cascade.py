@@ -127,7 +127,7 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
                 except CandidateError as exc:
                     score = Score.invalid(f"stage {stage.name}: {exc}")
                     failure = _failure_kind(exc)
-                except Exception as exc:  # the evaluator's own bug: say so, do not blame the candidate
+                except Exception as exc:  # noqa: BLE001 (the evaluator's own bug: say so, do not blame the candidate)
                     evaluator_error = True
                     failure = "evaluator_error"
                     _log.error("evaluator %s raised in stage %s:\n%s", type(evaluator).__name__,

@@ -4,16 +4,21 @@ where its scores enter the engine (`evolve.problems.load_evaluator`). Users see 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, overload
 
 from evaluators.base import Evaluator, Stage
 from evaluators.score import Score
+from sandboxes import Session
 
 __all__ = ["DIRECTIONS", "negated", "natural", "Negated"]
 
 DIRECTIONS = ("maximize", "minimize")
 
 
+@overload
+def natural(value: float, direction: str) -> float: ...
+@overload
+def natural(value: None, direction: str) -> None: ...
 def natural(value: float | None, direction: str) -> float | None:
     """The value a user reads: the engine's value, negated back for a minimised problem."""
     if value is None or direction != "minimize":
@@ -21,6 +26,10 @@ def natural(value: float | None, direction: str) -> float | None:
     return 0.0 - value  # not -value: a perfect 0.0 stays 0.0 (no "-0" printed)
 
 
+@overload
+def _flip(score: Score) -> Score: ...
+@overload
+def _flip(score: None) -> None: ...
 def _flip(score: Score | None) -> Score | None:
     if not isinstance(score, Score) or not score.valid:
         return score  # None, an invalid score, or what the cascade names as not a Score
@@ -59,12 +68,12 @@ class Negated(Evaluator):
 
 
 class _NegatedValidate(Negated):
-    def validate(self, candidate):
+    def validate(self, candidate: Session) -> Score | None:
         return _flip(self.inner.validate(candidate))
 
 
 class _NegatedTest(Negated):
-    def test(self, candidate):
+    def test(self, candidate: Session) -> Score | None:
         return _flip(self.inner.test(candidate))
 
 

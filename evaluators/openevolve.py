@@ -80,7 +80,7 @@ def score_of(result: Any, stage: str) -> Score:
     error = metrics.get("error")
     if error:
         return Score.invalid(f"{stage}: {error}" + (f" | {notes}" if notes else ""),
-                             **{k: v for k, v in numbers.items()})
+                             **numbers)
     if "combined_score" in numbers:
         value = numbers["combined_score"]
     elif numbers:
@@ -90,6 +90,11 @@ def score_of(result: Any, stage: str) -> Score:
     plain = {k: v for k, v in metrics.items() if k in numbers or isinstance(v, (str, bool, type(None)))}
     summary = ", ".join(f"{k}={v:.6g}" for k, v in numbers.items())
     return Score(value=value, metrics=plain, feedback=f"{summary}" + (f" | {notes}" if notes else ""))
+
+
+def _gate(threshold: float | None) -> Callable[[Score], bool]:
+    """Go on past a stage whose score is valid and reaches `threshold` (any valid score when it is None)."""
+    return lambda score: score.valid and (threshold is None or score.value >= threshold)
 
 
 def _functions(code: str) -> set[str]:
@@ -136,10 +141,10 @@ class _Loader(importlib.abc.Loader if hasattr(importlib, "abc") else object):  #
     def __init__(self, adapter: "OpenEvolveEvaluator") -> None:
         self.adapter = adapter
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         return self.adapter._proxy(spec.name)
 
-    def exec_module(self, module) -> None:
+    def exec_module(self, module: types.ModuleType) -> None:
         pass  # the program was loaded into the session already
 
 
@@ -150,7 +155,8 @@ class _UtilShim:
     def __getattr__(self, name: str) -> Any:
         return getattr(importlib.util, name)
 
-    def spec_from_file_location(self, name, location=None, *args, **kwargs):
+    def spec_from_file_location(self, name: str, location: Any = None, *args: Any,
+                                **kwargs: Any) -> importlib.machinery.ModuleSpec | None:
         if location is not None and self._adapter._is_program(location):
             return importlib.machinery.ModuleSpec(name, _Loader(self._adapter), origin=str(location))
         return importlib.util.spec_from_file_location(name, location, *args, **kwargs)
@@ -166,7 +172,7 @@ class _ImportlibShim:
     def __getattr__(self, name: str) -> Any:
         return getattr(importlib, name)
 
-    def import_module(self, name: str, package: str | None = None):
+    def import_module(self, name: str, package: str | None = None) -> types.ModuleType:
         path = self._adapter._path
         if path is not None and name == Path(path).stem:
             return self._adapter._proxy(name)
@@ -178,7 +184,7 @@ def _ensure_openevolve_names() -> None:
     if "openevolve" in sys.modules or importlib.util.find_spec("openevolve") is not None:
         return
     package = types.ModuleType("openevolve")
-    package.__path__ = []  # type: ignore[attr-defined]
+    package.__path__ = []
     result = types.ModuleType("openevolve.evaluation_result")
     result.EvaluationResult = EvaluationResult  # type: ignore[attr-defined]
     package.evaluation_result = result  # type: ignore[attr-defined]
@@ -222,6 +228,8 @@ class OpenEvolveEvaluator(Evaluator):
             sys.path.append(folder)
         name = f"_openevolve_evaluator_{abs(hash(str(self.path.resolve())))}"
         spec = importlib.util.spec_from_file_location(name, self.path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"{self.path} cannot be loaded as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -282,7 +290,9 @@ class OpenEvolveEvaluator(Evaluator):
             if not callable(function):
                 break
             threshold = self.cascade_thresholds[n - 1] if n - 1 < len(self.cascade_thresholds) else None
-            gate = (lambda s, t=threshold: s.valid and (t is None or s.value >= t))
-            stages.append(Stage(f"stage{n}", (lambda f, label: lambda c: self._run(f, label, c))(function, f"stage{n}"),
-                                gate))
+            stages.append(Stage(f"stage{n}", self._stage_runner(function, f"stage{n}"), _gate(threshold)))
         return stages
+
+    def _stage_runner(self, function: Callable[[str], Any], label: str) -> Callable[[Session], Score]:
+        """Return a stage's `run`: one OpenEvolve stage function on the candidate."""
+        return lambda candidate: self._run(function, label, candidate)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Run", "arun", "open_run", "run", "Campaign", "CampaignResult", "Config", "EvolveError", "Program", "ProgramDatabase", "ProgramStatus"]
+__all__ = ["Run", "arun", "open_run", "run", "Campaign", "CampaignResult", "Config", "EvolveError", "Program",
+           "ProgramDatabase", "ProgramStatus"]
 __version__ = "0.1.0"
 
 _HOMES = {

@@ -17,7 +17,7 @@ import dataclasses
 import datetime
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Self, Sequence, overload
 
 from evolve.engine.campaign import CampaignResult
 from evolve.config import Config
@@ -104,7 +104,7 @@ def run(problem: str | Path, overrides: Sequence[str] = (), run_dir: str | Path 
     def target() -> None:
         try:
             box["run"] = asyncio.run(coroutine)
-        except BaseException as exc:  # re-raised on the caller's thread
+        except BaseException as exc:  # noqa: BLE001 (re-raised on the caller's thread)
             box["error"] = exc
 
     thread = threading.Thread(target=target, name="evolve-campaign")
@@ -140,6 +140,10 @@ class Run:
         return (f"Run({str(self.run_dir)!r}, problem={self.config.problem.name!r}, iterations={self.iterations}, "
                 f"best={best.score if best else None!r} ({self.direction}))")
 
+    @overload
+    def _natural(self, program: Program) -> Program: ...
+    @overload
+    def _natural(self, program: None) -> None: ...
     def _natural(self, program: Program | None) -> Program | None:
         if program is None or self.direction != "minimize":
             return program
@@ -201,7 +205,7 @@ class Run:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

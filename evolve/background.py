@@ -19,7 +19,7 @@ def in_background(function: Callable[..., T], *args: Any, name: str | None = Non
     def target() -> None:
         try:
             future.set_result(function(*args))
-        except BaseException as exc:  # handed to whoever asks for the result
+        except BaseException as exc:  # noqa: BLE001 (handed to whoever asks for the result)
             future.set_exception(exc)
 
     threading.Thread(target=target, name=name or f"evolve-{function.__name__}", daemon=True).start()

@@ -62,7 +62,7 @@ def load_plugin(group: str, name: str, *, kind: str, built_in: Sequence[str] = (
     ep = named[0]
     try:
         return ep.load()
-    except Exception as exc:  # the plugin's own import failed: which plugin, in one line, not a traceback
+    except Exception as exc:  # noqa: BLE001 (a plugin's import may fail in any way: say which plugin in one line)
         raise ConfigError(f"{kind}={name!r}: its plugin {ep.value} failed to load: {type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:300]}; fix or reinstall the package that provides it") \
             from None

@@ -91,7 +91,7 @@ def discover() -> dict[str, ProblemConfig]:
         try:
             module = ep.load()
             problem = _load_folder(Path(module.__file__).parent, ep.name)
-        except Exception as exc:  # a broken plugin must not hide the others
+        except Exception as exc:  # noqa: BLE001 (a broken plugin must not hide the others)
             _log.warning("problem plugin %s could not be loaded: %s", ep.name, exc)
             continue
         _add(found, problem)

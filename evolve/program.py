@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ProgramStatus", "Program", "NODE_METRIC", "SPREAD_METRICS", "score_spread"]
+__all__ = ["ProgramStatus", "Program", "NODE_METRIC", "SPREAD_METRICS", "beats", "score_spread"]
 
 NODE_METRIC = "ray.node"
 """The metrics key under which the engine (not the evaluator) records the Ray node that evaluated a program."""
@@ -18,14 +18,19 @@ SPREAD_METRICS = {"n": "repeats.n", "min": "repeats.min", "max": "repeats.max", 
 (`problem.repeats`): how many, and their lowest, highest (natural values) and standard deviation."""
 
 
-def score_spread(metrics: Mapping[str, Any]) -> dict[str, float] | None:
+def beats(score: float | None, other: float | None) -> bool:
+    """Whether `score` is higher than `other`; None (an invalid program's score) beats nothing, loses to all."""
+    return score is not None and (other is None or score > other)
+
+
+def score_spread(metrics: Mapping[str, Any]) -> dict[str, float | None] | None:
     """The spread of a program's repeated scorings (`n`, `min`, `max`, `std`), None when scored once."""
     if SPREAD_METRICS["n"] not in metrics:
         return None
     return {name: metrics.get(key) for name, key in SPREAD_METRICS.items()}
 
 
-class ProgramStatus(str, enum.Enum):
+class ProgramStatus(str, enum.Enum):  # noqa: UP042 (a StrEnum's str() and format() would differ)
     """What became of one iteration's proposal."""
 
     VALID = "valid"                      # evaluated, passed every stage

@@ -200,7 +200,7 @@ def seccomp_filter():
         import pyseccomp
     except ImportError:
         return None, "pyseccomp is not installed"
-    except Exception as exc:  # e.g. it cannot find libseccomp
+    except Exception as exc:  # noqa: BLE001 (e.g. it cannot find libseccomp)
         return None, f"pyseccomp unusable: {exc}"
     import errno
 
@@ -228,8 +228,8 @@ def seccomp(prepared=None):
     if flt is None:
         return f"NOT active: {denied}"
     flt.load()
-    return f"{denied} syscalls denied (ptrace, mount and the new mount API, unshare, clone with namespace " \
-           "flags, bpf, keyctl, ...)"
+    return (f"{denied} syscalls denied (ptrace, mount and the new mount API, unshare, clone with namespace "
+            "flags, bpf, keyctl, ...)")
 
 
 def close_inherited(keep):

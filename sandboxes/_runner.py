@@ -122,7 +122,7 @@ def _calls(fn, arg_lists, max_depth, timeout):
                     signal.setitimer(signal.ITIMER_REAL, 0)
         except _CallTimedOut:
             return {"ok": False, "kind": "timeout", "index": index, "error": f"call {index} ran past {timeout:g} s"}
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 (whatever the candidate raises is its reply)
             reply = _error(exc, "call")
             reply["index"] = index
             return reply
@@ -147,7 +147,7 @@ def serve(req_fd, resp_fd, layers, max_depth=64):
             try:
                 exec(compile(request["source"], "candidate.py", "exec"), namespace)
                 reply = {"ok": True}
-            except BaseException as exc:  # SystemExit from the candidate is a failure too
+            except BaseException as exc:  # noqa: BLE001 (SystemExit from the candidate is a failure too)
                 reply = _error(exc, "load")
         elif op == "call":
             try:
@@ -155,7 +155,7 @@ def serve(req_fd, resp_fd, layers, max_depth=64):
                 if not callable(fn):
                     raise NameError(f"the program defines no function {request['function']!r}")
                 result = fn(*request["args"])
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 (whatever the candidate raises is its reply)
                 reply = _error(exc, "call")
             else:
                 try:

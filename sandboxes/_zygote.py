@@ -1,14 +1,14 @@
 """The fork server: `python -I _zygote.py SOCKET_FD CONFIG_JSON`, one per evaluation worker.
 
-Started by exec from a clean interpreter with an empty environment, it imports the heavy modules once
-(numpy, ...) and holds nothing else: no keys, no evaluator, no data. In its own mount namespace it
-switches once to a new root that holds only the paths it was allowed (the interpreter, its standard
-library, the allowed packages, declared data, a few devices), so sessions inherit that view. For each session the worker sends
-the setup and four fds (request pipe, reply pipe, status pipe, output file) over the socket. The zygote
-forks a leader that starts a new session and new mount, PID, network, IPC and UTS namespaces and forks
-again: the grandchild is PID 1 of its namespace, isolates itself (`_layers`) and serves the candidate
-(`_runner.serve`). When it dies the kernel kills everything it started. The leader reports the
-grandchild's pid, then its wait status, on the status pipe.
+Started by exec from a clean interpreter with an empty environment, it imports the heavy modules once (numpy,
+...) and holds nothing else: no keys, no evaluator, no data. In its own mount namespace it switches once to a
+new root that holds only the paths it was allowed (the interpreter, its standard library, the allowed
+packages, declared data, a few devices), so sessions inherit that view. For each session the worker sends the
+setup and four fds (request pipe, reply pipe, status pipe, output file) over the socket. The zygote forks a
+leader that starts a new session and new mount, PID, network, IPC and UTS namespaces and forks again: the
+grandchild is PID 1 of its namespace, isolates itself (`_layers`) and serves the candidate (`_runner.serve`).
+When it dies the kernel kills everything it started. The leader reports the grandchild's pid, then its wait
+status, on the status pipe.
 """
 
 import contextlib
@@ -104,7 +104,7 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
             os.environ.clear()
             os.environ.update(setup["env"])
             layers = _isolated(setup, namespaced)
-        except BaseException as exc:  # a layer failed hard: report it as a reply, then stop
+        except BaseException as exc:  # noqa: BLE001 (a layer failed hard: report it as a reply, then stop)
             _runner._send(resp_fd, {"ok": False, "kind": "setup", "error": f"sandbox setup failed: {exc}"})
             os._exit(70)
         _runner.serve(req_fd, resp_fd, layers, setup["limits"].get("max_result_depth", 64))
@@ -180,7 +180,7 @@ _CONTAINER = False  # inside a container: no namespaces of our own; the containe
 
 
 def main():
-    global _VIEW, _SECCOMP, _CONTAINER
+    global _VIEW, _SECCOMP, _CONTAINER  # noqa: PLW0603 (the zygote's state, set once and inherited by each fork)
     config = json.loads(sys.argv[2])
     _CONTAINER = config.get("container", False)
     if sys.argv[1].isdigit():

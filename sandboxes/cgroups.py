@@ -183,8 +183,9 @@ class SessionCgroup:
         """How often the memory limit was hit (for the crash message), or ""."""
         try:
             if self.version == 2:
-                events = dict(line.split() for line in (self.dirs["unified"] / "memory.events").read_text().splitlines())
-                return f"{events.get('oom_kill', '0')} out-of-memory kills" if events.get("oom_kill", "0") != "0" else ""
+                text = (self.dirs["unified"] / "memory.events").read_text()
+                kills = dict(line.split() for line in text.splitlines()).get("oom_kill", "0")
+                return f"{kills} out-of-memory kills" if kills != "0" else ""
             failcnt = (self.dirs["memory"] / "memory.failcnt").read_text().strip()
             return f"memory limit hit {failcnt} times" if failcnt != "0" else ""
         except (OSError, ValueError):

@@ -150,7 +150,8 @@ class DockerSandbox(ForkServerSandbox):
         try:
             image = client.images.get(self.image)
         except docker.errors.ImageNotFound:
-            build = "evolve sandbox build" + (f" --interpreter --image {self.image}" if self._interpreter == "image" else "")
+            build = "evolve sandbox build" + (f" --interpreter --image {self.image}"
+                                              if self._interpreter == "image" else "")
             raise SandboxUnavailable(f"sandbox.image={self.image!r} is not on this machine; build it with "
                               f"`{build}`") from None
         python, path, volumes = self._interpreter_of(image.labels or {}) if self._interpreter == "image" \
@@ -181,7 +182,8 @@ class DockerSandbox(ForkServerSandbox):
                 logs = self._container.logs(tail=5).decode(errors="replace")
             logs = locals().get("logs", "the container exited")
             self.close()
-            raise SandboxUnavailable(f"the sandbox container did not start its fork server: {logs.strip()[-300:]}") from None
+            raise SandboxUnavailable(f"the sandbox container did not start its fork server: "
+                                     f"{logs.strip()[-300:]}") from None
         finally:
             listener.close()
         return self._socket
@@ -222,9 +224,9 @@ class DockerSandbox(ForkServerSandbox):
             "network": net,
             "filesystem": ("read-only root (the image's own interpreter and packages; only declared data bound in); "
                            if self._interpreter == "image" else
-                           "read-only root (empty image, the interpreter bound read-only); ") + f"/tmp a "
-                          f"{self._scratch_mb} MiB tmpfs of at most {self._scratch_inodes} files; a fresh scratch dir per "
-                          "session, removed after it",
+                           "read-only root (empty image, the interpreter bound read-only); ")
+                          + f"/tmp a {self._scratch_mb} MiB tmpfs of at most {self._scratch_inodes} files; "
+                          "a fresh scratch dir per session, removed after it",
             "container": f"memory {self._memory_mb} MiB, {self._pids} pids, {self._cpus:g} CPUs; the fork server "
                          "keeps 6 capabilities to set sessions up, candidates none; no-new-privileges",
         }
@@ -252,7 +254,7 @@ class DockerSandbox(ForkServerSandbox):
             return None
         try:
             self._container.reload()
-        except Exception:  # the docker SDK's NotFound: the container is gone
+        except Exception:  # noqa: BLE001 (the docker SDK's NotFound: the container is gone)
             return None
         return self._container.attrs["State"]["Pid"] or None
 

@@ -251,7 +251,7 @@ class ForkSession(Session):
             raise CandidateCrash(message) from None
         except CandidateError:
             raise
-        except Exception as exc:  # whatever the candidate sent, the trusted side only reports it
+        except Exception as exc:  # noqa: BLE001 (whatever the candidate sent, the trusted side only reports it)
             self._kill("broke the protocol")
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise CandidateError(f"candidate sent an invalid reply: {reason}") from None
@@ -495,7 +495,7 @@ class ForkServerSandbox(Sandbox):
         resp_r, resp_w = os.pipe()
         status_r, status_w = os.pipe()
         kill_r, kill_w = os.pipe() if self._kill_pipe else (None, None)
-        output = open(scratch / ".output", "wb")
+        output = open(scratch / ".output", "wb")  # noqa: SIM115 (its descriptor goes to the session; closed below)
         self._sweep()
         cgroup = self._cgroups.session(limits.memory_mb * 2**20, limits.max_processes)
         setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
@@ -516,7 +516,7 @@ class ForkServerSandbox(Sandbox):
                         break
                     except (ConnectionError, CandidateCrash):
                         if attempt == 2:
-                            raise CandidateCrash("the sandbox fork server stopped and could not be restarted")
+                            raise CandidateCrash("the sandbox fork server stopped and could not be restarted") from None
                         self._restarting = True  # close() must not wait for a spare's thread: we hold the lock
                         try:
                             self.close()
@@ -558,7 +558,7 @@ class ForkServerSandbox(Sandbox):
     def _make_spare(self, limits: SandboxLimits) -> None:
         try:
             session = self._open(limits)
-        except Exception:  # the next session opens the usual way, and says what is wrong
+        except Exception:  # noqa: BLE001 (the next session opens the usual way, and says what is wrong)
             session = None
         old = None
         with self._spare_lock:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -123,7 +124,7 @@ def _nothing_kept(config: Config, run_dir: Path) -> bool:
             return db.initial() is None
     except RunDirError:  # no database, or no campaign in it
         return True
-    except Exception:  # unreadable: keep it, whatever it holds
+    except Exception:  # noqa: BLE001 (unreadable: keep it, whatever it holds)
         return False
 
 
@@ -195,7 +196,9 @@ def _format(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1e-3 and value else f"{value:.4f}".rstrip("0").rstrip(".")
+        if abs(value) >= 1e4 or abs(value) < 1e-3 and value:
+            return f"{value:.4g}"
+        return f"{value:.4f}".rstrip("0").rstrip(".")
     return escape(_shown(value, 200))  # a table cell: rich markup is read in it
 
 
@@ -305,7 +308,7 @@ def _check_determinism(problem, evaluator, first, second) -> None:
 def active_seconds(times: list, idle_after: float = 300.0) -> float:
     """Seconds between the first and last of `times` (datetimes), less gaps over `idle_after` (between resumes)."""
     ordered = sorted(times)
-    gaps = ((b - a).total_seconds() for a, b in zip(ordered, ordered[1:]))
+    gaps = ((b - a).total_seconds() for a, b in itertools.pairwise(ordered))
     return sum(gap for gap in gaps if gap <= idle_after)
 
 
@@ -465,7 +468,8 @@ def _doctor(args: argparse.Namespace) -> None:
             held = result.valid if attack.name in HELD_IF_VALID else not result.valid
             why = "every trick failed; it answered honestly" if result.valid else \
                 escape(_shown(" ".join(result.feedback.split()))[-110:])
-            report.add_row(attack.name, attack.category, ("contained: " if held else "[bold red]NOT contained: [/]") + why)
+            verdict = "contained: " if held else "[bold red]NOT contained: [/]"
+            report.add_row(attack.name, attack.category, verdict + why)
         _out.print(report)
     close = getattr(sandbox, "close", None)
     if close is not None:
@@ -487,10 +491,11 @@ def _sandbox_build(args: argparse.Namespace) -> None:
         image_id = build_image(image, packages=packages)
     except ValueError as exc:  # a package that is not installed here
         raise EvolveError(f"could not build {image}: {exc}") from None
-    except Exception as exc:  # the docker SDK's errors: no engine, no permission
+    except Exception as exc:  # noqa: BLE001 (the docker SDK's errors: no engine, no permission)
         raise EvolveError(f"could not build {image}: {exc}; is dockerd running?") from None
     inside = f" with this interpreter and {', '.join(packages)}" if packages is not None else ""
-    use = f"; use it with sandbox=docker sandbox.interpreter=image sandbox.image={image}" if packages is not None else ""
+    use = (f"; use it with sandbox=docker sandbox.interpreter=image sandbox.image={image}"
+           if packages is not None else "")
     _out.print(f"built {image} ({image_id[:19]}){inside} locally, without a registry{use}")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import types
 import typing
 from collections.abc import Iterator
 from importlib import resources
@@ -119,10 +120,10 @@ def _walk(key: str, text: str) -> Any:
 
 
 def _unwrap(kind: Any) -> Any:
-    """`Optional[X]` as X (None is checked by the value's node); Any and lists as anything."""
+    """`Optional[X]` or `X | None` as X (None is checked by the value's node); Any and lists as anything."""
     if kind is Any:
         return _ANY
-    if typing.get_origin(kind) is typing.Union:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         return args[0] if len(args) == 1 else _ANY
     return kind
@@ -257,7 +258,7 @@ def _optional(key: str) -> bool:
     if found is None:
         return True  # a dict's value: null is fine
     kind = _fields(found[0])[found[1]]
-    return typing.get_origin(kind) is typing.Union and type(None) in typing.get_args(kind)
+    return typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
 
 
 def _default(key: str) -> object | None:

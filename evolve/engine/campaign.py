@@ -19,7 +19,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, overload
 
 from rich.console import Console
 
@@ -138,7 +138,7 @@ class Campaign:
         self.config = config
         self.run_dir = Path(run_dir)
         self.name = campaign_name(config, self.run_dir)
-        self._given = dict(proposer=proposer, pool=pool, database=database, schedule=schedule)
+        self._given: dict[str, Any] = dict(proposer=proposer, pool=pool, database=database, schedule=schedule)
         self._console = console
         self._lock = lock
         self._observers = list(observers)
@@ -212,7 +212,8 @@ class Campaign:
         scratchpad.restore(parts.database)  # from small columns: a resume at 100,000 programs reads no code
         metrics = CampaignMetrics(self.name, self.config.problem.name, self._sign, self.config.ray.metrics)
         iterations = IterationRunner(self.config, parts.database, parts.proposer,
-                                     MeteredPool(parts.pool, metrics.evaluation), parts.prompts, parts.schedule, scratchpad)
+                                     MeteredPool(parts.pool, metrics.evaluation), parts.prompts, parts.schedule,
+                                     scratchpad)
         unapplied = UnappliedWatch(self.config.llm.max_unapplied_in_a_row, self.config.llm.on_unapplied)
         done = parts.database.iterations
         run = _Run(parts, iterations, scratchpad, Stats(started=started), started, lock, unapplied=unapplied,
@@ -237,16 +238,17 @@ class Campaign:
                 _log.warning("sandbox layer %s is not active: %s", name, state)
             else:
                 _log.info("sandbox layer %s: %s", name, state)
-        run.initial = db.initial()
-        if run.initial is None:
-            run.initial = await run.iterations.initial(read_initial_program(self.config.problem))
-            _log.info("initial program scored %.6g", self._natural(run.initial.score))
-            run.metrics.record(run.initial)
-            self._write_best(run.initial)
+        initial = db.initial()
+        if initial is None:
+            initial = await run.iterations.initial(read_initial_program(self.config.problem))
+            _log.info("initial program scored %.6g", self._natural(initial.score))
+            run.metrics.record(initial)
+            self._write_best(initial)
+        run.initial = initial
         self._tell(lambda o: o.started(self.config, self.run_dir))
-        self._validate_later(run, db.best())
+        best = db.best() or initial  # the initial program is valid: there is a best
+        self._validate_later(run, best)
         run.last_improvement = db.iterations
-        best = db.best()
         run.stats.set_best(self._natural(best.score), best.iteration, best.proposer)  # natural: as people read it
         now = time.monotonic()  # budgets and rates count from the first proposal, not from Ray's start-up
         run.setup_seconds, run.started, run.stats.started = now - run.started, now, now
@@ -264,7 +266,8 @@ class Campaign:
         begun = False
         with ProgressDisplay(schedule.budget, run.db.iterations, mode == "live", self._console,
                              header=self._header() if mode == "live" else (), wall_seconds=cfg.budget.wall_seconds,
-                             stats=run.stats, lines_every=cfg.progress_interval if mode == "lines" else None) as display:
+                             stats=run.stats,
+                             lines_every=cfg.progress_interval if mode == "lines" else None) as display:
             while reason is None or (run.in_flight and reason.startswith(_DRAINING)):
                 # every slot busy, a child waiting for each, llm.concurrency proposals out; the pool's size
                 # can change once (Ray's workers replacing the local slots)
@@ -272,7 +275,8 @@ class Campaign:
                 while reason is None and len(run.in_flight) < max_in_flight and \
                         run.db.iterations + len(run.in_flight) < schedule.budget:
                     number = schedule.next_iteration()
-                    run.in_flight.add(asyncio.create_task(run.iterations.run(number, number % run.parts.population.islands)))
+                    island = number % run.parts.population.islands
+                    run.in_flight.add(asyncio.create_task(run.iterations.run(number, island)))
                 run.stats.in_flight = len(run.in_flight)
                 finished, run.in_flight = await asyncio.wait(run.in_flight, return_when=asyncio.FIRST_COMPLETED,
                                                              timeout=self._wall_left(run))  # stop on time
@@ -332,8 +336,8 @@ class Campaign:
         is_best = best is not None and best.id == program.id
         self._tell(lambda o: o.committed(program, is_best))
         if is_best:
-            _log.info("new best %.6g at iteration %d (program %d, by %s)", self._natural(program.score), program.iteration,
-                      program.id, program.proposer)
+            _log.info("new best %.6g at iteration %d (program %d, by %s)", self._natural(program.score),
+                      program.iteration, program.id, program.proposer)
             self._write_best(program)
             self._validate_later(run, program)
             run.last_improvement = done
@@ -352,7 +356,7 @@ class Campaign:
             return f"budget.iterations={run.parts.schedule.budget} reached"
         if b.wall_seconds is not None and time.monotonic() - run.started >= b.wall_seconds:
             return f"budget.wall_seconds={b.wall_seconds:g} reached"
-        if b.target_score is not None and best is not None and \
+        if b.target_score is not None and best is not None and best.score is not None and \
                 self._natural(best.score) * self._sign >= b.target_score * self._sign:
             return f"budget.target_score={b.target_score:g} reached"
         if b.max_cost_usd is not None and db.total_cost >= b.max_cost_usd:
@@ -373,6 +377,10 @@ class Campaign:
     def _sign(self) -> int:
         return -1 if self.config.problem.direction == "minimize" else 1
 
+    @overload
+    def _natural(self, value: float) -> float: ...
+    @overload
+    def _natural(self, value: None) -> None: ...
     def _natural(self, value: float | None) -> float | None:
         """The engine maximises: a minimised problem's values are negated back for people to read."""
         from evaluators.direction import natural  # the one place that negates
@@ -435,7 +443,8 @@ class Campaign:
         if best is not None:
             self._write_best(best)  # one committed by a write under way at the stop is the best too
         return CampaignResult(run_dir=self.run_dir, iterations=run.db.iterations, evaluated=run.stats.evaluated,
-                              valid=run.stats.valid, initial_score=self._natural(run.initial.score),
+                              valid=run.stats.valid,
+                              initial_score=self._natural(run.initial.score) if run.initial else None,
                               best_score=self._natural(best.score) if best else None,
                               seconds=time.monotonic() - run.started,
                               stop_reason=reason, evaluator_errors=run.stats.evaluator_errors,
@@ -468,7 +477,7 @@ class Campaign:
             return
         try:
             run.db.record_stop(state, " ".join(reason.split()))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (recording the end must not hide why the campaign stopped)
             _log.warning("could not record the campaign's end (%s: %s): %s", state, reason, exc)
         self._checkpoint(run)
 
@@ -477,7 +486,7 @@ class Campaign:
         for observer in self._observers:
             try:
                 hook(observer)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (an observer's failure must not stop the campaign)
                 _log.warning("%s failed: %s: %s", type(observer).__name__, type(exc).__name__, exc)
 
     @staticmethod
@@ -486,7 +495,7 @@ class Campaign:
         reader without it counts every row."""
         try:
             aggregates.checkpoint(run.db)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (the tally only saves readers time; they count rows without it)
             _log.warning("could not keep the status figures' tally: %s", exc)
 
     @staticmethod
@@ -536,7 +545,8 @@ class _Signals:
     def _caught(self, number: int) -> None:
         self.received = signal.Signals(number)
         self.remove()
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     def remove(self) -> None:
         """Give the signals back their default handling."""

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evolve.config import Config
 from evolve.storage.database import ProgramDatabase
@@ -26,13 +26,13 @@ from evolve.errors import EditError, InitialProgramError, ProposerError
 from evolve.proposals.llm import Prompt, Proposal, Proposer
 from evolve.proposals.llm.base import PromptTooLarge
 from evolve.proposals.novelty import NoveltyFilter, canonical_hash, canonical_tokens
-from evolve.program import Program, ProgramStatus
+from evolve.program import Program, ProgramStatus, beats
 from evolve.proposals.prompts import PromptBuilder
 from evolve.engine.repeats import rescored
 from evolve.engine.schedule import Schedule
 from evolve.proposals.scratchpad import Scratchpad
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only their types are needed here
     from evaluators.cascade import EvaluationResult
     from evolve.evaluation.pool import Pool
 
@@ -49,7 +49,7 @@ class IterationRunner:
     `consecutive_failures` and `last_error` tell the campaign when the proposer keeps failing.
     """
 
-    def __init__(self, config: Config, database: ProgramDatabase, proposer: Proposer, pool: "Pool",
+    def __init__(self, config: Config, database: ProgramDatabase, proposer: Proposer, pool: Pool,
                  prompts: PromptBuilder, schedule: Schedule, scratchpad: Scratchpad) -> None:
         self._config = config
         self._db = database
@@ -134,16 +134,17 @@ class IterationRunner:
             self._paid += proposal.cost
             propose_seconds = time.perf_counter() - sent[-1]
             prompt = built[-1]
-            common = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
+            common: dict[str, Any] = dict(iteration=iteration, parent=parent, island=island, mode=prompt.mode)
             asked = self._asked(prompt, inspirations)
             # the call is committed before its program; a child that fails here is committed at once, on the loop,
             # so that the next prompt (built as soon as this task yields) already shows why it failed
             call = dict(model=proposal.model, response=proposal.text, prompt_tokens=proposal.prompt_tokens,
                         completion_tokens=proposal.completion_tokens, cost=proposal.cost, seconds=propose_seconds,
                         **asked)
-            meta = dict(proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds,
-                        prompt_tokens=proposal.prompt_tokens, completion_tokens=proposal.completion_tokens,
-                        cost=proposal.cost, choice=proposal.reason, **common)
+            meta: dict[str, Any] = dict(
+                proposer=proposal.model, proposal=proposal.text, propose_seconds=propose_seconds,
+                prompt_tokens=proposal.prompt_tokens, completion_tokens=proposal.completion_tokens,
+                cost=proposal.cost, choice=proposal.reason, **common)
             try:
                 child = apply_proposal(parent.code, proposal.text)
             except EditError as exc:
@@ -179,7 +180,7 @@ class IterationRunner:
             result = await self._pool.evaluate(child)
             result = await rescored(self._pool, child, result, self._config.problem, db.best())
             status = _status(result)
-            self._observe(proposal, result.valid and result.score > parent.score)
+            self._observe(proposal, result.valid and beats(result.score, parent.score))
             return await db.aadd(status=status, code=child, code_hash=code_hash, score=result.score,
                                  metrics=result.metrics, features=result.features, feedback=result.feedback,
                                  error="" if result.valid else result.feedback, eval_seconds=result.seconds,

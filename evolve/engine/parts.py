@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +79,10 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
         cpus = settings.num_cpus or len(os.sched_getaffinity(0))
         slots = pool_size(settings.num_workers, settings.worker_cpus, cpus)
     else:  # a cluster's workers may be many more than this machine holds
-        slots = min(settings.num_workers or 1 << 30, pool_size(None, settings.worker_cpus, len(os.sched_getaffinity(0))))
+        slots = min(settings.num_workers or 1 << 30,
+                    pool_size(None, settings.worker_cpus, len(os.sched_getaffinity(0))))
     local = LocalPool(config.problem, config.sandbox, slots, run_seed=config.seed)
-    after = None
+    after: Callable[[], None] | None = None
     if config.llm.kind in ("openai", "ensemble"):  # the first request needs the SDK before the pool needs Ray
         from evolve.proposals.llm.openai_model import sdk_imported as after
     private = settings.address is None and not settings.include_dashboard

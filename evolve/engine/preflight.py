@@ -70,7 +70,8 @@ def defined_names(tree: ast.Module) -> set[str]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, (ast.If, ast.Try, ast.With)):  # guarded definitions count too
-            names.update(defined_names(ast.Module(body=list(ast.iter_child_nodes(node)), type_ignores=[])))
+            body = [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)]
+            names.update(defined_names(ast.Module(body=body, type_ignores=[])))
     return names
 
 

@@ -25,19 +25,21 @@ async def rescored(pool: Pool, code: str, result: EvaluationResult, problem: Pro
     """`result`, or for a would-be best of a problem with `repeats` k > 1, the mean of k scorings with
     their spread; invalid when any of them is."""
     k = problem.repeats
-    if k <= 1 or not result.valid or (best is not None and best.score is not None and result.score <= best.score):
+    if k <= 1 or not result.valid or result.score is None or \
+            (best is not None and best.score is not None and result.score <= best.score):
         return result
     others = await asyncio.gather(*(pool.evaluate(code) for _ in range(k - 1)))
     seconds = result.seconds + sum(r.seconds for r in others)
-    failed = next((r for r in others if not r.valid), None)
+    failed = next((r for r in others if not r.valid or r.score is None), None)
     if failed is not None:
         return dataclasses.replace(failed, seconds=seconds,
                                    feedback=f"invalid in one of {k} scorings (problem.repeats={k}): {failed.feedback}")
-    scores = [result.score, *(r.score for r in others)]
+    scores = [result.score, *(r.score for r in others if r.score is not None)]  # every one is valid here
     mean = statistics.fmean(scores)
     shown = [natural(s, problem.direction) for s in scores]
     spread = {"n": k, "min": min(shown), "max": max(shown), "std": statistics.pstdev(scores)}
     metrics = {**result.metrics, **{SPREAD_METRICS[name]: value for name, value in spread.items()}}
-    feedback = (f"{result.feedback}\nmean of {k} scorings (the problem is noisy): {natural(mean, problem.direction):.6g}, "
+    feedback = (f"{result.feedback}\nmean of {k} scorings (the problem is noisy): "
+                f"{natural(mean, problem.direction):.6g}, "
                 f"from {spread['min']:.6g} to {spread['max']:.6g}, std {spread['std']:.3g}")
     return dataclasses.replace(result, score=mean, metrics=metrics, feedback=feedback, seconds=seconds)

@@ -46,6 +46,8 @@ class ReplaySchedule(Schedule):
     async def parents(self, iteration: int, island: int) -> tuple[Program, list[Program]]:
         """The recorded parent and inspirations, once they are committed here too."""
         step = self._recording.step(iteration)
+        if step is None:
+            raise EvolveError(f"the recording has no call for iteration {iteration}: replay only recorded ones")
         found = []
         for code_hash in (step.parent_hash, *step.inspiration_hashes):
             waited = 0.0

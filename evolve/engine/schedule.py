@@ -9,7 +9,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import itertools
-from typing import AsyncContextManager
 
 from evolve.population import Population
 from evolve.storage.database import ProgramDatabase
@@ -53,7 +52,7 @@ class Schedule(abc.ABC):
         """A second parent for a crossover prompt on `island`; None: ask for a crossover without one."""
         return None
 
-    def turn(self, iteration: int) -> AsyncContextManager[None]:
+    def turn(self, iteration: int) -> contextlib.AbstractAsyncContextManager[None]:
         """Held while `iteration` decides (proposal, edit, duplicate check); by default no waiting."""
         return contextlib.nullcontext()
 

@@ -83,7 +83,7 @@ class HandoverPool(Pool):
             remote = start()
         except EvolveError as exc:
             self._error = exc
-        except BaseException as exc:  # Ray's own failure: still one line for the user
+        except BaseException as exc:  # noqa: BLE001 (Ray's own failure: still one line for the user)
             self._error = ConfigError(f"Ray did not start: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         else:
             with self._guard:

@@ -108,7 +108,7 @@ class LocalPool(Pool):
             data = await self._run(lambda slot: slot.evaluate(code))
         except (ConfigError, Retired):
             raise
-        except Exception as exc:  # trusted evaluator code raised outside the cascade's guard
+        except Exception as exc:  # noqa: BLE001 (trusted evaluator code raised outside the cascade's guard)
             return evaluator_raised(exc, "".join(traceback.format_exception(exc)))
         return result_from_data(data)
 
@@ -118,7 +118,7 @@ class LocalPool(Pool):
             data = await self._run(lambda slot: slot.validate(code))
         except (ConfigError, Retired):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (trusted validation code raised: logged, the campaign goes on)
             validation_failed(exc, "".join(traceback.format_exception(exc)))
             return None
         return EvaluationResult.from_dict(data) if data is not None else None

@@ -65,7 +65,8 @@ def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInf
 
                 maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
             if address == "local":
-                context = ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=config.include_dashboard,
+                context = ray.init(address="local", num_cpus=config.num_cpus,
+                                   include_dashboard=config.include_dashboard,
                                    dashboard_host=config.dashboard_host, logging_level=logging.ERROR,
                                    log_to_driver=False, _node_ip_address="127.0.0.1", job_config=job)
             else:
@@ -155,7 +156,8 @@ class EvaluationPool(Pool):
 
     def _spawn(self):
         name = f"evaluator:{self.campaign}#{next(_ACTOR_NUMBERS)}"  # unique: one job may hold many pools
-        return EvaluationWorker.options(num_cpus=self.worker_cpus, name=name).remote(self.problem, self.sandbox, self.run_seed)
+        worker = EvaluationWorker.options(num_cpus=self.worker_cpus, name=name)
+        return worker.remote(self.problem, self.sandbox, self.run_seed)
 
     def _queue(self) -> asyncio.Queue:
         if self._idle is None:  # created lazily so it binds to the running event loop

@@ -29,7 +29,7 @@ _last_ray_task = 0.0  # time.monotonic() when this process last saw one of its R
 def ray_task_ended() -> None:
     """Note that a Ray task this process submitted has just ended: the cluster has its events one report
     interval later, which `exit_now` waits for only as far as it has not passed yet."""
-    global _last_ray_task
+    global _last_ray_task  # noqa: PLW0603 (one moment per process, read when it exits)
     _last_ray_task = time.monotonic()
 _KILL_SECONDS = 0.3  # at most, for the killed processes to be dead
 

@@ -55,7 +55,7 @@ class EvaluationSlot:
             self.sandbox.warm()
         except (EvolveError, SandboxUnavailable) as exc:  # kept for `ready`: an actor that dies here says only "died"
             self.error = str(exc)
-        except Exception as exc:  # the sandbox's set-up failed some other way: still one line
+        except Exception as exc:  # noqa: BLE001 (the sandbox's set-up failed some other way: still one line)
             self.error = f"sandbox={sandbox.kind} could not be set up: {type(exc).__name__}: {exc}"
 
     def evaluate(self, code: str) -> dict[str, Any]:

@@ -194,7 +194,7 @@ class Tally:
                    examples={(e[0], e[1]): [e[2], e[3]] for e in data["examples"]},
                    best=Valid(*data["best"]) if data["best"] else None,
                    initial=Valid(*data["initial"]) if data["initial"] else None,
-                   islands={k: v for k, v in data["islands"]},
+                   islands=dict(data["islands"]),
                    improvements={k: list(v) for k, v in data["improvements"].items()}, top=data["top"],
                    active_seconds=data["active_seconds"], last_moment=data["last_moment"],
                    last_iteration=data["last_iteration"])

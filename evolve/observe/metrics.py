@@ -56,7 +56,8 @@ SERIES: dict[str, str] = {  # the Prometheus series this module exports -> their
 }
 
 
-_MADE: dict[str, Any] = {}  # one Ray metric per name per process (making one costs milliseconds); tags tell campaigns apart
+# one Ray metric per name per process (making one costs milliseconds); tags tell campaigns apart
+_MADE: dict[str, Any] = {}
 
 
 def _metric(name: str) -> Any:

@@ -16,7 +16,8 @@ from evolve.errors import ConfigError
 from evolve.program import Program, ProgramStatus
 
 __all__ = ["EDIT_FAILURE_KINDS", "PROMPT_TOO_LARGE", "ModelOutcomes", "UnappliedWatch", "counted_outcomes",
-           "edit_failure_kind", "model_outcomes", "outcome_kind", "top_reasons", "trailing_unapplied", "unapplied_message"]
+           "edit_failure_kind", "model_outcomes", "outcome_kind", "top_reasons", "trailing_unapplied",
+           "unapplied_message"]
 
 _log = logging.getLogger("evolve.engine.campaign")
 

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
@@ -66,7 +67,8 @@ class Stats:
         """Valid programs among those evaluated."""
         return self.valid / self.evaluated if self.evaluated else 0.0
 
-    def eta(self, remaining: int, wall_seconds: float | None = None, now: float | None = None) -> tuple[float, str] | None:
+    def eta(self, remaining: int, wall_seconds: float | None = None,
+            now: float | None = None) -> tuple[float, str] | None:
         """Seconds left and which budget binds (`iterations` or `wall`), from this invocation's pace; None
         when neither is known yet."""
         elapsed = self.elapsed(now)
@@ -167,7 +169,7 @@ class ProgressDisplay:
         self._total = total
         self._shown = (stats.best_iteration, stats.best) if stats is not None else None  # the best last shown
 
-    def __enter__(self) -> ProgressDisplay:
+    def __enter__(self) -> Self:
         if self._enabled or self._lines_every is not None:
             for line in self._header:  # whole, however long (a path stays one line to copy)
                 self._progress.console.print(Text(line), soft_wrap=True)

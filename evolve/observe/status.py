@@ -126,7 +126,7 @@ class CampaignStatus:
     unapplied_stops: bool
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     read_at: float = field(default_factory=time.time)
-    best_spread: dict[str, float] | None = None  # a noisy problem's repeated scorings of the best
+    best_spread: dict[str, float | None] | None = None  # a noisy problem's repeated scorings of the best
 
     @property
     def evaluated(self) -> int:
@@ -209,7 +209,8 @@ def read_status(run_dir: str | Path) -> CampaignStatus:
         children_valid=figures.children_valid, children_evaluated=figures.children_evaluated,
         initial_score=shown(initial.score) if initial else None, best=best,
         best_is_improvement=best is not None and initial is not None and best.id != initial.id,
-        last_iteration=figures.last_iteration, island_best=[shown(v) for v in islands], active_seconds=figures.active_seconds,
+        last_iteration=figures.last_iteration, island_best=[shown(v) for v in islands],
+        active_seconds=figures.active_seconds,
         failures=[(st, r, n, figures.examples.get((st, r), ""))
                   for (st, r), n in figures.failures.most_common(TOP_FAILURES)],
         evaluator_errors=figures.counts.get(ProgramStatus.EVALUATOR_ERROR.value, 0), last_evaluator_error=last_error,

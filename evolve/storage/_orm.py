@@ -6,7 +6,7 @@ import functools
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from sqlalchemy import (JSON, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
                         PrimaryKeyConstraint, String, Table, Text, create_engine, event, inspect, text)
@@ -15,6 +15,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from evolve.errors import CampaignNotFound, RunDirError
+
+if TYPE_CHECKING:  # Alembic is imported only when a database is created or upgraded
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).with_name("migrations")  # Alembic's env.py and versions/, shipped as package data
 FIRST_REVISION = "0001"  # the schema of every database written before Alembic, once its columns are added
@@ -317,13 +321,13 @@ def _label(url: str | Engine) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _scripts():  # Alembic's own list of the migrations, which REVISIONS must match (a unit test checks)
+def _scripts() -> ScriptDirectory:  # Alembic's own list of the migrations, which REVISIONS must match (a test checks)
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config(None))
 
 
-def _alembic_config(connection: Any):
+def _alembic_config(connection: Any) -> AlembicConfig:
     from alembic.config import Config
 
     config = Config()
@@ -336,7 +340,10 @@ def _add_first_revision_columns(conn: Any) -> None:
     """Complete a database written before Alembic to revision 0001: its missing tables and columns."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_evolve_rev_0001", MIGRATIONS / "versions" / "0001_initial.py")
+    script = MIGRATIONS / "versions" / "0001_initial.py"
+    spec = importlib.util.spec_from_file_location("_evolve_rev_0001", script)
+    if spec is None or spec.loader is None:
+        raise RunDirError(f"evolve's migration {script} is missing; reinstall evolve")
     first = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(first)
     first.complete(conn)

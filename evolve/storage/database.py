@@ -22,16 +22,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Self, Sequence
 
-from sqlalchemy import Float, func, select
+from sqlalchemy import Connection, Float, Row, Table, func, select
 from sqlalchemy.orm import sessionmaker
 
 from evolve.storage._orm import (CampaignRow, LLMCallRow, LLMMessagesRow, MigrationRow, ProgramRow, StopRow, check_readable,
                          make_engine)
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase
-from evolve.program import Program, ProgramStatus
+from evolve.program import Program, ProgramStatus, beats
 from sandboxes import candidate_text
 
 __all__ = ["Member", "ProgramDatabase", "Summary", "count_improvements"]
@@ -107,14 +107,25 @@ class Member(NamedTuple):
     @classmethod
     def of(cls, program: Program) -> "Member":
         """The member of a valid program snapshot."""
+        if program.score is None:
+            raise ValueError(f"program {program.id} has no score: only valid programs are members")
         return cls(program.id, program.iteration, program.score, program.island, program.parent_id,
                    program.code_hash, len(program.code), program.features)
 
 
-_PROGRAMS, _CALLS, _MESSAGES = ProgramRow.__table__, LLMCallRow.__table__, LLMMessagesRow.__table__
+_PROGRAMS, _CALLS, _MESSAGES = (ProgramRow.metadata.tables[row.__tablename__]
+                                for row in (ProgramRow, LLMCallRow, LLMMessagesRow))
 
 
-def _snapshot(row: ProgramRow | SimpleNamespace) -> Program:
+def _insert(conn: Connection, table: Table, values: dict[str, Any]) -> int:
+    """Insert one row; return its new primary key."""
+    key = conn.execute(table.insert(), values).inserted_primary_key
+    if key is None:  # SQLAlchemy has none only for a many-row insert
+        raise RuntimeError(f"inserting into {table.name} returned no primary key")
+    return int(key[0])
+
+
+def _snapshot(row: ProgramRow | SimpleNamespace | Row[Any]) -> Program:
     return Program(
         id=row.id, iteration=row.iteration, status=ProgramStatus(row.status), code=row.code,
         code_hash=row.code_hash, score=row.score, metrics=dict(row.metrics or {}),
@@ -202,7 +213,8 @@ class ProgramDatabase:
         self._hashes: dict[str, int] = {}
         self._canonical: dict[str, int] = {}
         self._cache: collections.OrderedDict[int, Program] = collections.OrderedDict()
-        self._failures: collections.deque[Program] = collections.deque(maxlen=max(1, self.config.failed_edits_in_prompt))
+        self._failures: collections.deque[Program] = collections.deque(
+            maxlen=max(1, self.config.failed_edits_in_prompt))
         self._best: Program | None = None
         self._initial: Program | None = None
         self._last_iteration = -1
@@ -235,7 +247,8 @@ class ProgramDatabase:
         self._best = self._load(best[1]) if best else None
         self._initial = self._load(initial) if initial is not None else None
         for pid in failures:
-            self._failures.append(self._read(pid))
+            if (failure := self._read(pid)) is not None:
+                self._failures.append(failure)
 
     def members(self, features: Sequence[str] = ()) -> Iterator[Member]:
         """Every valid program's small columns in commit order, with the named feature values (None where
@@ -274,7 +287,7 @@ class ProgramDatabase:
             self._remember(program)
             if program.iteration == 0 and self._initial is None:
                 self._initial = program
-            if self._best is None or program.score > self._best.score:
+            if self._best is None or beats(program.score, self._best.score):
                 self._best = program
         for listener in self._listeners:
             listener(program)
@@ -367,7 +380,7 @@ class ProgramDatabase:
 
     def _insert_program(self, row: dict[str, Any]) -> None:
         with self._engine.begin() as conn:  # one INSERT (Core: the ORM's unit of work costs more than it)
-            row["id"] = conn.execute(_PROGRAMS.insert(), row).inserted_primary_key[0]
+            row["id"] = _insert(conn, _PROGRAMS, row)
 
     def _indexed(self, row: dict[str, Any]) -> Program:
         program = _snapshot(SimpleNamespace(validation=None, **row))
@@ -405,7 +418,7 @@ class ProgramDatabase:
         # the messages are kept apart, compressed: here, on the writer thread for `arecord_call`, not on the loop
         packed = zlib.compress(json.dumps(call.pop("prompt")).encode(), 6)
         with self._engine.begin() as conn:
-            call_id = conn.execute(_CALLS.insert(), call).inserted_primary_key[0]
+            call_id = _insert(conn, _CALLS, call)
             conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
 
     async def _on_writer(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -508,6 +521,8 @@ class ProgramDatabase:
         self._writable()
         with self._sessions() as s:
             row = s.get(ProgramRow, program_id)
+            if row is None:
+                raise KeyError(f"no program {program_id} in this campaign")
             row.validation = {**validation, "feedback": candidate_text(validation.get("feedback", ""), "database")}
             s.commit()
             program = _snapshot(row)
@@ -534,7 +549,7 @@ class ProgramDatabase:
     def migrations(self) -> list[tuple[int, int]]:
         """Every recorded move, (program id, to island), in the order made."""
         with self._engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(
+            return [(pid, island) for pid, island in conn.execute(
                 select(MigrationRow.program_id, MigrationRow.to_island)
                 .where(MigrationRow.campaign_id == self.campaign_id).order_by(MigrationRow.id))]
 
@@ -593,7 +608,7 @@ class ProgramDatabase:
         with self._sessions() as s:
             rows = s.execute(select(ProgramRow.status, func.count()).where(
                 ProgramRow.campaign_id == self.campaign_id).group_by(ProgramRow.status)).all()
-        return {status: n for status, n in rows}
+        return dict(rows)
 
     def latest(self, status: ProgramStatus) -> Program | None:
         """The last committed program of this status, if any."""
@@ -654,7 +669,7 @@ class ProgramDatabase:
             self._writer.shutdown(wait=True)
         self._engine.dispose()
 
-    def __enter__(self) -> "ProgramDatabase":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,8 +24,12 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 from evolve.errors import RunLocked
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only when a lock claims a database row
+    from sqlalchemy.engine import Engine
 
 __all__ = ["Holder", "RunLock", "LOCK_FILE", "EXPIRE_SECONDS", "file_holder", "holder_live", "pid_alive"]
 
@@ -105,14 +109,14 @@ class RunLock:
         self.heartbeat_seconds, self.expire_seconds = heartbeat_seconds, expire_seconds
         self.lost: str | None = None  # set when another controller took the database row over
         self._fd: int | None = None
-        self._engine = None
+        self._engine: Engine | None = None
         self._campaign = ""
         self._token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- the run dir ------------------------------------------------------------------------------
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> Self:
         """Lock the run dir, or raise `RunLocked` naming the live holder."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -165,13 +169,13 @@ class RunLock:
             engine.dispose()
             raise
         self._engine, self._campaign = engine, campaign
-        self._thread = threading.Thread(target=self._beat, name="evolve-run-lock", daemon=True)
+        self._thread = threading.Thread(target=self._beat, args=(engine,), name="evolve-run-lock", daemon=True)
         self._thread.start()
 
     def _live(self, host: str, pid: int, heartbeat: float) -> bool:
         return holder_live(host, pid, heartbeat, self.expire_seconds)
 
-    def _beat(self) -> None:
+    def _beat(self, engine: Engine) -> None:
         from sqlalchemy import select, update
 
         from evolve.storage._orm import RunLockRow
@@ -179,14 +183,14 @@ class RunLock:
         mine = (RunLockRow.campaign == self._campaign, RunLockRow.token == self._token)
         while not self._stop.wait(self.heartbeat_seconds):
             try:
-                with self._engine.begin() as conn:
+                with engine.begin() as conn:
                     if conn.execute(update(RunLockRow).where(*mine).values(heartbeat=time.time())).rowcount:
                         continue
                     row = conn.execute(select(RunLockRow.host, RunLockRow.pid, RunLockRow.since)
                                        .where(RunLockRow.campaign == self._campaign)).first()
                 self.lost = f"pid {row.pid} on host {row.host}" if row else "nobody"
                 return
-            except Exception as exc:  # a database that is briefly unreachable: try again at the next beat
+            except Exception as exc:  # noqa: BLE001 (a database briefly unreachable: try again at the next beat)
                 _log.warning("run lock heartbeat failed: %s", exc)
 
     # -- the end ----------------------------------------------------------------------------------
@@ -205,7 +209,7 @@ class RunLock:
                 with self._engine.begin() as conn:
                     conn.execute(delete(RunLockRow).where(RunLockRow.campaign == self._campaign,
                                                           RunLockRow.token == self._token))
-            except Exception as exc:  # the row goes stale on its own: the next holder takes it over
+            except Exception as exc:  # noqa: BLE001 (the row goes stale on its own: the next holder takes it over)
                 _log.warning("could not release the run lock row: %s", exc)
             self._engine.dispose()
             self._engine = None
@@ -215,7 +219,7 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from evolve.config import Config, to_config
@@ -51,6 +51,8 @@ def load_config(run_dir: str | Path, overrides: list[str] | None = None, *, find
     try:
         if overrides:
             raw = OmegaConf.merge(OmegaConf.structured(Config), raw, OmegaConf.from_dotlist(overrides))
+        if not isinstance(raw, DictConfig):
+            raise RunDirError(f"{path / CONFIG} holds a list, not a config mapping; restore the run's {CONFIG}")
         config = to_config(raw)
     except OmegaConfBaseException as exc:
         raise RunDirError(f"bad override for {path}: {str(exc).splitlines()[0]}") from None

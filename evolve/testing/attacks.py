@@ -106,7 +106,8 @@ def _attack(name: str, category: str, body: str, refusal: str = "") -> Attack:
 ATTACKS = [
     _attack("busy_loop", "endless loop", "def solve(x):\n    while True:\n        pass"),
     _attack("sleep_forever", "endless sleep", "import time\ndef solve(x):\n    time.sleep(3600)"),
-    _attack("memory_bomb", "memory bomb", "def solve(x):\n    hog = []\n    while True:\n        hog.append(bytearray(50 * 2**20))"),
+    _attack("memory_bomb", "memory bomb",
+            "def solve(x):\n    hog = []\n    while True:\n        hog.append(bytearray(50 * 2**20))"),
     _attack("fork_bomb", "fork bomb", """
 import os
 def solve(x):
@@ -266,7 +267,8 @@ json.dumps = lambda *a, **k: '{"ok": true, "result": [2, 4, 6]}'
 def solve(x):
     return "2"
 """),
-    _attack("exit_before_work", "sys.exit/os._exit before the work", "import sys\nsys.exit(0)\ndef solve(x):\n    return 2 * x"),
+    _attack("exit_before_work", "sys.exit/os._exit before the work",
+            "import sys\nsys.exit(0)\ndef solve(x):\n    return 2 * x"),
     _attack("os_exit_in_call", "sys.exit/os._exit before the work", "import os\ndef solve(x):\n    os._exit(0)"),
     _attack("forged_frames", "forging result lines or files", """
 import os, struct, json

@@ -76,7 +76,7 @@ class ContractSuite:
         return evaluate_program(evaluator or built, sandbox, code, limits or config.limits, config.stage_limits)
 
     def bad(self, body: str) -> str:
-        config, evaluator, _, initial = self._parts()
+        _, evaluator, _, initial = self._parts()
         return bad_candidate(initial, evaluator.entrypoint, body)
 
     # -- the contract -----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def campaign_data(db: ProgramDatabase, config: Config, references: list[dict] | 
     """Every chart's series for one campaign, as plain JSON."""
     direction = config.problem.direction
     rows = list(db.summaries())
-    times = {pid: t for pid, t in db.columns("id", "created_at")}
+    times = dict(db.columns("id", "created_at"))
     start = min(times.values()) if times else None
     seconds = {pid: (t - start).total_seconds() for pid, t in times.items()} if start else {}
     population = restore_population(config, db)  # from the small columns, as a resumed campaign rebuilds it
@@ -92,7 +92,7 @@ def _scores(rows, seconds: dict[int, float], direction: str, islands: int) -> di
             for name, v in (("evaluation", evaluated), ("time", t), ("score", value)):
                 steps[key][name].append(v)
     last_t = max(seconds.values(), default=0.0)
-    for key, s in steps.items():  # each step line runs on to the latest evaluation
+    for s in steps.values():  # each step line runs on to the latest evaluation
         if s["score"]:
             s["evaluation"].append(evaluated)
             s["time"].append(last_t)
@@ -284,7 +284,9 @@ def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_cha
     call = calls[-1] if calls else None
 
     def cut(text: str) -> str:
-        return text if not max_chars or len(text) <= max_chars else text[:max_chars] + f"\n… ({len(text) - max_chars} more characters)"
+        if not max_chars or len(text) <= max_chars:
+            return text
+        return text[:max_chars] + f"\n… ({len(text) - max_chars} more characters)"
 
     def quoted(text: str) -> str:  # may quote the candidate: through the gate, as any view of it
         return candidate_text(text, "web", max_chars or None)

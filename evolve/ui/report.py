@@ -49,13 +49,13 @@ def _diff(before: str, after: str) -> str:
 
 
 def _side_by_side(best: Program, initial: Program, direction: str) -> str:
-    head = "<tr><th></th><th>best: train</th><th>best: validation</th><th>initial: train</th><th>initial: validation</th></tr>"
+    head = ("<tr><th></th><th>best: train</th><th>best: validation</th><th>initial: train</th>"
+            "<th>initial: validation</th></tr>")
     bv, iv = best.validation or {}, initial.validation or {}
     rows = [("score", natural(best.score, direction), natural(bv.get("score"), direction),
              natural(initial.score, direction), natural(iv.get("score"), direction))]
-    for key in sorted(k for k in best.metrics if "." not in k):
-        rows.append((key, best.metrics[key], bv.get("metrics", {}).get(key), initial.metrics.get(key),
-                     iv.get("metrics", {}).get(key)))
+    rows += [(key, best.metrics[key], bv.get("metrics", {}).get(key), initial.metrics.get(key),
+              iv.get("metrics", {}).get(key)) for key in sorted(k for k in best.metrics if "." not in k)]
     body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table>{head}{body}</table>"
 
@@ -69,7 +69,8 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references:
 
         references = reference_lines(config.problem)
     data = campaign_data(db, config, references)
-    shown = {node["id"] for node in data["lineage"]["nodes"]} | {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
+    shown = {node["id"] for node in data["lineage"]["nodes"]}
+    shown |= {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
     details = {pid: program_detail(db, pid, config.problem.direction, _EMBED_CHARS) for pid in sorted(shown)}
     embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
                 "data": [data], "programs": [{str(k): v for k, v in details.items() if v is not None}]}
@@ -104,7 +105,8 @@ def _tables(db: ProgramDatabase, config: Config) -> list[str]:
     ranked = sorted((p for p in programs if p.status is ProgramStatus.VALID), key=lambda p: -p.score)[:10]
     top_rows = "".join(
         f"<tr><td>{p.id}</td><td>{p.iteration}</td><td>{p.generation}</td><td>{p.island}</td>"
-        f"<td>{_fmt(natural(p.score, direction))}</td><td>{_fmt(natural((p.validation or {}).get('score'), direction))}</td>"
+        f"<td>{_fmt(natural(p.score, direction))}</td>"
+        f"<td>{_fmt(natural((p.validation or {}).get('score'), direction))}</td>"
         f"<td>{html.escape(p.proposer)}</td></tr>" for p in ranked)
     parts = [f"<section><h2>{html.escape(config.problem.name)}: {html.escape(db_name(config))}</h2>",
              f"<p>{html.escape(config.problem.description)}</p>",
@@ -131,16 +133,18 @@ def _proposals(programs: list[Program], db: ProgramDatabase, config: Config) -> 
     spend = db.spend()
     children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]
     valid = sum(p.status is ProgramStatus.VALID for p in children)
-    share = f"{100 * valid / len(children):.1f}% of {len(children)} evaluated children" if children else "no child evaluated"
+    share = (f"{100 * valid / len(children):.1f}% of {len(children)} evaluated children" if children
+             else "no child evaluated")
     rows = "".join(
         f"<tr><td>{html.escape(name or '-')}</td><td>{o.proposals}</td><td>{o.applied}</td><td>{o.edit_failed}</td>"
         f"<td>{html.escape(o.reasons(6))}</td><td>{o.transport_failed}</td><td>{o.prompt_too_large}</td>"
-        f"<td>{spend.get(name, {}).get('prompt_tokens', 0)}</td><td>{spend.get(name, {}).get('completion_tokens', 0)}</td>"
+        f"<td>{spend.get(name, {}).get('prompt_tokens', 0)}</td>"
+        f"<td>{spend.get(name, {}).get('completion_tokens', 0)}</td>"
         f"<td>{o.valid} / {o.evaluated}</td></tr>" for name, o in sorted(outcomes.items()))
     out = ["<h2>Proposals per model</h2>", f"<p>valid share: {share}</p>",
-           "<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
-           "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
-           f"<th>valid / evaluated</th></tr>{rows}</table>"]
+           ("<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
+            "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
+            f"<th>valid / evaluated</th></tr>{rows}</table>")]
     run, reasons, last = trailing_unapplied(programs)
     limit = config.llm.max_unapplied_in_a_row
     if run and run >= (limit or 20):
@@ -169,5 +173,5 @@ class ReportWriter(CampaignObserver):
         try:
             write_report(run_dir, database, config,
                          references=self._references.result() if self._references is not None else None)
-        except Exception as exc:  # failing here must not hide why the campaign stopped
+        except Exception as exc:  # noqa: BLE001 (failing here must not hide why the campaign stopped)
             _log.warning("report.html was not written: %s: %s", type(exc).__name__, exc)

@@ -65,7 +65,8 @@ def tour_key(tour: Tour) -> str:
 
 def _best_of_runs(job: tuple[Tour, float]) -> float | None:
     tour, seconds = job
-    lengths = [check_route(tour, solve_ortools(tour, seconds, metaheuristic)).length for metaheuristic in METAHEURISTICS]
+    lengths = [check_route(tour, solve_ortools(tour, seconds, metaheuristic)).length
+               for metaheuristic in METAHEURISTICS]
     found = [length for length in lengths if length is not None]
     return min(found) if found else None
 

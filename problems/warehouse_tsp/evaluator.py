@@ -65,8 +65,9 @@ class WarehouseRouting(SplitEvaluator):
     outside the sandbox (so a busy machine does not change the verdict), and a call that used more than
     `time_budget_ms` of CPU makes that tour infeasible; a call still running after `kill_multiple`
     times the budget of wall-clock time (a sleeper, a blocked call) is killed. Where the sandbox cannot
-    measure CPU time, wall time is charged instead. In `hard` mode an infeasible tour makes the program invalid; in `soft` mode it is charged
-    twice the seed's length for that tour. Validation tours are scored only through `validate`.
+    measure CPU time, wall time is charged instead. In `hard` mode an infeasible tour makes the program
+    invalid; in `soft` mode it is charged twice the seed's length for that tour. Validation tours are scored
+    only through `validate`.
     Gaps are measured against the optimum, or where there is none against the best of long OR-Tools
     runs (`best_known_seconds` per run, computed once by `evolve check`), or else a lower bound.
     """
@@ -155,7 +156,8 @@ class WarehouseRouting(SplitEvaluator):
                 reason = f"took {elapsed_ms:.1f} ms of {clock} time, over the time budget of {budget:g} ms"
             ref = self.reference(tour)
             if reason:
-                failures.append(f"{tour.name} ({tour.n} picks, {', '.join(tour.constraint_names()) or 'no constraints'}): {reason}")
+                constraints = ", ".join(tour.constraint_names()) or "no constraints"
+                failures.append(f"{tour.name} ({tour.n} picks, {constraints}): {reason}")
                 if self.mode == "hard":
                     return Score.invalid(f"{split} tour {failures[0]}")
                 length = 2 * ref.seed

@@ -10,6 +10,7 @@ multiset and walks its Euler circuit from the depot to get the visiting order.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 import numpy as np
@@ -49,7 +50,7 @@ def _options(ys: list[float], length: float) -> dict[str, float]:
         return {"void": 0.0, "pass1": length, "pass2": 2 * length}
     options = {"pass1": length, "pass2": 2 * length, "top": 2 * (length - ys[0]), "bottom": 2 * ys[-1]}
     if len(ys) >= 2:
-        options["gap"] = 2 * (length - max(b - a for a, b in zip(ys, ys[1:])))
+        options["gap"] = 2 * (length - max(b - a for a, b in itertools.pairwise(ys)))
     return options
 
 
@@ -71,7 +72,7 @@ def ratliff_rosenthal(layout: Layout, depot_aisle: int, aisles, ys) -> tuple[flo
         lst.sort()
     # value[j] before aisle j and after it; back[...] keeps (previous state, move) for rebuilding
     before = {"000": 0.0}
-    back_before: list[dict] = [dict()]
+    back_before: list[dict] = [{}]
     back_after: list[dict] = []
     after: dict[str, float] = {}
     for j in range(n):
@@ -110,7 +111,7 @@ def _rebuild(layout, depot_aisle, picks_in, back_before, back_after, state) -> l
     for j in range(layout.n_aisles - 1, -1, -1):
         state, option = back_after[j][state]
         chain = [("a", j)] + [("p", i) for _, i in picks_in[j]] + [("b", j)]
-        segments = list(zip(chain, chain[1:]))
+        segments = list(itertools.pairwise(chain))
         if option == "pass1":
             edges += segments
         elif option == "pass2":
@@ -155,7 +156,7 @@ def _rebuild(layout, depot_aisle, picks_in, back_before, back_after, state) -> l
 def route_length(matrix: np.ndarray, order, start: int, end: int) -> float:
     """Length of start -> order... -> end under `matrix` (indices into the matrix)."""
     path = [start, *order, end]
-    return float(sum(matrix[a, b] for a, b in zip(path, path[1:])))
+    return float(sum(matrix[a, b] for a, b in itertools.pairwise(path)))
 
 
 def held_karp(matrix: np.ndarray, start: int = 0, end: int | None = None) -> tuple[float, list[int]]:

@@ -8,6 +8,7 @@ be one-way (`+1`: front to back only, `-1`: back to front only); cross-aisles ar
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,7 +98,7 @@ class Layout:
         for a, points in by_aisle.items():
             points.sort()
             d = self.direction(a)
-            for (y0, n0), (y1, n1) in zip(points, points[1:]):
+            for (y0, n0), (y1, n1) in itertools.pairwise(points):
                 if d >= 0:
                     edge(n0, n1, y1 - y0, both=d == 0)
                 else:

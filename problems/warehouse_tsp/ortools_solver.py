@@ -32,7 +32,7 @@ def solve_ortools(tour: Tour, seconds: float = 1.0, metaheuristic: str = "GUIDED
     n = tour.n
     if n == 0:
         return []
-    matrix = [[int(round(v * _SCALE)) for v in row] for row in tour.matrix]
+    matrix = [[int(round(v * _SCALE)) for v in row] for row in tour.matrix]  # noqa: RUF046 (numpy 1 rounds to a float)
     if tour.capacity is not None:
         trips = min(n, math.ceil(sum(tour.weights) / tour.capacity) + 2)
         manager = pywrapcp.RoutingIndexManager(n + 1, trips, 0)
@@ -50,11 +50,11 @@ def solve_ortools(tour: Tour, seconds: float = 1.0, metaheuristic: str = "GUIDED
     if tour.capacity is not None:
         def demand(i: int) -> int:
             node = manager.IndexToNode(i)
-            return int(math.ceil(tour.weights[node - 1] * 100)) if 1 <= node <= n else 0
+            return math.ceil(tour.weights[node - 1] * 100) if 1 <= node <= n else 0
 
         routing.AddDimensionWithVehicleCapacity(
             routing.RegisterUnaryTransitCallback(demand), 0,
-            [int(math.floor(tour.capacity * 100))] * manager.GetNumberOfVehicles(), True, "load")
+            [math.floor(tour.capacity * 100)] * manager.GetNumberOfVehicles(), True, "load")
     if tour.precedence:
         zero = routing.RegisterTransitCallback(lambda i, j: 0)
         top = max(tour.classes)

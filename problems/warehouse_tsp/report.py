@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +40,7 @@ def _tour_figures(args: tuple[Tour, float, object]) -> dict[str, tuple[float | N
     tour, ortools_seconds, bound_of = args
     out: dict[str, tuple[float | None, float]] = {}
     for name, policy in POLICIES.items():
-        order, ms = _timed(lambda: policy(tour))
+        order, ms = _timed(functools.partial(policy, tour))
         out[name] = (check_route(tour, [i + 1 for i in order]).length, ms)
     view = make_view(tour, np.random.default_rng(0), 1e9)
     route, ms = _timed(lambda: initial.solve(view.instance))

@@ -2,12 +2,14 @@
 
 The picks are shuffled and given random ids, drawn per run (the evaluator seeds them from the run's seed
 and the tour), so the same program scores the same within a run, and a table of answers keyed by ids or
-positions learnt in one run fails in another (and on the held-out tours). A route is a list of pick ids; with a cart capacity, `0` means "go back to the
-start depot and unload". The checker recomputes every length from its own matrix.
+positions learnt in one run fails in another (and on the held-out tours). A route is a list of pick ids; with
+a cart capacity, `0` means "go back to the start depot and unload". The checker recomputes every length from
+its own matrix.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,4 +110,4 @@ def check_route(tour: Tour, route: object, pick_of_id: dict[int, int] | None = N
         return RouteCheck(None, f"route visits {len(picks)} of {tour.n} picks; every pick exactly once")
     path.append(tour.n + 1)
     matrix = tour.matrix
-    return RouteCheck(float(sum(matrix[a, b] for a, b in zip(path, path[1:]))))
+    return RouteCheck(float(sum(matrix[a, b] for a, b in itertools.pairwise(path))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -29,7 +30,7 @@ def test_run_returns_the_best_its_lineage_and_a_read_only_handle(ray_address, tm
     assert best is not None and best.score == run.result.best_score and best.score >= run.initial.score
     chain = run.lineage(best)
     assert chain[0].id == best.id and chain[-1].iteration == 0 and chain[-1].parent_id is None
-    assert all(child.parent_id == parent.id for child, parent in zip(chain, chain[1:]))
+    assert all(child.parent_id == parent.id for child, parent in itertools.pairwise(chain))
     everything = run.programs()
     assert len(everything) == run.iterations + 1
     valid = run.programs(status="valid")
@@ -92,8 +93,9 @@ def test_an_evaluator_defined_in_the_callers_main_reaches_the_workers(ray_addres
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=cli_env, timeout=300,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    line = [l for l in out.stdout.splitlines() if l.startswith("BEST")][0]
-    assert line.split()[2] == "__main__" and float(line.split()[1]) <= 2.5 * 3.5 + 1e-9  # the initial 0.5x: 8.75, minimised
+    line = next(line for line in out.stdout.splitlines() if line.startswith("BEST"))
+    # the initial 0.5x: 8.75, minimised
+    assert line.split()[2] == "__main__" and float(line.split()[1]) <= 2.5 * 3.5 + 1e-9
 
 
 def test_new_bests_are_not_validated_once_the_problem_says_it_has_no_validation_data(ray_address, tmp_path, cli_env):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
@@ -92,7 +93,7 @@ def test_an_invalid_initial_program_stops_before_any_proposal(ray_address, circl
     with FakeOpenAIServer() as server:
         config = _config(problem, tmp_path, 5, base_url=server.base_url)
         with pytest.raises(InitialProgramError, match="initial program of problem 'circle_packing' is invalid: "
-                                                      "circle 0 .* leaves the unit square"):
+                                                      r"circle 0 .* leaves the unit square"):
             Campaign(config, tmp_path / "run").run()
         assert server.requests == []
 
@@ -102,7 +103,8 @@ def test_target_score_and_patience_stop_early(ray_address, circle_problem, tmp_p
                                  budget=BudgetConfig(iterations=100, target_score=2.0))
     result = Campaign(config, tmp_path / "target").run()
     assert result.iterations == 0 and result.stop_reason.startswith("budget.target_score=2")
-    config = dataclasses.replace(config, budget=BudgetConfig(iterations=100, patience=6), database=DatabaseConfig(islands=1))
+    config = dataclasses.replace(config, budget=BudgetConfig(iterations=100, patience=6),
+                                 database=DatabaseConfig(islands=1))
 
     from evolve.proposals.llm.base import Proposal, Proposer
 
@@ -110,7 +112,8 @@ def test_target_score_and_patience_stop_early(ray_address, circle_problem, tmp_p
         name = "useless"
 
         async def propose(self, prompt):
-            return Proposal(text="```python\n" + prompt.parent.code.replace("rng(7)", "rng(7) ") + "```", model=self.name)
+            return Proposal(text="```python\n" + prompt.parent.code.replace("rng(7)", "rng(7) ") + "```",
+                            model=self.name)
 
     result = Campaign(config, tmp_path / "patience", proposer=Useless()).run()
     assert result.stop_reason.startswith("budget.patience=6") and 6 <= result.iterations < 12
@@ -132,7 +135,7 @@ def test_resume_after_fixing_a_broken_initial_program(ray_address, circle_proble
     config = dataclasses.replace(_config(problem, tmp_path, 4), llm=LLMConfig())
     with pytest.raises(InitialProgramError, match="not yet"):
         Campaign(config, tmp_path / "run").run()
-    initial.write_text(open(circle_problem.directory + "/initial.py").read())
+    initial.write_text((Path(circle_problem.directory) / "initial.py").read_text())
     result = Campaign(config, tmp_path / "run").run()
     assert result.iterations == 4 and result.initial_score > 2.4
     with ProgramDatabase(f"sqlite:///{tmp_path / 'run' / 'programs.db'}", "circle_packing/run") as db:

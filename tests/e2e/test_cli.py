@@ -265,7 +265,8 @@ def test_a_failure_after_the_start_names_the_run_dir_and_the_resume(evolve_bin, 
                  "llm.probe_timeout=null", "llm.max_retries=0", "llm.max_consecutive_failures=2",
                  "budget.iterations=5", f"hydra.run.dir={run_dir}")
     errors = [text for text in out.stderr.splitlines() if text.startswith("evolve:")]
-    assert out.returncode == 1 and errors[-1].startswith("evolve: stopped after 2 failed proposals in a row"), out.stderr
+    assert out.returncode == 1, out.stderr
+    assert errors[-1].startswith("evolve: stopped after 2 failed proposals in a row"), out.stderr
     assert errors[-1].endswith(f"every finished program is kept in {run_dir}: once fixed, continue with "
                                f"`evolve resume {run_dir}`"), errors[-1]
     assert rows(run_dir / "programs.db", "select iteration, status from programs where iteration = 0") == \

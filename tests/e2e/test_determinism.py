@@ -62,7 +62,8 @@ def test_check_fails_a_noisy_evaluator_in_one_line_unless_it_declares_repeats(no
                            timeout=300)
     assert check.returncode == 1, check.stdout[-2000:]
     lines = check.stderr.strip().splitlines()
-    assert len(lines) == 1 and "is not deterministic" in lines[0] and "scored twice gave score" in lines[0], check.stderr
+    assert len(lines) == 1, check.stderr
+    assert "is not deterministic" in lines[0] and "scored twice gave score" in lines[0], check.stderr
     declare_repeats(noisy, 3)
     check = subprocess.run([evolve_bin, "check", f"problem={noisy}"], capture_output=True, text=True, env=cli_env,
                            timeout=300)

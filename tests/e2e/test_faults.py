@@ -99,7 +99,7 @@ def test_two_runs_into_one_dir_one_is_refused_naming_the_other(evolve_bin, cli_e
             assert f"pid {winner.pid} on host {socket.gethostname()}" in _errors(err)[0]
             assert "is in use by a running campaign" in _errors(err)[0]
             gate.allow(1000)
-            out, err = winner.communicate(timeout=300)
+            _, err = winner.communicate(timeout=300)
             assert winner.returncode == 0, err
         finally:
             gate.allow(1000)
@@ -199,7 +199,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_resume_finishes(evolve_bin, cli
             assert _status(evolve_bin, cli_env, run_dir)["state"] == "running"
             watch = _start(evolve_bin, cli_env, "status", "--watch", "0.5", str(run_dir))
             gate.allow(1000)
-            out, err = proc.communicate(timeout=300)
+            _, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err
             shown, err = watch.communicate(timeout=120)  # the watch ends when the campaign does
             assert watch.returncode == 0 and "finished: budget.iterations=20 reached" in shown, (shown, err)
@@ -220,8 +220,8 @@ def test_a_dead_endpoint_fails_before_the_start_in_one_line(evolve_bin, cli_env,
     out = evolve(evolve_bin, cli_env, "run", "llm=openai", f"llm.base_url={url}", "llm.api_key_env=null",
                  f"hydra.run.dir={tmp_path / 'run'}", timeout=120)
     assert out.returncode == 1 and _errors(out.stderr) == [
-        f"evolve: llm.base_url={url} does not answer (connection refused); start the server or fix the URL "
-        f"(nothing was kept: {tmp_path / 'run'} is removed)"], out.stderr
+        (f"evolve: llm.base_url={url} does not answer (connection refused); start the server or fix the URL "
+         f"(nothing was kept: {tmp_path / 'run'} is removed)")], out.stderr
     assert not (tmp_path / "run").exists()  # no database, no Ray, no evaluation, no run dir
 
 

@@ -177,7 +177,7 @@ def test_a_broken_sandbox_setting_is_one_line_from_the_local_slot(circle_problem
     gate = _Gate(circle_problem)
     pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(user="no-such-user-here"), size=1), gate)
     try:
-        with pytest.raises(ConfigError, match="sandbox.user='no-such-user-here' does not exist"):
+        with pytest.raises(ConfigError, match=r"sandbox\.user='no-such-user-here' does not exist"):
             asyncio.run(pool.ready())
     finally:
         pool.shutdown()

@@ -155,7 +155,7 @@ def test_a_prompt_that_cannot_fit_is_never_sent(ray_address, circle_problem, tmp
         models = [ModelConfig(model="m", base_url=server.base_url, max_retries=0, max_tokens=256,
                               context_tokens=512)]
         config = _config(circle_problem, models, 10, max_consecutive_failures=3)
-        with pytest.raises(EvolveError, match="prompt needs about .* tokens even without"):
+        with pytest.raises(EvolveError, match=r"prompt needs about .* tokens even without"):
             Campaign(config, tmp_path).run()
         assert server.requests == []
     with _db(tmp_path) as db:

@@ -57,7 +57,8 @@ def test_every_fault_is_survived_and_recorded(ray_address, circle_problem, tmp_p
         if item == "NO-EDIT":
             return "I would not change anything."
         if item == "OUTSIDE":
-            return "Fix the entry point.\n<<<<<<< SEARCH\ndef solve(n=26):\n=======\ndef solve(n=25):\n>>>>>>> REPLACE\n"
+            return ("Fix the entry point.\n"
+                    "<<<<<<< SEARCH\ndef solve(n=26):\n=======\ndef solve(n=25):\n>>>>>>> REPLACE\n")
         return item
 
     with FakeOpenAIServer() as dead:
@@ -108,7 +109,8 @@ def test_adaptive_ensemble_shifts_to_the_model_that_pays_off(ray_address, circle
         spend = db.spend()
     assert all(p.choice.startswith("thompson") for p in programs)
     assert spend["good-cheap"]["improvements"] > spend["poor-pricey"]["improvements"]
-    assert spend["poor-pricey"]["cost"] / spend["poor-pricey"]["calls"] > 10 * spend["good-cheap"]["cost"] / spend["good-cheap"]["calls"]
+    per_call = {name: spend[name]["cost"] / spend[name]["calls"] for name in ("poor-pricey", "good-cheap")}
+    assert per_call["poor-pricey"] > 10 * per_call["good-cheap"]
 
 
 def test_cost_cap_stops_the_campaign_cleanly(ray_address, circle_problem, tmp_path):

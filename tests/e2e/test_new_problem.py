@@ -27,7 +27,8 @@ def test_scaffold_contract_check_and_run(evolve_bin, cli_env, ray_address, tmp_p
     again = evolve(evolve_bin, cli_env, "new-problem", "fresh_curve", "--dir", str(tmp_path / "mine"))
     assert again.returncode == 1 and "not empty" in again.stderr
 
-    contract = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "test_contract.py")],
+    contract = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               str(folder / "test_contract.py")],
                               capture_output=True, text=True, env=cli_env, timeout=300, cwd=tmp_path)
     assert contract.returncode == 0 and "6 passed" in contract.stdout, contract.stdout[-3000:]
 
@@ -48,7 +49,8 @@ def test_scaffold_contract_check_and_run(evolve_bin, cli_env, ray_address, tmp_p
 def test_a_broken_contract_fails_the_authors_test(evolve_bin, cli_env, tmp_path):
     evolve(evolve_bin, cli_env, "new-problem", "leaky", "--dir", str(tmp_path))
     evaluator = tmp_path / "leaky" / "evaluator.py"  # an evaluator that trusts whatever comes back
-    evaluator.write_text(evaluator.read_text().replace("        problem = check_numbers(", "        problem = None and check_numbers("))
+    evaluator.write_text(evaluator.read_text().replace("        problem = check_numbers(",
+                                                       "        problem = None and check_numbers("))
     contract = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                str(tmp_path / "leaky" / "test_contract.py")],
                               capture_output=True, text=True, env=cli_env, timeout=300, cwd=tmp_path)

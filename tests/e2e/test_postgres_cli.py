@@ -19,7 +19,7 @@ def _rows(url: str) -> list[tuple]:
         with engine.connect() as conn:
             return [tuple(r) for r in conn.execute(text("select id, iteration, status, code_hash from programs "
                                                         "order by id"))]
-    except Exception:  # the schema is being created
+    except Exception:  # noqa: BLE001 (the schema is being created)
         return []
     finally:
         engine.dispose()

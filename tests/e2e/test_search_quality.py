@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import search_quality
+import search_quality  # noqa: E402 (benchmarks/ is put on sys.path first)
 
 pytestmark = pytest.mark.e2e
 

@@ -87,12 +87,14 @@ def test_the_endpoints_agree_with_the_database_and_write_nothing(run_dir, ui):
     assert len(data["maps"]) == islands and all(m["filled"] >= 1 for m in data["maps"])
     features = {pid: (json.loads(f), len(code)) for pid, f, code in
                 query(run_dir, "select id, features, code from programs where status='valid'")}
-    for m in data["maps"]:  # every elite sits in the cell of its own features (radius_spread 0-0.6, code_length 1500-4500)
+    # every elite sits in the cell of its own features (radius_spread 0-0.6, code_length 1500-4500)
+    for m in data["maps"]:
         for j, row in enumerate(m["ids"]):
             for i, pid in enumerate(row):
                 if pid is not None:
                     spread, length = features[pid][0]["radius_spread"], features[pid][1]
-                    assert (i, j) == (min(5, max(0, int(spread / 0.6 * 6))), min(5, max(0, int((length - 1500) / 3000 * 6))))
+                    cell = (min(5, max(0, int(spread / 0.6 * 6))), min(5, max(0, int((length - 1500) / 3000 * 6))))
+                    assert (i, j) == cell
     nodes = {n["id"]: n for n in data["lineage"]["nodes"]}
     assert best[0] in nodes and nodes[best[0]]["best"]
     parents = dict(query(run_dir, "select id, parent_id from programs"))
@@ -138,8 +140,8 @@ def chromium(*arguments: str):
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,3200",
-                *arguments):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,3200", *arguments):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
@@ -181,7 +183,8 @@ def test_the_page_in_chromium_shows_the_campaign_and_a_clicked_programs_diff(run
         index = next(i for i, pid in enumerate(nodes) if parents[pid] is not None)
         from selenium.webdriver.common.action_chains import ActionChains
 
-        marker = driver.find_elements("css selector", "#chart-lineage .scatterlayer .trace:nth-of-type(2) .point")[index]
+        markers = driver.find_elements("css selector", "#chart-lineage .scatterlayer .trace:nth-of-type(2) .point")
+        marker = markers[index]
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", marker)
         ActionChains(driver).move_to_element(marker).pause(0.3).click().perform()
         title = wait_for(driver, "const t = document.getElementById('detail-title'); return t && t.textContent")

@@ -61,7 +61,7 @@ def test_check_test_flag_scores_a_program_on_the_test_split(evolve_bin, cli_env,
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("{}\n")
     (run_dir / "campaign.log").write_text("")
-    (run_dir / "best.py").write_text(open(seed).read())
+    (run_dir / "best.py").write_text(Path(seed).read_text())
     first = subprocess.run([evolve_bin, "check", *SMALL, "--test", str(run_dir)], capture_output=True, text=True,
                            env=cli_env, timeout=300)
     assert first.returncode == 0 and (run_dir / "test_result.json").is_file()

@@ -73,7 +73,7 @@ def test_a_replacement_that_cannot_be_placed_is_given_up_not_waited_for(ray_addr
         pool.worker_cpus = 10_000  # from now on no node has room for a replacement, as when nodes are gone
         pool.ready_timeout = 3.0  # (the first workers had all the time they needed)
         survived = await pool.evaluate(f"{GOOD}{Crashing.DIE_ONCE_MARK} {tmp_path / 'died'}\n")
-        while len(pool._actors) > 1:  # the replacement is being given up
+        while len(pool._actors) > 1:  # noqa: ASYNC110 (the pool's state, no event: the replacement is being given up)
             await asyncio.sleep(0.2)
         with pytest.raises(EvolveError, match="every evaluation worker is gone"):
             await pool.evaluate(f"{GOOD}{Crashing.CRASH_MARK}\n")  # kills the last worker

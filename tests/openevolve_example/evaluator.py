@@ -26,7 +26,7 @@ def evaluate_stage1(program_path):
     try:
         program = load(program_path)
         x, y, value = program.run_search()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (the candidate's failure is its score)
         return {"combined_score": 0.0, "error": f"run_search failed: {exc}"}
     if not all(np.isfinite([x, y, value])):
         return {"combined_score": 0.0, "error": "non-finite result"}
@@ -39,8 +39,8 @@ def evaluate(program_path):
     values, started = [], time.perf_counter()
     for _ in range(3):
         try:
-            x, y, value = program.run_search()
-        except Exception as exc:
+            _x, _y, value = program.run_search()
+        except Exception as exc:  # noqa: BLE001 (the candidate's failure is its score)
             return EvaluationResult(metrics={"combined_score": 0.0, "error": str(exc)[:200]},
                                     artifacts={"stderr": str(exc)[:200]})
         values.append(float(value))

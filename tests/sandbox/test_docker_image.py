@@ -78,7 +78,8 @@ def test_an_image_without_an_interpreter_or_a_package_says_how_to_build_one(clie
     empty.close()
     for sandbox, match in ((DockerSandbox(image=empty.image, interpreter="image", client=client),
                             "holds no interpreter.*evolve sandbox build --interpreter"),
-                           (DockerSandbox(image=IMAGE, interpreter="image", packages=("numpy", "pytest"), client=client),
+                           (DockerSandbox(image=IMAGE, interpreter="image", packages=("numpy", "pytest"),
+                                          client=client),
                             "lacks the packages pytest.*--packages numpy pyseccomp pytest")):
         with pytest.raises(SandboxUnavailable, match=match), sandbox.session(HONEST, SandboxLimits()):
             pass

@@ -42,7 +42,7 @@ def test_the_budget_charges_cpu_not_waiting():
             for _ in range(4):
                 budget.call("nap", 0.3)  # 1.2 s of waiting: not the candidate's computing
             assert budget.spent < 0.5
-            with pytest.raises(OverBudget, match="of CPU time, over the budget of 0.50 s"):
+            with pytest.raises(OverBudget, match=r"of CPU time, over the budget of 0\.50 s"):
                 for _ in range(10):
                     budget.call("spin", 0.1)
             assert 0.5 < budget.spent < 1.5

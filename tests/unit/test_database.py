@@ -106,7 +106,7 @@ def test_writes_off_the_event_loop_commit_in_order_and_index_even_when_cancelled
         task = asyncio.create_task(db.aadd(iteration=1, status=ProgramStatus.VALID, code=code,
                                            code_hash=normalized_hash(code), score=5.0, parent=first,
                                            features={"spread": 0.1}, proposer="t"))
-        while not writer_started.is_set():  # the loop runs while the writer works
+        while not writer_started.is_set():  # noqa: ASYNC110 (a thread's Event: the loop runs while the writer works)
             await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.sleep(0.05)
@@ -309,7 +309,8 @@ def test_calls_are_stored_compressed_and_read_back_as_recorded(database_url):
     calls = db.calls()
     assert [c["messages"] for c in calls] == [long, [{"role": "user", "content": "?"}],
                                                [{"role": "user", "content": "old"}]]
-    assert (calls[0]["inspiration_hashes"], calls[0]["response"], calls[0]["cost"]) == (["a", "b"], "SEARCH/REPLACE", 0.5)
+    assert (calls[0]["inspiration_hashes"], calls[0]["response"], calls[0]["cost"]) == \
+        (["a", "b"], "SEARCH/REPLACE", 0.5)
     assert (calls[1]["response"], calls[1]["error"]) == (None, "timeout") and "data" not in calls[0]
     assert db.spend()["m"]["calls"] == 2 and db.spend()["m"]["failed"] == 1
     db.close()
@@ -329,7 +330,7 @@ def test_status_figures_come_from_sql(database_url):
 
 def test_a_database_from_an_older_evolve_is_upgraded_in_place(database_url):
     write_first_schema_at(database_url, "old", "p")
-    with pytest.raises(CampaignNotFound, match="older evolve.*evolve upgrade RUN_DIR"):
+    with pytest.raises(CampaignNotFound, match=r"older evolve.*evolve upgrade RUN_DIR"):
         ProgramDatabase(database_url, "old", "p", DatabaseConfig(islands=2), read_only=True)
     db = ProgramDatabase(database_url, "old", "p", DatabaseConfig(islands=2))
     assert db.best().score == 1.5 and db.best().cost == 0.0 and db.best().validation is None

@@ -29,7 +29,8 @@ def test_rests_double_up_to_the_cap_and_each_is_announced_with_the_last_error(ca
             now[0] = ensemble.stats["down"].rested_until
     assert rests == [10, 20, 35, 35, 35]
     warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 5 and warnings[2] == "model down is resting 35 s after 1 failure in a row (last error: down: down)"
+    assert len(warnings) == 5
+    assert warnings[2] == "model down is resting 35 s after 1 failure in a row (last error: down: down)"
     assert ensemble.stats["down"].last_error == "down: down"
 
 
@@ -46,7 +47,8 @@ def test_when_every_model_keeps_failing_the_wait_is_bounded():
                 continue
 
     with pytest.raises(ModelsResting, match=r"every model has been resting or failing for 0.5 s "
-                                            r"\(llm.max_wait_seconds\); last errors: a: down; b: down; fix the endpoint"):
+                                            r"\(llm.max_wait_seconds\); last errors: a: down; b: down; "
+                                            r"fix the endpoint"):
         asyncio.run(asyncio.wait_for(go(), timeout=120))
     assert a.calls + b.calls >= 4  # each woke and was tried again before the campaign gave up
 

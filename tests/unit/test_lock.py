@@ -19,7 +19,8 @@ from evolve.errors import RunLocked
 from evolve.storage.lock import RunLock, pid_alive
 
 HOST = socket.gethostname()
-HOLD = "import sys, time; from evolve.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)"
+HOLD = ("import sys, time; from evolve.storage.lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('held', flush=True); time.sleep(600)")
 
 
 def _holder(run_dir):
@@ -80,7 +81,7 @@ def test_a_database_row_of_a_live_holder_is_refused_and_a_stale_one_taken_over(t
 def test_a_row_from_another_host_is_stale_only_once_its_heartbeat_expires(tmp_path, database_url):
     url = database_url
     _row(url, host="elsewhere.example", pid=1, heartbeat=time.time())
-    with pytest.raises(RunLocked, match="pid 1 on host elsewhere.example"):
+    with pytest.raises(RunLocked, match=r"pid 1 on host elsewhere\.example"):
         RunLock(tmp_path).claim(url, "c")
     engine = make_engine(url)
     with engine.begin() as conn:

@@ -72,5 +72,5 @@ def test_missing_key_fails_before_anything_starts(monkeypatch):
 
 
 def test_unknown_llm_kind_is_a_config_error():
-    with pytest.raises(ConfigError, match="llm.kind='gpt' is not known"):
+    with pytest.raises(ConfigError, match=r"llm\.kind='gpt' is not known"):
         make_proposer(LLMConfig(kind="gpt"))

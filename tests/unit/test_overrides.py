@@ -28,7 +28,9 @@ def test_a_misspelled_key_names_the_closest_valid_ones():
 
 
 def test_an_unknown_choice_lists_the_options():
-    message = str(pytest.raises(ProblemNotFound, check_overrides, ["problem=circle_pakcing"]).value)
+    with pytest.raises(ProblemNotFound) as raised:
+        check_overrides(["problem=circle_pakcing"])
+    message = str(raised.value)
     assert "unknown problem 'circle_pakcing' (did you mean circle_packing?)" in message
     assert all(name in message for name in ("bin_packing", "circle_packing", "warehouse_tsp"))
     assert "or a problem folder: problem=./path/to/folder" in message

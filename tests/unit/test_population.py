@@ -121,7 +121,8 @@ def test_a_strategy_from_an_entry_point(tmp_path, monkeypatch):
         population.add(_member(pid, float(pid)))
     assert population.select(0) == Selection(4, (3, 2))
     monkeypatch.setenv("EVOLVE_DISABLE_PLUGINS", "1")
-    with pytest.raises(ConfigError, match="database.population='greedy' is not known; use one of islands, tournament"):
+    with pytest.raises(ConfigError,
+                       match=r"database\.population='greedy' is not known; use one of islands, tournament"):
         make_population(DatabaseConfig(population="greedy"))
 
 

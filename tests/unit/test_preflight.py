@@ -36,7 +36,8 @@ def test_initial_program_checks(code, expected):
 
 
 def test_entrypoints_bound_in_other_ways_count():
-    code = "import math\nfrom os import path as solve\nif True:\n    def guarded(x):\n        return x\nalias = guarded\n"
+    code = ("import math\nfrom os import path as solve\n"
+            "if True:\n    def guarded(x):\n        return x\nalias = guarded\n")
     for name in ("solve", "guarded", "alias", "math"):
         assert check_initial_program(code, name) == []
 

@@ -32,7 +32,7 @@ def test_a_folder_is_a_problem_and_its_evaluator_loads_from_its_file(tmp_path, f
 
 
 def test_not_a_folder_says_so(tmp_path):
-    with pytest.raises(ProblemNotFound, match="holds no config.yaml"):
+    with pytest.raises(ProblemNotFound, match=r"holds no config\.yaml"):
         resolve(tmp_path / "nothing")
 
 
@@ -75,7 +75,7 @@ def test_an_evaluator_that_raises_in_init_is_named_with_its_exception_and_line(t
 def test_params_that_do_not_fit_the_constructor_say_so(tmp_path, fresh_discovery):
     problem = resolve(new_problem("unfit", tmp_path))
     problem.params = {**problem.params, "nonsense": 1}
-    with pytest.raises(ConfigError, match="problem.params for 'unfit' do not fit Approximation: got an unexpected "
+    with pytest.raises(ConfigError, match=r"problem\.params for 'unfit' do not fit Approximation: got an unexpected "
                                           "keyword argument 'nonsense'"):
         load_evaluator(problem)
 

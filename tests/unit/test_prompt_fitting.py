@@ -125,5 +125,5 @@ def test_the_watch_stops_or_warns_every_limit_in_a_row(caplog):
     for program in sequence * 10:
         never.observe(program)
     assert not never.stopped
-    with pytest.raises(Exception, match="llm.on_unapplied='maybe'"):
+    with pytest.raises(Exception, match=r"llm\.on_unapplied='maybe'"):
         UnappliedWatch(3, "maybe")

@@ -40,7 +40,8 @@ def test_the_node_that_evaluated_a_program_stays_out_of_prompts():
 
 def test_long_feedback_is_cut():
     parent = _p(1, 1.0, "x = 1\n", feedback="a" * 5000 + "END")
-    user = PromptBuilder("d", "solve", PromptConfig(max_feedback_chars=200)).build(parent, [], []).messages[1]["content"]
+    prompt = PromptBuilder("d", "solve", PromptConfig(max_feedback_chars=200)).build(parent, [], [])
+    user = prompt.messages[1]["content"]
     assert "[... cut: 5003 characters in all ...]" in user and "END" in user and "a" * 300 not in user
 
 

@@ -32,7 +32,8 @@ def _tables(url: str) -> dict[str, int]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return {t: conn.execute(text(f"select count(*) from {t}")).scalar() for t in inspect(conn).get_table_names()}
+            return {t: conn.execute(text(f"select count(*) from {t}")).scalar()
+                    for t in inspect(conn).get_table_names()}
     finally:
         engine.dispose()
 

@@ -46,7 +46,8 @@ def test_non_finite_and_non_plain_results_are_rejected(sandbox):
     with pytest.raises(CandidateError, match="non-finite"):
         run(sandbox, "def f():\n    return float('inf')\n")
     with pytest.raises(CandidateError, match="type"):
-        run(sandbox, "class Liar(float):\n    def __eq__(self, o):\n        return True\ndef f():\n    return Liar(1)\n")
+        run(sandbox, "class Liar(float):\n    def __eq__(self, o):\n        return True\n"
+                     "def f():\n    return Liar(1)\n")
     with pytest.raises(CandidateError, match="keys must be str"):
         run(sandbox, "def f():\n    return {1: 2}\n")
 
@@ -77,7 +78,7 @@ def _live_group_members(pgid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = open(f"/proc/{entry}/stat").read()
+                stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
@@ -113,7 +114,7 @@ def test_a_segfault_is_a_crash(sandbox):
 
 
 def test_cpu_and_memory_limits(sandbox):
-    with pytest.raises(CandidateCrash, match="SIGXCPU|SIGKILL"):
+    with pytest.raises(CandidateCrash, match=r"SIGXCPU|SIGKILL"):
         run(sandbox, "def f():\n    while True:\n        pass\n", limits=SandboxLimits(cpu_seconds=1, call_timeout=10))
     with pytest.raises(CandidateError, match="MemoryError"):
         run(sandbox, "def f():\n    return len(bytearray(3 * 1024 ** 3))\n", limits=SandboxLimits(memory_mb=512))
@@ -159,7 +160,8 @@ def test_scratch_dir_is_private_and_gone_afterwards(sandbox):
 
 
 def test_each_session_starts_clean(sandbox):
-    src = "import builtins\ndef f():\n    seen = getattr(builtins, 'poison', False)\n    builtins.poison = True\n    return seen\n"
+    src = ("import builtins\ndef f():\n    seen = getattr(builtins, 'poison', False)\n"
+           "    builtins.poison = True\n    return seen\n")
     assert run(sandbox, src) is False
     assert run(sandbox, src) is False
 

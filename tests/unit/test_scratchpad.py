@@ -24,7 +24,8 @@ def test_best_gains_and_repeated_failures_are_kept():
     pad.observe(_p(4, 2.0, proposal="Better start.\n<<<<<<< SEARCH"), parent)
     pad.observe(_p(5, 0.5, proposal="Worse.\n<<<<<<< SEARCH"), parent)  # no gain: not a lesson
     for n in range(3):
-        pad.observe(_p(10 + n, None, ProgramStatus.INVALID, error=f"Traceback...\nIndexError: index {n} out of range"), parent)
+        pad.observe(_p(10 + n, None, ProgramStatus.INVALID, error=f"Traceback...\nIndexError: index {n} out of range"),
+                    parent)
     pad.observe(_p(20, None, ProgramStatus.EDIT_FAILED, error="edit 1: SEARCH text not found"), parent)
     text = pad.render()
     lines = text.splitlines()

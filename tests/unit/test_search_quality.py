@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import search_quality
+import search_quality  # noqa: E402 (benchmarks/ is put on sys.path first)
 
 
 def test_headroom_is_the_share_of_the_way_from_the_initial_score_to_the_reference_in_either_direction():

@@ -81,7 +81,8 @@ def test_a_stopped_campaign_is_what_it_recorded(dead_pid):
 
 def test_a_controller_that_died_without_recording_its_end_is_interrupted(dead_pid):
     older = _stop("finished", dead_pid + 1)  # an earlier invocation's end, not this controller's
-    for holder, row in ((Holder(HERE, dead_pid), None), (None, _row(dead_pid)), (Holder(HERE, dead_pid), _row(dead_pid)),
+    for holder, row in ((Holder(HERE, dead_pid), None), (None, _row(dead_pid)),
+                        (Holder(HERE, dead_pid), _row(dead_pid)),
                         (None, _row(4242, host="elsewhere", age=600))):  # elsewhere: its heartbeat stopped
         state = campaign_state(holder, row, older)
         assert state.state == "interrupted" and "the controller died" in state.reason, (holder, row)
@@ -165,7 +166,8 @@ def test_the_figures_in_sql_are_what_the_indexes_and_the_rows_give(run_dir, circ
         assert spend == db.spend(improvements=counted.improvements)
         assert "_valid" not in db.__dict__  # still not built: every figure came from SQL
     children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]
-    assert (figures.children_evaluated, figures.children_valid) == (len(children), sum(p.status is S.VALID for p in children))
+    assert (figures.children_evaluated, figures.children_valid) == \
+        (len(children), sum(p.status is S.VALID for p in children))
     assert figures.failures[("invalid", "stage smoke: IndexError")] == 2
     assert figures.failures[("edit_failed", "SEARCH not found")] == 1
     assert figures.failures[("evaluator_error", "evaluator error in stage train: KeyError: 'score'")] == 1
@@ -203,8 +205,11 @@ def test_a_kept_tally_and_the_rows_since_add_up_to_every_row(run_dir, circle_pro
 
 def test_a_tally_keeps_the_commonest_failure_reasons_and_counts_the_rarer_together(database_url):
     db = ProgramDatabase(database_url, "reasons")
-    add = lambda i, status, error="": db.add(iteration=i, status=status, code=f"x = {i}\n", code_hash=str(i),
-                                             score=1.0 if status is S.VALID else None, error=error)
+
+    def add(i, status, error=""):
+        db.add(iteration=i, status=status, code=f"x = {i}\n", code_hash=str(i),
+               score=1.0 if status is S.VALID else None, error=error)
+
     add(0, S.VALID)
     singles = aggregates.MAX_REASONS + 50  # each its own reason, as varied candidates write them
     for i in range(1, singles + 1):
@@ -295,7 +300,8 @@ def test_status_shows_a_real_example_of_each_reason_grouped_by_its_numbers(tmp_p
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(render(status))
     shown = console.export_text()
-    assert "3 invalid, e.g. circles = (3, 4), expected (26, 2)" in shown and "1 invalid: stage train: timeout=2.5s" in shown
+    assert "3 invalid, e.g. circles = (3, 4), expected (26, 2)" in shown
+    assert "1 invalid: stage train: timeout=2.5s" in shown
     assert "(N, N)" not in shown and "=Ns" not in shown
 
 

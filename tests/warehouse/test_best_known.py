@@ -45,7 +45,8 @@ def test_cache_computes_once_persists_and_stays_between_bound_and_seed(tmp_path,
         entry, ref = cache.get(tour, 0.1), _reference(tour)
         assert entry.runs == len(METAHEURISTICS) and ref.bound - 1e-6 <= entry.length <= ref.seed + 1e-6
     reread = BestKnownCache(tmp_path / "best.json")
-    assert {tour_key(t): reread.get(t, 0.1) for t in multi_tours} == {tour_key(t): cache.get(t, 0.1) for t in multi_tours}
+    assert {tour_key(t): reread.get(t, 0.1) for t in multi_tours} == \
+        {tour_key(t): cache.get(t, 0.1) for t in multi_tours}
     assert reread.get(multi_tours[0], 0.5) is None  # asked for longer runs than those cached: recomputed
     longer = reread.entries[tour_key(multi_tours[0])].length
     reread.fill(multi_tours[:1], 0.2)

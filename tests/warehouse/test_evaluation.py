@@ -96,7 +96,8 @@ def test_every_call_gets_fresh_ids_and_order():
     assert sorted(a.pick_of_id.values()) == list(range(tour.n))
     # the matrix the candidate sees is the tour's, in the shuffled order
     order = [a.pick_of_id[p["id"]] for p in a.instance["picks"]]
-    assert np.allclose(np.array(a.instance["distance"])[1:-1, 1:-1], tour.matrix[1:-1, 1:-1][np.ix_(order, order)], atol=1e-3)
+    assert np.allclose(np.array(a.instance["distance"])[1:-1, 1:-1], tour.matrix[1:-1, 1:-1][np.ix_(order, order)],
+                       atol=1e-3)
 
 
 def test_views_are_fixed_per_run_and_differ_between_runs(problem, sandbox):
@@ -105,7 +106,8 @@ def test_views_are_fixed_per_run_and_differ_between_runs(problem, sandbox):
     assert run.view(tour) == again.view(tour) and run.view(tour).pick_of_id != other.view(tour).pick_of_id
     assert run.view(tour).pick_of_id != run.view(run.splits["train"][8]).pick_of_id
     in_given_order = "def solve(instance):\n    return [p['id'] for p in instance['picks']]\n"  # order-dependent
-    first, second, elsewhere = (evaluate_program(e, sandbox, in_given_order, problem.limits) for e in (run, again, other))
+    first, second, elsewhere = (evaluate_program(e, sandbox, in_given_order, problem.limits)
+                                for e in (run, again, other))
     assert first.valid and first.score == second.score and first.metrics["gap_pct"] == second.metrics["gap_pct"]
     assert elsewhere.valid and elsewhere.score != first.score
 

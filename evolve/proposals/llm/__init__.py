@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["BUILT_IN", "Ensemble", "OfflineMutator", "OpenAIModel", "Prompt", "Proposal", "Proposer", "ReplayProposer",
            "make_proposer"]
 
-_HOMES = {"Prompt": "evolve.proposals.llm.base", "Proposal": "evolve.proposals.llm.base", "Proposer": "evolve.proposals.llm.base",
+_HOMES = {"Prompt": "evolve.proposals.llm.base", "Proposal": "evolve.proposals.llm.base",
+          "Proposer": "evolve.proposals.llm.base",
           "Ensemble": "evolve.proposals.llm.ensemble", "OfflineMutator": "evolve.proposals.llm.offline",
           "OpenAIModel": "evolve.proposals.llm.openai_model", "ReplayProposer": "evolve.proposals.llm.replay"}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import itertools
 import random
 
 from evolve.proposals.llm.offline.source import Change, Source, docstrings
@@ -69,7 +70,7 @@ def operator(src: Source, rng: random.Random) -> Change | None:
     rng.shuffle(sites)
     for left, right, symbol, new in sites:
         if right is None:
-            a, b = src.span(left)
+            _, b = src.span(left)
             return Change(b - len(symbol), b, new, "operator", f"{symbol} -> {new}")
         change = _between(src, left, right, symbol, new)
         if change is not None:
@@ -159,7 +160,7 @@ def reorder(src: Source, rng: random.Random) -> Change | None:
             body = getattr(node, field, None)
             if not isinstance(body, list):
                 continue
-            for first, second in zip(body, body[1:]):
+            for first, second in itertools.pairwise(body):
                 if not (isinstance(first, simple) and isinstance(second, simple)):
                     continue
                 if ast.dump(first) == ast.dump(second):

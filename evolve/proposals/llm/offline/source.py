@@ -46,7 +46,7 @@ class Source:
             self.blocks = evolve_blocks(code)
         except SyntaxError as exc:
             raise Unreadable(f"the parent does not parse (line {exc.lineno}: {exc.msg})") from None
-        except Exception as exc:  # EditError: unbalanced markers
+        except Exception as exc:  # noqa: BLE001 (EditError: unbalanced markers)
             raise Unreadable(str(exc)) from None
         self._lines = code.splitlines(keepends=True)
         self._starts = [0]
@@ -92,10 +92,8 @@ class Source:
     @cached_property
     def nodes(self) -> list[ast.AST]:
         """Every expression or statement node lying inside a block, in source order."""
-        found = []
-        for node in ast.walk(self.tree):
-            if hasattr(node, "end_col_offset") and self.block_of(*self.span(node)) is not None:
-                found.append(node)
+        found = [node for node in ast.walk(self.tree)
+                 if hasattr(node, "end_col_offset") and self.block_of(*self.span(node)) is not None]
         return sorted(found, key=lambda n: (n.lineno, n.col_offset))
 
     def ancestors(self, node: ast.AST):
