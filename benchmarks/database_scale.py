@@ -29,21 +29,21 @@ import time
 import uuid
 import zlib
 from contextlib import redirect_stdout
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
-from evolve.storage._orm import LLMCallRow, ProgramRow  # noqa: E402
-from evolve.config import Config  # noqa: E402
-from evolve.population import restore_population  # noqa: E402
-from evolve.problems import get_problem  # noqa: E402
-from evolve.program import ProgramStatus  # noqa: E402
-from evolve.storage.rundir import open_database, write_config  # noqa: E402
+from evolve.config import Config
+from evolve.population import restore_population
+from evolve.problems import get_problem
+from evolve.program import ProgramStatus
+from evolve.storage._orm import LLMCallRow, ProgramRow
+from evolve.storage.rundir import open_database, write_config
 
 INITIAL = (ROOT / "problems" / "circle_packing" / "initial.py").read_text()
 STATUSES = [("valid", 0.45), ("invalid", 0.25), ("edit_failed", 0.15), ("duplicate", 0.08), ("similar", 0.05),
@@ -93,7 +93,7 @@ def fill(url: str, config: Config, run_dir: Path, n: int) -> None:
         campaign = db.campaign_id
     rng = random.Random(0)
     engine = create_engine(url)
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
     try:
         from evolve.storage._orm import LLMMessagesRow
     except ImportError:  # the evolve before compact prompts
@@ -210,7 +210,7 @@ def measure(label: str, url: str | None, n: int) -> dict[str, str]:
     import evolve.cli.commands as cli
 
     try:  # status's own imports are timed with the command, not here
-        import evolve.cli.status_view  # noqa: F401
+        import evolve.cli.status_view
     except ImportError:  # an evolve before it
         import evolve.observe.outcomes  # noqa: F401
     args = argparse.Namespace(run_dir=str(run_dir), json=False, watch=None)

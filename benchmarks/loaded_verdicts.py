@@ -17,8 +17,8 @@ import os
 import statistics
 
 from evaluators import evaluate_program
-from evolve.problems import get_problem, load_evaluator, read_initial_program
 from evolve.evaluation.sandboxing import make_sandbox
+from evolve.problems import get_problem, load_evaluator, read_initial_program
 from sandboxes import Session
 
 SLOW = ("    import time\n    spent = time.thread_time()\n    while time.thread_time() - spent < 0.5:\n"

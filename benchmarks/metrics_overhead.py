@@ -24,8 +24,8 @@ from pathlib import Path
 
 import ray
 
-from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
+from evolve.engine.campaign import Campaign
 from evolve.observe.dashboard import loopback_pinned
 from evolve.observe.metrics import CampaignMetrics
 from evolve.problems import get_problem
@@ -67,8 +67,8 @@ def campaign(metrics: bool, seed: int, tmp: Path) -> tuple[float, int]:
 def _isolated(n: int = 2000) -> float:
     """Seconds for one evaluation's records, alone."""
     from evaluators.cascade import EvaluationResult
-    from evolve.program import Program, ProgramStatus
     from evolve.observe.progress import Stats
+    from evolve.program import Program, ProgramStatus
 
     metrics = CampaignMetrics("isolated", "circle_packing")
     program = Program(id=1, iteration=3, status=ProgramStatus.VALID, code="", code_hash="", proposer="offline",

@@ -15,16 +15,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import median_ms
+
 from evolve.config import DatabaseConfig, ModelConfig
-from evolve.storage.database import ProgramDatabase
+from evolve.problems import get_problem, read_initial_program
+from evolve.program import ProgramStatus
 from evolve.proposals.edits import apply_proposal, normalized_hash
 from evolve.proposals.llm import OpenAIModel
 from evolve.proposals.novelty import canonical_hash, canonical_tokens, similarity
-from evolve.problems import get_problem, read_initial_program
-from evolve.program import ProgramStatus
 from evolve.proposals.prompts import PromptBuilder
+from evolve.storage.database import ProgramDatabase
 from evolve.testing import FakeOpenAIServer
-from timing import median_ms
 
 N = 300
 

@@ -15,11 +15,12 @@ import json
 import subprocess
 import sys
 
+import timing
+
 from evaluators import evaluate_program
 from evolve.testing.attacks import ContractEvaluator
 from evolve.testing.docker_engine import EngineUnavailable, docker_sandbox
 from sandboxes import ProcessSandbox, SandboxLimits
-import timing
 
 SOURCE = "import numpy as np\ndef solve(x):\n    return int(np.int64(2) * x)\n"
 REPEATS = 60

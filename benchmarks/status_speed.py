@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from database_scale import fill
-
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 

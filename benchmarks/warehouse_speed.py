@@ -9,6 +9,7 @@ the seed scored on all 60 training tours, sandbox included, under 0.5 s.
 from __future__ import annotations
 
 import numpy as np
+from timing import median_ms
 
 from evaluators import evaluate_program
 from evolve.problems import get_problem, load_evaluator, read_initial_program
@@ -17,7 +18,6 @@ from problems.warehouse_tsp.exact import ratliff_rosenthal
 from problems.warehouse_tsp.instances import GeneratorConfig, generate
 from problems.warehouse_tsp.routes import make_view
 from sandboxes import ProcessSandbox
-from timing import median_ms
 
 
 def median_seconds(fn, repeats: int) -> float:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Optional
+from typing import ClassVar
 
 from evaluators.score import Score
 from sandboxes import Session
 
-__all__ = ["Stage", "Evaluator"]
+__all__ = ["Evaluator", "Stage"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Stage:
 
     name: str
     run: Callable[[Session], Score]
-    gate: Optional[Callable[[Score], bool]] = None
+    gate: Callable[[Score], bool] | None = None
 
 
 class Evaluator:

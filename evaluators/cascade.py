@@ -15,7 +15,7 @@ from evaluators.score import Score
 from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, Sandbox, SandboxLimits
 from sandboxes.text import candidate_text
 
-__all__ = ["EvaluationResult", "evaluate_program", "evaluate_held_out"]
+__all__ = ["EvaluationResult", "evaluate_held_out", "evaluate_program"]
 
 _log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class EvaluationResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EvaluationResult":
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
         """Inverse of `to_dict`."""
         return cls(**data)
 

@@ -10,7 +10,7 @@ from evaluators.base import Evaluator, Stage
 from evaluators.score import Score
 from sandboxes import Session
 
-__all__ = ["DIRECTIONS", "negated", "natural", "Negated"]
+__all__ = ["DIRECTIONS", "Negated", "natural", "negated"]
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -84,8 +84,8 @@ class _NegatedBoth(_NegatedValidate, _NegatedTest):
 def negated(evaluator: Evaluator) -> Evaluator:
     """`evaluator` seen by an engine that maximises; the held-out hooks exist only where the inner has them."""
     cls = type(evaluator)
-    has_validate = getattr(cls, "validate") is not getattr(Evaluator, "validate")
-    has_test = getattr(cls, "test") is not getattr(Evaluator, "test")
+    has_validate = cls.validate is not Evaluator.validate
+    has_test = cls.test is not Evaluator.test
     kind = {(False, False): Negated, (True, False): _NegatedValidate, (False, True): _NegatedTest,
             (True, True): _NegatedBoth}[(has_validate, has_test)]
     return kind(evaluator)

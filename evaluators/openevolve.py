@@ -42,16 +42,17 @@ import shutil
 import sys
 import tempfile
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, ClassVar
 
 from evaluators.base import Evaluator, Stage
 from evaluators.parsing import parse
 from evaluators.score import Score
 from sandboxes import Session
 
-__all__ = ["OpenEvolveEvaluator", "EvaluationResult", "score_of", "GUARD"]
+__all__ = ["GUARD", "EvaluationResult", "OpenEvolveEvaluator", "score_of"]
 
 GUARD = ("raise RuntimeError('evolve: this candidate runs only inside the sandbox; load it with "
          "importlib (spec_from_file_location) to call it there')  # noqa\n")
@@ -138,7 +139,7 @@ class _Program(types.ModuleType):
 
 
 class _Loader(importlib.abc.Loader if hasattr(importlib, "abc") else object):  # type: ignore[misc]
-    def __init__(self, adapter: "OpenEvolveEvaluator") -> None:
+    def __init__(self, adapter: OpenEvolveEvaluator) -> None:
         self.adapter = adapter
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
@@ -149,7 +150,7 @@ class _Loader(importlib.abc.Loader if hasattr(importlib, "abc") else object):  #
 
 
 class _UtilShim:
-    def __init__(self, adapter: "OpenEvolveEvaluator") -> None:
+    def __init__(self, adapter: OpenEvolveEvaluator) -> None:
         self._adapter = adapter
 
     def __getattr__(self, name: str) -> Any:
@@ -165,7 +166,7 @@ class _UtilShim:
 
 
 class _ImportlibShim:
-    def __init__(self, adapter: "OpenEvolveEvaluator") -> None:
+    def __init__(self, adapter: OpenEvolveEvaluator) -> None:
         self._adapter = adapter
         self.util = _UtilShim(adapter)
 
@@ -204,10 +205,10 @@ class OpenEvolveEvaluator(Evaluator):
             search-quality benchmark: an OpenEvolve evaluator file declares none of its own.
     """
 
-    entrypoint: ClassVar[Optional[str]] = None  # type: ignore[assignment]
+    entrypoint: ClassVar[str | None] = None  # type: ignore[assignment]
 
-    def __init__(self, path: str, cascade_thresholds: Optional[list] = None, entrypoint: Optional[str] = None,
-                 reference_scores: Optional[dict] = None, **params: Any) -> None:
+    def __init__(self, path: str, cascade_thresholds: list | None = None, entrypoint: str | None = None,
+                 reference_scores: dict | None = None, **params: Any) -> None:
         self.path = Path(path)
         self._references = {str(k): float(v) for k, v in (reference_scores or {}).items()}
         self.cascade_thresholds = list(cascade_thresholds or [])

@@ -29,11 +29,11 @@ class Score:
     valid: bool = True
 
     @classmethod
-    def invalid(cls, reason: str, **metrics: Any) -> "Score":
+    def invalid(cls, reason: str, **metrics: Any) -> Score:
         """A failed candidate, with the reason as its feedback."""
         return cls(value=0.0, metrics=metrics, feedback=reason, valid=False)
 
-    def checked(self) -> "Score":
+    def checked(self) -> Score:
         """Return self after checking it is plain, finite data; raise ValueError naming the bad field."""
         if self.valid and not (isinstance(self.value, (int, float)) and math.isfinite(self.value)):
             raise ValueError(f"Score.value must be a finite number, got {self.value!r}")

@@ -52,8 +52,9 @@ class SplitEvaluator(Evaluator, abc.ABC):
     def stages(self) -> list[Stage]:
         """The smoke set first, then the quick set (when there is one), then every training instance."""
         stages = [Stage("smoke", lambda c: self.score(c, self.smoke_set, "smoke"), gate=lambda s: s.valid)]
-        if self.quick_set:
-            stages.append(Stage("quick", lambda c: self.score(c, self.quick_set, "quick"), gate=self.could_matter))
+        quick = self.quick_set
+        if quick:
+            stages.append(Stage("quick", lambda c: self.score(c, quick, "quick"), gate=self.could_matter))
         stages.append(Stage("train", lambda c: self.score(c, self.splits["train"], "train")))
         return stages
 

@@ -13,8 +13,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Run", "arun", "open_run", "run", "Campaign", "CampaignResult", "Config", "EvolveError", "Program",
-           "ProgramDatabase", "ProgramStatus"]
+__all__ = [
+    "Campaign",
+    "CampaignResult",
+    "Config",
+    "EvolveError",
+    "Program",
+    "ProgramDatabase",
+    "ProgramStatus",
+    "Run",
+    "arun",
+    "open_run",
+    "run",
+]
 __version__ = "0.1.0"
 
 _HOMES = {

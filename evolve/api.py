@@ -16,15 +16,16 @@ import asyncio
 import dataclasses
 import datetime
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Self, Sequence, overload
+from typing import Any, Self, overload
 
-from evolve.engine.campaign import CampaignResult
 from evolve.config import Config
+from evolve.engine.campaign import CampaignResult
 from evolve.errors import ConfigError, EvolveError
 from evolve.program import Program, ProgramStatus
 
-__all__ = ["Run", "run", "arun", "open_run", "compose"]
+__all__ = ["Run", "arun", "compose", "open_run", "run"]
 
 
 def compose(problem: str | Path, overrides: Sequence[str] = (), evaluator: Any = None) -> Config:
@@ -63,11 +64,11 @@ def _run_dir(config: Config, run_dir: str | Path | None) -> Path:
 
 
 async def arun(problem: str | Path, overrides: Sequence[str] = (), run_dir: str | Path | None = None, *,
-               evaluator: Any = None, config: Config | None = None) -> "Run":
+               evaluator: Any = None, config: Config | None = None) -> Run:
     """Run a campaign to its end in this event loop and return its `Run` (see `run`)."""
     from evolve.engine.campaign import Campaign
-    from evolve.ui.report import ReportWriter
     from evolve.observe.logs import setup_logging  # campaign.log as the CLI writes it
+    from evolve.ui.report import ReportWriter
 
     config = config or compose(problem, overrides, evaluator)
     path = _run_dir(config, run_dir)
@@ -86,7 +87,7 @@ async def arun(problem: str | Path, overrides: Sequence[str] = (), run_dir: str 
 
 
 def run(problem: str | Path, overrides: Sequence[str] = (), run_dir: str | Path | None = None, *,
-        evaluator: Any = None, config: Config | None = None) -> "Run":
+        evaluator: Any = None, config: Config | None = None) -> Run:
     """Run a campaign to its end and return its `Run`.
 
     `problem` is a problem's name or a folder holding its config.yaml; `overrides` are `KEY=VALUE`
@@ -115,7 +116,7 @@ def run(problem: str | Path, overrides: Sequence[str] = (), run_dir: str | Path 
     return box["run"]
 
 
-def open_run(run_dir: str | Path) -> "Run":
+def open_run(run_dir: str | Path) -> Run:
     """A read-only handle on a run dir (finished, interrupted or still running)."""
     return Run(run_dir)
 

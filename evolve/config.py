@@ -6,26 +6,27 @@ instances the engine receives as read-only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sandboxes.limits import SandboxLimits  # the sandbox owns its contract; the engine reuses it
 
 __all__ = [
-    "FeatureDimension",
-    "SandboxLimits",
-    "ProblemConfig",
-    "ModelConfig",
-    "LLMConfig",
-    "SandboxConfig",
-    "DatabaseConfig",
-    "RayConfig",
     "BudgetConfig",
-    "NoveltyConfig",
-    "PromptConfig",
     "Config",
+    "DatabaseConfig",
+    "FeatureDimension",
+    "LLMConfig",
+    "ModelConfig",
+    "NoveltyConfig",
+    "ProblemConfig",
+    "PromptConfig",
+    "RayConfig",
+    "SandboxConfig",
+    "SandboxLimits",
     "register_configs",
     "to_config",
 ]
@@ -85,14 +86,14 @@ class ProblemConfig:
     initial: str = "initial.py"
     readme: str = "README.md"
     directory: str = ""
-    params: Dict[str, Any] = field(default_factory=dict)
-    features: List[FeatureDimension] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    features: list[FeatureDimension] = field(default_factory=list)
     limits: SandboxLimits = field(default_factory=SandboxLimits)
-    stage_limits: Dict[str, SandboxLimits] = field(default_factory=dict)
-    packages: List[str] = field(default_factory=lambda: ["numpy"])
-    data: List[str] = field(default_factory=list)
+    stage_limits: dict[str, SandboxLimits] = field(default_factory=dict)
+    packages: list[str] = field(default_factory=lambda: ["numpy"])
+    data: list[str] = field(default_factory=list)
     direction: str = "maximize"
-    evaluator_object: Optional[str] = None
+    evaluator_object: str | None = None
     repeats: int = 1
 
 
@@ -119,9 +120,9 @@ class ModelConfig:
     """
 
     model: str = MISSING
-    name: Optional[str] = None
-    base_url: Optional[str] = None
-    api_key_env: Optional[str] = None
+    name: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
     weight: float = 1.0
     temperature: float = 0.8
     max_tokens: int = 4096
@@ -130,7 +131,7 @@ class ModelConfig:
     concurrency: int = 4
     price_input_per_million: float = 0.0
     price_output_per_million: float = 0.0
-    context_tokens: Optional[int] = None
+    context_tokens: int | None = None
 
 
 @dataclass
@@ -169,28 +170,28 @@ class LLMConfig:
 
     kind: str = "offline"
     model: str = "offline-mutator"
-    base_url: Optional[str] = None
-    api_key_env: Optional[str] = None
+    base_url: str | None = None
+    api_key_env: str | None = None
     temperature: float = 0.8
     max_tokens: int = 4096
     timeout: float = 120.0
     max_retries: int = 2
     price_input_per_million: float = 0.0
     price_output_per_million: float = 0.0
-    models: List[ModelConfig] = field(default_factory=list)
+    models: list[ModelConfig] = field(default_factory=list)
     selection: str = "thompson"
     exploration: float = 1.0
     rest_after: int = 3
     rest_seconds: float = 30.0
     max_rest_seconds: float = 300.0
     max_wait_seconds: float = 600.0
-    probe_timeout: Optional[float] = 10.0
+    probe_timeout: float | None = 10.0
     concurrency: int = 4
-    source: Optional[str] = None
+    source: str | None = None
     max_consecutive_failures: int = 25
     max_edits: int = 2
-    context_tokens: Optional[int] = None
-    max_unapplied_in_a_row: Optional[int] = 20
+    context_tokens: int | None = None
+    max_unapplied_in_a_row: int | None = 20
     on_unapplied: str = "stop"
 
     def model_configs(self) -> list[ModelConfig]:
@@ -229,12 +230,12 @@ class SandboxConfig:
     """
 
     kind: str = "process"
-    user: Optional[str] = "nobody"
+    user: str | None = "nobody"
     network_isolation: bool = True
-    preload: List[str] = field(default_factory=lambda: ["numpy"])
+    preload: list[str] = field(default_factory=lambda: ["numpy"])
     scratch_mb: int = 64
     scratch_inodes: int = 4096
-    allow: List[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
     image: str = "evolve-sandbox:local"
     memory_mb: int = 4096
     pids: int = 512
@@ -264,7 +265,7 @@ class DatabaseConfig:
         tournament_size: programs drawn for each tournament (`population: tournament`).
     """
 
-    url: Optional[str] = None
+    url: str | None = None
     islands: int = 4
     migration_interval: int = 40
     migration_count: int = 2
@@ -309,17 +310,17 @@ class RayConfig:
             cost a shorter campaign more than its workers give back. null: whatever the ETA.
     """
 
-    address: Optional[str] = None
-    num_workers: Optional[int] = None
+    address: str | None = None
+    num_workers: int | None = None
     worker_cpus: float = 1.0
     ready_timeout: float = 120.0
-    num_cpus: Optional[int] = None
+    num_cpus: int | None = None
     include_dashboard: bool = False
     dashboard_host: str = "127.0.0.1"
     metrics: bool = True
     local_start: bool = True
     start_after: float = 5.0
-    start_min_eta: Optional[float] = 60.0
+    start_min_eta: float | None = 60.0
 
 
 @dataclass
@@ -335,10 +336,10 @@ class BudgetConfig:
     """
 
     iterations: int = 100
-    wall_seconds: Optional[float] = None
-    target_score: Optional[float] = None
-    patience: Optional[int] = None
-    max_cost_usd: Optional[float] = None
+    wall_seconds: float | None = None
+    target_score: float | None = None
+    patience: int | None = None
+    max_cost_usd: float | None = None
 
 
 @dataclass
@@ -371,7 +372,7 @@ class PromptConfig:
             measured 2.8 to 2.9 on prompts with example programs); lower it for one that splits finer.
     """
 
-    template_dir: Optional[str] = None
+    template_dir: str | None = None
     max_feedback_chars: int = 1500
     diff: float = 0.7
     full: float = 0.15
@@ -413,11 +414,11 @@ class Config:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     seed: int = 0
-    max_in_flight: Optional[int] = None
+    max_in_flight: int | None = None
     max_evaluator_errors: int = 10
     progress: str = "auto"
     progress_interval: float = 30.0
-    name: Optional[str] = None
+    name: str | None = None
 
 
 def register_configs(problems: Iterable[ProblemConfig]) -> None:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 __all__ = [
-    "EvolveError",
-    "ConfigError",
-    "ProblemNotFound",
-    "InitialProgramError",
-    "EditError",
-    "ProposerError",
-    "RunDirError",
     "CampaignNotFound",
-    "ReadOnlyDatabase",
-    "RunLocked",
-    "ModelsResting",
+    "ConfigError",
+    "EditError",
     "EvaluatorFailed",
+    "EvolveError",
+    "InitialProgramError",
     "Interrupted",
+    "ModelsResting",
+    "ProblemNotFound",
+    "ProposerError",
+    "ReadOnlyDatabase",
+    "RunDirError",
+    "RunLocked",
 ]
 
 

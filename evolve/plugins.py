@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from evolve.errors import ConfigError
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import traceback
@@ -30,12 +30,23 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from evolve.config import ProblemConfig
 from evolve import plugins
+from evolve.config import ProblemConfig
 from evolve.errors import ConfigError, ProblemNotFound
 
-__all__ = ["discover", "get_problem", "evaluator_class", "entrypoint_of", "load_evaluator", "read_initial_program",
-           "resolve", "search_path", "pickle_evaluator", "ENTRY_POINT_GROUP", "PATH_VARIABLE"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PATH_VARIABLE",
+    "discover",
+    "entrypoint_of",
+    "evaluator_class",
+    "get_problem",
+    "load_evaluator",
+    "pickle_evaluator",
+    "read_initial_program",
+    "resolve",
+    "search_path",
+]
 
 ENTRY_POINT_GROUP = plugins.PROBLEMS
 PATH_VARIABLE = "EVOLVE_PROBLEM_PATH"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ProgramStatus", "Program", "NODE_METRIC", "SPREAD_METRICS", "beats", "score_spread"]
+__all__ = ["NODE_METRIC", "SPREAD_METRICS", "Program", "ProgramStatus", "beats", "score_spread"]
 
 NODE_METRIC = "ray.node"
 """The metrics key under which the engine (not the evaluator) records the Ray node that evaluated a program."""

@@ -20,8 +20,8 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _layers  # noqa: E402
-import _runner  # noqa: E402
+import _layers
+import _runner
 
 _MESSAGE = 1 << 20
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Sequence
+from typing import Any
 
 from sandboxes.errors import CandidateError
 from sandboxes.limits import SandboxLimits
 
-__all__ = ["Session", "Sandbox"]
+__all__ = ["Sandbox", "Session"]
 
 
 class Session(abc.ABC):

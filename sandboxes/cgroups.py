@@ -86,7 +86,7 @@ class CgroupSupport:
     reason: str = ""
 
     @classmethod
-    def probe(cls) -> "CgroupSupport":
+    def probe(cls) -> CgroupSupport:
         """Find a hierarchy this process may create session cgroups in."""
         if os.geteuid() != 0:
             return cls(0, {}, "not root: no per-session cgroups (rlimits per process remain)")
@@ -135,7 +135,7 @@ class CgroupSupport:
         return (f"cgroup v{self.version}: one per session (memory and processes of everything it starts, "
                 "its CPU time measured outside)")
 
-    def session(self, memory_bytes: int, max_pids: int) -> "SessionCgroup | None":
+    def session(self, memory_bytes: int, max_pids: int) -> SessionCgroup | None:
         """A fresh cgroup for one session with these limits (None when cgroups are not available)."""
         if not self.version:
             return None

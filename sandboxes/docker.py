@@ -177,7 +177,7 @@ class DockerSandbox(ForkServerSandbox):
         )
         try:
             self._socket, _ = listener.accept()
-        except socket.timeout:
+        except TimeoutError:
             with contextlib.suppress(Exception):
                 logs = self._container.logs(tail=5).decode(errors="replace")
             logs = locals().get("logs", "the container exited")

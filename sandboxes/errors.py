@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CandidateError", "CandidateTimeout", "CandidateCrash", "SandboxUnavailable"]
+__all__ = ["CandidateCrash", "CandidateError", "CandidateTimeout", "SandboxUnavailable"]
 
 
 class CandidateError(Exception):

@@ -23,9 +23,10 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from sandboxes._runner import TUPLE
 from sandboxes.base import Sandbox, Session
@@ -34,7 +35,7 @@ from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, S
 from sandboxes.limits import SandboxLimits
 from sandboxes.text import candidate_text
 
-__all__ = ["ForkHandle", "ForkServerSandbox", "ForkSession", "THREAD_CAPS", "parse_reply", "recv_exact"]
+__all__ = ["THREAD_CAPS", "ForkHandle", "ForkServerSandbox", "ForkSession", "parse_reply", "recv_exact"]
 
 _OUTPUT_TAIL = 4000
 _START_TIMEOUT = 20.0

@@ -6,8 +6,8 @@ import importlib.util
 import os
 import site
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 __all__ = ["SYSTEM", "default_view", "import_roots", "package_paths"]
 

@@ -36,8 +36,8 @@ from rich.table import Table
 
 from evolve.config import Config, register_configs, to_config
 from evolve.errors import EvolveError, Interrupted, RunDirError, RunLocked
-from evolve.storage.lock import RunLock
 from evolve.observe.logs import setup_logging
+from evolve.storage.lock import RunLock
 from sandboxes import SandboxUnavailable, candidate_text
 
 _ONE_LINE_ERRORS = (EvolveError, SandboxUnavailable)  # printed as one line, exit code 1
@@ -196,7 +196,7 @@ def _format(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        if abs(value) >= 1e4 or abs(value) < 1e-3 and value:
+        if abs(value) >= 1e4 or (abs(value) < 1e-3 and value):
             return f"{value:.4g}"
         return f"{value:.4f}".rstrip("0").rstrip(".")
     return escape(_shown(value, 200))  # a table cell: rich markup is read in it
@@ -205,11 +205,10 @@ def _format(value: object) -> str:
 def _check(config: Config, test_program: str | None, again: bool = False) -> None:
     """Print the sandbox's layers, the initial program's score and the problem's reference tables."""
     from evaluators import evaluate_held_out, evaluate_program
-    from evolve.problems import load_evaluator, read_initial_program
-    from evolve.evaluation.sandboxing import make_sandbox
-
     from evaluators.direction import natural
     from evolve.engine.preflight import preflight
+    from evolve.evaluation.sandboxing import make_sandbox
+    from evolve.problems import load_evaluator, read_initial_program
 
     problem = config.problem
     preflight(problem).raise_for_failures()  # one line per failure, exit code 1
@@ -422,9 +421,8 @@ def _resume(args: argparse.Namespace) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> None:
-    from evolve.storage.rundir import load_config, upgrade_database
-
     from evolve.storage._orm import head
+    from evolve.storage.rundir import load_config, upgrade_database
 
     missing = upgrade_database(load_config(args.run_dir), args.run_dir)
     _out.print(f"{args.run_dir}: " + (f"added {', '.join(missing)}; at schema revision {head()}" if missing

@@ -211,7 +211,7 @@ _NODES = {int: ("IntegerNode", "an integer"), float: ("FloatNode", "a number"), 
 
 def _check_value(key: str, kind: Any, value: Any, text: str) -> None:
     """`ConfigError` when `value` cannot be `kind` (as OmegaConf converts it); interpolations are not checked."""
-    if kind is _ANY or isinstance(value, str) and "${" in value:
+    if kind is _ANY or (isinstance(value, str) and "${" in value):
         return
     if dataclasses.is_dataclass(kind):
         if isinstance(value, dict):

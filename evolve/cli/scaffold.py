@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evolve.errors import ConfigError
 
-__all__ = ["new_problem", "FILES"]
+__all__ = ["FILES", "new_problem"]
 
 CONFIG = '''# Hydra group file of the problem (validated against evolve.config.ProblemConfig).
 name: {name}

@@ -14,8 +14,8 @@ from rich.text import Text
 
 from evolve.errors import CampaignNotFound, RunDirError
 from evolve.observe.outcomes import top_reasons, unapplied_message
-from evolve.storage.lock import file_holder, pid_alive
 from evolve.observe.status import CampaignStatus, read_status
+from evolve.storage.lock import file_holder, pid_alive
 from sandboxes import candidate_text
 
 __all__ = ["render", "watch"]

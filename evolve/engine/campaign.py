@@ -17,31 +17,32 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence, overload
+from typing import Any, overload
 
 from rich.console import Console
 
-from evolve.observe import aggregates
 from evolve.config import Config
-from evolve.storage.database import ProgramDatabase
-from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
 from evolve.engine.cadence import Cadence
 from evolve.engine.iteration import IterationRunner
 from evolve.engine.observer import CampaignObserver
-from evolve.proposals.llm import Proposer
-from evolve.observe.outcomes import UnappliedWatch
-from evolve.storage.lock import RunLock
-from evolve.observe.metrics import CampaignMetrics, MeteredPool
 from evolve.engine.parts import Parts, assemble
+from evolve.engine.schedule import Schedule
+from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
 from evolve.evaluation.pool import Pool
+from evolve.observe import aggregates
+from evolve.observe.metrics import CampaignMetrics, MeteredPool
+from evolve.observe.outcomes import UnappliedWatch
+from evolve.observe.progress import ProgressDisplay, Stats
 from evolve.problems import read_initial_program
 from evolve.program import Program, ProgramStatus
-from evolve.observe.progress import ProgressDisplay, Stats
-from evolve.storage.rundir import CONFIG, campaign_name, write_config
-from evolve.engine.schedule import Schedule
+from evolve.proposals.llm import Proposer
 from evolve.proposals.scratchpad import Scratchpad
+from evolve.storage.database import ProgramDatabase
+from evolve.storage.lock import RunLock
+from evolve.storage.rundir import CONFIG, campaign_name, write_config
 
 __all__ = ["Campaign", "CampaignResult"]
 
@@ -512,7 +513,8 @@ class Campaign:
         """Cancel what is still in flight, write the report, release every part."""
         await self._cancel(run.in_flight | run.validations)
         run.metrics.update(run.stats, final=True)  # what is left of the figures, whatever the stop
-        self._tell(lambda o: o.stopped(self.config, self.run_dir, run.db))  # at every stop, a signal or an error included
+        # at every stop, a signal or an error included
+        self._tell(lambda o: o.stopped(self.config, self.run_dir, run.db))
         if run.parts.owns_pool:
             run.parts.pool.shutdown()
         await run.parts.proposer.close()

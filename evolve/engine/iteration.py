@@ -20,17 +20,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from evolve.config import Config
-from evolve.storage.database import ProgramDatabase
-from evolve.proposals.edits import apply_proposal, normalized_hash, python_tokens
+from evolve.engine.repeats import rescored
+from evolve.engine.schedule import Schedule
 from evolve.errors import EditError, InitialProgramError, ProposerError
+from evolve.program import Program, ProgramStatus, beats
+from evolve.proposals.edits import apply_proposal, normalized_hash, python_tokens
 from evolve.proposals.llm import Prompt, Proposal, Proposer
 from evolve.proposals.llm.base import PromptTooLarge
 from evolve.proposals.novelty import NoveltyFilter, canonical_hash, canonical_tokens
-from evolve.program import Program, ProgramStatus, beats
 from evolve.proposals.prompts import PromptBuilder
-from evolve.engine.repeats import rescored
-from evolve.engine.schedule import Schedule
 from evolve.proposals.scratchpad import Scratchpad
+from evolve.storage.database import ProgramDatabase
 
 if TYPE_CHECKING:  # only their types are needed here
     from evaluators.cascade import EvaluationResult
@@ -206,7 +206,7 @@ class IterationRunner:
         self._proposer.observe(proposal, improved)
 
 
-def _status(result: "EvaluationResult") -> ProgramStatus:
+def _status(result: EvaluationResult) -> ProgramStatus:
     """Valid, invalid (the candidate's fault), or an evaluator error (the trusted evaluator raised)."""
     if result.valid:
         return ProgramStatus.VALID

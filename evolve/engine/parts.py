@@ -9,21 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evolve.config import Config, RayConfig
+from evolve.engine.replay import ReplaySchedule
+from evolve.engine.schedule import LiveSchedule, Schedule
 from evolve.errors import ConfigError
-from evolve.population import Population, restore_population
-from evolve.storage.database import ProgramDatabase
-from evolve.proposals.llm import Proposer, ReplayProposer, make_proposer
 from evolve.evaluation.handover import HandoverPool
 from evolve.evaluation.local_pool import LocalPool
-from evolve.storage.lock import RunLock
 from evolve.evaluation.pool import Pool, pool_size
+from evolve.population import Population, restore_population
 from evolve.problems import entrypoint_of
+from evolve.proposals.llm import Proposer, ReplayProposer, make_proposer
 from evolve.proposals.prompts import PromptBuilder
-from evolve.engine.replay import ReplaySchedule
+from evolve.storage.database import ProgramDatabase
+from evolve.storage.lock import RunLock
 from evolve.storage.rundir import campaign_name, database_url, open_database
-from evolve.engine.schedule import LiveSchedule, Schedule
 
-__all__ = ["Parts", "assemble", "make_prompts", "make_schedule", "make_pool"]
+__all__ = ["Parts", "assemble", "make_pool", "make_prompts", "make_schedule"]
 
 
 @dataclass
@@ -93,8 +93,8 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
 
 def _ray_pool(config: Config, wait: bool, run_dir: str | Path | None = None) -> Pool:
     """Start or join Ray and place its evaluation actors; with `wait`, block until they are all up."""
-    from evolve.observe.dashboard import job_metadata
     from evolve.evaluation.ray_pool import EvaluationPool, connect
+    from evolve.observe.dashboard import job_metadata
 
     settings: RayConfig = config.ray
     name = campaign_name(config, run_dir) if run_dir is not None else config.name or config.problem.name

@@ -28,7 +28,7 @@ from evolve.errors import ConfigError, EditError, EvolveError
 if TYPE_CHECKING:
     from evaluators import EvaluationResult
 
-__all__ = ["Preflight", "PreflightFailed", "preflight", "check_initial_program", "defined_names", "nondeterminism"]
+__all__ = ["Preflight", "PreflightFailed", "check_initial_program", "defined_names", "nondeterminism", "preflight"]
 
 
 class PreflightFailed(ConfigError):

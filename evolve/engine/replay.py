@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
-from evolve.storage.database import ProgramDatabase
-from evolve.errors import ConfigError, EvolveError
-from evolve.program import Program
-from evolve.storage.recording import Recording, ReplayStep
 from evolve.engine.schedule import Schedule
+from evolve.errors import EvolveError
+from evolve.program import Program
+from evolve.storage.database import ProgramDatabase
+from evolve.storage.recording import Recording, ReplayStep
 
 __all__ = ["Recording", "ReplaySchedule", "ReplayStep"]  # the recording is re-exported
 

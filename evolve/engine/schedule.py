@@ -11,10 +11,10 @@ import contextlib
 import itertools
 
 from evolve.population import Population
-from evolve.storage.database import ProgramDatabase
 from evolve.program import Program
+from evolve.storage.database import ProgramDatabase
 
-__all__ = ["Schedule", "LiveSchedule"]
+__all__ = ["LiveSchedule", "Schedule"]
 
 
 class Schedule(abc.ABC):

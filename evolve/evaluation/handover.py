@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from evaluators.cascade import EvaluationResult
 from evolve.errors import ConfigError, EvolveError

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from evaluators.cascade import EvaluationResult
 from evolve.config import ProblemConfig, SandboxConfig

@@ -10,12 +10,13 @@ from __future__ import annotations
 import abc
 import logging
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evaluators.cascade import EvaluationResult
 from evolve.errors import ConfigError
 
-__all__ = ["Pool", "pool_size", "result_from_data", "evaluator_raised", "validation_failed", "ray_connected"]
+__all__ = ["Pool", "evaluator_raised", "pool_size", "ray_connected", "result_from_data", "validation_failed"]
 
 _log = logging.getLogger("evolve.evaluation.ray_pool")
 

@@ -15,20 +15,26 @@ from typing import Any
 # campaign handles its signals itself; Ray reads this when it is imported
 os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
-import ray  # noqa: E402
+import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from evaluators.cascade import EvaluationResult
 from evolve.config import ProblemConfig, RayConfig, SandboxConfig
-from evolve.observe.dashboard import RayInfo, loopback_pinned
 from evolve.errors import ConfigError, EvolveError, Interrupted
-from evolve.evaluation.pool import (TASK_EVENTS_ENV, Pool, evaluator_raised, pool_size, result_from_data,
-                                    validation_failed)
-from evolve.program import NODE_METRIC
+from evolve.evaluation.pool import (
+    TASK_EVENTS_ENV,
+    Pool,
+    evaluator_raised,
+    pool_size,
+    result_from_data,
+    validation_failed,
+)
 from evolve.evaluation.shutdown import ray_task_ended
 from evolve.evaluation.slot import EvaluationSlot
+from evolve.observe.dashboard import RayInfo, loopback_pinned
+from evolve.program import NODE_METRIC
 
-__all__ = ["EvaluationWorker", "EvaluationPool", "WorkerDied", "connect"]
+__all__ = ["EvaluationPool", "EvaluationWorker", "WorkerDied", "connect"]
 
 _log = logging.getLogger(__name__)
 CLUSTER_TASK_EVENTS_MS = 50  # a cluster driver's task events report interval (Ray's default: 1000)
@@ -176,7 +182,7 @@ class EvaluationPool(Pool):
         try:
             reasons = await asyncio.wait_for(asyncio.gather(*(actor.ready.remote() for actor in self._actors)),
                                              self.ready_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise self._not_up() from None
         ray_task_ended()
         _raise_first(reasons)

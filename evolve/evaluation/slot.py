@@ -40,8 +40,8 @@ class EvaluationSlot:
 
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, run_seed: int = 0) -> None:
         from evolve.errors import EvolveError
-        from evolve.problems import load_evaluator
         from evolve.evaluation.sandboxing import make_sandbox
+        from evolve.problems import load_evaluator
         from sandboxes import SandboxUnavailable
 
         self.problem = problem

@@ -20,8 +20,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, inspect, select
 
-from evolve.storage._orm import MigrationRow, ProgramRow, RunLockRow, StopRow, TallyRow
-from evolve.storage.database import ProgramDatabase, Summary
 from evolve.observe.outcomes import (
     PROMPT_TOO_LARGE,
     ModelOutcomes,
@@ -30,6 +28,8 @@ from evolve.observe.outcomes import (
     trailing_unapplied,
 )
 from evolve.program import ProgramStatus
+from evolve.storage._orm import MigrationRow, ProgramRow, RunLockRow, StopRow, TallyRow
+from evolve.storage.database import ProgramDatabase, Summary
 
 __all__ = ["CHECKPOINT_EVERY", "IDLE_AFTER", "MAX_REASONS", "OTHER_REASONS", "Figures", "LockRow", "Stop",
            "Tally", "Top", "Valid", "checkpoint", "current", "failure_example", "failure_reason", "figures",

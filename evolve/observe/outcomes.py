@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from evolve.errors import ConfigError
 from evolve.program import Program, ProgramStatus

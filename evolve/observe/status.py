@@ -46,8 +46,8 @@ from typing import Any
 
 from evaluators.direction import natural
 from evolve.observe import aggregates
-from evolve.storage.lock import Holder, file_holder, holder_live, pid_alive
 from evolve.program import ProgramStatus, score_spread
+from evolve.storage.lock import Holder, file_holder, holder_live, pid_alive
 from evolve.storage.rundir import campaign_name, load_config, open_database
 
 __all__ = ["SCHEMA", "STATES", "CampaignStatus", "State", "campaign_state", "read_status"]

@@ -6,14 +6,14 @@ Strategies subclass `Population` and are chosen by `database.population`: `islan
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
 from evolve.errors import ConfigError
-from evolve.program import ProgramStatus
 from evolve.population.base import Member, Population, Selection
 from evolve.population.islands import IslandPopulation
 from evolve.population.tournament import TournamentPopulation
+from evolve.program import ProgramStatus
 from evolve.storage.database import ProgramDatabase
 
 __all__ = ["BUILT_IN", "IslandPopulation", "Member", "Population", "Selection", "TournamentPopulation", "attach",

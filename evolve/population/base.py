@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import abc
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.storage.database import Member

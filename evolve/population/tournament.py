@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from typing import Sequence
+from collections.abc import Sequence
 
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.population.base import Member, Population, Selection

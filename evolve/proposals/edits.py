@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from evolve.errors import EditError
 
 __all__ = [
-    "BLOCK_START",
     "BLOCK_END",
+    "BLOCK_START",
     "SearchReplace",
-    "evolve_blocks",
-    "parse_diff",
     "apply_edits",
     "apply_proposal",
+    "evolve_blocks",
     "format_diff",
     "normalized_hash",
+    "parse_diff",
     "python_tokens",
 ]
 
@@ -335,7 +335,7 @@ def python_tokens(code: str) -> list[tokenize.TokenInfo] | None:
         return None
 
 
-def normalized_hash(code: str, tokens: list[tokenize.TokenInfo] | None | bool = True) -> str:
+def normalized_hash(code: str, tokens: list[tokenize.TokenInfo] | bool | None = True) -> str:
     """Hash of the code's tokens, ignoring comments, blank lines and spacing within lines.
 
     Two programs that differ only in comments or blank lines get the same hash (dedup). Code that

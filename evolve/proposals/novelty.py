@@ -13,22 +13,23 @@ import collections
 import hashlib
 import keyword
 import tokenize
-from typing import TYPE_CHECKING, Collection
+from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from evolve.proposals.edits import python_tokens
 
 if TYPE_CHECKING:  # only for annotations: the database is handed in
-    from evolve.storage.database import ProgramDatabase
     from evolve.program import Program
+    from evolve.storage.database import ProgramDatabase
 
-__all__ = ["NoveltyFilter", "canonical_tokens", "canonical_hash", "similarity"]
+__all__ = ["NoveltyFilter", "canonical_hash", "canonical_tokens", "similarity"]
 
 _BUILTINS = set(dir(builtins))
 _SKIP = (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER)
 _LINE_START = (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
 
 
-def canonical_tokens(code: str, tokens: list[tokenize.TokenInfo] | None | bool = True) -> tuple[str, ...]:
+def canonical_tokens(code: str, tokens: list[tokenize.TokenInfo] | bool | None = True) -> tuple[str, ...]:
     """The program's tokens with comments, docstrings and local names normalised away (`tokens`:
     `evolve.proposals.edits.python_tokens(code)`, when known)."""
     if tokens is True:
@@ -77,14 +78,14 @@ class NoveltyFilter:
     or (with `threshold` < 1) too similar to its parent or an inspiration. Keeps the tokens of the
     programs it compared against, so a popular parent is tokenised once."""
 
-    def __init__(self, database: "ProgramDatabase", threshold: float = 1.0, cache_size: int = 4096) -> None:
+    def __init__(self, database: ProgramDatabase, threshold: float = 1.0, cache_size: int = 4096) -> None:
         self._db = database
         self.threshold = threshold
         self._cache_size = cache_size
         self._tokens: dict[int, tuple[str, ...]] = {}
 
-    def reason(self, tokens: tuple[str, ...], canonical: str, parent: "Program",
-               inspirations: list["Program"], in_flight: Collection[str] = ()) -> str:
+    def reason(self, tokens: tuple[str, ...], canonical: str, parent: Program,
+               inspirations: list[Program], in_flight: Collection[str] = ()) -> str:
         """Why the child is too close to a known program, or "" when it is new enough."""
         twin = self._db.seen_canonical(canonical)
         if twin is not None:

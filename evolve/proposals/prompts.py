@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from string import Template
-from typing import Iterator
 
 from evolve.config import PromptConfig
 from evolve.errors import ConfigError
-from evolve.proposals.llm.base import Prompt, PromptTooLarge
 from evolve.program import NODE_METRIC, Program
+from evolve.proposals.llm.base import Prompt, PromptTooLarge
 from sandboxes import candidate_text
 
 __all__ = ["PromptBuilder", "estimate_tokens"]
@@ -107,7 +107,7 @@ class PromptBuilder:
                       tokens=tokens, trimmed=tuple(trimmed))
 
     @staticmethod
-    def _trims(state: dict) -> "Iterator[tuple[str, dict | None]]":
+    def _trims(state: dict) -> Iterator[tuple[str, dict | None]]:
         """The changes that shrink a prompt, least useful first, each a (label, update of `state`) pair;
         computed lazily from the state as it shrinks."""
         def steps():

@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import functools
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (JSON, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        PrimaryKeyConstraint, String, Table, Text, create_engine, event, inspect, text)
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -27,7 +44,7 @@ _Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -71,19 +88,19 @@ class ProgramRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     code: Mapped[str] = mapped_column(Text)
     code_hash: Mapped[str] = mapped_column(String(64))
-    score: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(_Json, default=dict)
     features: Mapped[dict[str, Any]] = mapped_column(_Json, default=dict)
     feedback: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
-    parent_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     island: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     proposer: Mapped[str] = mapped_column(String(255), default="")
     proposal: Mapped[str] = mapped_column(Text, default="")
-    eval_seconds: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    propose_seconds: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    validation: Mapped[Optional[dict[str, Any]]] = mapped_column(_Json, nullable=True)
+    eval_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    propose_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    validation: Mapped[dict[str, Any] | None] = mapped_column(_Json, nullable=True)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
@@ -91,7 +108,7 @@ class ProgramRow(Base):
     canonical_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
     mode: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    code_length: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)  # len(code), for the rebuild
+    code_length: Mapped[int | None] = mapped_column(Integer, nullable=True)  # len(code), for the rebuild
 
 
 class LLMCallRow(Base):
@@ -115,7 +132,7 @@ class LLMCallRow(Base):
     inspiration_hashes: Mapped[list[Any]] = mapped_column(_Json, default=list)
     model: Mapped[str] = mapped_column(String(255), default="")
     messages: Mapped[list[Any]] = mapped_column(_Json)
-    response: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    response: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)

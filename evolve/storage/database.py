@@ -17,21 +17,29 @@ import os
 import socket
 import time
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Self, Sequence
+from typing import Any, NamedTuple, Self
 
 from sqlalchemy import Connection, Float, Row, Table, func, select
 from sqlalchemy.orm import sessionmaker
 
-from evolve.storage._orm import (CampaignRow, LLMCallRow, LLMMessagesRow, MigrationRow, ProgramRow, StopRow, check_readable,
-                         make_engine)
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.errors import CampaignNotFound, ReadOnlyDatabase
 from evolve.program import Program, ProgramStatus, beats
+from evolve.storage._orm import (
+    CampaignRow,
+    LLMCallRow,
+    LLMMessagesRow,
+    MigrationRow,
+    ProgramRow,
+    StopRow,
+    check_readable,
+    make_engine,
+)
 from sandboxes import candidate_text
 
 __all__ = ["Member", "ProgramDatabase", "Summary", "count_improvements"]
@@ -105,7 +113,7 @@ class Member(NamedTuple):
     features: Mapping[str, Any]
 
     @classmethod
-    def of(cls, program: Program) -> "Member":
+    def of(cls, program: Program) -> Member:
         """The member of a valid program snapshot."""
         if program.score is None:
             raise ValueError(f"program {program.id} has no score: only valid programs are members")
@@ -375,7 +383,7 @@ class ProgramDatabase:
             proposal=proposal[:_PROPOSAL_CHARS], eval_seconds=eval_seconds,
             propose_seconds=propose_seconds, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             cost=cost, choice=choice, canonical_hash=canonical_hash, mode=mode, code_length=len(code),
-            created_at=datetime.now(timezone.utc),
+            created_at=datetime.now(UTC),
         )
 
     def _insert_program(self, row: dict[str, Any]) -> None:
@@ -412,7 +420,7 @@ class ProgramDatabase:
                     inspiration_hashes=list(inspiration_hashes or []), model=model, messages=[], response=response,
                     error=candidate_text(error, "database", _ERROR_CHARS), prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
-                    cost=cost, seconds=seconds, created_at=datetime.now(timezone.utc), prompt=messages)
+                    cost=cost, seconds=seconds, created_at=datetime.now(UTC), prompt=messages)
 
     def _insert_call(self, call: dict[str, Any]) -> None:
         # the messages are kept apart, compressed: here, on the writer thread for `arecord_call`, not on the loop

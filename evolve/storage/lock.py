@@ -31,7 +31,7 @@ from evolve.errors import RunLocked
 if TYPE_CHECKING:  # SQLAlchemy is imported only when a lock claims a database row
     from sqlalchemy.engine import Engine
 
-__all__ = ["Holder", "RunLock", "LOCK_FILE", "EXPIRE_SECONDS", "file_holder", "holder_live", "pid_alive"]
+__all__ = ["EXPIRE_SECONDS", "LOCK_FILE", "Holder", "RunLock", "file_holder", "holder_live", "pid_alive"]
 
 LOCK_FILE = "campaign.lock"
 EXPIRE_SECONDS = 60.0  # a row whose heartbeat is older than this is stale, whatever its host

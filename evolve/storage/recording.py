@@ -35,7 +35,7 @@ class Recording:
         self._by_iteration = {s.iteration: s for s in self.steps}
 
     @classmethod
-    def load(cls, source: str | Path) -> "Recording":
+    def load(cls, source: str | Path) -> Recording:
         """Read the calls of the run dir `source` (its database opened read-only)."""
         run_dir = Path(source)
         if not (run_dir / "config.yaml").is_file():

@@ -11,8 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from evolve.config import Config, to_config
-from evolve.storage.database import ProgramDatabase
 from evolve.errors import RunDirError
+from evolve.storage.database import ProgramDatabase
 
 __all__ = ["campaign_name", "database_url", "load_config", "open_database", "upgrade_database", "write_config"]
 

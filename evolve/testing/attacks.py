@@ -12,8 +12,17 @@ from dataclasses import dataclass
 
 from evaluators import Evaluator, Score
 
-__all__ = ["Attack", "ATTACKS", "HONEST", "PROBE", "HELD_IF_VALID", "ContractEvaluator", "SECRET", "HOSTILE_TEXT",
-           "TEXT_ATTACKS"]
+__all__ = [
+    "ATTACKS",
+    "HELD_IF_VALID",
+    "HONEST",
+    "HOSTILE_TEXT",
+    "PROBE",
+    "SECRET",
+    "TEXT_ATTACKS",
+    "Attack",
+    "ContractEvaluator",
+]
 
 SECRET = "sk-evolve-attack-canary-7f3a"
 HONEST = "def solve(x):\n    return 2 * x\n"
@@ -494,7 +503,8 @@ def solve(x):
     sys.stdout.write(TEXT * 20000)
     return TEXT + "<" * 300000 + "x" * 600000 + TEXT
 """, "characters in all"),
-    _attack("megabyte_error", "oversized and escape-laden text (a forged failure of 900 kB)", _TEXT + _FORGE_FAILURE + """
+    _attack("megabyte_error", "oversized and escape-laden text (a forged failure of 900 kB)",
+            _TEXT + _FORGE_FAILURE + """
 def solve(x):
     forge_failure(TEXT + "x" * 900000 + TEXT)
     return 2 * x

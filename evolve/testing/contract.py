@@ -59,8 +59,8 @@ class ContractSuite:
         key = f"{cls.__module__}.{cls.__qualname__}"
         if key not in ContractSuite._cache:
             from evolve.config import SandboxConfig
-            from evolve.problems import load_evaluator, read_initial_program, resolve
             from evolve.evaluation.sandboxing import make_sandbox
+            from evolve.problems import load_evaluator, read_initial_program, resolve
 
             if cls.problem is None:
                 raise AssertionError(f"{cls.__name__}.problem is not set: a problem folder or name")

@@ -23,11 +23,12 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Self
+from typing import Any, Self
 
-__all__ = ["FakeReply", "FakeOpenAIServer", "Logged"]
+__all__ = ["FakeOpenAIServer", "FakeReply", "Logged"]
 
 
 @dataclass

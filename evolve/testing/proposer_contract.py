@@ -27,8 +27,9 @@ Each check runs on a fresh proposer inside its own event loop, closed at the end
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, ClassVar
+from typing import Any, ClassVar
 
 import pytest
 

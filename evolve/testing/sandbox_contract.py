@@ -25,8 +25,9 @@ import site
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -75,7 +76,7 @@ class SandboxContract:
         spare = sandbox.spare_leader()
         server = sandbox.server_pid
         out = subprocess.run(["ps", "-eo", "pid,ppid,stat,comm", "--no-headers"], capture_output=True,
-                             text=True).stdout
+                             text=True, check=False).stdout
         rows = [line.split(None, 3) for line in out.splitlines()]
         parent = {int(pid): int(ppid) for pid, ppid, _, _ in rows}
         below = []

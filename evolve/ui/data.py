@@ -15,8 +15,8 @@ from typing import Any
 from evaluators.direction import natural
 from evolve.config import Config
 from evolve.population import Population, restore_population
-from evolve.storage.database import ProgramDatabase
 from evolve.program import ProgramStatus, score_spread
+from evolve.storage.database import ProgramDatabase
 from sandboxes import candidate_text
 
 __all__ = ["campaign_data", "finite", "lineage_ids", "program_detail"]

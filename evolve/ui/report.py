@@ -9,19 +9,19 @@ import json
 import logging
 import os
 import time
-from pathlib import Path
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from evaluators.direction import natural
 from evolve.background import in_background
 from evolve.config import Config
 from evolve.engine.observer import CampaignObserver
-from evolve.storage.database import ProgramDatabase
 from evolve.observe.outcomes import model_outcomes, trailing_unapplied, unapplied_message
 from evolve.program import Program, ProgramStatus
+from evolve.storage.database import ProgramDatabase
 from evolve.ui.assets import fill, plotly_js, static_text
-from evolve.ui.data import campaign_data, finite, lineage_ids, program_detail
+from evolve.ui.data import campaign_data, finite, program_detail
 from sandboxes import candidate_text
 
 __all__ = ["ReportWriter", "write_report"]

@@ -18,7 +18,7 @@ from problems.warehouse_tsp.instances import GeneratorConfig, Tour, build_splits
 from problems.warehouse_tsp.report import gap_label, reference_rows
 from problems.warehouse_tsp.routes import CandidateView, check_route, make_view
 
-__all__ = ["WarehouseRouting", "Reference"]
+__all__ = ["Reference", "WarehouseRouting"]
 
 
 @dataclass(frozen=True)

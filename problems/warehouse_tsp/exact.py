@@ -17,7 +17,7 @@ import numpy as np
 
 from problems.warehouse_tsp.layout import Layout
 
-__all__ = ["ratliff_rosenthal", "held_karp", "route_length"]
+__all__ = ["held_karp", "ratliff_rosenthal", "route_length"]
 
 INF = float("inf")
 FINAL = ("E01", "0E1", "EE1", "001")

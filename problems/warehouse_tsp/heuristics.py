@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from problems.warehouse_tsp.instances import Tour
 
-__all__ = ["POLICIES", "return_policy", "s_shape", "midpoint", "largest_gap", "combined"]
+__all__ = ["POLICIES", "combined", "largest_gap", "midpoint", "return_policy", "s_shape"]
 
 
 def _by_aisle(tour: Tour) -> list[list[int]]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from problems.warehouse_tsp.layout import Layout
 
-__all__ = ["GeneratorConfig", "Tour", "generate", "build_splits", "CONSTRAINTS"]
+__all__ = ["CONSTRAINTS", "GeneratorConfig", "Tour", "build_splits", "generate"]
 
 CONSTRAINTS = ("capacity", "precedence", "one_way", "start_end")
 

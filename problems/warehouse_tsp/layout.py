@@ -55,7 +55,7 @@ class Layout:
         """The aisle's direction: 0 two-way, +1 front-to-back, -1 back-to-front."""
         return self.one_way[aisle] if self.one_way else 0
 
-    def relaxed(self) -> "Layout":
+    def relaxed(self) -> Layout:
         """The same layout with every aisle two-way (shorter or equal distances: for lower bounds)."""
         return Layout(self.n_aisles, self.block_length, self.aisle_spacing, self.blocks)
 

@@ -17,7 +17,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from problems.warehouse_tsp.instances import Tour
 from problems.warehouse_tsp.routes import UNLOAD
 
-__all__ = ["solve_ortools", "METAHEURISTICS"]
+__all__ = ["METAHEURISTICS", "solve_ortools"]
 
 METAHEURISTICS = ("GUIDED_LOCAL_SEARCH", "SIMULATED_ANNEALING", "TABU_SEARCH")
 

@@ -18,7 +18,7 @@ from problems.warehouse_tsp.instances import Tour
 from problems.warehouse_tsp.ortools_solver import solve_ortools
 from problems.warehouse_tsp.routes import check_route, make_view
 
-__all__ = ["reference_rows", "gap_label"]
+__all__ = ["gap_label", "reference_rows"]
 
 _BEST = "_best"  # the optimum or bound every gap is measured against
 _KINDS = ("optimum", "best known", "lower bound")

@@ -16,7 +16,7 @@ import numpy as np
 
 from problems.warehouse_tsp.instances import Tour
 
-__all__ = ["UNLOAD", "CandidateView", "make_view", "check_route", "RouteCheck"]
+__all__ = ["UNLOAD", "CandidateView", "RouteCheck", "check_route", "make_view"]
 
 UNLOAD = 0
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
-from evolve.storage.database import ProgramDatabase
+from evolve.engine.campaign import Campaign
 from evolve.errors import ConfigError, EvolveError, InitialProgramError
 from evolve.program import ProgramStatus
+from evolve.storage.database import ProgramDatabase
 from evolve.testing import FakeOpenAIServer, FakeReply
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -17,8 +17,8 @@ from evolve.config import SandboxConfig
 from evolve.errors import ConfigError
 from evolve.evaluation.handover import HandoverPool
 from evolve.evaluation.local_pool import LocalPool
-from evolve.problems import read_initial_program
 from evolve.evaluation.ray_pool import EvaluationPool
+from evolve.problems import read_initial_program
 
 pytestmark = pytest.mark.e2e
 

@@ -11,11 +11,11 @@ import subprocess
 import openai
 import pytest
 
-from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, ModelConfig, RayConfig
-from evolve.storage.database import ProgramDatabase
+from evolve.engine.campaign import Campaign
 from evolve.errors import EvolveError
 from evolve.program import ProgramStatus
+from evolve.storage.database import ProgramDatabase
 from evolve.testing import FakeOpenAIServer, FakeReply
 
 pytestmark = pytest.mark.e2e
@@ -167,9 +167,9 @@ def _prompt_chars(problem):
     """Characters of the bare prompt for the initial program (no inspirations, failures or scratchpad)."""
     from pathlib import Path
 
-    from evolve.proposals.edits import normalized_hash
     from evolve.problems import evaluator_class, read_initial_program
     from evolve.program import Program
+    from evolve.proposals.edits import normalized_hash
     from evolve.proposals.prompts import PromptBuilder
 
     readme = Path(problem.directory) / problem.readme

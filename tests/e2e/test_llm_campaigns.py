@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, ModelConfig, NoveltyConfig, RayConfig
-from evolve.storage.database import ProgramDatabase
-from evolve.proposals.edits import evolve_blocks
+from evolve.engine.campaign import Campaign
 from evolve.program import ProgramStatus
+from evolve.proposals.edits import evolve_blocks
+from evolve.storage.database import ProgramDatabase
 from evolve.testing import FakeOpenAIServer, FakeReply
 
 pytestmark = pytest.mark.e2e

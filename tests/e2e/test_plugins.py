@@ -37,10 +37,11 @@ def test_a_campaign_runs_on_a_third_party_proposer_and_sandbox(evolve_bin, plugi
 
 
 def test_an_unknown_kind_is_one_line(evolve_bin, plugin_env, tmp_path):
-    for setting, message in (("llm.kind=stpes", "llm.kind='stpes' is not known; use one of offline, openai, ensemble, "
-                                                "replay; installed plugins (evolve.proposers): steps"),
-                             ("sandbox.kind=vm", "sandbox.kind='vm' is not known; use one of process, docker; "
-                                                 "installed plugins (evolve.sandboxes): recorded")):
+    unknown_llm = ("llm.kind='stpes' is not known; use one of offline, openai, ensemble, replay; installed plugins "
+                   "(evolve.proposers): steps")
+    unknown_sandbox = ("sandbox.kind='vm' is not known; use one of process, docker; installed plugins "
+                       "(evolve.sandboxes): recorded")
+    for setting, message in (("llm.kind=stpes", unknown_llm), ("sandbox.kind=vm", unknown_sandbox)):
         run = tmp_path / setting.partition(".")[0]
         out = evolve(evolve_bin, plugin_env, "run", setting, "budget.iterations=2", f"hydra.run.dir={run}")
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr

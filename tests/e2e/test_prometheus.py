@@ -16,8 +16,8 @@ from collections import Counter
 
 import pytest
 
-from evolve.engine.campaign import Campaign
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
+from evolve.engine.campaign import Campaign
 from evolve.storage.rundir import campaign_name, open_database
 
 from ..conftest import ROOT

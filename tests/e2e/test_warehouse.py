@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from evolve.engine.campaign import Campaign
-from evolve.ui.report import ReportWriter
 from evolve.config import BudgetConfig, Config, DatabaseConfig, LLMConfig, RayConfig
-from evolve.storage.database import ProgramDatabase
+from evolve.engine.campaign import Campaign
 from evolve.problems import get_problem
+from evolve.storage.database import ProgramDatabase
 from evolve.testing import FakeOpenAIServer
+from evolve.ui.report import ReportWriter
 
 pytestmark = pytest.mark.e2e
 SMALL = ["problem=warehouse_tsp", "problem.params.ortools_seconds=0.05", "problem.params.pool_size=300",

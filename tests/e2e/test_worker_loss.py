@@ -11,8 +11,8 @@ import pytest
 
 from evolve.config import SandboxConfig
 from evolve.errors import EvolveError
-from evolve.program import NODE_METRIC
 from evolve.evaluation.ray_pool import EvaluationPool
+from evolve.program import NODE_METRIC
 from tests.e2e.faulty import Crashing
 
 pytestmark = pytest.mark.e2e

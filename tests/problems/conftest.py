@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from evaluators import evaluate_program
-from evolve.problems import get_problem, load_evaluator, read_initial_program
 from evolve.evaluation.sandboxing import make_sandbox
+from evolve.problems import get_problem, load_evaluator, read_initial_program
 
 
 @pytest.fixture(scope="module")

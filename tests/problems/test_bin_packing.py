@@ -27,7 +27,6 @@ from problems.bin_packing.instances import (
 from problems.bin_packing.packing import online_pack
 from problems.bin_packing.scoring import summarise
 
-
 PROBLEM = "bin_packing"
 
 

@@ -3,7 +3,6 @@ and candidates through the sandbox."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -20,7 +19,6 @@ from problems.cluster_scheduling.heuristics import (
 from problems.cluster_scheduling.scoring import summarise
 from problems.cluster_scheduling.simulator import simulate, stranded, thresholds
 from problems.cluster_scheduling.traces import GeneratorConfig, Trace, build_splits, generate
-
 
 PROBLEM = "cluster_scheduling"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from evaluators import EvaluationResult, evaluate_program, first_difference
-from evolve.problems import evaluator_class, get_problem, load_evaluator, read_initial_program
 from evolve.evaluation.sandboxing import make_sandbox
+from evolve.problems import evaluator_class, get_problem, load_evaluator, read_initial_program
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_IN = sorted(p.parent.name for p in (ROOT / "problems").glob("*/config.yaml"))

@@ -11,8 +11,8 @@ import pytest
 
 from evaluators import evaluate_program
 from evolve.config import SandboxConfig
-from evolve.problems import read_initial_program
 from evolve.evaluation.sandboxing import make_sandbox
+from evolve.problems import read_initial_program
 from evolve.testing.attacks import HONEST, ContractEvaluator
 from sandboxes import SandboxLimits, SandboxUnavailable
 from sandboxes.docker import DockerSandbox, build_image

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from evolve.storage._orm import head, make_engine
 from evolve.config import DatabaseConfig, FeatureDimension
-from evolve.population import IslandPopulation, attach
-from evolve.storage.database import ProgramDatabase, Summary
-from evolve.proposals.edits import normalized_hash
 from evolve.errors import CampaignNotFound, RunDirError
+from evolve.population import IslandPopulation, attach
 from evolve.program import ProgramStatus
+from evolve.proposals.edits import normalized_hash
+from evolve.storage._orm import head, make_engine
+from evolve.storage.database import ProgramDatabase, Summary
 from tests.unit.old_database import write_first_schema
 
 FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]

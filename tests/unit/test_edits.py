@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from evolve.proposals.edits import (SearchReplace, apply_edits, apply_proposal, evolve_blocks, format_diff,
-                          normalized_hash, parse_diff)
 from evolve.errors import EditError
+from evolve.proposals.edits import (
+    SearchReplace,
+    apply_edits,
+    apply_proposal,
+    evolve_blocks,
+    format_diff,
+    normalized_hash,
+    parse_diff,
+)
 
 PROGRAM = """import math
 

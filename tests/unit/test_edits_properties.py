@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
-from evolve.proposals.edits import BLOCK_END, BLOCK_START, apply_proposal, evolve_blocks
 from evolve.errors import EditError
+from evolve.proposals.edits import BLOCK_END, BLOCK_START, apply_proposal, evolve_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = {name: (ROOT / "problems" / name / "initial.py").read_text()

@@ -8,9 +8,9 @@ import collections
 import pytest
 
 from evolve.errors import ProposerError
+from evolve.program import Program, ProgramStatus
 from evolve.proposals.llm import Ensemble
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
-from evolve.program import Program, ProgramStatus
 
 PROMPT = Prompt([{"role": "user", "content": "x"}],
                 Program(id=1, iteration=0, status=ProgramStatus.VALID, code="x = 1\n", code_hash="h", score=1.0))

@@ -10,8 +10,8 @@ import pytest
 
 from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import ConfigError
-from evolve.proposals.llm.probe import probe_endpoints
 from evolve.problems import _add, get_problem, load_evaluator
+from evolve.proposals.llm.probe import probe_endpoints
 from evolve.testing import FakeOpenAIServer
 
 

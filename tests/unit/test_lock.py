@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from evolve.storage._orm import RunLockRow, make_engine
 from evolve.errors import RunLocked
+from evolve.storage._orm import RunLockRow, make_engine
 from evolve.storage.lock import RunLock, pid_alive
 
 HOST = socket.gethostname()

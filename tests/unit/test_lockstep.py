@@ -11,7 +11,8 @@ def _echo(name, n):
     """Asks n times with (name, k); returns what it was told, in order."""
     got = []
     for k in range(n):
-        got.append((yield (name, k)))
+        reply = yield (name, k)
+        got.append(reply)
     return got
 
 

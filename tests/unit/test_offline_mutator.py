@@ -6,11 +6,11 @@ import asyncio
 import pytest
 
 from evolve.errors import ProposerError
+from evolve.problems import read_initial_program
+from evolve.program import Program, ProgramStatus
 from evolve.proposals.edits import apply_proposal, evolve_blocks
 from evolve.proposals.llm import OfflineMutator
 from evolve.proposals.llm.base import Prompt
-from evolve.problems import read_initial_program
-from evolve.program import Program, ProgramStatus
 
 
 def _program(code, pid=1):

@@ -8,9 +8,9 @@ import pytest
 
 from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import ConfigError, ProposerError
+from evolve.program import Program, ProgramStatus
 from evolve.proposals.llm import OpenAIModel, make_proposer
 from evolve.proposals.llm.base import Prompt
-from evolve.program import Program, ProgramStatus
 from evolve.testing import FakeOpenAIServer, FakeReply
 
 PARENT = Program(id=1, iteration=0, status=ProgramStatus.VALID, code="x = 1\n", code_hash="h", score=1.0)

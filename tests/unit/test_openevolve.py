@@ -9,9 +9,9 @@ import pytest
 
 from evaluators import evaluate_program
 from evaluators.openevolve import EvaluationResult, OpenEvolveEvaluator, score_of
-from evolve.problems import build_evaluator, read_initial_program, resolve
-from evolve.evaluation.sandboxing import make_sandbox
 from evolve.config import SandboxConfig
+from evolve.evaluation.sandboxing import make_sandbox
+from evolve.problems import build_evaluator, read_initial_program, resolve
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "openevolve_example"
 

@@ -7,8 +7,15 @@ import pytest
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.engine.cadence import Cadence
 from evolve.errors import ConfigError
-from evolve.population import (IslandPopulation, Member, Population, Selection, TournamentPopulation, attach,
-                               make_population)
+from evolve.population import (
+    IslandPopulation,
+    Member,
+    Population,
+    Selection,
+    TournamentPopulation,
+    attach,
+    make_population,
+)
 from evolve.program import ProgramStatus
 from evolve.proposals.edits import normalized_hash
 from evolve.storage.database import ProgramDatabase

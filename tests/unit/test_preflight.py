@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from evaluators import Evaluator, Stage, evaluate_program
+from evolve.cli.scaffold import new_problem
 from evolve.engine.preflight import PreflightFailed, check_initial_program, preflight
 from evolve.problems import discover, resolve
-from evolve.cli.scaffold import new_problem
 from sandboxes import ProcessSandbox, SandboxLimits
 
 

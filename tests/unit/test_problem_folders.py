@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from evaluators import Evaluator, Score, evaluate_program
+from evolve.cli.scaffold import new_problem
 from evolve.config import SandboxConfig
 from evolve.errors import ConfigError, ProblemNotFound
-from evolve.problems import discover, get_problem, load_evaluator, resolve
 from evolve.evaluation.sandboxing import make_sandbox
-from evolve.cli.scaffold import new_problem
+from evolve.problems import discover, get_problem, load_evaluator, resolve
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import collections
 
 import pytest
 
-from evolve.proposals.llm.base import PromptTooLarge
 from evolve.observe.outcomes import UnappliedWatch, edit_failure_kind, model_outcomes, trailing_unapplied
 from evolve.program import Program, ProgramStatus
+from evolve.proposals.llm.base import PromptTooLarge
 from evolve.proposals.prompts import PromptBuilder, estimate_tokens
 
 

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
-from evolve.population import restore_population
-from evolve.proposals.edits import normalized_hash
-from evolve.errors import CampaignNotFound, ReadOnlyDatabase, RunDirError
-from evolve.program import ProgramStatus
-from tests.unit.test_database import write_first_schema_at
 from evolve.engine.replay import Recording
+from evolve.errors import CampaignNotFound, ReadOnlyDatabase, RunDirError
+from evolve.population import restore_population
+from evolve.program import ProgramStatus
+from evolve.proposals.edits import normalized_hash
 from evolve.storage.rundir import campaign_name, load_config, open_database, upgrade_database, write_config
+from tests.unit.test_database import write_first_schema_at
 
 FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from evolve.config import DatabaseConfig
-from evolve.storage.database import ProgramDatabase
-from evolve.proposals.edits import normalized_hash
-from evolve.program import ProgramStatus
 from evolve.engine.replay import Recording, ReplaySchedule, ReplayStep
 from evolve.engine.schedule import LiveSchedule
 from evolve.population import IslandPopulation, attach
+from evolve.program import ProgramStatus
+from evolve.proposals.edits import normalized_hash
+from evolve.storage.database import ProgramDatabase
 
 
 def _db(tmp_path) -> ProgramDatabase:

@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from evolve.observe import aggregates
-from evolve.population import IslandPopulation, attach, restore_population
 from evolve.cli.commands import active_seconds
 from evolve.config import Config, DatabaseConfig
-from evolve.storage.database import ProgramDatabase, count_improvements
-from evolve.proposals.edits import normalized_hash
+from evolve.observe import aggregates
 from evolve.observe.outcomes import model_outcomes, trailing_unapplied
-from evolve.storage.lock import Holder
-from evolve.program import ProgramStatus
-from evolve.storage.rundir import load_config, open_database, write_config
 from evolve.observe.status import STATES, campaign_state, read_status
+from evolve.population import IslandPopulation, attach, restore_population
+from evolve.program import ProgramStatus
+from evolve.proposals.edits import normalized_hash
+from evolve.storage.database import ProgramDatabase, count_improvements
+from evolve.storage.lock import Holder
+from evolve.storage.rundir import load_config, open_database, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = socket.gethostname()

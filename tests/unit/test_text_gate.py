@@ -22,7 +22,8 @@ from sandboxes import TEXT_CAPS, candidate_text
     ("\u202eevil\u202c \u2066isolate\u2069", "evil isolate"),  # bidirectional overrides and isolates
     ("lone \ud800 surrogate", "lone ? surrogate"),
     ("tabs\tand\nnewlines stay", "tabs\tand\nnewlines stay"),
-    ("<script>alert(1)</script> & \u00e9\u4e2d", "<script>alert(1)</script> & \u00e9\u4e2d"),  # HTML: escaped where built
+    # HTML: escaped where built, not here
+    ("<script>alert(1)</script> & \u00e9\u4e2d", "<script>alert(1)</script> & \u00e9\u4e2d"),
     ("\x1b[", ""), ("\x1b", ""), ("\x1b]unterminated", ""),
 ])
 def test_what_a_terminal_would_obey_is_gone(hostile, shown):

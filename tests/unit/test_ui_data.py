@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
-from evolve.storage.database import ProgramDatabase
 from evolve.problems import get_problem
 from evolve.program import ProgramStatus
+from evolve.storage.database import ProgramDatabase
 from evolve.ui.data import campaign_data, program_detail
 
 CODE = "def solve(n):\n    return {}\n"

@@ -15,13 +15,13 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 from evolve.errors import ModelsResting, ProposerError
 from evolve.proposals.llm.base import Prompt, PromptTooLarge, Proposal, Proposer
 
-__all__ = ["Ensemble", "ArmStats"]
+__all__ = ["ArmStats", "Ensemble"]
 
 _log = logging.getLogger(__name__)
 

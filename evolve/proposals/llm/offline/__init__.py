@@ -28,7 +28,7 @@ from evolve.proposals.llm.offline.moves import MOVES
 from evolve.proposals.llm.offline.source import Change, Source, Unreadable
 from evolve.proposals.novelty import canonical_hash
 
-__all__ = ["OfflineMutator", "DEFAULT_WEIGHTS"]
+__all__ = ["DEFAULT_WEIGHTS", "OfflineMutator"]
 
 DEFAULT_WEIGHTS = {"constant": 0.45, "crossover": 0.2, "term": 0.07, "operator": 0.06, "swap": 0.05,
                    "reorder": 0.03, "literal": 0.07, "sequence": 0.07}

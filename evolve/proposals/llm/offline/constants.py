@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from evolve.proposals.llm.offline.source import Change, Source
 
-__all__ = ["Number", "StepSizes", "numbers", "perturb", "format_number"]
+__all__ = ["Number", "StepSizes", "format_number", "numbers", "perturb"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class StepSizes:
         self._sizes[key] = size
 
 
-def format_number(value: int | float, sigma: float) -> str:
+def format_number(value: float, sigma: float) -> str:
     """The literal for `value`, with enough significant digits for a step of relative size `sigma`."""
     if isinstance(value, int):
         return str(value)

@@ -186,7 +186,7 @@ def _blend(src: Source, pair: tuple, rng: random.Random) -> Change | None:
     if not diffs:
         return None
     a, b = rng.choice(diffs)
-    if isinstance(a.value, int) and isinstance(b.value, int) or rng.random() < 0.5:
+    if (isinstance(a.value, int) and isinstance(b.value, int)) or rng.random() < 0.5:
         value = b.value
     else:
         value = a.value + rng.uniform(-0.25, 1.25) * (b.value - a.value)

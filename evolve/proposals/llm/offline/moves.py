@@ -17,7 +17,7 @@ import random
 
 from evolve.proposals.llm.offline.source import Change, Source, docstrings
 
-__all__ = ["MOVES", "operator", "swap", "reorder", "term", "literal", "sequence"]
+__all__ = ["MOVES", "literal", "operator", "reorder", "sequence", "swap", "term"]
 
 _ARITHMETIC = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*")}
 _ORDER = {ast.Lt: ("<", "<="), ast.LtE: ("<=", "<"), ast.Gt: (">", ">="), ast.GtE: (">=", ">")}
@@ -308,8 +308,8 @@ def sequence(src: Source, rng: random.Random) -> Change | None:
 
     Other tuples are left alone: they are usually records (`return x, r`), whose order means something.
     """
-    displays = [n for n in src.nodes if (isinstance(n, (ast.List, ast.Set)) or isinstance(n, ast.Tuple) and all(
-        isinstance(e, ast.Constant) and isinstance(e.value, str) for e in n.elts))
+    displays = [n for n in src.nodes if (isinstance(n, (ast.List, ast.Set)) or (isinstance(n, ast.Tuple) and all(
+        isinstance(e, ast.Constant) and isinstance(e.value, str) for e in n.elts)))
                 and isinstance(getattr(n, "ctx", ast.Load()), ast.Load) and len(n.elts) >= 2
                 and not src.protected(n) and not any(isinstance(e, ast.Starred) for e in n.elts)]
     if not displays:

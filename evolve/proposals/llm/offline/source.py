@@ -198,7 +198,7 @@ class Source:
             return None
         s, e = self.blocks[k]
         lo = code.rfind("\n", 0, start) + 1
-        if end > lo and code[end - 1] == "\n" or end == e:  # the change ends a line (or the block)
+        if (end > lo and code[end - 1] == "\n") or end == e:  # the change ends a line (or the block)
             hi = end
         else:
             hi = code.find("\n", end)
