@@ -109,8 +109,10 @@ class ModelConfig:
         weight: share of proposals under `selection: fixed`, and the prior elsewhere.
         temperature: sampling temperature.
         max_tokens: largest reply, in tokens.
-        timeout: seconds for one request.
-        max_retries: retries of one request inside the client (429 with retry-after, 5xx, timeouts).
+        timeout: seconds for one proposal, the client's retries included: a hung endpoint fails once, after
+            this long. Raise it for a slow model (a CPU llama.cpp) whose answers may take longer.
+        max_retries: retries of one request inside the client (429 with retry-after, 5xx, a dropped
+            connection), within `timeout`.
         concurrency: requests to this model at once.
         price_input_per_million: USD per million prompt tokens.
         price_output_per_million: USD per million completion tokens.
@@ -152,8 +154,12 @@ class LLMConfig:
         rest_after: consecutive failures after which a model is rested (the others carry on).
         rest_seconds: first rest; it doubles each time the same model is rested again.
         max_rest_seconds: the longest rest.
-        max_wait_seconds: when every model is resting, how long the campaign waits for one to answer
-            again before it stops with an error naming each model's last error.
+        max_wait_seconds: when every model is failing, how long the campaign waits for one to answer
+            again (counted from the first request that failed) before it stops with an error naming each
+            model's last error. A hung endpoint fails its requests only after `timeout`, so the campaign
+            stops after the longer of the two.
+        warn_after_seconds: a request that has waited this long with no answer from its model names the
+            model on the terminal (once per outage; 1.5 times the model's slowest answer when that is more).
         probe_timeout: seconds to wait for each endpoint's answer to a model list before the campaign
             starts (null: no probe, e.g. for a server that starts on the first request).
         concurrency: proposals requested at once, over all models.
@@ -184,7 +190,8 @@ class LLMConfig:
     rest_after: int = 3
     rest_seconds: float = 30.0
     max_rest_seconds: float = 300.0
-    max_wait_seconds: float = 600.0
+    max_wait_seconds: float = 120.0
+    warn_after_seconds: float = 45.0
     probe_timeout: float | None = 10.0
     concurrency: int = 4
     source: str | None = None

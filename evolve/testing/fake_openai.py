@@ -4,7 +4,10 @@
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test")
 
 A responder gets the request body (a dict) and returns either the reply text or a `FakeReply` for
-full control (HTTP status, headers such as retry-after, a delay, a raw body). Every request is kept
+full control (HTTP status, headers such as retry-after, a delay, a raw body, or a fault: `hang` leaves
+the request unanswered until the server stops, `drop` closes the connection with no reply).
+`server.fault` puts the whole server into one fault at once (`"hang"`, `"drop"` or an HTTP status such
+as 500), whatever the responder says; `None` ends it. Every request is kept
 in `server.requests`, and the seconds the server spent answering each chat request (from reading it to
 sending the reply) in `server.seconds`. With `context_tokens`, a request whose prompt (counted as the
 server counts usage: 4 characters a token) plus its `max_tokens` exceeds it is refused with HTTP 400,
@@ -43,6 +46,8 @@ class FakeReply:
         body: a raw body to send instead of a chat completion.
         prompt_tokens, completion_tokens: the usage to report.
         finish_reason: `stop`, or `length` for a reply cut off at max_tokens.
+        hang: never answer: the request waits, unanswered, until the server stops.
+        drop: close the connection without a reply (as a crashed server or a proxy that cut it).
     """
 
     content: str = ""
@@ -53,6 +58,8 @@ class FakeReply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str = "stop"
+    hang: bool = False
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,15 @@ Responder = Callable[[dict[str, Any]], "str | FakeReply"]
 def _prompt_tokens(request: dict[str, Any]) -> int:
     """The prompt's tokens as this server counts them: 4 characters a token."""
     return sum(len(str(m.get("content", ""))) // 4 for m in request.get("messages", []))
+
+
+def _faulty(fault: str | int | None) -> FakeReply | None:
+    """The reply that the server-wide `fault` forces (None: no fault)."""
+    if fault is None:
+        return None
+    if fault in ("hang", "drop"):
+        return FakeReply(hang=fault == "hang", drop=fault == "drop")
+    return FakeReply(f"injected fault: HTTP {fault}", status=int(fault))
 
 
 class _Server(ThreadingHTTPServer):
@@ -107,7 +123,9 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
         self.seconds: list[float] = []
+        self.fault: str | int | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # releases hung requests
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -124,6 +142,7 @@ class FakeOpenAIServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._httpd.close_connections()
@@ -211,9 +230,14 @@ class FakeOpenAIServer:
                     return
                 with server._lock:
                     server.requests.append(request)
-                reply = server.responder(request)
+                reply = _faulty(server.fault) or server.responder(request)
                 if isinstance(reply, str):
                     reply = FakeReply(content=reply)
+                if reply.hang:
+                    server._stopping.wait()
+                if reply.hang or reply.drop:
+                    self.close_connection = True  # no reply at all: the connection just closes
+                    return
                 if reply.delay or server.latency:
                     time.sleep(reply.delay + server.latency)
                 if reply.body is not None:

@@ -37,11 +37,12 @@ def _db(tmp_path):
 
 
 def test_every_fault_is_survived_and_recorded(ray_address, circle_problem, tmp_path):
-    # the live model's client retries once, so a fault that should fail a call comes twice in a row
+    # the live model's client retries once, so a fault that should fail a call comes twice in a row; a timeout
+    # is not retried (llm.timeout bounds the whole call)
     script = collections.deque([
         FakeReply("slow down", status=429, headers={"retry-after": "0"}), "GOOD",  # retried, then fine
         FakeReply("upstream", status=502), FakeReply("upstream", status=502), "GOOD",
-        FakeReply("late", delay=3.0), FakeReply("late", delay=3.0), "GOOD",
+        FakeReply("late", delay=6.0), "GOOD",
         FakeReply(""), "GOOD",
         "TRUNCATED", "NO-EDIT", "OUTSIDE",
     ])
@@ -64,7 +65,7 @@ def test_every_fault_is_survived_and_recorded(ray_address, circle_problem, tmp_p
     with FakeOpenAIServer() as dead:
         dead_url = dead.base_url  # closed on exit: connections to it are refused
     with FakeOpenAIServer(responder) as server:
-        models = [ModelConfig(model="m", name="live", base_url=server.base_url, max_retries=1, timeout=1.0,
+        models = [ModelConfig(model="m", name="live", base_url=server.base_url, max_retries=1, timeout=2.0,
                               price_input_per_million=1.0, price_output_per_million=2.0, concurrency=1),
                   ModelConfig(model="m", name="refused", base_url=dead_url, max_retries=0, timeout=1.0)]
         config = _config(circle_problem, models, 20, selection="fixed", rest_after=2, rest_seconds=600,
@@ -225,3 +226,38 @@ def test_prompts_mix_modes_and_carry_the_scratchpad(ray_address, circle_problem,
     with _db(tmp_path) as db:
         modes = collections.Counter(p.mode for p in db.programs() if p.iteration > 0)
     assert set(modes) <= {"diff", "full", "crossover"} and modes["diff"] > 0 and sum(modes.values()) == 24
+
+
+FIRST_LINES = {  # the first line on the terminal, as each fault starts; the last line names the same cause
+    "hang": r"has not answered in 0\.5 s \(hung or overloaded\?\); the request fails after 3 s \(llm\.timeout\)",
+    500: r"is failing: InternalServerError: Error code: 500",
+    "drop": r"is failing: APIConnectionError: Connection error \(RemoteProtocolError: Server disconnected",
+}
+LAST_ERRORS = {"hang": r"APITimeoutError: no answer within 3 s \(llm\.timeout\)",
+               500: r"InternalServerError: Error code: 500", "drop": r"APIConnectionError: Connection error"}
+WARN_AFTER = {"hang": 0.5, 500: 60, "drop": 60}  # a hung request is named by the watchdog, a failure as it comes
+
+
+@pytest.mark.parametrize("fault", ["hang", 500, "drop"])
+def test_a_faulty_endpoint_is_named_before_its_requests_pile_up_and_the_campaign_stops_in_one_line(
+        fault, evolve_bin, cli_env, ray_address, tmp_path):
+    from tests.e2e.test_cli import evolve
+
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(model="fake-model") as server:
+        server.fault = fault  # the model list still answers (the probe passes); every chat request hangs or fails
+        out = evolve(evolve_bin, cli_env, "run", "problem=circle_packing", "llm=openai", "llm.model=fake-model",
+                     f"llm.base_url={server.base_url}", "llm.api_key_env=null", "llm.timeout=3",
+                     f"llm.warn_after_seconds={WARN_AFTER[fault]}", "llm.rest_seconds=0.5", "llm.max_wait_seconds=5",
+                     "budget.iterations=500", f"hydra.run.dir={run_dir}", f"ray.address={ray_address}",
+                     "ray.num_workers=2")
+    lines = [line for line in out.stderr.splitlines() if line.startswith("evolve:")]
+    assert out.returncode == 1, out.stderr
+    assert re.fullmatch(re.escape(f"evolve: model fake-model at {server.base_url} ") + FIRST_LINES[fault] + ".*",
+                        lines[0]), out.stderr
+    assert re.match(r"evolve: every model has been resting or failing for 5 s \(llm\.max_wait_seconds\); "
+                    r"last errors: fake-model: " + LAST_ERRORS[fault], lines[-1]), out.stderr
+    assert len(lines) <= 3, out.stderr  # named once (plus when the campaign will stop), then the one last line
+    log = (run_dir / "campaign.log").read_text()
+    named = re.search(r"model fake-model at \S+ (has not answered|is failing)", log)
+    assert named and "is resting" not in log[:named.start()]  # named before llm.rest_after=3 requests had failed

@@ -1,4 +1,4 @@
-"""Resting failing models: capped rests, a warning naming the last error, and a bounded wait when all rest."""
+"""Resting failing models: capped rests, one warning per outage, and a bounded wait when all fail."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from evolve.proposals.llm import Ensemble
 from tests.unit.test_ensemble import PROMPT, Model
 
 
-def test_rests_double_up_to_the_cap_and_each_is_announced_with_the_last_error(caplog):
+def test_rests_double_up_to_the_cap_each_is_logged_and_the_outage_is_named_once(caplog):
     now = [0.0]
     down, up = Model("down", fail=True), Model("up")
     ensemble = Ensemble([down, up], selection="fixed", rest_after=1, rest_seconds=10, max_rest_seconds=35,
                         seed=1, clock=lambda: now[0])
     rests = []
-    with caplog.at_level(logging.WARNING, logger="evolve.proposals.llm.ensemble"):
+    with caplog.at_level(logging.INFO, logger="evolve.proposals.llm.ensemble"):
         for _ in range(5):
             while ensemble.stats["down"].rested_until <= now[0]:  # until "down" is drawn and fails again
                 try:
@@ -28,9 +28,11 @@ def test_rests_double_up_to_the_cap_and_each_is_announced_with_the_last_error(ca
             rests.append(ensemble.stats["down"].rested_until - now[0])
             now[0] = ensemble.stats["down"].rested_until
     assert rests == [10, 20, 35, 35, 35]
-    warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 5
-    assert warnings[2] == "model down is resting 35 s after 1 failure in a row (last error: down: down)"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["model down is failing: down"]  # the terminal hears of it once; campaign.log of each rest
+    rested = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(rested) == 5
+    assert rested[2] == "model down is resting 35 s after 1 failure in a row (last error: down: down)"
     assert ensemble.stats["down"].last_error == "down: down"
 
 

@@ -72,7 +72,8 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
                             concurrency=[m.concurrency for m in models], selection=config.selection,
                             exploration=config.exploration, rest_after=config.rest_after,
                             rest_seconds=config.rest_seconds, max_rest_seconds=config.max_rest_seconds,
-                            max_wait_seconds=config.max_wait_seconds, seed=seed)
+                            max_wait_seconds=config.max_wait_seconds,
+                            warn_after_seconds=config.warn_after_seconds, seed=seed)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     from evolve import plugins

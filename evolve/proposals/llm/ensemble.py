@@ -4,8 +4,11 @@
 is the chance that its edit improves on the parent, divided by what a call costs (plus `cost_floor`,
 so that a free model that never helps does not win by default). A model that fails `rest_after` times
 in a row is rested for `rest_seconds` (doubling each time, at most `max_rest_seconds`) while the others
-carry on, with a warning that names its last error. When every model has been resting or failing for
-`max_wait_seconds` with no proposal in between, `propose` raises `ModelsResting`: the campaign stops.
+carry on. A model in trouble is named once per outage, with its endpoint and the cause: a warning at its
+first failure, or when a request has waited `warn_after_seconds` with no answer from it (a hung endpoint
+fails only at its timeout); one line follows when it answers again. When every model has been failing
+for `max_wait_seconds` (counted from the first request that failed, with no answer since), `propose`
+raises `ModelsResting`: the campaign stops.
 """
 
 from __future__ import annotations
@@ -40,11 +43,28 @@ class ArmStats:
     rests: int = 0
     rested_until: float = 0.0
     last_error: str = ""
+    failing_since: float | None = None  # when the first request that failed since the last answer was sent
+    failed_in_a_row: int = 0  # failed requests since the last answer (rests do not reset it)
+    answered_at: float | None = None
+    slowest: float = 0.0  # seconds of the slowest answer so far
+    named_since: float | None = None  # named on the terminal as failing or silent since then (None: not named)
 
     @property
     def cost_per_call(self) -> float:
         """Mean USD per successful call."""
         return self.cost / self.calls if self.calls else 0.0
+
+
+def _endpoint(model: Proposer) -> str:
+    """`model at URL`, or the model's name alone when it has no endpoint."""
+    endpoint = getattr(model, "endpoint", "")
+    return f"{model.name} at {endpoint}" if endpoint else model.name
+
+
+def _timeout(model: Proposer) -> str:
+    """`; it fails after N s (llm.timeout)`, or nothing when the model has no timeout."""
+    timeout = getattr(getattr(model, "config", None), "timeout", None)
+    return f"; the request fails after {timeout:g} s (llm.timeout)" if timeout else ""
 
 
 class Ensemble(Proposer):
@@ -58,7 +78,7 @@ class Ensemble(Proposer):
     def __init__(self, models: Sequence[Proposer], weights: Sequence[float] | None = None,
                  concurrency: Sequence[int] | None = None, selection: str = "thompson", exploration: float = 1.0,
                  rest_after: int = 3, rest_seconds: float = 30.0, max_rest_seconds: float = 300.0,
-                 max_wait_seconds: float = 600.0, cost_floor: float = 1e-4, seed: int = 0,
+                 max_wait_seconds: float = 120.0, warn_after_seconds: float = 45.0, cost_floor: float = 1e-4, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if selection not in ("fixed", "ucb", "thompson"):
             raise ValueError(f"llm.selection={selection!r}: use fixed, ucb or thompson")
@@ -73,7 +93,8 @@ class Ensemble(Proposer):
         self.selection, self.exploration = selection, exploration
         self.rest_after, self.rest_seconds, self.cost_floor = rest_after, rest_seconds, cost_floor
         self.max_rest_seconds, self.max_wait_seconds = max_rest_seconds, max_wait_seconds
-        self._stalled_since: float | None = None  # every model resting, and no proposal since
+        self.warn_after_seconds = warn_after_seconds
+        self._told_all_failing = False  # "every model is failing" was said, and none has answered since
         self._rng = random.Random(seed)
         self._clock = clock
 
@@ -105,8 +126,8 @@ class Ensemble(Proposer):
         return name, f"{self.selection}: {scored[name][1]} -> {scored[name][0]:.3g}/$ (vs {others})"
 
     async def propose(self, prompt: Prompt) -> Proposal:
-        """Ask the chosen model; when every model is resting, wait for the first to wake, at most
-        `max_wait_seconds` since they all stopped answering (then raise `ModelsResting`)."""
+        """Ask the chosen model; when every model is resting, wait for the first to wake; raise `ModelsResting`
+        once every model has been failing for `max_wait_seconds`."""
         return await self.propose_built(lambda budget: prompt)
 
     async def propose_built(self, build: Callable[[int | None], Prompt]) -> Proposal:
@@ -114,46 +135,99 @@ class Ensemble(Proposer):
         slot: `budget` is the model's `context_tokens` minus its `max_tokens` (None when unknown). A
         prompt that cannot fit (`PromptTooLarge`) is never sent and does not count against the model."""
         while True:
+            now, deadline = self._clock(), self._deadline()
+            if deadline is not None and now >= deadline:
+                raise ModelsResting(self._resting_message())
             try:
                 name, reason = self.choose()
                 break
             except LookupError as wait:
-                now = self._clock()
-                if self._stalled_since is None:
-                    self._stalled_since = now
-                    _log.warning("every model is resting; waiting up to %g s (llm.max_wait_seconds) for one to "
-                                 "answer again", self.max_wait_seconds)
-                left = self._stalled_since + self.max_wait_seconds - now
-                if left <= 0:
-                    raise ModelsResting(self._resting_message()) from None
-                await asyncio.sleep(max(0.01, min(float(wait.args[0]), left)))
-        stats = self.stats[name]
+                pause = float(wait.args[0]) if deadline is None else min(float(wait.args[0]), deadline - now)
+                await asyncio.sleep(max(0.01, pause))
+        model, stats = self.models[name], self.stats[name]
+        sent = self._clock()
         try:
             async with self._slots[name]:
                 try:
-                    prompt = build(self.models[name].prompt_budget)
+                    prompt = build(model.prompt_budget)
                 except PromptTooLarge as exc:
                     raise PromptTooLarge(f"{name}: {exc}", name) from None
-                proposal = await self.models[name].propose(prompt)
+                sent, answers, after = self._clock(), stats.calls, max(self.warn_after_seconds, 1.5 * stats.slowest)
+                watch = asyncio.get_running_loop().call_later(after, self._silent, name, sent, answers, after)
+                try:
+                    proposal = await model.propose(prompt)
+                finally:
+                    watch.cancel()
         except PromptTooLarge:
             raise
         except ProposerError as exc:
-            stats.failures += 1
-            stats.consecutive_failures += 1
-            stats.last_error = str(exc)
-            if stats.consecutive_failures >= self.rest_after:
-                stats.rests += 1
-                rest = min(self.max_rest_seconds, self.rest_seconds * 2.0 ** min(stats.rests - 1, 60))
-                stats.rested_until = self._clock() + rest
-                stats.consecutive_failures = 0
-                _log.warning("model %s is resting %g s after %d failure%s in a row (last error: %s)", name, rest,
-                             self.rest_after, "s" if self.rest_after != 1 else "", " ".join(str(exc).split())[:300])
+            self._failed(name, exc, sent)
             raise
-        stats.calls += 1
+        self._answered(name, sent)
         stats.cost += proposal.cost
-        stats.consecutive_failures = 0
-        self._stalled_since = None
         return replace(proposal, model=name, reason=reason)
+
+    def _deadline(self) -> float | None:
+        """When to give up: `max_wait_seconds` after every model was failing (None: one is not failing)."""
+        since = [s.failing_since for s in self.stats.values()]
+        return None if None in since else max(since) + self.max_wait_seconds
+
+    def _silent(self, name: str, sent: float, answers: int, after: float) -> None:
+        """Name a model that has not answered in `after` seconds since a request was sent (once per outage)."""
+        stats = self.stats[name]
+        if stats.calls == answers and stats.named_since is None:
+            stats.named_since = sent
+            _log.warning("model %s has not answered in %g s (hung or overloaded?)%s", _endpoint(self.models[name]),
+                         round(after, 1), _timeout(self.models[name]))
+
+    def _failed(self, name: str, exc: ProposerError, sent: float) -> None:
+        """Count a failure; name the model at the first of an outage, rest it after `rest_after` in a row."""
+        stats = self.stats[name]
+        stats.failures += 1
+        stats.consecutive_failures += 1
+        stats.failed_in_a_row += 1
+        stats.last_error = str(exc)
+        if stats.failing_since is None:
+            stats.failing_since = sent if stats.answered_at is None else max(sent, stats.answered_at)
+        named = stats.named_since is None
+        if named:
+            stats.named_since = stats.failing_since
+        if stats.consecutive_failures >= self.rest_after:
+            stats.rests += 1
+            rest = min(self.max_rest_seconds, self.rest_seconds * 2.0 ** min(stats.rests - 1, 60))
+            stats.rested_until = self._clock() + rest
+            stats.consecutive_failures = 0
+            _log.info("model %s is resting %g s after %d failure%s in a row (last error: %s)", name, rest,
+                      self.rest_after, "s" if self.rest_after != 1 else "", " ".join(str(exc).split())[:300])
+        deadline, clock = self._deadline(), ""
+        if deadline is not None and not self._told_all_failing:
+            self._told_all_failing = True
+            left = math.ceil(deadline - self._clock())
+            if left > 0:  # (a deadline already passed is said by the next proposal's error)
+                clock = (f"; {'every model is failing: ' if len(self.stats) > 1 else ''}the campaign stops in {left} s "
+                         f"(llm.max_wait_seconds={self.max_wait_seconds:g}) unless "
+                         f"{'one' if len(self.stats) > 1 else 'it'} answers")
+        if named or clock:
+            _log.warning("model %s is failing: %s%s", _endpoint(self.models[name]),
+                         " ".join(str(exc).removeprefix(f"{name}: ").split())[:300], clock)
+
+    def _answered(self, name: str, sent: float) -> None:
+        """Count an answer; say so when the model had been named as failing or silent."""
+        stats, now = self.stats[name], self._clock()
+        if stats.named_since is not None:
+            if stats.calls == 0 and not stats.failures:
+                _log.info("model %s answered after %.0f s: slow, not hung (raise llm.timeout if answers may take "
+                          "longer)", _endpoint(self.models[name]), now - sent, extra={"terminal": True})
+            else:
+                _log.info("model %s answers again, %.0f s after it stopped (%d failed request%s)",
+                          _endpoint(self.models[name]), now - stats.named_since, stats.failed_in_a_row,
+                          "" if stats.failed_in_a_row == 1 else "s", extra={"terminal": True})
+        stats.calls += 1
+        stats.consecutive_failures = stats.failed_in_a_row = 0
+        stats.slowest = max(stats.slowest, now - sent)
+        stats.answered_at, stats.rested_until = now, 0.0
+        stats.failing_since = stats.named_since = None
+        self._told_all_failing = False
 
     def _resting_message(self) -> str:
         errors = "; ".join(f"{n}: {' '.join(s.last_error.removeprefix(f'{n}: ').split())[:200] or 'no error'}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from concurrent.futures import Future
@@ -58,12 +59,15 @@ class OpenAIModel(Proposer):
 
     The key is read from the environment variable `config.api_key_env` when the model is built, so a
     missing key fails before the campaign starts; the client is made meanwhile on a thread, once the SDK
-    is imported (~0.1 s that the first request would wait otherwise). Failures raise `ProposerError`.
+    is imported (~0.1 s that the first request would wait otherwise). `config.timeout` bounds a whole
+    proposal, the client's retries of quick faults (429, 5xx, a dropped connection) included, so a hung
+    endpoint fails once after `timeout` seconds. Failures raise `ProposerError` naming the cause.
     """
 
     def __init__(self, config: ModelConfig, client: openai.AsyncOpenAI | None = None) -> None:
         self.config = config
         self.name = config.name or config.model
+        self.endpoint = config.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         self._key = api_key(config)
         self._made: openai.AsyncOpenAI | None = client
         self._making: Future[openai.AsyncOpenAI] | None = None
@@ -96,10 +100,19 @@ class OpenAIModel(Proposer):
 
         cfg = self.config
         try:
-            response = await self._client.chat.completions.create(
-                model=cfg.model, messages=prompt.messages, temperature=cfg.temperature,
-                max_tokens=cfg.max_tokens,
-            )
+            async with asyncio.timeout(cfg.timeout):  # the client's own timeout is per attempt
+                response = await self._client.chat.completions.create(
+                    model=cfg.model, messages=prompt.messages, temperature=cfg.temperature,
+                    max_tokens=cfg.max_tokens,
+                )
+        except (TimeoutError, openai.APITimeoutError):
+            raise ProposerError(f"{self.name}: APITimeoutError: no answer within {cfg.timeout:g} s (llm.timeout)",
+                                self.name) from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__
+            why = f" ({type(cause).__name__}: {cause})" if cause is not None and str(cause) else ""
+            raise ProposerError(f"{self.name}: APIConnectionError: {str(exc).rstrip('.')}{why}"[:400],
+                                self.name) from exc
         except openai.OpenAIError as exc:
             raise ProposerError(f"{self.name}: {type(exc).__name__}: {str(exc)[:300]}", self.name) from exc
         if not response.choices or not (response.choices[0].message.content or "").strip():
