@@ -78,8 +78,8 @@ def test_a_hung_request_is_named_while_it_still_waits(caplog):
         with caplog.at_level(logging.INFO, logger=LOGGER):
             asyncio.run(asyncio.wait_for(go(), timeout=120))
     assert len(server.requests) == 1 and ensemble.stats["m"].failures == 0
-    assert _said(caplog) == [f"model m at {server.base_url} has not answered in 0.2 s (hung or overloaded?); "
-                             "the request fails after 600 s (llm.timeout)"]
+    assert _said(caplog) == [(f"model m at {server.base_url} has not answered in 0.2 s (hung or overloaded?); "
+                              "the request fails after 600 s (llm.timeout)")]
 
 
 def test_a_slow_model_is_named_once_then_trusted_to_its_pace(caplog):
