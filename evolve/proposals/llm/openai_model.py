@@ -96,6 +96,8 @@ class OpenAIModel(Proposer):
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the model for an edit of the prompt's parent."""
+        if self._made is None:  # the SDK may still be importing on its thread: wait off the event loop
+            self._made = await asyncio.wrap_future(self._making)
         import openai
 
         cfg = self.config
