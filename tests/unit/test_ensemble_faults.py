@@ -93,7 +93,8 @@ def test_a_slow_model_is_named_once_then_trusted_to_its_pace(caplog):
 
         with caplog.at_level(logging.INFO, logger=LOGGER):
             asyncio.run(asyncio.wait_for(go(), timeout=120))
-    assert len(_said(caplog)) == 1  # the first answer took longer than warn_after; the next are named only 1.5 times slower than it
+    # the first answer took longer than warn_after; the next are named only when 1.5 times slower than it
+    assert len(_said(caplog)) == 1
     assert any("answered after" in m and "slow, not hung" in m for m in _said(caplog, logging.INFO))
 
 

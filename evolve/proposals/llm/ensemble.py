@@ -62,7 +62,7 @@ def _endpoint(model: Proposer) -> str:
 
 
 def _timeout(model: Proposer) -> str:
-    """`; it fails after N s (llm.timeout)`, or nothing when the model has no timeout."""
+    """`; the request fails after N s (llm.timeout)`, or nothing when the model has no timeout."""
     timeout = getattr(getattr(model, "config", None), "timeout", None)
     return f"; the request fails after {timeout:g} s (llm.timeout)" if timeout else ""
 
@@ -78,7 +78,8 @@ class Ensemble(Proposer):
     def __init__(self, models: Sequence[Proposer], weights: Sequence[float] | None = None,
                  concurrency: Sequence[int] | None = None, selection: str = "thompson", exploration: float = 1.0,
                  rest_after: int = 3, rest_seconds: float = 30.0, max_rest_seconds: float = 300.0,
-                 max_wait_seconds: float = 120.0, warn_after_seconds: float = 45.0, cost_floor: float = 1e-4, seed: int = 0,
+                 max_wait_seconds: float = 120.0, warn_after_seconds: float = 45.0, cost_floor: float = 1e-4,
+                 seed: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if selection not in ("fixed", "ucb", "thompson"):
             raise ValueError(f"llm.selection={selection!r}: use fixed, ucb or thompson")
