@@ -68,12 +68,18 @@ def test_a_hung_request_is_named_while_it_still_waits(caplog):
         ensemble = _ensemble(server, timeout=600, warn_after_seconds=0.2)
 
         async def go():
-            waiting = asyncio.create_task(ensemble.propose(PROMPT))
-            while not _said(caplog):
-                await asyncio.sleep(0.05)
-            assert not waiting.done()  # named before any request failed: the watchdog, not the timeout
-            waiting.cancel()
-            await ensemble.close()
+            named = asyncio.Event()
+            handler = logging.Handler(logging.WARNING)
+            handler.emit = lambda record: named.set()  # the watchdog logs on the loop's thread
+            logging.getLogger(LOGGER).addHandler(handler)
+            try:
+                waiting = asyncio.create_task(ensemble.propose(PROMPT))
+                await named.wait()
+                assert not waiting.done()  # named before any request failed: the watchdog, not the timeout
+                waiting.cancel()
+            finally:
+                logging.getLogger(LOGGER).removeHandler(handler)
+                await ensemble.close()
 
         with caplog.at_level(logging.INFO, logger=LOGGER):
             asyncio.run(asyncio.wait_for(go(), timeout=120))
