@@ -194,8 +194,12 @@ def _maps(db: ProgramDatabase, population: Population, rows, direction: str) -> 
 
 
 def _axis(dim, edges: list[float]) -> dict[str, Any]:
-    """One axis of a map: its name and the centre of each bin (`edges`: the population's bin edges)."""
-    return {"name": dim.name, "centres": [(low + high) / 2 for low, high in zip(edges, edges[1:])]}
+    """One axis of a map: its name and the centre of each bin (`edges`: the population's bin edges; adaptive
+    bins over fewer distinct values than bins share edges, and are then numbered instead)."""
+    centres = [(low + high) / 2 for low, high in zip(edges, edges[1:])]
+    if any(b <= a for a, b in zip(centres, centres[1:])):
+        centres = list(range(len(centres)))
+    return {"name": dim.name, "centres": centres}
 
 
 def _cells(dims) -> int:
