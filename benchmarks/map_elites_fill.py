@@ -36,7 +36,7 @@ def count(run_dir: Path) -> dict:
     size = math.prod(d.bins for d in config.problem.features)
     filled = [len(grid) for grid in population.grids()]
     return {"run_dir": str(run_dir), "problem": config.problem.name, "seed": config.seed,
-            "iterations": config.budget.iterations, "valid": valid,
+            "iterations": db.iterations, "valid": valid,
             "features": [f.name + (" (adaptive)" if f.adaptive else "") for f in config.problem.features],
             "cells": size, "filled": filled, "min_share": min(filled) / size if filled and size else 0.0}
 

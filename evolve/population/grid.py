@@ -10,7 +10,8 @@ from the store has the same edges and cells as the live one.
 from __future__ import annotations
 
 import bisect
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from evolve.config import FeatureDimension
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import difflib
+import itertools
 import math
 import re
 from typing import Any
@@ -196,8 +197,8 @@ def _maps(db: ProgramDatabase, population: Population, rows, direction: str) -> 
 def _axis(dim, edges: list[float]) -> dict[str, Any]:
     """One axis of a map: its name and the centre of each bin (`edges`: the population's bin edges; adaptive
     bins over fewer distinct values than bins share edges, and are then numbered instead)."""
-    centres = [(low + high) / 2 for low, high in zip(edges, edges[1:])]
-    if any(b <= a for a, b in zip(centres, centres[1:])):
+    centres = [(low + high) / 2 for low, high in itertools.pairwise(edges)]
+    if any(b <= a for a, b in itertools.pairwise(centres)):
         centres = list(range(len(centres)))
     return {"name": dim.name, "centres": centres}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -17,7 +18,7 @@ def aisle_visits(tour: Tour, order: Sequence[int]) -> float:
     aisles = [tour.aisles[p] for p in order]
     if not aisles:
         return 0.0
-    entries = 1 + sum(a != b for a, b in zip(aisles, aisles[1:]))
+    entries = 1 + sum(a != b for a, b in itertools.pairwise(aisles))
     return entries / len(set(aisles))
 
 
