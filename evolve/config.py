@@ -38,15 +38,19 @@ class FeatureDimension:
 
     Attributes:
         name: key in `Score.features` (or `code_length`, which the engine computes itself).
-        min: lower end of the range; smaller values fall in the first bin.
-        max: upper end of the range; larger values fall in the last bin.
+        min: lower end of the range; smaller values fall in the first bin (unused when `adaptive`).
+        max: upper end of the range; larger values fall in the last bin (unused when `adaptive`).
         bins: number of cells along this axis.
+        adaptive: the bins follow the values the valid programs really have: each holds about as many
+            distinct values (quantiles), recomputed, with every cell, whenever the number of valid programs
+            reaches a power of two.
     """
 
     name: str = MISSING
     min: float = 0.0
     max: float = 1.0
     bins: int = 8
+    adaptive: bool = False
 
 
 @dataclass

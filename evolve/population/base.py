@@ -108,6 +108,10 @@ class Population(abc.ABC):
         """Each island's best program id, for viewers."""
         return []
 
+    def bounds(self) -> list[list[float]]:
+        """Each feature dimension's `bins + 1` bin edges, low to high, for viewers (here: the fixed ranges)."""
+        return [[d.min + (d.max - d.min) * b / d.bins for b in range(d.bins + 1)] for d in self.features]
+
     def restore(self, members: Iterable[Member], migrations: Iterable[tuple[int, int]] = ()) -> None:
         """Rebuild from the store: every valid program in commit order, then the recorded migrations."""
         for member in members:

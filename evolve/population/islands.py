@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from evolve.config import DatabaseConfig, FeatureDimension
 from evolve.population.base import Member, Population, Selection
+from evolve.population.grid import Axes, cell_of
 
 __all__ = ["Island", "IslandPopulation", "cell_of"]
 
@@ -24,25 +24,15 @@ class Island:
     migrants: set[int] = field(default_factory=set)
 
 
-def cell_of(features: Sequence[FeatureDimension], values: Mapping[str, Any], code_length: int) -> tuple[int, ...]:
-    """The MAP-Elites cell of a program's feature values (`code_length` is the engine's own feature)."""
-    cell = []
-    for dim in features:
-        value = values.get(dim.name)
-        if value is None:
-            value = code_length if dim.name == "code_length" else dim.min
-        span = (dim.max - dim.min) or 1.0
-        cell.append(min(dim.bins - 1, max(0, int((value - dim.min) / span * dim.bins))))
-    return tuple(cell)
-
-
 class IslandPopulation(Population):
     """`database.islands` islands, each with a ranking of its best and a MAP-Elites grid.
 
     The initial program seeds every island; a child joins its parent's iteration's island. A parent is
     the island's best (rank-weighted, `exploitation_ratio`), a cell's elite (`exploration_ratio`), or any
     valid program; inspirations are the island's best and elites of other cells. Migration sends each
-    island's `migration_count` best to the next island in a ring.
+    island's `migration_count` best to the next island in a ring. A cell's elite is its best program, the
+    oldest among equals, whatever the order programs arrived in; when adaptive bins move (`grid.Axes`),
+    every cell and grid is recomputed.
     """
 
     def __init__(self, config: DatabaseConfig | None = None, features: Sequence[FeatureDimension] = (),
@@ -53,6 +43,7 @@ class IslandPopulation(Population):
         self._cells: dict[int, tuple[int, ...]] = {}
         self._all: list[int] = []
         self._seeded = False
+        self.axes = Axes(self.features)
 
     @property
     def islands(self) -> int:
@@ -61,7 +52,9 @@ class IslandPopulation(Population):
     def add(self, member: Member) -> None:
         self._members[member.id] = member
         self._all.append(member.id)
-        self._cells[member.id] = cell_of(self.features, member.features, member.code_length)
+        if self.axes.observe(member.features, member.code_length):
+            self._rebin()
+        self._cells[member.id] = self.axes.cell(member.features, member.code_length)
         if member.iteration == 0 and not self._seeded:  # the initial program seeds every island
             self._seeded = True
             for n in range(self.islands):
@@ -77,10 +70,22 @@ class IslandPopulation(Population):
         island.member_set.add(member.id)
         bisect.insort(island.top, (-member.score, member.id))
         del island.top[self.config.top_k:]
+        self._offer(island, member)
+
+    def _offer(self, island: Island, member: Member) -> None:
         cell = self._cells[member.id]
         occupant = island.grid.get(cell)
-        if occupant is None or self._members[occupant].score < member.score:
+        if occupant is None or (member.score, -member.id) > (self._members[occupant].score, -occupant):
             island.grid[cell] = member.id
+
+    def _rebin(self) -> None:
+        """Recompute every cell and grid on the bins that just moved."""
+        for pid, member in self._members.items():
+            self._cells[pid] = self.axes.cell(member.features, member.code_length)
+        for island in self.island_list:
+            island.grid = {}
+            for pid in island.members:
+                self._offer(island, self._members[pid])
 
     def place(self, program_id: int, island: int) -> None:
         member = self._members.get(program_id)
@@ -104,12 +109,13 @@ class IslandPopulation(Population):
         if not isl.members:
             raise LookupError("the population holds no valid program yet; add the initial program first")
         rng, cfg = self.rng, self.config
+        elites = [isl.grid[cell] for cell in sorted(isl.grid)]  # in cell order: the same, however it was built
         roll = rng.random()
         if roll < cfg.exploitation_ratio:  # the island's best, rank-weighted towards the top
             ranked = [pid for _, pid in isl.top]
             parent = rng.choices(ranked, weights=[1.0 / (rank + 1) for rank in range(len(ranked))])[0]
         elif roll < cfg.exploitation_ratio + cfg.exploration_ratio:  # any cell's elite: diversity
-            parent = rng.choice(list(isl.grid.values()))
+            parent = rng.choice(elites)
         else:  # anything valid, from any island
             parent = rng.choice(self._all)
         parent_hash = self._members[parent].code_hash
@@ -121,7 +127,7 @@ class IslandPopulation(Population):
             if pid not in chosen and self._members[pid].code_hash != parent_hash:
                 chosen.add(pid)
                 labels[pid] = "migrant" if pid in isl.migrants else "best"
-        others = [pid for pid in isl.grid.values() if pid not in chosen]
+        others = [pid for pid in elites if pid not in chosen]
         for pid in rng.sample(others, min(cfg.num_diverse_inspirations, len(others))):
             labels[pid] = "migrant" if pid in isl.migrants else "diverse"
         return Selection(parent, tuple(labels), labels)
@@ -138,6 +144,9 @@ class IslandPopulation(Population):
 
     def leaders(self) -> list[int]:
         return [isl.top[0][1] for isl in self.island_list if isl.top]
+
+    def bounds(self) -> list[list[float]]:
+        return self.axes.bounds()
 
     def cell(self, program_id: int) -> tuple[int, ...] | None:
         """The MAP-Elites cell of an added program."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import difflib
+import itertools
 import math
 import re
 from typing import Any
@@ -175,6 +176,7 @@ def _maps(db: ProgramDatabase, population: Population, rows, direction: str) -> 
         return []
     scores = {r.id: r.score for r in rows}
     x, y = dims[0], dims[1] if len(dims) > 1 else None
+    bounds = population.bounds()
     out = []
     for n, grid in enumerate(population.grids()):
         z = [[None] * x.bins for _ in range(y.bins if y else 1)]
@@ -187,14 +189,18 @@ def _maps(db: ProgramDatabase, population: Population, rows, direction: str) -> 
             current = ids[j][i]
             if current is None or score > scores[current]:
                 z[j][i], ids[j][i] = natural(score, direction), pid
-        out.append({"island": n, "x": _axis(x), "y": _axis(y) if y else None, "z": z, "ids": ids,
-                    "filled": len(grid), "cells": _cells(dims)})
+        out.append({"island": n, "x": _axis(x, bounds[0]), "y": _axis(y, bounds[1]) if y else None, "z": z,
+                    "ids": ids, "filled": len(grid), "cells": _cells(dims)})
     return out
 
 
-def _axis(dim) -> dict[str, Any]:
-    width = (dim.max - dim.min) / dim.bins
-    return {"name": dim.name, "centres": [dim.min + width * (k + 0.5) for k in range(dim.bins)]}
+def _axis(dim, edges: list[float]) -> dict[str, Any]:
+    """One axis of a map: its name and the centre of each bin (`edges`: the population's bin edges; adaptive
+    bins over fewer distinct values than bins share edges, and are then numbered instead)."""
+    centres = [(low + high) / 2 for low, high in itertools.pairwise(edges)]
+    if any(b <= a for a, b in itertools.pairwise(centres)):
+        centres = list(range(len(centres)))
+    return {"name": dim.name, "centres": centres}
 
 
 def _cells(dims) -> int:

@@ -13,6 +13,7 @@ from evaluators import CandidateTimeout, Score, Session, SplitEvaluator
 from problems.warehouse_tsp import initial
 from problems.warehouse_tsp.best_known import BestKnown, BestKnownCache
 from problems.warehouse_tsp.bounds import lower_bound
+from problems.warehouse_tsp.descriptors import aisle_visits, far_first
 from problems.warehouse_tsp.exact import ratliff_rosenthal
 from problems.warehouse_tsp.instances import GeneratorConfig, Tour, build_splits
 from problems.warehouse_tsp.report import gap_label, reference_rows
@@ -136,6 +137,7 @@ class WarehouseRouting(SplitEvaluator):
         """Run the candidate on every tour, check each route here, and summarise."""
         budget = self.time_budget_ms
         lengths, per_pick, seeds, gaps, exact_gaps, bound_gaps, times, failures = [], [], [], [], [], [], [], []
+        visits, homeward = [], []
         kinds = set()
         clock = "CPU" if candidate.cpu_seconds() is not None else "wall"
         for tour in tours:
@@ -163,6 +165,8 @@ class WarehouseRouting(SplitEvaluator):
                 length = 2 * ref.seed
             else:
                 length = check.length
+                visits.append(aisle_visits(tour, check.order))
+                homeward.append(far_first(tour, check.order))
             lengths.append(length)
             per_pick.append(length / tour.n)
             seeds.append(ref.seed / tour.n)
@@ -196,5 +200,6 @@ class WarehouseRouting(SplitEvaluator):
                     f"per tour (max {metrics['max_ms']:.1f}, budget {budget:g})")
         if failures:
             feedback += f"; {len(failures)} infeasible, e.g. {failures[0]}"
-        return Score(value=-mpp, metrics=metrics, feedback=feedback,
-                     features={"ms_per_tour": metrics["ms_per_tour"], "gap_pct": metrics["gap_pct"]})
+        features = {"aisle_visits": float(np.mean(visits)) if visits else 0.0,
+                    "far_first": float(np.mean(homeward)) if homeward else 0.0}
+        return Score(value=-mpp, metrics=metrics, feedback=feedback, features=features)

@@ -55,10 +55,12 @@ def make_view(tour: Tour, rng: np.random.Generator, time_budget_ms: float) -> Ca
 
 @dataclass(frozen=True)
 class RouteCheck:
-    """The verdict on one route: its length in metres, or why it is infeasible."""
+    """The verdict on one route: its length in metres and the pick indices in visiting order, or why it is
+    infeasible."""
 
     length: float | None
     reason: str = ""
+    order: tuple[int, ...] = ()
 
     @property
     def feasible(self) -> bool:
@@ -110,4 +112,4 @@ def check_route(tour: Tour, route: object, pick_of_id: dict[int, int] | None = N
         return RouteCheck(None, f"route visits {len(picks)} of {tour.n} picks; every pick exactly once")
     path.append(tour.n + 1)
     matrix = tour.matrix
-    return RouteCheck(float(sum(matrix[a, b] for a, b in itertools.pairwise(path))))
+    return RouteCheck(float(sum(matrix[a, b] for a, b in itertools.pairwise(path))), order=tuple(picks))

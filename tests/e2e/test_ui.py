@@ -3,6 +3,7 @@ a real headless Chromium (Debian's chromium and chromium-driver, installed by sc
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import difflib
 import hashlib
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 import evolve
+from evolve.population.grid import quantile_edges
 from evolve.ui.server import make_server
 
 pytestmark = pytest.mark.e2e
@@ -85,16 +87,17 @@ def test_the_endpoints_agree_with_the_database_and_write_nothing(run_dir, ui):
         assert data["steps"][str(island)]["score"][-1] == max(born)
     assert [r["name"] for r in data["references"]] == ["best known (2.635)"]
     assert len(data["maps"]) == islands and all(m["filled"] >= 1 for m in data["maps"])
-    features = {pid: (json.loads(f), len(code)) for pid, f, code in
-                query(run_dir, "select id, features, code from programs where status='valid'")}
-    # every elite sits in the cell of its own features (radius_spread 0-0.6, code_length 1500-4500)
-    for m in data["maps"]:
+    features = {pid: (json.loads(f)["radius_spread"], len(code)) for pid, f, code in
+                query(run_dir, "select id, features, code from programs where status='valid' order by id")}
+    # circle_packing's bins are adaptive: quantiles of the values of the first 2^k valid programs (6 bins each)
+    first = list(features.values())[:2 ** (len(features).bit_length() - 1)]
+    edges = [quantile_edges([v[k] for v in first], 6) for k in range(2)]
+    for m in data["maps"]:  # every elite sits in the cell of its own features
+        assert [m["x"]["name"], m["y"]["name"]] == ["radius_spread", "code_length"]
         for j, row in enumerate(m["ids"]):
             for i, pid in enumerate(row):
                 if pid is not None:
-                    spread, length = features[pid][0]["radius_spread"], features[pid][1]
-                    cell = (min(5, max(0, int(spread / 0.6 * 6))), min(5, max(0, int((length - 1500) / 3000 * 6))))
-                    assert (i, j) == cell
+                    assert (i, j) == tuple(bisect.bisect_right(edges[k], features[pid][k]) for k in range(2))
     nodes = {n["id"]: n for n in data["lineage"]["nodes"]}
     assert best[0] in nodes and nodes[best[0]]["best"]
     parents = dict(query(run_dir, "select id, parent_id from programs"))

@@ -16,12 +16,15 @@ from evolve.population import (
     attach,
     make_population,
 )
+from evolve.population.grid import cell_of, quantile_edges
 from evolve.program import ProgramStatus
 from evolve.proposals.edits import normalized_hash
 from evolve.storage.database import ProgramDatabase
 from evolve.testing import PopulationContract
 
 FEATURES = [FeatureDimension(name="spread", min=0.0, max=1.0, bins=4)]
+ADAPTIVE = [FeatureDimension(name="spread", bins=4, adaptive=True), FeatureDimension(name="code_length", bins=3,
+                                                                                    adaptive=True)]
 STRATEGIES = ["islands", "tournament"]
 
 
@@ -71,24 +74,73 @@ def test_tournament_prefers_better_programs_as_the_tournament_grows():
     assert mean_parent_score(1) == pytest.approx(49.5, abs=8)  # size 1: uniform
 
 
-def test_a_restored_population_chooses_as_the_live_one(tmp_path):
+@pytest.mark.parametrize("features", [FEATURES, ADAPTIVE], ids=["fixed", "adaptive"])
+def test_a_restored_population_chooses_as_the_live_one(tmp_path, features):
     config = DatabaseConfig(islands=3, migration_count=1)
-    live_db = ProgramDatabase(f"sqlite:///{tmp_path / 'p.db'}", "c", "p", config, FEATURES)
-    live = attach(IslandPopulation(config, FEATURES, seed=9), live_db)
-    for i in range(30):
-        code = f"x = {i}\n"
+    live_db = ProgramDatabase(f"sqlite:///{tmp_path / 'p.db'}", "c", "p", config, features)
+    live = attach(IslandPopulation(config, features, seed=9), live_db)
+    for i in range(70):  # past 64 valid programs: the adaptive bins moved 7 times, between migrations
+        code = f"x = {i}\n" + "#" * (i * 37 % 11)
         live_db.add(iteration=i, status=ProgramStatus.VALID if i % 5 else ProgramStatus.INVALID, code=code,
-                    code_hash=normalized_hash(code), score=float(i % 7), features={"spread": i / 30}, island=i % 3)
+                    code_hash=normalized_hash(code), score=float(i % 7), features={"spread": (i * 0.37) % 1},
+                    island=i % 3)
         if i % 10 == 9:
             live_db.record_migrations(live.migrate(), i)
-    restored = attach(IslandPopulation(config, FEATURES, seed=9), live_db, follow=False)
+    restored = attach(IslandPopulation(config, features, seed=9), live_db, follow=False)
     assert restored.grids() == live.grids() and restored.island_best() == live.island_best()
+    assert restored.axes.edges == live.axes.edges and restored.bounds() == live.bounds()
+    assert all(len(grid) >= 4 for grid in live.grids())
     assert [i.top for i in restored.island_list] == [i.top for i in live.island_list]
     assert [i.migrants for i in restored.island_list] == [i.migrants for i in live.island_list]
     restored.rng.seed(1)
     live.rng.seed(1)
     assert [restored.select(n % 3) for n in range(50)] == [live.select(n % 3) for n in range(50)]
     live_db.close()
+
+
+def test_quantile_edges_cut_the_distinct_values_into_groups_of_equal_size():
+    assert quantile_edges([5.0, 1.0, 3.0, 2.0, 6.0, 4.0] * 3, 3) == (3.0, 5.0)  # repeats count once
+    assert quantile_edges([float(v) for v in range(12)], 4) == (3.0, 6.0, 9.0)
+    assert quantile_edges([1.0, 2.0], 4) == (1.0, 2.0, 2.0)  # fewer values than bins: some bins stay empty
+    assert quantile_edges([], 4) == ()
+    dims = [FeatureDimension(name="f", bins=4, adaptive=True)]
+    cells = [cell_of(dims, {"f": v}, 0, [(3.0, 6.0, 9.0)])[0] for v in (-1.0, 2.9, 3.0, 8.0, 9.0, 99.0)]
+    assert cells == [0, 0, 1, 2, 3, 3]  # an edge's value falls in the bin above it
+    assert cell_of(dims, {}, 0, [(3.0, 6.0, 9.0)]) == (0,)
+
+
+def test_adaptive_bins_follow_the_values_programs_have():
+    dims = [FeatureDimension(name="ms", min=0.0, max=25.0, bins=5, adaptive=adaptive) for adaptive in (False, True)]
+    fixed, adaptive = (IslandPopulation(DatabaseConfig(islands=1), [dim], seed=0) for dim in dims)
+    edges = []
+    for pid in range(100):  # every program between 2 and 3, where fixed bins over 0-25 see one cell
+        member = _member(pid, float(pid % 10), iteration=pid, spread=0.0)
+        member = member._replace(features={"ms": 2 + (pid * 0.61) % 1})
+        fixed.add(member)
+        adaptive.add(member)
+        edges.append(adaptive.axes.edges[0])
+    assert len(fixed.grids()[0]) == 1 and len(adaptive.grids()[0]) == 5
+    moves = [n + 1 for n in range(1, 100) if edges[n] != edges[n - 1]]
+    assert set(moves) <= {2, 4, 8, 16, 32, 64} and 64 in moves  # the bins move at doubling points only
+    values = {pid: 2 + (pid * 0.61) % 1 for pid in range(100)}
+    for cell, elite in adaptive.grids()[0].items():  # every elite is the best (oldest among equals) of its cell
+        inside = [pid for pid in values if cell_of(dims[1:], {"ms": values[pid]}, 0, adaptive.axes.edges) == cell]
+        assert elite == min(inside, key=lambda pid: (-float(pid % 10), pid))
+    low, *inner, high = adaptive.bounds()[0]
+    assert 2 <= low < inner[0] and tuple(inner) == adaptive.axes.edges[0] and high < 3
+    assert fixed.bounds()[0] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
+
+
+def test_a_cell_keeps_its_best_program_whatever_the_order_of_arrival():
+    dims = [FeatureDimension(name="spread", bins=2)]
+    members = [_member(pid, score, iteration=pid + 1, spread=0.1) for pid, score in ((1, 2.0), (2, 5.0), (3, 5.0))]
+    elites = set()
+    for order in (members, members[::-1], members[1:] + members[:1]):
+        population = IslandPopulation(DatabaseConfig(islands=1), dims, seed=0)
+        for member in order:
+            population.add(member)
+        elites.add(population.grids()[0][(0,)])
+    assert elites == {2}  # the better one; among equals, the older
 
 
 def test_inspirations_are_labelled_by_why_they_were_chosen():

@@ -83,3 +83,17 @@ def test_columns_reads_named_columns_and_refuses_unknown_ones(db):
     assert list(db.columns("id", "score")) == [(p.id, p.score) for p in programs]
     with pytest.raises(ValueError, match="programs has no column 'nope'"):
         list(db.columns("id", "nope"))
+
+
+def test_adaptive_maps_are_drawn_on_the_bins_programs_have(database_url):
+    dims = [FeatureDimension(name="spread", bins=4, adaptive=True)]
+    config = dataclasses.replace(_config("maximize"), problem=dataclasses.replace(_config("maximize").problem,
+                                                                                  features=dims))
+    with ProgramDatabase(database_url, "ui-test", features=dims, config=DatabaseConfig(islands=2)) as db:
+        _fill(db, [1.0, 2.0])  # two distinct values for four bins: they share edges, and are numbered
+        assert campaign_data(db, config)["maps"][0]["x"]["centres"] == [0, 1, 2, 3]
+        _fill(db, [float(i) for i in range(14)])  # all four spreads, 0.1 to 0.85: a bin each
+        maps = campaign_data(db, config)["maps"]
+    centres = maps[0]["x"]["centres"]
+    assert centres[0] >= 0.1 and centres[-1] <= 0.85 and centres == sorted(set(centres))
+    assert [m["filled"] for m in maps] == [2, 3]  # island 0: spreads 0.1 and 0.6; island 1: 0.35, 0.85 and the initial
