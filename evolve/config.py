@@ -302,7 +302,10 @@ class RayConfig:
         worker_cpus: CPUs each evaluation actor reserves (lower it, e.g. 0.5, for evaluations that
             mostly wait, to run more workers than CPUs).
         ready_timeout: seconds to wait for every worker to be placed and to build its evaluator and
-            sandbox before the campaign stops with one line saying why.
+            sandbox; past it (with `local_start`) the campaign goes on in its local slots, one line says why, and
+            Ray is tried again later.
+        start_timeout: seconds a private instance's node may take to register with its GCS (Ray's own limit,
+            30 s, is too few on a loaded machine); past it the campaign goes on in its local slots.
         num_cpus: CPUs of a local instance (null: all of this machine's).
         include_dashboard: start the Ray dashboard (and its metrics agents) with a local instance; off by
             default: it costs about 0.9 GB and seconds of start-up. For a dashboard that outlives campaigns,
@@ -325,6 +328,7 @@ class RayConfig:
     num_workers: int | None = None
     worker_cpus: float = 1.0
     ready_timeout: float = 120.0
+    start_timeout: float = 300.0
     num_cpus: int | None = None
     include_dashboard: bool = False
     dashboard_host: str = "127.0.0.1"

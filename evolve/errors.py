@@ -13,6 +13,7 @@ __all__ = [
     "ModelsResting",
     "ProblemNotFound",
     "ProposerError",
+    "RayLost",
     "ReadOnlyDatabase",
     "RunDirError",
     "RunLocked",
@@ -78,6 +79,11 @@ class ModelsResting(EvolveError):
 class EvaluatorFailed(EvolveError):
     """The problem's trusted evaluator raised on `max_evaluator_errors` candidates in a row; its
     traceback is in campaign.log. Fix the evaluator, then `evolve resume RUN_DIR`."""
+
+
+class RayLost(EvolveError):
+    """Ray's cluster stopped answering (its head is gone) or holds no evaluation worker any more: the
+    evaluation that met it runs again in this process's slots, and Ray is tried again later."""
 
 
 class Interrupted(EvolveError):

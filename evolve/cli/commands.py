@@ -36,7 +36,7 @@ from rich.table import Table
 
 from evolve.config import Config, register_configs, to_config
 from evolve.errors import EvolveError, Interrupted, RunDirError, RunLocked
-from evolve.observe.logs import setup_logging
+from evolve.observe.logs import capture_native_stderr, setup_logging
 from evolve.storage.lock import RunLock
 from sandboxes import SandboxUnavailable, candidate_text
 
@@ -66,6 +66,7 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int 
 
     _campaigns_run.append(run_dir)
     setup_logging(run_dir)
+    capture_native_stderr(run_dir)  # Ray's C++ warnings go to campaign.log, never the terminal
     log = logging.getLogger("evolve")
     failure: BaseException | None = None
     try:

@@ -86,6 +86,9 @@ def render(status: CampaignStatus) -> RenderableType:
     row("evaluations/s", f"{rate:.2f} over {s.active_seconds:.0f} s of activity" if rate else "-")
     if s.failures:
         row("top failure reasons", "\n".join(_failure(*failure) for failure in s.failures))
+    if s.ray is not None:
+        row("ray", f"evaluations in local slots since {s.ray.since}: {s.ray.line}" if s.ray.where == "local"
+            else f"evaluations on Ray's workers since {s.ray.since}")
     if s.evaluator_errors:
         row("evaluator errors", f"{s.evaluator_errors}: the trusted evaluator raised (tracebacks in "
             f"{Path(s.run_dir) / 'campaign.log'}); last: {s.last_evaluator_error}")

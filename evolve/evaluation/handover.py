@@ -5,8 +5,13 @@ campaign does not wait for it: a `LocalPool` scores the initial program and the 
 background thread starts Ray and its evaluation actors; once they are all up, new evaluations go to Ray
 and the local slots close as they come free. A private instance starts only after `ray.start_after`
 seconds, and only while the campaign is expected to run `ray.start_min_eta` seconds more: a campaign
-that ends sooner never pays its start-up. When Ray cannot start, the next evaluation raises the reason
-(one line).
+that ends sooner never pays its start-up.
+
+Ray accelerates, never endangers: a start that fails, or a Ray lost later (`RayLost`: its head stopped
+answering, no worker left), is one line on the terminal and in campaign.log (logger `evolve.ray`, which
+`evolve status` reads), and the campaign goes on in local slots; an evaluation Ray lost runs again there.
+Ray is tried again after `RETRY_AFTER` seconds, doubling, where that can help (not after a version or
+token mismatch, nor a setting of evolve's that is wrong).
 """
 
 from __future__ import annotations
@@ -14,22 +19,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from evaluators.cascade import EvaluationResult
-from evolve.errors import ConfigError, EvolveError
+from evolve.errors import EvolveError, RayLost
 from evolve.evaluation.local_pool import LocalPool, Retired
 from evolve.evaluation.pool import Pool
 
 __all__ = ["HandoverPool"]
 
 _log = logging.getLogger("evolve.engine.campaign")
-# Ray's start-up takes seconds of CPU (its GCS, raylet and agents): below the campaign's own work, so that
-# on a small machine it does not slow the programs being scored meanwhile (Ray runs its workers at 15)
-_RAY_NICENESS = 10
+RAY_LOG = "evolve.ray"  # the logger of Ray's state changes (faults, workers up): `evolve status` reads its last line
+_ray_log = logging.getLogger(RAY_LOG)
+SLOW_START = 600.0  # seconds after which a start still under way is said to be slow
+RETRY_AFTER = (60.0, 120.0, 240.0, 480.0, 960.0)  # seconds before each new try of Ray, after a fault that may pass
+_MISMATCH = ("version mismatch", "authoriz", "authenticat", "token")  # Ray's causes that a new try cannot mend
 
 
 class HandoverPool(Pool):
@@ -44,7 +50,8 @@ class HandoverPool(Pool):
     """
 
     def __init__(self, local: LocalPool, start: Callable[[], Pool], after: Callable[[], None] | None = None,
-                 delay: float = 0.0, min_eta: float | None = None, gated: bool = False) -> None:
+                 delay: float = 0.0, min_eta: float | None = None, gated: bool = False,
+                 retry_after: Sequence[float] = RETRY_AFTER) -> None:
         self._begun = threading.Event()
         if not gated:
             self._begun.set()
@@ -54,10 +61,12 @@ class HandoverPool(Pool):
         self._closing = threading.Event()
         self._local = local
         self._remote: Pool | None = None
-        self._error: EvolveError | None = None
+        self._retries = iter(retry_after)
+        self._lost = threading.Event()  # Ray was lost: the start thread drops its pool, then tries again
         self._closed = False
         self._handed_over = False
         self._guard = threading.Lock()
+        self._wait: float | None = None  # seconds before the next try of Ray (None: none)
         self._began = time.monotonic()
         self._ended = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -66,8 +75,7 @@ class HandoverPool(Pool):
         self._thread.start()
 
     def _start(self, start: Callable[[], Pool], after: Callable[[], None] | None) -> None:
-        with contextlib.suppress(OSError):  # niceness is per thread on Linux, and Ray's processes inherit
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _RAY_NICENESS)  # this thread's
+        """Start Ray once the campaign is ready for it, then again after each fault that may pass."""
         try:
             if after is not None:
                 after()
@@ -80,28 +88,70 @@ class HandoverPool(Pool):
                           "" if self._min_eta is None else f" and has {self._min_eta:g} s or more to go")
             if self._closing.wait(max(0.0, self._began + self._delay - time.monotonic())) or self._ends_soon():
                 return  # the campaign ended first, or will end before Ray pays off: Ray was never needed
-            remote = start()
-        except EvolveError as exc:
-            self._error = exc
-        except BaseException as exc:  # noqa: BLE001 (Ray's own failure: still one line for the user)
-            self._error = ConfigError(f"Ray did not start: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-        else:
-            with self._guard:
-                closed = self._closed
-                if not closed:
-                    self._remote = remote
-            if closed:  # the campaign ended first: nobody will use these workers
-                remote.shutdown()
-            else:
-                _log.info("Ray's %d evaluation workers are up after %.1f s; evaluations move to them", remote.size,
-                          time.monotonic() - self._began)
-                if self._loop is not None:  # callers waiting for a local slot move over now
-                    with contextlib.suppress(RuntimeError):
-                        self._loop.call_soon_threadsafe(self._pool)
+            while self._attempt(start):
+                if self._closing.wait(self._wait) or self._ends_soon():
+                    return
         finally:
             self._ended.set()
-        if self._error is None:
-            threading.Event().wait()  # Ray's processes die with the thread that started them: this one stays
+
+    def _attempt(self, start: Callable[[], Pool]) -> bool:
+        """Start Ray on a thread of its own and use its pool until it is lost; True to try again (after
+        `self._wait` seconds). Ray's processes die with the thread that started them: the thread stays
+        while its pool is used, and ends (taking a failed start's leftovers with it) when it is not."""
+        outcome: list[Pool | BaseException] = []
+        done, release = threading.Event(), threading.Event()
+
+        def run() -> None:
+            try:
+                outcome.append(start())
+            except BaseException as exc:  # noqa: BLE001 (whatever Ray raised: one line, the local slots go on)
+                outcome.append(exc)
+            done.set()
+            release.wait()  # set only once Ray failed or was lost: a private instance otherwise lives with the process
+
+        # not niced (Ray's processes would inherit it): on a loaded machine a niced raylet and agents miss their
+        # start-up deadlines, however long evolve waits for them; Ray runs its workers at 15 itself
+        threading.Thread(target=run, name="evolve-ray-node", daemon=True).start()
+        if not done.wait(SLOW_START):  # Ray's own waits are long, some endless (a cluster that never answers)
+            _ray_log.warning("Ray has not started after %g s (still trying); evaluations go on in this process's %s",
+                             SLOW_START, _slots(self._local.size))
+            done.wait()
+        remote = outcome[0]
+        if isinstance(remote, BaseException):
+            release.set()
+            again = not self._closing.is_set() and _may_pass(remote)
+            if not self._closing.is_set():
+                self._fault(f"Ray did not start: {_one_line(remote)}", again)
+            self._ended.set()
+            return again and self._wait is not None
+        with self._guard:
+            closed = self._closed
+            if not closed:
+                self._remote = remote
+                self._lost.clear()
+        if closed:  # the campaign ended first: nobody will use these workers
+            remote.shutdown()
+            return False
+        _ray_log.info("Ray's %d evaluation workers are up after %.1f s; evaluations move to them", remote.size,
+                      time.monotonic() - self._began)
+        self._ended.set()
+        if self._loop is not None:  # callers waiting for a local slot move over now
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._pool)
+        while not self._lost.wait(1.0):  # in use until it is lost or the campaign ends
+            if self._closing.is_set():
+                return False
+        with contextlib.suppress(Exception):  # a lost Ray: this process disconnects from it
+            remote.shutdown()
+        release.set()
+        return not self._closing.is_set() and self._wait is not None
+
+    def _fault(self, cause: str, again: bool) -> None:
+        """Say, once, that Ray cannot be used now and that the local slots go on; plan the next try."""
+        self._wait = next(self._retries, None) if again else None
+        _ray_log.warning("%s; evaluations go on in this process's %s%s", cause, _slots(self._local.size),
+                         f"; Ray is tried again in {self._wait:g} s" if self._wait is not None else
+                         "; Ray is not tried again in this campaign" if again else "")
 
     def begin(self) -> None:
         """The campaign's first iteration is done: a gated pool may start Ray now."""
@@ -124,8 +174,6 @@ class HandoverPool(Pool):
         return False
 
     def _pool(self) -> Pool:
-        if self._error is not None:
-            raise self._error
         if self._remote is not None:
             if not self._handed_over:
                 self._handed_over = True
@@ -144,15 +192,33 @@ class HandoverPool(Pool):
         return self._remote is not None
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the background start has ended (for tests and embedding); True when it has."""
+        """Block until the background start's first try has ended (for tests and embedding); True when it has."""
         return self._ended.wait(timeout)
 
     async def _call(self, method: str, *args: str):
         self._loop = asyncio.get_running_loop()
-        try:
-            return await getattr(self._pool(), method)(*args)
-        except Retired:  # Ray's workers came up while this call waited for a local slot
-            return await getattr(self._pool(), method)(*args)
+        while True:
+            pool = self._pool()
+            try:
+                return await getattr(pool, method)(*args)
+            except Retired:  # Ray's workers came up while this call waited for a local slot
+                continue
+            except RayLost as exc:  # never committed: it runs again locally
+                if self._closed:  # the campaign is ending: no slot is left to run it
+                    raise
+                self._fall_back(pool, exc)
+
+    def _fall_back(self, lost: Pool, cause: RayLost) -> None:
+        """Ray's pool `lost` is gone: new local slots take its place (the old ones were retired), once."""
+        with self._guard:
+            if lost is not self._remote or self._closed:
+                return  # another evaluation met the loss first, or the campaign ended meanwhile
+            self._remote = None
+            self._handed_over = False
+            old = self._local
+            self._local = LocalPool(old.problem, old.sandbox, old.size, run_seed=old.run_seed)
+        self._fault(f"Ray was lost: {cause}", True)
+        self._lost.set()
 
     async def ready(self) -> None:
         """The local slot's evaluator and sandbox are built (Ray's are checked when they come up)."""
@@ -180,3 +246,22 @@ class HandoverPool(Pool):
         self._local.shutdown()
         if remote is not None:
             remote.shutdown()
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: evolve's own as its message, Ray's with its type."""
+    text = " ".join(str(exc).split())[:300]
+    return text if isinstance(exc, EvolveError) else f"{type(exc).__name__}: {text}"
+
+
+def _may_pass(exc: BaseException) -> bool:
+    """Whether a new try of Ray's start may succeed: not after a mismatch with the cluster, nor after one of
+    evolve's settings proved wrong (but workers not yet up within `ray.ready_timeout` may come up later)."""
+    text = str(exc).lower()
+    if isinstance(exc, EvolveError):
+        return "ray.ready_timeout" in text
+    return not any(word in text for word in _MISMATCH)
+
+
+def _slots(n: int) -> str:
+    return f"{n} slot{'s' * (n != 1)}"

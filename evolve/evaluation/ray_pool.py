@@ -8,19 +8,28 @@ import itertools
 import logging
 import os
 import signal
+import socket
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
+
+import psutil
 
 # Ray's C++ failure handler would turn a SIGTERM into a stack dump (and SIGABRT) in the controller, whose
 # campaign handles its signals itself; Ray reads this when it is imported
 os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+# Ray's core worker ends this process (`std::_Exit(1)`) once its cluster's head has not answered for this many
+# seconds (Ray's default: 60): a lost head must be the campaign's to handle (it goes on in local slots), never
+# the end of the controller
+os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(10**9))
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from evaluators.cascade import EvaluationResult
 from evolve.config import ProblemConfig, RayConfig, SandboxConfig
-from evolve.errors import ConfigError, EvolveError, Interrupted
+from evolve.errors import ConfigError, Interrupted, RayLost
 from evolve.evaluation.pool import (
     TASK_EVENTS_ENV,
     Pool,
@@ -32,6 +41,7 @@ from evolve.evaluation.pool import (
 from evolve.evaluation.shutdown import ray_task_ended
 from evolve.evaluation.slot import EvaluationSlot
 from evolve.observe.dashboard import RayInfo, loopback_pinned
+from evolve.observe.logs import quiet_ray
 from evolve.program import NODE_METRIC
 
 __all__ = ["EvaluationPool", "EvaluationWorker", "WorkerDied", "connect"]
@@ -40,6 +50,7 @@ _log = logging.getLogger(__name__)
 CLUSTER_TASK_EVENTS_MS = 50  # a cluster driver's task events report interval (Ray's default: 1000)
 _ATTEMPTS = 3  # an evaluation lost with its worker runs at most this often in all
 _ACTOR_NUMBERS = itertools.count(1)
+_HEAD_PROBE_SECONDS = 15.0  # how long the cluster's head may take to answer before it counts as lost
 
 
 def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInfo:
@@ -48,13 +59,16 @@ def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInf
     the terminal and campaign.log, where the dashboard is and how to sign in.
 
     Ray's start-up replaces the SIGTERM handler with one that exits at once; the caller's is put back,
-    and a SIGTERM during the start-up raises `Interrupted`.
+    and a SIGTERM during the start-up raises `Interrupted`. A start that fails leaves nothing connected,
+    so that a later call may try again.
     """
+    quiet_ray()
     if ray.is_initialized():
         info = _running()
         _log.info("%s", info.describe(), extra={"terminal": True})
         return info
     address = config.address or "local"  # "local": never attach to a cluster a `ray start` left running
+    _answers(address)
     if address != "local" and not address.startswith("ray://"):
         # a driver joined to a cluster that outlives it sends its tasks' events this often: its exit waits
         # that long for the last ones to reach the cluster (evolve.evaluation.shutdown), not Ray's default second
@@ -63,7 +77,7 @@ def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInf
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        with loopback_pinned(address) as pinned:
+        with loopback_pinned(address) as pinned, _node_start_room(config.start_timeout):
             if pinned and address != "local":  # Ray sends its token by itself to `auto` only; here it is this machine's
                 from ray._private.authentication.authentication_token_setup import (
                     maybe_enable_token_auth_if_token_available,
@@ -73,13 +87,22 @@ def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInf
             if address == "local":
                 context = ray.init(address="local", num_cpus=config.num_cpus,
                                    include_dashboard=config.include_dashboard,
-                                   dashboard_host=config.dashboard_host, logging_level=logging.ERROR,
+                                   dashboard_host=config.dashboard_host, logging_level=logging.WARNING,
                                    log_to_driver=False, _node_ip_address="127.0.0.1", job_config=job)
             else:
-                context = ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, job_config=job)
+                context = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, job_config=job)
     except SystemExit as exc:
+        _disconnect()
         if exc.code == signal.SIGTERM:
             raise Interrupted("interrupted by SIGTERM", int(signal.SIGTERM)) from None
+        raise
+    except BaseException as exc:
+        _disconnect()
+        refused = _token_refused(exc)
+        if refused:  # Ray says only "Failed to connect": the reason is deeper in its chain
+            raise ConfigError(f"the Ray cluster at ray.address={address} refused this driver ({refused}); set "
+                              "RAY_AUTH_MODE=token and the head's token (RAY_AUTH_TOKEN, or ~/.ray/auth_token), "
+                              "as every node has them") from None
         raise
     finally:
         if previous is not None:
@@ -88,6 +111,102 @@ def connect(config: RayConfig, metadata: dict[str, str] | None = None) -> RayInf
                                      dashboard_url=getattr(context, "dashboard_url", "") or "")
     _log.info("%s", info.describe(), extra={"terminal": True})
     return info
+
+
+@contextlib.contextmanager
+def _node_start_room(seconds: float) -> Iterator[None]:
+    """Give a starting node `seconds` to register with its GCS: Ray 2.60 allows a fixed 30 s
+    (`raylet_start_wait_time_s` in `ray._private.node.Node.__init__`, "The current node timed out during
+    startup"), too few on a loaded machine. Its lookup, `ray._private.services.get_node`, raises
+    RuntimeError until the node is registered; while this context is open it retries for `seconds`, as long
+    as the raylet this process started lives (it gives its agents a fixed 15 s to report their ports, and
+    exits when they do not)."""
+    services = ray._private.services
+    lookup = services.get_node
+
+    def patient(gcs_address: str, node_id: str) -> Any:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return lookup(gcs_address, node_id)
+            except RuntimeError:
+                raylets = _raylets()
+                if not raylets:  # a joined cluster's node, or a raylet that exited: Ray's own wait says which
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                if not any(_alive(raylet) for raylet in raylets):
+                    raise ConnectionError("Ray's raylet exited during its start-up (on a loaded machine: its "
+                                          "agents did not report their ports within its fixed 15 s; see raylet.err "
+                                          "in Ray's session logs)") from None
+                time.sleep(0.5)
+
+    services.get_node = patient
+    try:
+        yield
+    finally:
+        services.get_node = lookup
+
+
+def _answers(address: str, seconds: float = 10.0) -> None:
+    """Raise ConnectionError, naming `address`, when nothing answers at a `host:port` address: Ray itself would
+    wait for it without end."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at ray.address={address} ({exc.strerror or exc}); start the "
+                              "cluster's head there, or leave ray.address unset for a private instance") from None
+
+
+def _raylets() -> list[psutil.Process]:
+    """The raylets this process started (a private instance's node)."""
+    found = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if child.name() == "raylet":
+                found.append(child)
+    return found
+
+
+def _alive(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def _token_refused(exc: BaseException) -> str:
+    """The reason a cluster gave for refusing this driver's token, found along `exc`'s chain ("" when none)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = str(cause)
+        if "Authentication token" in text or type(cause).__name__ == "AuthenticationError":
+            at = text.find("Authentication token")
+            return text[at:].split(".")[0] if at >= 0 else " ".join(text.split())[:200]
+        cause = cause.__cause__ or cause.__context__
+    return ""
+
+
+def _disconnect() -> None:
+    """Leave whatever a failed start or a lost cluster left connected (a private instance's processes stop)."""
+    with contextlib.suppress(Exception):
+        ray.shutdown()
+
+
+def _head_answers(seconds: float = _HEAD_PROBE_SECONDS) -> bool:
+    """Whether the cluster's head (its GCS) answers within `seconds`; True where this cannot be asked."""
+    client = getattr(getattr(ray._private.worker, "global_worker", None), "gcs_client", None)
+    if client is None:  # a ray:// client connection: its server reports a lost cluster itself
+        return True
+    try:
+        client.get_all_node_info(timeout=seconds)
+    except Exception:  # noqa: BLE001 (a timeout, a refused connection, a closed channel: all say it is gone)
+        return False
+    return True
 
 
 def _running() -> RayInfo:
@@ -137,7 +256,9 @@ class EvaluationPool(Pool):
     """Hands programs to idle actors; sized from the cluster's CPUs unless told.
 
     A worker that dies (its node went down, a crashed Ray worker process, an out-of-memory kill) is
-    replaced, and the program it held is evaluated again on another worker (see `evaluate`).
+    replaced, and the program it held is evaluated again on another worker (see `evaluate`). A head that
+    stops answering, no worker left, or another fault of Ray's own raises `RayLost` from every call, those
+    waiting for a worker included; `shutdown` then disconnects this process from Ray.
     """
 
     def __init__(self, problem: ProblemConfig, sandbox: SandboxConfig, num_workers: int | None = None,
@@ -154,6 +275,10 @@ class EvaluationPool(Pool):
         self._actors = [self._spawn() for _ in range(num_workers)]
         self._idle: asyncio.Queue | None = None
         self._admitting: set[asyncio.Task] = set()  # replacements of dead actors, until they are up
+        self._lost: str | None = None  # why Ray can no longer be used, once it cannot
+        self._head_lost = False  # ...because its head stopped answering
+        self._head = ray.get_runtime_context().gcs_address  # where it is, for the line that says it was lost
+        self._gone = asyncio.Event()  # set with `_lost`: calls still waiting for a result give up
 
     @property
     def size(self) -> int:
@@ -212,21 +337,32 @@ class EvaluationPool(Pool):
         """Run `method(code)` on the next idle actor; a dead actor is replaced and WorkerDied raised."""
         queue = self._queue()
         actor = await queue.get()
-        if actor is None:  # the last worker died and none could take its place: wake the next caller too
+        if actor is None:  # Ray is lost, or the last worker died and none could replace it: wake the next caller too
             queue.put_nowait(None)
-            raise EvolveError(f"every evaluation worker is gone and none could be placed again (the cluster has "
-                              f"{ray.cluster_resources().get('CPU', 0):g} CPUs now); add nodes, then "
-                              "`evolve resume RUN_DIR`")
+            raise RayLost(self._lost or "every evaluation worker is gone and none could be placed again")
         try:
-            result = await getattr(actor, method).options(name=f"{method}:{self.campaign}").remote(code)
+            call = getattr(actor, method).options(name=f"{method}:{self.campaign}")
+            result = await self._unless_lost(call.remote(code))
         except RayActorError as exc:
             reason = " ".join(str(exc).split())[:300]
+            self._actors = [a for a in self._actors if a is not actor]
+            if self._lost is None and not await asyncio.to_thread(_head_answers):  # nothing could be placed again
+                _log.info("an evaluation worker was lost: %s", reason, extra={"file_only": True})
+                self._give_up(f"Ray's head stopped answering ({self._head}) when an evaluation worker was lost",
+                              head=True)
+            if self._lost is not None:
+                raise RayLost(self._lost) from None
             _log.warning("an evaluation worker died (%s); starting a new one", reason)
             with contextlib.suppress(Exception):  # "unavailable" may be a live actor cut off: free its CPU
                 ray.kill(actor)
-            self._actors = [a for a in self._actors if a is not actor]
             self._replace()
             raise WorkerDied(reason) from None
+        except RayTaskError:
+            queue.put_nowait(actor)
+            raise
+        except RayError as exc:  # Ray's own fault (a timeout, a lost object, its system): not the candidate's
+            self._give_up(f"Ray failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            raise RayLost(self._lost) from None
         except BaseException:
             queue.put_nowait(actor)
             raise
@@ -234,6 +370,30 @@ class EvaluationPool(Pool):
             ray_task_ended()
         queue.put_nowait(actor)
         return result
+
+    def _give_up(self, reason: str, head: bool = False) -> None:
+        """Ray can no longer be used (`head`: its head stopped answering): every call from now on, and every one
+        waiting for a worker or a result, raises `RayLost`."""
+        if self._lost is None:
+            self._lost = reason
+            self._head_lost = head
+            self._gone.set()
+            for task in list(self._admitting):  # no replacement is wanted any more
+                task.cancel()
+            self._queue().put_nowait(None)
+
+    async def _unless_lost(self, ref: Any) -> Any:
+        """Await `ref`'s result; `RayLost` once Ray is given up meanwhile (a lost head may never answer)."""
+        result, gone = asyncio.ensure_future(ref), asyncio.ensure_future(self._gone.wait())
+        try:
+            await asyncio.wait((result, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not result.done():
+                result.cancel()
+        if result.cancelled():
+            raise RayLost(self._lost or "Ray was lost")
+        return result.result()
 
     def _replace(self) -> None:
         """Start an actor in a dead one's place; it joins the idle ones once it is up."""
@@ -261,7 +421,7 @@ class EvaluationPool(Pool):
         self._actors = [a for a in self._actors if a is not actor]
         _log.warning("a replacement evaluation worker was given up: %s; going on with %d", reason, len(self._actors))
         if not self._actors:
-            self._queue().put_nowait(None)
+            self._give_up(f"every evaluation worker is gone and none could be placed again ({reason})")
 
     async def evaluate(self, code: str) -> EvaluationResult:
         """Evaluate `code` on the next idle worker; an evaluator's traceback goes to the log file only.
@@ -298,9 +458,13 @@ class EvaluationPool(Pool):
         return EvaluationResult.from_dict(data) if data is not None else None
 
     def shutdown(self) -> None:
-        """Kill every actor."""
+        """Kill every actor; once Ray's head stopped answering, disconnect this process from Ray instead."""
         for task in list(self._admitting):
             task.cancel()
-        for actor in self._actors:
-            ray.kill(actor)
-        self._actors = []
+        actors, self._actors = self._actors, []
+        if self._head_lost:
+            _disconnect()
+            return
+        for actor in actors:
+            with contextlib.suppress(Exception) if self._lost is not None else contextlib.nullcontext():
+                ray.kill(actor)

@@ -1,14 +1,23 @@
-"""Where a campaign's log goes: campaign.log in its run dir (INFO and up), the terminal (warnings)."""
+"""Where a campaign's log goes: campaign.log in its run dir (INFO and up), the terminal (warnings).
+
+Ray's own output goes to campaign.log only: its Python loggers and the errors its cluster publishes to the
+driver (`quiet_ray`), and, for the CLI, what native code writes to file descriptor 2 (Ray's C++ core worker,
+gRPC: `capture_native_stderr`).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sandboxes import candidate_text
 
-__all__ = ["setup_logging"]
+__all__ = ["capture_native_stderr", "quiet_ray", "setup_logging"]
+
+_terminal: list[int] = []  # the terminal's stderr (a copy of fd 2), once native writes to fd 2 go to campaign.log
 
 
 class _Terminal(logging.StreamHandler):
@@ -53,3 +62,53 @@ def setup_logging(run_dir: Path) -> None:
     console_handler.setFormatter(_TerminalFormat())
     logger.addHandler(console_handler)
     logger.propagate = False
+
+
+class _IntoCampaignLog(logging.Handler):
+    """Hands a record of Ray's loggers to evolve's handlers, for campaign.log only (nowhere without them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.file_only = True
+        evolve = logging.getLogger("evolve")
+        if evolve.handlers:
+            evolve.handle(record)
+
+
+def _published(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+    """Log what Ray's cluster published to this driver (a dead raylet's last log lines, say) instead of
+    printing it."""
+    lines = [str(line).rstrip() for line in data.get("lines", ())]
+    if any(lines):
+        logging.getLogger("ray.published").warning("%s", "\n".join(lines))
+
+
+def quiet_ray() -> None:
+    """Send Ray's Python-side output in this process to campaign.log instead of the terminal: its `ray`
+    loggers, and the errors its cluster publishes to the driver (which Ray prints from a thread of its own
+    whatever `log_to_driver` says). Call it once Ray is imported; calling it again does nothing more."""
+    ray_logger = logging.getLogger("ray")
+    for handler in list(ray_logger.handlers):
+        if not isinstance(handler, _IntoCampaignLog):
+            ray_logger.removeHandler(handler)
+    if not ray_logger.handlers:
+        ray_logger.addHandler(_IntoCampaignLog())
+    ray_logger.propagate = False
+    worker = sys.modules.get("ray._private.worker")
+    if worker is not None and hasattr(worker, "print_to_stdstream"):
+        worker.print_to_stdstream = _published  # read at each call by its error listener thread
+
+
+def capture_native_stderr(run_dir: Path) -> None:
+    """Point file descriptor 2 at the run's campaign.log, where native code (Ray's C++ core worker, gRPC)
+    writes its warnings; `sys.stderr` keeps the terminal (evolve's lines, the progress display, tracebacks).
+    For a process that runs campaigns only (the CLI): child processes that inherit fd 2 write there too."""
+    sys.stderr.flush()
+    if not _terminal:
+        _terminal.append(os.dup(2))
+        sys.stderr = open(_terminal[0], "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",  # noqa: SIM115
+                          errors="backslashreplace", closefd=False)  # (the process's stderr from now on)
+    log = os.open(run_dir / "campaign.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.dup2(log, 2)
+    finally:
+        os.close(log)

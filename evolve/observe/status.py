@@ -33,16 +33,19 @@ JSON schema (`schema` 1; keys are only ever added, and `schema` goes up if one c
     models              [{name, calls, failed, prompt_tokens, completion_tokens, cost, improvements,
                         new_bests, failing, last_error, proposals, applied, edit_failed, edit_failures,
                         transport_failed, prompt_too_large, evaluated, valid}]
+    ray                 {where: local | ray, since, line} from campaign.log's last line of Ray's state (a
+                        fault that left the evaluations in local slots, or Ray's workers up), or null
 """
 
 from __future__ import annotations
 
+import mmap
 import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from evaluators.direction import natural
 from evolve.observe import aggregates
@@ -50,11 +53,12 @@ from evolve.program import ProgramStatus, score_spread
 from evolve.storage.lock import Holder, file_holder, holder_live, pid_alive
 from evolve.storage.rundir import campaign_name, load_config, open_database
 
-__all__ = ["SCHEMA", "STATES", "CampaignStatus", "State", "campaign_state", "read_status"]
+__all__ = ["SCHEMA", "STATES", "CampaignStatus", "RayState", "State", "campaign_state", "ray_state", "read_status"]
 
 SCHEMA = 1
 STATES = ("running", "finished", "interrupted", "failed", "unknown")
 TOP_FAILURES = 5
+_RAY_MARK = b" evolve.ray: "  # campaign.log's lines of logger `evolve.ray` (evolve.evaluation.handover.RAY_LOG)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,31 @@ def campaign_state(holder: Holder | None, row: aggregates.LockRow | None, stop: 
     return State("unknown", "no end recorded (a database written before evolve recorded how campaigns end)")
 
 
+class RayState(NamedTuple):
+    """Where the evaluations went at the last change of Ray's state: `local` (a fault; `line` names it) or `ray`."""
+
+    where: str
+    since: str  # as campaign.log writes it: local time
+    line: str
+
+
+def ray_state(log: Path) -> RayState | None:
+    """The last line of logger `evolve.ray` in campaign.log (found from the end, without reading the file)."""
+    try:
+        with open(log, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as text:
+            at = text.rfind(_RAY_MARK)
+            if at < 0:
+                return None
+            start = text.rfind(b"\n", 0, at) + 1
+            end = text.find(b"\n", at)
+            head, line = text[start:at].decode(errors="replace"), text[at + len(_RAY_MARK):end if end >= 0 else None]
+    except (OSError, ValueError):  # no log, or an empty one
+        return None
+    stamp, _, level = head.rpartition(" ")
+    return RayState("ray" if level == "INFO" else "local", stamp.split(",")[0],
+                    " ".join(line.decode(errors="replace").split())[:400])
+
+
 @dataclass
 class CampaignStatus:
     """Everything `evolve status` shows of one run (scores natural); `to_json` is the `--json` form."""
@@ -127,6 +156,7 @@ class CampaignStatus:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     read_at: float = field(default_factory=time.time)
     best_spread: dict[str, float | None] | None = None  # a noisy problem's repeated scorings of the best
+    ray: RayState | None = None  # campaign.log's last line about Ray's state
 
     @property
     def evaluated(self) -> int:
@@ -170,6 +200,7 @@ class CampaignStatus:
             "evaluator_errors": {"count": self.evaluator_errors, "last": self.last_evaluator_error},
             "unapplied": {"in_a_row": in_a_row, "reasons": reasons, "last": last},
             "models": [{"name": name, **figures} for name, figures in sorted(self.models.items())],
+            "ray": None if self.ray is None else self.ray._asdict(),
         }
 
 
@@ -216,7 +247,8 @@ def read_status(run_dir: str | Path) -> CampaignStatus:
         evaluator_errors=figures.counts.get(ProgramStatus.EVALUATOR_ERROR.value, 0), last_evaluator_error=last_error,
         unapplied=(unapplied[0], dict(unapplied[1].most_common()), unapplied[2]),
         unapplied_limit=config.llm.max_unapplied_in_a_row, unapplied_stops=config.llm.on_unapplied == "stop",
-        models=models, best_spread=score_spread(best_program.metrics) if best_program is not None else None)
+        models=models, best_spread=score_spread(best_program.metrics) if best_program is not None else None,
+        ray=ray_state(Path(run_dir) / "campaign.log"))
 
 
 def _iso(moment: float | datetime | None) -> str | None:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlalchemy import create_engine, text
 
 from evolve.cli.commands import active_seconds
@@ -240,7 +241,7 @@ def test_the_json_is_the_documented_schema_and_the_state_is_recorded(run_dir):
     assert list(data) == ["schema", "run_dir", "campaign", "problem", "direction", "state", "reason", "stopped_at",
                           "controller", "iterations", "programs", "valid_share", "initial_score", "best",
                           "last_improvement", "island_best", "evaluations_per_second", "active_seconds",
-                          "failure_reasons", "evaluator_errors", "unapplied", "models"]
+                          "failure_reasons", "evaluator_errors", "unapplied", "models", "ray"]
     assert data["schema"] == 1 and data["state"] in STATES
     assert (data["state"], data["reason"]) == ("finished", "budget.iterations=12 reached")  # the latest stop
     assert data["controller"]["pid"] == os.getpid() and data["controller"]["alive"] is False
@@ -252,6 +253,26 @@ def test_the_json_is_the_documented_schema_and_the_state_is_recorded(run_dir):
     assert data["unapplied"]["in_a_row"] == 2 and data["evaluator_errors"]["count"] == 1
     assert [m["name"] for m in data["models"]] == ["initial", "m1", "m2"]
     assert set(data["models"][1]) >= {"calls", "cost", "proposals", "applied", "edit_failures", "valid"}
+    assert data["ray"] is None  # no campaign.log: nothing said of Ray
+
+
+def test_status_shows_the_last_line_of_rays_state_from_campaign_log(run_dir):
+    from evolve.cli.status_view import render
+
+    log = run_dir / "campaign.log"
+    log.write_text("2026-01-02 10:00:00,001 INFO evolve.ray: Ray's 2 evaluation workers are up after 9.0 s; ...\n"
+                   "2026-01-02 10:05:00,002 INFO evolve.engine.campaign: iteration 50: best 1\n")
+    assert read_status(run_dir).to_json()["ray"] == {
+        "where": "ray", "since": "2026-01-02 10:00:00", "line": "Ray's 2 evaluation workers are up after 9.0 s; ..."}
+    fault = ("Ray was lost: Ray's head stopped answering (127.0.0.1:6379) when an evaluation worker was lost; "
+             "evaluations go on in this process's 2 slots; Ray is tried again in 60 s")
+    with log.open("a") as f:
+        f.write(f"2026-01-02 10:06:00,003 WARNING evolve.ray: {fault}\n2026-01-02 10:06:01,000 INFO evolve.x: y\n")
+    status = read_status(run_dir)
+    assert status.to_json()["ray"] == {"where": "local", "since": "2026-01-02 10:06:00", "line": fault}
+    console = Console(width=400, record=True)
+    console.print(render(status))
+    assert f"evaluations in local slots since 2026-01-02 10:06:00: {fault}" in console.export_text()
 
 
 def test_a_minimised_problem_shows_natural_values(tmp_path, circle_problem, database_url):
