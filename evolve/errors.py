@@ -79,7 +79,7 @@ class DiskFull(DatabaseUnavailable):
     program is kept: free some space, then `evolve resume RUN_DIR`."""
 
 
-class DatabaseCorrupt(RunDirError):
+class DatabaseCorrupt(EvolveError):
     """A SQLite database file is damaged (truncated, overwritten). `evolve repair RUN_DIR` copies every
     readable row into a new file and keeps the damaged one beside it."""
 

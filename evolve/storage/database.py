@@ -372,7 +372,7 @@ class ProgramDatabase:
         cancelled meanwhile still gets its program committed and indexed before the cancellation goes on."""
         row = self._program_row(**fields)
         try:
-            await self._on_writer(self._insert_program, row)
+            await self._on_writer(self._insert_program, row, False)
         except asyncio.CancelledError:
             if "id" in row:  # committed: indexed as `add` would have
                 self._indexed(row)
@@ -400,7 +400,7 @@ class ProgramDatabase:
             created_at=datetime.now(UTC),
         )
 
-    def _insert_program(self, row: dict[str, Any]) -> None:
+    def _insert_program(self, row: dict[str, Any], after_giving_up: bool = True) -> None:
         P = _PROGRAMS.c  # its creation time (to the microsecond) and code make a row's key
 
         def insert(again: bool) -> int:
@@ -413,7 +413,7 @@ class ProgramDatabase:
                         return found
                 return _insert(conn, _PROGRAMS, row)
 
-        row["id"] = self._outages.run(insert)  # set once committed (`aadd` reads it)
+        row["id"] = self._outages.run(insert, after_giving_up=after_giving_up)  # set once committed (`aadd` reads it)
 
     def _indexed(self, row: dict[str, Any]) -> Program:
         program = _snapshot(SimpleNamespace(validation=None, **row))
@@ -434,7 +434,7 @@ class ProgramDatabase:
     async def arecord_call(self, **fields: Any) -> None:
         """`record_call` on the database's writer thread, off the event loop (committed in order with
         `aadd`'s programs)."""
-        await self._on_writer(self._insert_call, self._call_row(**fields))
+        await self._on_writer(self._insert_call, self._call_row(**fields), False)
 
     def _call_row(self, *, iteration: int, parent_hash: str, messages: list[dict[str, str]],
                   inspiration_hashes: list[str] | None = None, model: str = "", response: str | None = None,
@@ -447,7 +447,7 @@ class ProgramDatabase:
                     completion_tokens=completion_tokens,
                     cost=cost, seconds=seconds, created_at=datetime.now(UTC), prompt=messages)
 
-    def _insert_call(self, call: dict[str, Any]) -> None:
+    def _insert_call(self, call: dict[str, Any], after_giving_up: bool = True) -> None:
         # the messages are kept apart, compressed: here, on the writer thread for `arecord_call`, not on the loop
         packed = zlib.compress(json.dumps(call.pop("prompt")).encode(), 6)
         C = _CALLS.c
@@ -461,7 +461,7 @@ class ProgramDatabase:
                 call_id = _insert(conn, _CALLS, call)
                 conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
 
-        self._outages.run(insert)
+        self._outages.run(insert, after_giving_up=after_giving_up)
 
     async def _on_writer(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run `function(*args)` on the writer thread; wait for it to end even when cancelled meanwhile
@@ -562,8 +562,9 @@ class ProgramDatabase:
 
     def retrying(self, function: Callable[[], T]) -> T:
         """Return `function()` retried through passing faults as the store's own writes are (it must be safe
-        to run again after a try whose commit is unknown: a read, or a write that replaces its row)."""
-        return self._outages.run(lambda _again: function())
+        to run again after a try whose commit is unknown: a read, or a write that replaces its row); once the
+        database was given up, not tried at all until something else succeeds."""
+        return self._outages.run(lambda _again: function(), after_giving_up=False)
 
     def stop_waiting(self) -> None:
         """Stop waiting for a database that does not answer: writes under way and to come fail at their next

@@ -118,9 +118,10 @@ def translate(exc: BaseException, where: str = "") -> EvolveError | None:
     if isinstance(exc, EvolveError):
         return exc
     where = where or getattr(exc, "evolve_database", "")  # named by `watch`
-    if is_disk_full(exc):
-        return DiskFull(f"no space left on the device ({describe(exc)}); free some space") if not where \
-            else _full(where, exc)
+    if is_disk_full(exc):  # the database's device, or another file's (best.py, the report)
+        if where and isinstance(exc, DBAPIError):
+            return _full(where, exc)
+        return DiskFull(f"no space left on the device ({describe(exc)}); free some space")
     if is_corrupt(exc):
         return _corrupt(where or "the database", exc)
     if isinstance(exc, DBAPIError):
@@ -153,8 +154,8 @@ class Outages:
 
     An outage starts at the first failed try and ends at the next that succeeds: it is said once as a
     warning when it starts and once when it ends, and lasts at most `seconds` (then `DatabaseUnavailable`).
-    After that (or `stop_waiting`), each operation is tried once until one succeeds again (the stop is recorded
-    if it can be, without waiting again).
+    After that (or `stop_waiting`), each operation is tried once, and the programs queued on a writer not at
+    all, until one succeeds again: the stop is recorded if it can be, and the tear-down does not wait again.
     """
 
     def __init__(self, url: str, seconds: float) -> None:
@@ -165,19 +166,23 @@ class Outages:
         self._since = 0.0  # monotonic start of the outage under way
         self._lock = threading.Lock()
         self._hurry = threading.Event()  # `stop_waiting`: wakes the tries that wait
+        self._verdict = ""  # the line of the last give-up, said again by what fails without a try after it
 
-    def run(self, attempt: Callable[[bool], T]) -> T:
+    def run(self, attempt: Callable[[bool], T], *, after_giving_up: bool = True) -> T:
         """Return `attempt(again)`, retried with backoff while it fails with a passing fault; `again` is True
         after a failed try, whose commit may have happened all the same (a connection lost during COMMIT):
-        an attempt that writes checks for its row first then."""
-        delay, again = _FIRST_DELAY, False
+        an attempt that writes checks for its row first then. Once given up, an operation is tried once, or
+        not at all (`after_giving_up=False`: the programs queued on a writer, each try of which could wait)."""
+        if not after_giving_up and self.given_up and self.cause is not None:
+            raise DatabaseUnavailable(self._verdict or f"the database {self.where} is unreachable ({self.cause})")
+        delay, again, started = _FIRST_DELAY, False, time.monotonic()
         while True:
             try:
                 result = attempt(again)
             except Exception as exc:
                 if not is_passing(exc):
                     raise
-                left = self._failed(exc)
+                left = self._failed(exc, started)
                 if left <= 0:
                     raise self._give_up(exc) from exc
                 self._hurry.wait(min(delay, left))
@@ -187,12 +192,13 @@ class Outages:
                 self._answered()
             return result
 
-    def _failed(self, exc: BaseException) -> float:
-        """Note a failed try; return the seconds left to the outage (0 once given up)."""
+    def _failed(self, exc: BaseException, started: float) -> float:
+        """Note a failed try of an operation `started` then (a try may wait itself: SQLite's busy timeout); return
+        the seconds left to the outage (0 once given up)."""
         now = time.monotonic()
         with self._lock:
             if self.cause is None:
-                self.cause, self._since = describe(exc), now
+                self.cause, self._since = describe(exc), started
                 if self.seconds > 0 and not self.given_up:
                     _log.warning("the database %s is unreachable (%s); retrying for up to %g s "
                                  "(database.retry_seconds)", self.where, self.cause, self.seconds)
@@ -210,14 +216,16 @@ class Outages:
             self.given_up = True
         if self._hurry.is_set():
             return DatabaseUnavailable(f"the database {self.where} is unreachable ({describe(exc)})")
-        return DatabaseUnavailable(f"the database {self.where} did not answer for {waited:.0f} s "
-                                   f"(database.retry_seconds={self.seconds:g}): {describe(exc)}")
+        if not self._verdict:
+            self._verdict = (f"the database {self.where} did not answer for {waited:.0f} s "
+                             f"(database.retry_seconds={self.seconds:g}): {describe(exc)}")
+        return DatabaseUnavailable(self._verdict)
 
     def _answered(self) -> None:
         with self._lock:
             if self.cause is None:
                 return
             waited = time.monotonic() - self._since
-            self.cause = None
+            self.cause, self._verdict = None, ""
             self.given_up = self._hurry.is_set()
         _log.info("the database %s answers again after %.1f s", self.where, waited, extra={"terminal": True})

@@ -141,7 +141,7 @@ class RunLock:
 
         from evolve.storage._orm import RunLockRow, make_engine
 
-        engine = make_engine(url)
+        engine = make_engine(url, busy_seconds=5.0)  # a heartbeat that waits longer is late anyway
         holder: Holder | None = None
         try:
             for _ in range(5):

@@ -9,9 +9,11 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -226,6 +228,76 @@ def test_ctrl_c_during_an_outage_ends_the_wait_and_resume_goes_on(cluster, evolv
     resumed = evolve(evolve_bin, cli_env, "resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
     final = _pg_rows(url)
+    assert final[: len(kept)] == kept
+    _once_each(final, 30)
+
+
+# -- a SQLite file another process keeps locked -------------------------------------------------------
+def _committed(db: Path) -> int:
+    """Programs committed in a SQLite file (0 before its schema exists)."""
+    try:
+        return len(rows(db)) if db.exists() else 0
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _hold(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, isolation_level=None, timeout=60)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_a_campaign_waits_for_a_locked_sqlite_file_and_commits_each_program_once(evolve_bin, cli_env, tmp_path):
+    run_dir = tmp_path / "run"
+    db = run_dir / "programs.db"
+    proc = subprocess.Popen([evolve_bin, "run", *LOCAL, "budget.iterations=30", "database.retry_seconds=30",
+                             f"hydra.run.dir={run_dir}"], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_for(lambda: _committed(db) >= 6, proc)
+        before = rows(db)
+        holder = _hold(db)
+        _wait_for(lambda: "is unreachable (database is locked)" in (run_dir / "campaign.log").read_text(), proc)
+        holder.execute("COMMIT")
+        holder.close()
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    _no_traceback(err)
+    assert "answers again after" in err
+    final = rows(db)
+    assert final[: len(before)] == before
+    _once_each(final, 30)
+
+
+def test_a_sqlite_file_locked_past_retry_seconds_stops_in_one_line_and_resumes(evolve_bin, cli_env, tmp_path):
+    run_dir = tmp_path / "run"
+    db = run_dir / "programs.db"
+    proc = subprocess.Popen([evolve_bin, "run", *LOCAL, "budget.iterations=30", "database.retry_seconds=3",
+                             f"hydra.run.dir={run_dir}"], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_for(lambda: _committed(db) >= 6, proc)
+        holder = _hold(db)
+        try:
+            _, err = proc.communicate(timeout=600)
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    _no_traceback(err)
+    last = err.strip().splitlines()[-1]
+    assert f"the database {db} did not answer for" in last and "database is locked" in last
+    assert f"evolve resume {run_dir}" in last
+    kept = rows(db)
+    resumed = evolve(evolve_bin, cli_env, "resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    final = rows(db)
     assert final[: len(kept)] == kept
     _once_each(final, 30)
 
