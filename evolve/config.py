@@ -274,6 +274,10 @@ class DatabaseConfig:
             and a MAP-Elites grid each), `tournament` (one pool, the best of `tournament_size` random
             programs), or an entry point's name in the `evolve.populations` group.
         tournament_size: programs drawn for each tournament (`population: tournament`).
+        retry_seconds: how long a campaign waits for a database that stopped answering (a server restarting,
+            a dropped connection, a SQLite file another process keeps locked), retrying with backoff; the
+            program waiting is committed once it answers. Longer, the campaign stops with one line and
+            `evolve resume` continues it. SQLite waits for a lock up to a third of it (at most 30 s) per try.
     """
 
     url: str | None = None
@@ -288,6 +292,7 @@ class DatabaseConfig:
     failed_edits_in_prompt: int = 3
     population: str = "islands"
     tournament_size: int = 4
+    retry_seconds: float = 90.0
 
 
 @dataclass

@@ -5,6 +5,9 @@ from __future__ import annotations
 __all__ = [
     "CampaignNotFound",
     "ConfigError",
+    "DatabaseCorrupt",
+    "DatabaseUnavailable",
+    "DiskFull",
     "EditError",
     "EvaluatorFailed",
     "EvolveError",
@@ -64,6 +67,22 @@ class CampaignNotFound(RunDirError):
 
 class ReadOnlyDatabase(EvolveError):
     """A write was asked of a database opened read-only (`evolve status`, `best`, `report`, replay)."""
+
+
+class DatabaseUnavailable(EvolveError):
+    """The database did not answer for `database.retry_seconds` (a server down, a connection that keeps
+    dropping, a SQLite file another process keeps locked). Every committed program is kept: once the
+    database answers again, `evolve resume RUN_DIR`."""
+
+
+class DiskFull(DatabaseUnavailable):
+    """No space left on a device the campaign writes to (the database's, or the run dir's). Every committed
+    program is kept: free some space, then `evolve resume RUN_DIR`."""
+
+
+class DatabaseCorrupt(EvolveError):
+    """A SQLite database file is damaged (truncated, overwritten). `evolve repair RUN_DIR` copies every
+    readable row into a new file and keeps the damaged one beside it."""
 
 
 class RunLocked(EvolveError):

@@ -7,6 +7,7 @@
     evolve report RUN_DIR              write report.html
     evolve ui [RUN_DIR | runs/]        a local web view of campaigns (read-only; refreshes while one runs)
     evolve upgrade RUN_DIR             bring a database written by an older evolve up to date
+    evolve repair RUN_DIR              salvage every readable row of a damaged programs.db into a new file
     evolve check [OVERRIDE ...]        the sandbox's layers, the initial program and the references
     evolve check [OVERRIDE ...] --test PROGRAM   score a program on the test data, once (a run dir's
                                        program: recorded in test_result.json; --again re-scores)
@@ -108,7 +109,11 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int 
 
 def _failure_line(exc: BaseException, run_dir: Path) -> str:
     """The one line of a campaign that failed: its cause, the run dir and, where it can help, the resume."""
+    from evolve.errors import DatabaseCorrupt
+
     text = str(exc)
+    if isinstance(exc, DatabaseCorrupt):  # a resume would meet the same damage: the line names the repair
+        return text
     if isinstance(exc, RunLocked):  # another controller has the campaign: a resume would be refused
         return text if str(run_dir) in text else f"{text} (run dir {run_dir})"
     if f"evolve resume {run_dir}" in text:
@@ -430,6 +435,37 @@ def _upgrade(args: argparse.Namespace) -> None:
                                       else f"already up to date (schema revision {head()})"))
 
 
+def _repair(args: argparse.Namespace) -> None:
+    """Salvage every readable row of a damaged programs.db into a new one, keeping the damaged file beside it."""
+    from evolve.storage.repair import TABLES, is_damaged, repair
+    from evolve.storage.rundir import DATABASE, load_config
+
+    run_dir = Path(args.run_dir)
+    config = load_config(run_dir, find_problem=False)
+    if config.database.url is not None and not config.database.url.startswith("sqlite"):
+        raise EvolveError(f"{run_dir}: `evolve repair` mends SQLite files; this campaign's database is "
+                          f"{config.database.url.split('@')[-1]}: use the server's own tools")
+    path = Path(config.database.url.split(":///", 1)[1]) if config.database.url else run_dir / DATABASE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} has no {path.name}: nothing to repair")
+    lock = RunLock(run_dir).acquire()  # never under a running campaign
+    try:
+        problem = is_damaged(path)
+        if problem is None and not args.force:
+            _out.print(f"{path} is not damaged (SQLite's quick_check: ok); nothing done (--force copies it anyway)",
+                       markup=False, highlight=False)
+            return
+        salvage = repair(path)
+    finally:
+        lock.release()
+    saved = ", ".join(f"{salvage.saved.get(t, 0)} {t}" for t in TABLES)
+    lost = sum(salvage.skipped.values())
+    _out.print(f"repaired {path} ({problem or 'forced'}): saved {saved} ({salvage.method}"
+               f"{f'; {lost} rows refused: their campaign, call or program was lost' if lost else ''}); the damaged "
+               f"file is kept as {salvage.damaged}; continue with `evolve resume {run_dir}`", markup=False,
+               highlight=False)
+
+
 def _doctor(args: argparse.Namespace) -> None:
     """The sandbox's layer report, what a session costs, and with --attacks the attack suite's outcomes."""
     from evaluators import evaluate_program
@@ -517,6 +553,14 @@ def main(argv: list[str] | None = None) -> None:
         _end(1)
     except SystemExit as exc:
         _end(exc.code)
+    except Exception as exc:  # a database that fails outside the store's care (an unreachable server): one line
+        from evolve.storage.faults import translate
+
+        error = translate(exc)
+        if error is None:
+            raise
+        _console.print(f"evolve: {error}", markup=False, highlight=False)
+        _end(1)
     _end(0)
 
 
@@ -603,7 +647,8 @@ def _main(argv: list[str]) -> None:
                                      epilog="Start a campaign with `evolve run [OVERRIDE ...]` "
                                             "(see `evolve run --help`).")
     verbs = parser.add_subparsers(dest="verb", required=True,
-                                  metavar="{run,check,resume,status,best,report,ui,upgrade,doctor,sandbox,problems,new-problem}")
+                                  metavar="{run,check,resume,status,best,report,ui,upgrade,repair,doctor,sandbox,problems,"
+                                          "new-problem}")
     verbs.add_parser("run", help="start a campaign (Hydra overrides; see `evolve run --help`)")
     verbs.add_parser("check", help="sandbox layers, the initial program and the problem's references "
                                    "(Hydra overrides; --test PROGRAM scores a program on the test data)")
@@ -614,6 +659,10 @@ def _main(argv: list[str]) -> None:
     p = verbs.add_parser("upgrade", help="bring a run's database written by an older evolve up to date")
     p.add_argument("run_dir")
     p.set_defaults(func=_upgrade)
+    p = verbs.add_parser("repair", help="salvage every readable row of a damaged programs.db into a new file")
+    p.add_argument("run_dir")
+    p.add_argument("--force", action="store_true", help="copy the rows into a new file even when none is damaged")
+    p.set_defaults(func=_repair)
     p = verbs.add_parser("status", help="running, finished, interrupted or failed; counts, scores and rates")
     p.add_argument("run_dir")
     p.add_argument("--watch", nargs="?", type=_seconds, const=2.0, metavar="SECONDS",

@@ -30,9 +30,10 @@ from evolve.engine.iteration import IterationRunner
 from evolve.engine.observer import CampaignObserver
 from evolve.engine.parts import Parts, assemble
 from evolve.engine.schedule import Schedule
-from evolve.errors import EvaluatorFailed, EvolveError, Interrupted, RunLocked
+from evolve.errors import DatabaseCorrupt, DatabaseUnavailable, EvaluatorFailed, EvolveError, Interrupted, RunLocked
 from evolve.evaluation.pool import Pool
 from evolve.observe import aggregates
+from evolve.observe.logs import terminal_quiet
 from evolve.observe.metrics import CampaignMetrics, MeteredPool
 from evolve.observe.outcomes import UnappliedWatch
 from evolve.observe.progress import ProgressDisplay, Stats
@@ -40,9 +41,10 @@ from evolve.problems import read_initial_program
 from evolve.program import Program, ProgramStatus
 from evolve.proposals.llm import Proposer
 from evolve.proposals.scratchpad import Scratchpad
+from evolve.storage import faults
 from evolve.storage.database import ProgramDatabase
 from evolve.storage.lock import RunLock
-from evolve.storage.rundir import CONFIG, campaign_name, write_config
+from evolve.storage.rundir import CONFIG, campaign_name, database_url, write_config
 
 __all__ = ["Campaign", "CampaignResult"]
 
@@ -143,6 +145,7 @@ class Campaign:
         self._console = console
         self._lock = lock
         self._observers = list(observers)
+        self._faulted = False  # the database or the disk failed: the tear-down's own failures are expected
 
     def run(self) -> CampaignResult:
         """Synchronous `arun`."""
@@ -179,6 +182,9 @@ class Campaign:
         except asyncio.CancelledError:
             if signals.received is None:
                 raise
+            if run is not None:
+                run.db.stop_waiting()  # a database that does not answer now is not waited for after a signal
+                self._faulted = run.db.unavailable is not None  # and what fails for it then is expected
             done = run.db.iterations if run is not None else 0
             _log.info("interrupted by %s at %d iterations: what was in flight is cancelled, every committed "
                       "program is kept", signals.received.name, done)
@@ -189,8 +195,15 @@ class Campaign:
             self._record_stop(run, "interrupted", f"{exc} during the set-up")
             raise
         except Exception as exc:
-            one_line = str(exc) if isinstance(exc, EvolveError) else f"{type(exc).__name__}: {exc}"
+            error = faults.translate(exc, faults.label(database_url(self.config, self.run_dir)))
+            if error is not None and error is not exc:  # a database fault or a full disk: one line, the trace logged
+                _log.info("the campaign's database or disk failed", exc_info=exc, extra={"file_only": True})
+            if isinstance(error, (DatabaseUnavailable, DatabaseCorrupt)):
+                self._faulted = True  # what fails after it for the same cause is logged, not shown
+            one_line = str(error or exc) if isinstance(error or exc, EvolveError) else f"{type(exc).__name__}: {exc}"
             self._record_stop(run, "failed", one_line)
+            if error is not None and error is not exc:
+                raise error from exc
             raise
         finally:
             signals.remove()  # a second signal during the tear-down acts as it would without evolve
@@ -479,7 +492,8 @@ class Campaign:
         try:
             run.db.record_stop(state, " ".join(reason.split()))
         except Exception as exc:  # noqa: BLE001 (recording the end must not hide why the campaign stopped)
-            _log.warning("could not record the campaign's end (%s: %s): %s", state, reason, exc)
+            _log.log(self._after_fault, "could not record the campaign's end (%s: %s): %s", state, reason,
+                     faults.describe(exc))
         self._checkpoint(run)
 
     def _tell(self, hook: Callable[[CampaignObserver], None]) -> None:
@@ -488,16 +502,21 @@ class Campaign:
             try:
                 hook(observer)
             except Exception as exc:  # noqa: BLE001 (an observer's failure must not stop the campaign)
-                _log.warning("%s failed: %s: %s", type(observer).__name__, type(exc).__name__, exc)
+                _log.log(self._after_fault, "%s failed: %s: %s", type(observer).__name__, type(exc).__name__,
+                         faults.describe(exc))
 
-    @staticmethod
-    def _checkpoint(run: _Run) -> None:
+    @property
+    def _after_fault(self) -> int:
+        """The level of a failure met after the database or the disk failed: expected then, so campaign.log's."""
+        return logging.INFO if self._faulted else logging.WARNING
+
+    def _checkpoint(self, run: _Run) -> None:
         """Keep the status figures' tally in the database (`evolve.observe.aggregates.checkpoint`); never raises: a
         reader without it counts every row."""
         try:
             aggregates.checkpoint(run.db)
         except Exception as exc:  # noqa: BLE001 (the tally only saves readers time; they count rows without it)
-            _log.warning("could not keep the status figures' tally: %s", exc)
+            _log.log(self._after_fault, "could not keep the status figures' tally: %s", faults.describe(exc))
 
     @staticmethod
     async def _cancel(tasks: set[asyncio.Task]) -> None:
@@ -513,8 +532,8 @@ class Campaign:
         """Cancel what is still in flight, write the report, release every part."""
         await self._cancel(run.in_flight | run.validations)
         run.metrics.update(run.stats, final=True)  # what is left of the figures, whatever the stop
-        # at every stop, a signal or an error included
-        self._tell(lambda o: o.stopped(self.config, self.run_dir, run.db))
+        with terminal_quiet(self._faulted):  # a report on a full disk or over a lost database fails as expected
+            self._tell(lambda o: o.stopped(self.config, self.run_dir, run.db))  # at every stop, signals and errors
         if run.parts.owns_pool:
             run.parts.pool.shutdown()
         await run.parts.proposer.close()

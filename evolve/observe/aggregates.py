@@ -301,13 +301,18 @@ def current(db: ProgramDatabase) -> Tally:
 def checkpoint(db: ProgramDatabase, until: int | None = None) -> Tally:
     """Keep the campaign's current tally (up to program id `until`) in the database (a writable one); the
     controller calls it every `CHECKPOINT_EVERY` commits and when it stops, between two commits of its own
-    (ids are then complete up to the last one: none is still to come below it)."""
-    now = current(db) if until is None else tally(db, until=until)
-    with db.connect() as conn, conn.begin():
-        conn.execute(delete(TallyRow).where(TallyRow.campaign_id == db.campaign_id))
-        conn.execute(TallyRow.__table__.insert().values(campaign_id=db.campaign_id, upto=now.upto, at=time.time(),
-                                                        data=now.to_json()))
-    return now
+    (ids are then complete up to the last one: none is still to come below it). Retried through passing
+    faults like the store's writes: it replaces the campaign's one row."""
+
+    def write() -> Tally:
+        now = current(db) if until is None else tally(db, until=until)
+        with db.connect() as conn, conn.begin():
+            conn.execute(delete(TallyRow).where(TallyRow.campaign_id == db.campaign_id))
+            conn.execute(TallyRow.__table__.insert().values(campaign_id=db.campaign_id, upto=now.upto,
+                                                            at=time.time(), data=now.to_json()))
+        return now
+
+    return db.retrying(write)
 
 
 def figures(counted: Tally) -> Figures:

@@ -7,17 +7,20 @@ gRPC: `capture_native_stderr`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sandboxes import candidate_text
 
-__all__ = ["capture_native_stderr", "quiet_ray", "setup_logging"]
+__all__ = ["capture_native_stderr", "quiet_ray", "setup_logging", "terminal_quiet"]
 
 _terminal: list[int] = []  # the terminal's stderr (a copy of fd 2), once native writes to fd 2 go to campaign.log
+_quiet = [False]  # `terminal_quiet`: every record goes to campaign.log only
 
 
 class _Terminal(logging.StreamHandler):
@@ -27,7 +30,7 @@ class _Terminal(logging.StreamHandler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.addFilter(lambda record: not getattr(record, "file_only", False) and (
+        self.addFilter(lambda record: not _quiet[0] and not getattr(record, "file_only", False) and (
             record.levelno >= logging.WARNING or getattr(record, "terminal", False)))
 
     @property
@@ -48,6 +51,24 @@ class _TerminalFormat(logging.Formatter):
         return f"evolve: {text}" if record.levelno >= logging.WARNING else text
 
 
+@contextlib.contextmanager
+def terminal_quiet(quiet: bool = True) -> Iterator[None]:
+    """Within it (when `quiet`), records go to campaign.log only: what fails after the database or the disk
+    failed is expected, and the one line that names the cause comes after."""
+    before, _quiet[0] = _quiet[0], quiet or _quiet[0]
+    try:
+        yield
+    finally:
+        _quiet[0] = before
+
+
+class _File(logging.FileHandler):
+    """campaign.log; a record it cannot write (a full disk) is dropped without the traceback logging prints."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def setup_logging(run_dir: Path) -> None:
     """campaign.log in the run dir gets INFO and up; the terminal gets warnings only."""
     logger = logging.getLogger("evolve")
@@ -55,7 +76,7 @@ def setup_logging(run_dir: Path) -> None:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    file_handler = logging.FileHandler(run_dir / "campaign.log")
+    file_handler = _File(run_dir / "campaign.log")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(file_handler)
     console_handler = _Terminal()

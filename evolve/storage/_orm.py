@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from evolve.errors import CampaignNotFound, RunDirError
+from evolve.storage import faults
 
 if TYPE_CHECKING:  # Alembic is imported only when a database is created or upgraded
     from alembic.config import Config as AlembicConfig
@@ -210,8 +211,9 @@ READ_ONLY_IGNORED = ("run_locks", "stops", "tallies")
 REVISIONS = ("0001", "0002", "0003", "0004")
 
 
-def make_engine(url: str, read_only: bool = False) -> Engine:
-    """Create an engine; SQLite gets WAL, synchronous=NORMAL and a generous busy timeout.
+def make_engine(url: str, read_only: bool = False, busy_seconds: float = 30.0) -> Engine:
+    """Create an engine; SQLite gets WAL, synchronous=NORMAL and a busy timeout of `busy_seconds`. A damaged
+    SQLite file or a full disk raises `DatabaseCorrupt` or `DiskFull` wherever it is met (`faults.watch`).
 
     A writable engine brings the schema to this evolve's Alembic head (creating it in an empty database,
     stamping and completing one written before Alembic); a read-only one creates nothing, changes
@@ -223,12 +225,16 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
         # A reader of a WAL database needs its -wal and -shm files: a live campaign has them; of a closed
         # one, read the file as immutable rather than leave two new files beside it.
         quiet = "" if os.path.exists(f"{path}-wal") else "&immutable=1"
-        engine = create_engine(f"sqlite:///file:{path}?mode=ro{quiet}&uri=true", connect_args={"timeout": 30})
+        engine = create_engine(f"sqlite:///file:{path}?mode=ro{quiet}&uri=true",
+                               connect_args={"timeout": busy_seconds})
     elif sqlite:
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": busy_seconds})
     else:  # PostgreSQL: SQLAlchemy's psycopg dialect sets read-only on each connection
         options = {"postgresql_readonly": True} if read_only else {}
-        engine = create_engine(url, pool_pre_ping=True, execution_options=options)
+        # a server that does not answer at all (a host gone) is a failed try after 10 s, not the system's minutes
+        connect = {} if "connect_timeout" in url else {"connect_timeout": 10}
+        engine = create_engine(url, pool_pre_ping=True, execution_options=options, connect_args=connect)
+    faults.watch(engine, url)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -22,7 +22,7 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, TypeVar
 
 from sqlalchemy import Connection, Float, Row, Table, func, select
 from sqlalchemy.orm import sessionmaker
@@ -40,6 +40,7 @@ from evolve.storage._orm import (
     check_readable,
     make_engine,
 )
+from evolve.storage.faults import Outages
 from sandboxes import candidate_text
 
 __all__ = ["Member", "ProgramDatabase", "Summary", "count_improvements"]
@@ -123,6 +124,8 @@ class Member(NamedTuple):
 
 _PROGRAMS, _CALLS, _MESSAGES = (ProgramRow.metadata.tables[row.__tablename__]
                                 for row in (ProgramRow, LLMCallRow, LLMMessagesRow))
+_STOPS, _MIGRATIONS = (ProgramRow.metadata.tables[row.__tablename__] for row in (StopRow, MigrationRow))
+T = TypeVar("T")
 
 
 def _insert(conn: Connection, table: Table, values: dict[str, Any]) -> int:
@@ -153,6 +156,11 @@ class ProgramDatabase:
     Not thread-safe: the campaign controller, a single asyncio task, is its only user (`aadd` and
     `arecord_call` commit on a writer thread of its own, in order). Returned `Program`s are frozen snapshots.
 
+    Passing faults (a server restarting, a dropped connection, a locked SQLite file) are retried with
+    backoff for up to `config.retry_seconds` (`evolve.storage.faults`), each row committed once: a write whose
+    commit is unknown (a connection lost during COMMIT) looks for its row before it inserts again. Longer,
+    or on a full disk, a write raises `DatabaseUnavailable` (`DiskFull`); a damaged file `DatabaseCorrupt`.
+
     Args:
         url: SQLAlchemy URL, e.g. `sqlite:///runs/x/programs.db` or `postgresql+psycopg://...`.
         campaign: the campaign's unique name in this database (one database may hold many).
@@ -177,7 +185,9 @@ class ProgramDatabase:
         self.config = config or DatabaseConfig()
         self.features = list(features)
         self.read_only = read_only
-        self._engine = make_engine(url, read_only=read_only)
+        self._outages = Outages(url, self.config.retry_seconds)
+        busy = min(30.0, max(1.0, self.config.retry_seconds / 3))  # SQLite's own wait for a lock, per try
+        self._engine = make_engine(url, read_only=read_only, busy_seconds=busy)
         if read_only:
             try:
                 check_readable(self._engine, url)
@@ -312,8 +322,12 @@ class ProgramDatabase:
         """Programs of this campaign by id, in one query (Core rows: no ORM session for a read)."""
         table = ProgramRow.__table__
         query = select(table).where(table.c.id.in_(ids), table.c.campaign_id == self.campaign_id)
-        with self._engine.connect() as conn:
-            return {row.id: _snapshot(row) for row in conn.execute(query)}
+
+        def read(_again: bool) -> dict[int, Program]:
+            with self._engine.connect() as conn:
+                return {row.id: _snapshot(row) for row in conn.execute(query)}
+
+        return self._outages.run(read)
 
     def _read(self, program_id: int) -> Program | None:
         return self._read_many([program_id]).get(program_id)
@@ -358,7 +372,7 @@ class ProgramDatabase:
         cancelled meanwhile still gets its program committed and indexed before the cancellation goes on."""
         row = self._program_row(**fields)
         try:
-            await self._on_writer(self._insert_program, row)
+            await self._on_writer(self._insert_program, row, False)
         except asyncio.CancelledError:
             if "id" in row:  # committed: indexed as `add` would have
                 self._indexed(row)
@@ -386,9 +400,20 @@ class ProgramDatabase:
             created_at=datetime.now(UTC),
         )
 
-    def _insert_program(self, row: dict[str, Any]) -> None:
-        with self._engine.begin() as conn:  # one INSERT (Core: the ORM's unit of work costs more than it)
-            row["id"] = _insert(conn, _PROGRAMS, row)
+    def _insert_program(self, row: dict[str, Any], after_giving_up: bool = True) -> None:
+        P = _PROGRAMS.c  # its creation time (to the microsecond) and code make a row's key
+
+        def insert(again: bool) -> int:
+            with self._engine.begin() as conn:  # one INSERT (Core: the ORM's unit of work costs more than it)
+                if again:  # the last try may have committed before its connection was lost
+                    found = conn.execute(select(P.id).where(
+                        P.campaign_id == row["campaign_id"], P.code_hash == row["code_hash"],
+                        P.iteration == row["iteration"], P.created_at == row["created_at"])).scalar()
+                    if found is not None:
+                        return found
+                return _insert(conn, _PROGRAMS, row)
+
+        row["id"] = self._outages.run(insert, after_giving_up=after_giving_up)  # set once committed (`aadd` reads it)
 
     def _indexed(self, row: dict[str, Any]) -> Program:
         program = _snapshot(SimpleNamespace(validation=None, **row))
@@ -409,7 +434,7 @@ class ProgramDatabase:
     async def arecord_call(self, **fields: Any) -> None:
         """`record_call` on the database's writer thread, off the event loop (committed in order with
         `aadd`'s programs)."""
-        await self._on_writer(self._insert_call, self._call_row(**fields))
+        await self._on_writer(self._insert_call, self._call_row(**fields), False)
 
     def _call_row(self, *, iteration: int, parent_hash: str, messages: list[dict[str, str]],
                   inspiration_hashes: list[str] | None = None, model: str = "", response: str | None = None,
@@ -422,12 +447,21 @@ class ProgramDatabase:
                     completion_tokens=completion_tokens,
                     cost=cost, seconds=seconds, created_at=datetime.now(UTC), prompt=messages)
 
-    def _insert_call(self, call: dict[str, Any]) -> None:
+    def _insert_call(self, call: dict[str, Any], after_giving_up: bool = True) -> None:
         # the messages are kept apart, compressed: here, on the writer thread for `arecord_call`, not on the loop
         packed = zlib.compress(json.dumps(call.pop("prompt")).encode(), 6)
-        with self._engine.begin() as conn:
-            call_id = _insert(conn, _CALLS, call)
-            conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
+        C = _CALLS.c
+
+        def insert(again: bool) -> None:
+            with self._engine.begin() as conn:
+                if again and conn.execute(select(C.id).where(  # committed by the try whose connection was lost
+                        C.campaign_id == call["campaign_id"], C.iteration == call["iteration"],
+                        C.created_at == call["created_at"])).first() is not None:
+                    return
+                call_id = _insert(conn, _CALLS, call)
+                conn.execute(_MESSAGES.insert(), {"call_id": call_id, "data": packed})
+
+        self._outages.run(insert, after_giving_up=after_giving_up)
 
     async def _on_writer(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run `function(*args)` on the writer thread; wait for it to end even when cancelled meanwhile
@@ -509,15 +543,38 @@ class ProgramDatabase:
         self._writable()
         if state not in STOP_STATES:
             raise ValueError(f"state={state!r}: use one of {', '.join(STOP_STATES)}")
-        with self._sessions() as s:
-            s.add(StopRow(campaign_id=self.campaign_id, state=state,
-                          reason=candidate_text(reason, "database", _ERROR_CHARS), at=time.time(),
-                          iterations=self.iterations, host=socket.gethostname(), pid=os.getpid()))
-            s.commit()
+        row = dict(campaign_id=self.campaign_id, state=state, reason=candidate_text(reason, "database", _ERROR_CHARS),
+                   at=time.time(),
+                   iterations=self.iterations, host=socket.gethostname(), pid=os.getpid())
+
+        def insert(again: bool) -> None:
+            with self._engine.begin() as conn:
+                if again and conn.execute(select(_STOPS.c.id).where(_STOPS.c.campaign_id == self.campaign_id,
+                                                                    _STOPS.c.at == row["at"])).first() is not None:
+                    return
+                conn.execute(_STOPS.insert(), row)
+
+        self._outages.run(insert)
 
     def connect(self) -> Any:
         """A read connection (use it in `with`), for aggregate queries in SQL (`evolve.observe.aggregates`)."""
         return self._engine.connect()
+
+    def retrying(self, function: Callable[[], T]) -> T:
+        """Return `function()` retried through passing faults as the store's own writes are (it must be safe
+        to run again after a try whose commit is unknown: a read, or a write that replaces its row); once the
+        database was given up, not tried at all until something else succeeds."""
+        return self._outages.run(lambda _again: function(), after_giving_up=False)
+
+    def stop_waiting(self) -> None:
+        """Stop waiting for a database that does not answer: writes under way and to come fail at their next
+        failed try (a signal stops the campaign; what was in flight is not kept anyway)."""
+        self._outages.stop_waiting()
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the database does not answer, while an outage lasts (None while it answers)."""
+        return self._outages.cause
 
     @property
     def total_cost(self) -> float:
@@ -527,13 +584,17 @@ class ProgramDatabase:
     def set_validation(self, program_id: int, validation: dict[str, Any]) -> Program:
         """Store a program's held-out scores (committed at once); return the updated snapshot."""
         self._writable()
-        with self._sessions() as s:
-            row = s.get(ProgramRow, program_id)
-            if row is None:
-                raise KeyError(f"no program {program_id} in this campaign")
-            row.validation = {**validation, "feedback": candidate_text(validation.get("feedback", ""), "database")}
-            s.commit()
-            program = _snapshot(row)
+
+        def update(_again: bool) -> Program:  # the same UPDATE twice is the same row
+            with self._sessions() as s:
+                row = s.get(ProgramRow, program_id)
+                if row is None:
+                    raise KeyError(f"no program {program_id} in this campaign")
+                row.validation = {**validation, "feedback": candidate_text(validation.get("feedback", ""), "database")}
+                s.commit()
+                return _snapshot(row)
+
+        program = self._outages.run(update)
         if "_cache" not in self.__dict__:  # opened without indexes: none to update
             return program
         if program_id in self._cache:
@@ -549,10 +610,22 @@ class ProgramDatabase:
         self._writable()
         if not moves:
             return
-        with self._sessions() as s:
-            s.add_all(MigrationRow(campaign_id=self.campaign_id, program_id=pid, to_island=target,
-                                   iteration=iteration) for pid, target in moves)
-            s.commit()
+        M = _MIGRATIONS.c
+        rows = [dict(campaign_id=self.campaign_id, program_id=pid, to_island=target, iteration=iteration)
+                for pid, target in moves]
+        last: list[int] = []  # the campaign's last move before the first try that got as far as reading it
+
+        def insert(again: bool) -> None:
+            with self._engine.begin() as conn:
+                mine = M.campaign_id == self.campaign_id
+                if again and last and conn.execute(select(M.id).where(
+                        mine, M.id > last[0], M.iteration == iteration, M.program_id == moves[0][0])).first():
+                    return  # committed by the try whose connection was lost
+                if not last:
+                    last.append(conn.execute(select(func.coalesce(func.max(M.id), 0)).where(mine)).scalar_one())
+                conn.execute(_MIGRATIONS.insert(), rows)
+
+        self._outages.run(insert)
 
     def migrations(self) -> list[tuple[int, int]]:
         """Every recorded move, (program id, to island), in the order made."""

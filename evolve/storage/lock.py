@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from evolve.errors import RunLocked
+from evolve.storage.faults import describe
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only when a lock claims a database row
     from sqlalchemy.engine import Engine
@@ -140,7 +141,7 @@ class RunLock:
 
         from evolve.storage._orm import RunLockRow, make_engine
 
-        engine = make_engine(url)
+        engine = make_engine(url, busy_seconds=5.0)  # a heartbeat that waits longer is late anyway
         holder: Holder | None = None
         try:
             for _ in range(5):
@@ -181,17 +182,24 @@ class RunLock:
         from evolve.storage._orm import RunLockRow
 
         mine = (RunLockRow.campaign == self._campaign, RunLockRow.token == self._token)
+        failing = False  # said once per outage (the store says the outage itself)
         while not self._stop.wait(self.heartbeat_seconds):
             try:
                 with engine.begin() as conn:
                     if conn.execute(update(RunLockRow).where(*mine).values(heartbeat=time.time())).rowcount:
+                        if failing:
+                            _log.info("run lock heartbeat renewed")
+                        failing = False
                         continue
                     row = conn.execute(select(RunLockRow.host, RunLockRow.pid, RunLockRow.since)
                                        .where(RunLockRow.campaign == self._campaign)).first()
                 self.lost = f"pid {row.pid} on host {row.host}" if row else "nobody"
                 return
             except Exception as exc:  # noqa: BLE001 (a database briefly unreachable: try again at the next beat)
-                _log.warning("run lock heartbeat failed: %s", exc)
+                if not failing:
+                    _log.info("run lock heartbeat failed (%s); trying again every %g s", describe(exc),
+                              self.heartbeat_seconds)
+                failing = True
 
     # -- the end ----------------------------------------------------------------------------------
     def release(self) -> None:
@@ -210,7 +218,7 @@ class RunLock:
                     conn.execute(delete(RunLockRow).where(RunLockRow.campaign == self._campaign,
                                                           RunLockRow.token == self._token))
             except Exception as exc:  # noqa: BLE001 (the row goes stale on its own: the next holder takes it over)
-                _log.warning("could not release the run lock row: %s", exc)
+                _log.info("could not release the run lock row (%s): it goes stale on its own", describe(exc))
             self._engine.dispose()
             self._engine = None
         if self._fd is not None:

@@ -174,4 +174,6 @@ class ReportWriter(CampaignObserver):
             write_report(run_dir, database, config,
                          references=self._references.result() if self._references is not None else None)
         except Exception as exc:  # noqa: BLE001 (failing here must not hide why the campaign stopped)
-            _log.warning("report.html was not written: %s: %s", type(exc).__name__, exc)
+            from evolve.storage.faults import describe
+
+            _log.warning("report.html was not written: %s: %s", type(exc).__name__, describe(exc))
