@@ -95,10 +95,10 @@ def test_writes_off_the_event_loop_commit_in_order_and_index_even_when_cancelled
     first = _add(db, 0, 1.0)
     writer_started, release = threading.Event(), threading.Event()
 
-    def slow_insert(row, insert=db._insert_program):  # holds the writer thread until the loop has moved on
+    def slow_insert(row, *rest, insert=db._insert_program):  # holds the writer thread until the loop has moved on
         writer_started.set()
         release.wait(30)
-        insert(row)
+        insert(row, *rest)
 
     async def scenario():
         code = "x = 'cancelled'\n"
@@ -139,9 +139,9 @@ def test_a_write_on_the_loop_commits_after_the_writes_queued_before_it(database_
     first = _add(db, 0, 1.0)
     release = threading.Event()
 
-    def slow_insert(row, insert=db._insert_program):
+    def slow_insert(row, *rest, insert=db._insert_program):
         release.wait(30)
-        insert(row)
+        insert(row, *rest)
 
     async def scenario():
         db._insert_program = slow_insert
