@@ -69,7 +69,7 @@ def elites(src: Source, donors: list[tuple[float, Source]], score: float, rng: r
         if all(v > 0 for v in seen) and new <= 0 or all(v < 0 for v in seen) and new >= 0:
             new = min(seen, key=abs) / 2
         if isinstance(p, int):
-            new = int(round(new))
+            new = round(new)
         spread = (max(seen) - min(seen)) / max(max(abs(v) for v in seen), 1e-12)
         text = format_number(new, max(spread / 10, 1e-9))
         if float(text) == p:
