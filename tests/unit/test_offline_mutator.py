@@ -173,3 +173,63 @@ def test_a_block_it_cannot_change_is_one_line_naming_why():
     with pytest.raises(ProposerError, match="does not parse") as caught:
         _propose(mutator, _block("def f(:\n    pass\n"))
     assert "\n" not in str(caught.value)
+
+
+def _elite_prompt(parent, parent_score, donors):
+    return Prompt([], Program(id=1, iteration=0, status=ProgramStatus.VALID, code=parent, code_hash="p",
+                              score=parent_score),
+                  [Program(id=n + 2, iteration=0, status=ProgramStatus.VALID, code=code, code_hash=str(n),
+                           score=score) for n, (code, score) in enumerate(donors)])
+
+
+def _values(code):
+    namespace: dict = {}
+    exec(code.replace("print('frozen')", ""), namespace)
+    return namespace
+
+
+def test_elites_move_the_shared_numbers_together_within_the_elites_reach():
+    parent = _block("A = 1.0\nB = 2.0\nC = -3.0\n\n\ndef f(xs):\n    return xs[1] * A + B\n")
+    donors = [(parent.replace("1.0", "1.5").replace("2.0", "2.5").replace("-3.0", "-4.0"), 2.0),
+              (parent.replace("1.0", "1.2").replace("-3.0", "-3.5"), 1.5)]
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"elites": 1.0})
+    several = 0
+    for _ in range(30):
+        proposal = asyncio.run(mutator.propose(_elite_prompt(parent, 1.0, donors)))
+        assert proposal.reason == "elites"
+        child = apply_proposal(parent, proposal.text)
+        values = _values(child)
+        assert values["A"] > 0 and values["B"] > 0 and values["C"] < 0  # every program agrees on the signs
+        assert 0.0 < values["A"] < 3.0 and -8.0 < values["C"] < 0.0
+        assert "xs[1]" in child
+        several += sum(values[k] != _values(parent)[k] for k in "ABC") > 1
+    assert several  # some proposals move more than one number at once
+
+
+def test_elites_leave_indices_to_the_other_programs_values():
+    parent = _block("W = 2.5\n\n\ndef f(xs):\n    return W * xs[3]\n")
+    donors = [(parent.replace("2.5", "3.5").replace("xs[3]", "xs[5]"), 2.0)]
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"elites": 1.0})
+    for _ in range(10):
+        child = apply_proposal(parent, asyncio.run(mutator.propose(_elite_prompt(parent, 1.0, donors))).text)
+        assert "xs[3]" in child or "xs[5]" in child
+
+
+def test_elites_need_programs_of_the_same_shape():
+    parent = _block("A = 1.0\n")
+    other = _block("def g():\n    return 2.0\n")
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"elites": 1.0})
+    with pytest.raises(ProposerError, match="nothing to mutate"):
+        asyncio.run(mutator.propose(_elite_prompt(parent, 1.0, [(other, 2.0)])))
+
+
+def test_moves_of_one_proposal_touch_disjoint_parts_and_apply_in_one_go(circle_problem):
+    code = read_initial_program(circle_problem)
+    mutator = OfflineMutator(seed=7, max_edits=4)
+    several = 0
+    for _ in range(60):
+        proposal = _propose(mutator, code)
+        child = apply_proposal(code, proposal.text)
+        ast.parse(child)
+        several += proposal.reason.count("+") >= 2
+    assert several

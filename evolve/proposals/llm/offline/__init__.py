@@ -6,7 +6,13 @@ moves per proposal:
 - constant: a number stepped with a step size of its own that adapts to success (`constants`)
 - crossover: statements, whole functions or one number taken from an inspiration or the second parent
   (`crossover`; never between programs whose blocks are equal)
+- elites: the numbers the parent shares with the other programs moved together, by differential
+  evolution across them (`elites`)
 - term, operator, swap, reorder, literal, sequence: structural moves (`moves`)
+
+The moves of one proposal are drawn on the parent's syntax tree (parsed and analysed once per parent, kept
+for the programs seen most recently) and touch disjoint parts of it; a child that takes statements from
+another program is parsed once, to check it.
 
 Subscripts, slices and loop bounds are left alone. Which kinds are drawn adapts to how often each improved
 its parent (`observe`), and a change that gives a program the engine has already proposed or been shown
@@ -16,25 +22,34 @@ be counted per kind. A block the engine cannot change is a `ProposerError` of on
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 from collections import OrderedDict
 
 from evolve.errors import EditError, ProposerError
-from evolve.proposals.edits import SearchReplace, apply_proposal, format_diff
+from evolve.proposals.edits import SearchReplace, apply_proposal, evolve_blocks, format_diff
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.proposals.llm.offline.constants import StepSizes, constant_change
 from evolve.proposals.llm.offline.crossover import crossover, same_blocks
+from evolve.proposals.llm.offline.elites import elites
 from evolve.proposals.llm.offline.moves import MOVES
-from evolve.proposals.llm.offline.source import Change, Source, Unreadable
-from evolve.proposals.novelty import canonical_hash
+from evolve.proposals.llm.offline.source import Change, Source, Unreadable, text_edit
 
 __all__ = ["DEFAULT_WEIGHTS", "OfflineMutator"]
 
-DEFAULT_WEIGHTS = {"constant": 0.45, "crossover": 0.2, "term": 0.07, "operator": 0.06, "swap": 0.05,
+DEFAULT_WEIGHTS = {"constant": 0.45, "crossover": 0.2, "elites": 0.05, "term": 0.07, "operator": 0.06, "swap": 0.05,
                    "reorder": 0.03, "literal": 0.07, "sequence": 0.07}
+# Kinds whose weight never grows with success: moving towards better programs improves a parent often without
+# finding anything new (measured: a higher elites weight slowed warehouse_tsp), so success is no sign of value.
+_FOLLOWERS = {"elites"}
 _TRIES = 24  # proposals composed before giving up on one that is new
 _PRIOR = (1.0, 10.0)  # a kind starts as if it had improved its parent once in ten tries
 _PENDING = 4096  # proposals remembered until observed
+_CACHED = 256  # parsed programs kept (parents, inspirations, and children checked after a statement crossover)
+_COMMENT = re.compile(r"""("(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')|[ \t]*#[^\n]*""")
+_UNSAFE = {"statement", "function"}  # the changes after which the child is parsed again (others keep it valid)
+Moves = list[tuple[str, list[Change]]]  # each move's kind and the changes it made
 
 
 class OfflineMutator(Proposer):
@@ -52,16 +67,16 @@ class OfflineMutator(Proposer):
         self._rng = random.Random(seed)
         self.max_edits = max(1, max_edits)
         self.weights = dict(weights if weights is not None else DEFAULT_WEIGHTS)
-        unknown = set(self.weights) - {"constant", "crossover", *MOVES}
+        unknown = set(self.weights) - {"constant", "crossover", "elites", *MOVES}
         if unknown:
             raise ValueError(f"offline mutator: unknown move kind(s) {sorted(unknown)}; use "
                              f"{', '.join(DEFAULT_WEIGHTS)}")
         self.steps = StepSizes()
         self.tally: dict[str, list[int]] = {kind: [0, 0] for kind in self.weights}  # tries, improvements
-        self._pending: OrderedDict[str, list[tuple[str, Change]]] = OrderedDict()
+        self._pending: OrderedDict[str, Moves] = OrderedDict()
         self._seen: set[str] = set()
         self._sources: OrderedDict[str, Source | Unreadable] = OrderedDict()  # parsed programs, by code
-        self._hashes: OrderedDict[str, str] = OrderedDict()  # canonical hashes, by code
+        self._keys: OrderedDict[str, str] = OrderedDict()  # `_key`s, by code
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Return one to `max_edits` moves on the parent as SEARCH/REPLACE text."""
@@ -71,33 +86,34 @@ class OfflineMutator(Proposer):
             raise ProposerError(f"offline mutator cannot read the parent's structure: {src}")
         others = [prompt.second_parent] if prompt.mode == "crossover" and prompt.second_parent else []
         others += prompt.inspirations
-        self._seen.add(self._hash(code))
-        self._seen.update(self._hash(p.code) for p in others)
+        self._seen.add(self._key(code))
+        self._seen.update(self._key(p.code) for p in others)
         donors = self._donors(src, others)
         paired = prompt.mode == "crossover" and bool(donors) and prompt.second_parent is not None \
             and donors[0][0] is prompt.second_parent
         produced = False
         for attempt in range(_TRIES):
-            made = self._compose(src, [d for _, d in donors[:1]] if paired else [d for _, d in donors],
+            made = self._compose(src, donors[:1] if paired else donors, prompt.parent.score,
                                  first="crossover" if paired and attempt < _TRIES // 2 else None)
             if made is None:
                 continue
             produced = True
-            child, steps, edits = made
-            key = self._hash(child)
+            child, moves, edits = made
+            key = self._key(child)
             if key in self._seen:
                 continue
-            text = ("Offline mutation: " + "; ".join(change.note for _, change in steps) + ".\n" + format_diff(edits))
+            text = ("Offline mutation: " + "; ".join(_note(kind, changes) for kind, changes in moves) + ".\n"
+                    + format_diff(edits))
             try:
                 if apply_proposal(code, text) != child:
                     continue
             except EditError:
                 continue
             self._seen.add(key)
-            self._pending[text] = steps
+            self._pending[text] = moves
             while len(self._pending) > _PENDING:
                 self._pending.popitem(last=False)
-            return Proposal(text=text, model=self.name, reason="+".join(change.kind for _, change in steps))
+            return Proposal(text=text, model=self.name, reason="+".join(changes[0].kind for _, changes in moves))
         if produced:
             raise ProposerError(f"offline mutator found nothing new to mutate inside the EVOLVE-BLOCKs: each of "
                                 f"{_TRIES} changes it tried gives a program already proposed or shown")
@@ -108,13 +124,14 @@ class OfflineMutator(Proposer):
 
     def observe(self, proposal: Proposal, improved: bool) -> None:
         """Learn from a child's fate: its move kinds' success rates and its constants' step sizes."""
-        steps = self._pending.pop(proposal.text, None)
-        for arm, change in steps or ():
+        moves = self._pending.pop(proposal.text, None)
+        for arm, changes in moves or ():
             tally = self.tally.setdefault(arm, [0, 0])
             tally[0] += 1
             tally[1] += bool(improved)
-            if change.key:
-                self.steps.update(change.key, change.sigma, improved)
+            for change in changes:
+                if change.key:
+                    self.steps.update(change.key, change.sigma, improved)
 
     def _donors(self, src: Source, others: list) -> list[tuple[object, Source]]:
         """The other programs whose blocks differ from the parent's, parsed."""
@@ -133,61 +150,84 @@ class OfflineMutator(Proposer):
                 src = Source(code)
             except Unreadable as exc:
                 src = exc
-        self._sources[code] = src
-        if len(self._sources) > 256:
-            self._sources.popitem(last=False)
+        self._keep(code, src)
         return src
 
-    def _hash(self, code: str) -> str:
-        """The code's canonical hash (`evolve.proposals.novelty`), kept for the programs seen most recently."""
-        key = self._hashes.pop(code, None) or canonical_hash(code)
-        self._hashes[code] = key
-        if len(self._hashes) > 1024:
-            self._hashes.popitem(last=False)
+    def _key(self, code: str) -> str:
+        """`_key(code)`, kept for the programs seen most recently."""
+        key = self._keys.pop(code, None) or _key(code)
+        self._keys[code] = key
+        if len(self._keys) > 4 * _CACHED:
+            self._keys.popitem(last=False)
         return key
+
+    def _keep(self, code: str, src: Source | Unreadable) -> None:
+        self._sources[code] = src
+        if len(self._sources) > _CACHED:
+            self._sources.popitem(last=False)
 
     def _weight(self, kind: str) -> float:
         tries, wins = self.tally.get(kind, (0, 0))
         rate = (wins + _PRIOR[0]) / (tries + _PRIOR[1])
-        return self.weights[kind] * min(4.0, max(0.1, rate * _PRIOR[1] / _PRIOR[0]))
+        return self.weights[kind] * min(1.0 if kind in _FOLLOWERS else 4.0, max(0.1, rate * _PRIOR[1] / _PRIOR[0]))
 
-    def _move(self, kind: str, src: Source, donors: list[Source]) -> Change | None:
+    def _move(self, kind: str, src: Source, donors: list[tuple[object, Source]], score: float) -> list[Change]:
         if kind == "constant":
-            return constant_change(src, self.steps, self._rng)
-        if kind == "crossover":
-            return crossover(src, self._rng.choice(donors), self._rng) if donors else None
-        return MOVES[kind](src, self._rng)
+            change = constant_change(src, self.steps, self._rng)
+        elif kind == "crossover":
+            change = crossover(src, self._rng.choice(donors)[1], self._rng) if donors else None
+        elif kind == "elites":
+            return elites(src, [(p.score, d) for p, d in donors], score, self._rng) or []
+        else:
+            change = MOVES[kind](src, self._rng)
+        return [change] if change is not None else []
 
-    def _compose(self, src: Source, donors: list[Source], first: str | None
-                 ) -> tuple[str, list[tuple[str, Change]], list[SearchReplace]] | None:
-        """Make 1..max_edits moves, each on the code the previous ones left: (child, moves, edits)."""
-        steps: list[tuple[str, Change]] = []
-        edits: list[SearchReplace] = []
-        current = src
+    def _compose(self, src: Source, donors: list[tuple[object, Source]], score: float, first: str | None
+                 ) -> tuple[str, Moves, list[SearchReplace]] | None:
+        """Make 1..max_edits moves on disjoint parts of the parent: (child, moves, edits)."""
+        moves: Moves = []
+        taken: list[tuple[int, int]] = []
         for n in range(self._rng.randint(1, self.max_edits)):
             kinds = {k: self._weight(k) for k, w in self.weights.items() if w > 0}
             if not donors:
                 kinds.pop("crossover", None)
+                kinds.pop("elites", None)
             while kinds:
                 kind = first if n == 0 and first in kinds else \
                     self._rng.choices(list(kinds), weights=list(kinds.values()))[0]
-                change = self._move(kind, current, donors)
+                changes = [c for c in self._move(kind, src, donors, score) if src.code[c.start:c.end] != c.text]
                 kinds.pop(kind)
-                if change is None:
-                    continue
-                edit = current.edit(change.start, change.end, change.text)
-                if edit is None:
-                    continue
-                try:
-                    child = Source(current.code[:change.start] + change.text + current.code[change.end:])
-                except Unreadable:
-                    continue
-                if child.code == current.code:
-                    continue
-                steps.append((kind, change))
-                edits.append(edit)
-                current = child
-                break
-        if not steps or current.code == src.code:
+                if changes and not any(a <= c.end and c.start <= b for c in changes for a, b in taken):
+                    moves.append((kind, changes))
+                    taken += [(c.start, c.end) for c in changes]
+                    break
+        if not moves:
             return None
-        return current.code, steps, edits
+        code, edits = src.code, []
+        for change in sorted((c for _, changes in moves for c in changes), key=lambda c: -c.start):
+            edit = text_edit(code, evolve_blocks(code), change.start, change.end, change.text)
+            if edit is None:
+                return None
+            code = code[:change.start] + change.text + code[change.end:]
+            edits.append(edit)
+        if code == src.code or code in self._sources:
+            return None
+        if any(c.kind in _UNSAFE for _, changes in moves for c in changes):
+            try:  # whole statements moved between programs: check that the child still parses
+                self._keep(code, Source(code))
+            except Unreadable:
+                return None
+        return code, moves, edits
+
+
+def _key(code: str) -> str:
+    """The code's hash, comments, blank lines and trailing spaces aside (cheap: no tokenising)."""
+    text = _COMMENT.sub(lambda m: m.group(1) or "", code)
+    lines = "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
+    return hashlib.blake2b(lines.encode(), digest_size=16).hexdigest()
+
+
+def _note(kind: str, changes: list[Change]) -> str:
+    if len(changes) == 1:
+        return changes[0].note
+    return f"{kind}: " + ", ".join(change.note for change in changes)

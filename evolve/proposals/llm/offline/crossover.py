@@ -18,7 +18,7 @@ import re
 from evolve.proposals.llm.offline.constants import format_number
 from evolve.proposals.llm.offline.source import Change, Source
 
-__all__ = ["crossover", "same_blocks"]
+__all__ = ["aligned", "crossover", "same_blocks"]
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -200,14 +200,26 @@ def _blend(src: Source, pair: tuple, rng: random.Random) -> Change | None:
     return Change(start, end, text, "blend", f"blend: {src.code[start:end]} -> {text} (the other has {b.value!r})")
 
 
+def aligned(src: Source, donor: Source) -> tuple[list, list]:
+    """Where the two programs' blocks differ (regions), and the statement pairs that differ only in numbers
+    (blends); derived once per pair of programs."""
+    key = ("aligned", donor.code)
+    found = src.memo.get(key)
+    if found is None:
+        regions: list = []
+        blends: list = []
+        if len(src.blocks) == len(donor.blocks):
+            for k in range(len(src.blocks)):
+                _align(src, donor, _statements(src, k), _statements(donor, k), regions, blends)
+        found = src.memo[key] = (regions, blends)
+        if len(src.memo) > 64:  # a popular parent meets many donors: keep the most recent pairs
+            del src.memo[next(k for k in src.memo if isinstance(k, tuple))]
+    return found
+
+
 def crossover(src: Source, donor: Source, rng: random.Random) -> Change | None:
     """One change bringing part of `donor` into the parent (None: the blocks do not differ or do not align)."""
-    if len(src.blocks) != len(donor.blocks):
-        return None
-    regions: list = []
-    blends: list = []
-    for k in range(len(src.blocks)):
-        _align(src, donor, _statements(src, k), _statements(donor, k), regions, blends)
+    regions, blends = aligned(src, donor)
     options = ([("region", r) for r in regions] + [("blend", b) for b in blends])
     rng.shuffle(options)
     for what, option in options[:8]:

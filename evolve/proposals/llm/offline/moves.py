@@ -48,6 +48,27 @@ def _between(src: Source, left: ast.AST, right: ast.AST, symbol: str, new: str) 
 
 def operator(src: Source, rng: random.Random) -> Change | None:
     """Swap an arithmetic or ordering operator, or min for max."""
+    sites = list(_memo(src, "operator", _operator_sites))
+    rng.shuffle(sites)
+    for left, right, symbol, new in sites:
+        if right is None:
+            _, b = src.span(left)
+            return Change(b - len(symbol), b, new, "operator", f"{symbol} -> {new}")
+        change = _between(src, left, right, symbol, new)
+        if change is not None:
+            return change
+    return None
+
+
+def _memo(src: Source, key: str, derive):
+    """What `derive(src)` finds, derived once per program."""
+    found = src.memo.get(key)
+    if found is None:
+        found = src.memo[key] = derive(src)
+    return found
+
+
+def _operator_sites(src: Source) -> list[tuple]:
     sites = []
     for node in src.nodes:
         if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC and not src.protected(node):
@@ -67,15 +88,7 @@ def operator(src: Source, rng: random.Random) -> Change | None:
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
             if name in _EXTREMA:
                 sites.append((func, None, name, _EXTREMA[name]))
-    rng.shuffle(sites)
-    for left, right, symbol, new in sites:
-        if right is None:
-            _, b = src.span(left)
-            return Change(b - len(symbol), b, new, "operator", f"{symbol} -> {new}")
-        change = _between(src, left, right, symbol, new)
-        if change is not None:
-            return change
-    return None
+    return sites
 
 
 def swap(src: Source, rng: random.Random) -> Change | None:
@@ -152,6 +165,22 @@ def _whole_lines(src: Source, node: ast.stmt) -> tuple[int, int] | None:
 
 def reorder(src: Source, rng: random.Random) -> Change | None:
     """Swap two adjacent statements that do not depend on each other."""
+    pairs = list(_memo(src, "reorder", _independent_pairs))
+    rng.shuffle(pairs)
+    for first, second in pairs:
+        one, two = _whole_lines(src, first), _whole_lines(src, second)
+        if one is None or two is None:
+            continue
+        code = src.code
+        text = code[two[0]:two[1]] + code[one[1]:two[0]] + code[one[0]:one[1]]
+        return Change(one[0], two[1], text, "reorder",
+                      f"independent statements swapped: {code[one[0]:one[1]].strip()[:40]!r} and "
+                      f"{code[two[0]:two[1]].strip()[:40]!r}")
+    return None
+
+
+def _independent_pairs(src: Source) -> list[tuple[ast.stmt, ast.stmt]]:
+    """Adjacent simple statements inside a block that neither read nor write what the other writes."""
     modules = _imports(src.tree)
     simple = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)
     pairs = []
@@ -169,18 +198,7 @@ def reorder(src: Source, rng: random.Random) -> Change | None:
                 if one is None or two is None or one[1] & (two[0] | two[1]) or two[1] & one[0]:
                     continue
                 pairs.append((first, second))
-    pairs = [p for p in pairs if src.block_of(src.span(p[0])[0], src.span(p[1])[1]) is not None]
-    rng.shuffle(pairs)
-    for first, second in pairs:
-        one, two = _whole_lines(src, first), _whole_lines(src, second)
-        if one is None or two is None:
-            continue
-        code = src.code
-        text = code[two[0]:two[1]] + code[one[1]:two[0]] + code[one[0]:one[1]]
-        return Change(one[0], two[1], text, "reorder",
-                      f"independent statements swapped: {code[one[0]:one[1]].strip()[:40]!r} and "
-                      f"{code[two[0]:two[1]].strip()[:40]!r}")
-    return None
+    return [p for p in pairs if src.block_of(src.span(p[0])[0], src.span(p[1])[1]) is not None]
 
 
 def _function_of(src: Source, node: ast.AST) -> ast.AST:
@@ -233,11 +251,26 @@ def _names(node: ast.AST) -> set[str]:
 
 def term(src: Source, rng: random.Random) -> Change | None:
     """Add a weighted term, built from an operand the same function computes with, to an arithmetic expression."""
-    targets = [n for n in src.nodes if isinstance(n, ast.BinOp) and type(n.op) in _ARITHMETIC
-               and not isinstance(src.parent.get(id(n)), ast.BinOp) and not src.protected(n) and not _is_text(n)]
+    targets = _memo(src, "term", lambda src: [
+        n for n in src.nodes if isinstance(n, ast.BinOp) and type(n.op) in _ARITHMETIC
+        and not isinstance(src.parent.get(id(n)), ast.BinOp) and not src.protected(n) and not _is_text(n)])
     if not targets:
         return None
     target = rng.choice(targets)
+    texts = _memo(src, f"term:{id(target)}", lambda src: _operands(src, target))
+    if not texts:
+        return None
+    own = src.text(target)
+    name = rng.choice(texts)
+    weight = 10 ** rng.uniform(-2.0, 0.0)
+    sign = rng.choice("+-")
+    text = f"({own} {sign} {weight:.3g} * {name})"
+    a, b = src.span(target)
+    return Change(a, b, text, "term", f"term {sign} {weight:.3g} * {name} added to {own.strip()[:50]!r}")
+
+
+def _operands(src: Source, target: ast.AST) -> list[str]:
+    """The operands a term added to `target` may use: those its function computes with, bound there."""
     scope = _function_of(src, target)
     operands = []
     for node in ast.walk(scope):
@@ -248,15 +281,7 @@ def term(src: Source, rng: random.Random) -> Change | None:
     bound = _bound(src, target)
     own = src.text(target)
     texts = sorted({src.text(o) for o in operands if _names(o) <= bound and _names(o) - _BUILTINS})
-    texts = [t for t in texts if t != own]
-    if not texts:
-        return None
-    name = rng.choice(texts)
-    weight = 10 ** rng.uniform(-2.0, 0.0)
-    sign = rng.choice("+-")
-    text = f"({own} {sign} {weight:.3g} * {name})"
-    a, b = src.span(target)
-    return Change(a, b, text, "term", f"term {sign} {weight:.3g} * {name} added to {own.strip()[:50]!r}")
+    return [t for t in texts if t != own]
 
 
 def literal(src: Source, rng: random.Random) -> Change | None:

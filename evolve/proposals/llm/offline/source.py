@@ -9,7 +9,7 @@ from functools import cached_property
 from evaluators.parsing import parse
 from evolve.proposals.edits import SearchReplace, evolve_blocks
 
-__all__ = ["Change", "Source", "Unreadable", "docstrings"]
+__all__ = ["Change", "Source", "Unreadable", "docstrings", "text_edit"]
 
 
 class Unreadable(Exception):
@@ -54,7 +54,7 @@ class Source:
             self._starts.append(self._starts[-1] + len(line))
         self._indices: dict[int, set[str]] = {}
         self._dumps: dict[int, str] = {}
-        self.memo: dict[str, object] = {}  # what the moves derive from this program, derived once
+        self.memo: dict[object, object] = {}  # what the moves derive from this program, derived once
 
     @cached_property
     def parent(self) -> dict[int, ast.AST]:
@@ -190,31 +190,35 @@ class Source:
         return None
 
     def edit(self, start: int, end: int, text: str) -> SearchReplace | None:
-        """A SEARCH/REPLACE edit for `code[start:end] -> text`, its SEARCH whole lines grown until unique
-        within the block (None: it cannot be made unique there)."""
-        code = self.code
-        k = self.block_of(start, end)
-        if k is None:
-            return None
-        s, e = self.blocks[k]
-        lo = code.rfind("\n", 0, start) + 1
-        if (end > lo and code[end - 1] == "\n") or end == e:  # the change ends a line (or the block)
-            hi = end
+        """A SEARCH/REPLACE edit for `code[start:end] -> text` (`text_edit`)."""
+        return text_edit(self.code, self.blocks, start, end, text)
+
+
+def text_edit(code: str, blocks: list[tuple[int, int]], start: int, end: int, text: str) -> SearchReplace | None:
+    """A SEARCH/REPLACE edit for `code[start:end] -> text`, its SEARCH whole lines grown until unique
+    within the block (None: it cannot be made unique there, or the span lies outside every block)."""
+    k = next((k for k, (s, e) in enumerate(blocks) if s <= start and end <= e), None)
+    if k is None:
+        return None
+    s, e = blocks[k]
+    lo = code.rfind("\n", 0, start) + 1
+    if (end > lo and code[end - 1] == "\n") or end == e:  # the change ends a line (or the block)
+        hi = end
+    else:
+        hi = code.find("\n", end)
+        hi = len(code) if hi < 0 else hi + 1
+    while code.count(code[lo:hi]) > 1 or not code[lo:hi].strip():
+        if lo > s:
+            lo = code.rfind("\n", 0, lo - 1) + 1
+        elif hi < e:
+            nxt = code.find("\n", hi)
+            hi = len(code) if nxt < 0 else nxt + 1
         else:
-            hi = code.find("\n", end)
-            hi = len(code) if hi < 0 else hi + 1
-        while code.count(code[lo:hi]) > 1 or not code[lo:hi].strip():
-            if lo > s:
-                lo = code.rfind("\n", 0, lo - 1) + 1
-            elif hi < e:
-                nxt = code.find("\n", hi)
-                hi = len(code) if nxt < 0 else nxt + 1
-            else:
-                return None
-        if lo < s or hi > e:
             return None
-        search = code[lo:hi]
-        return SearchReplace(search, search[: start - lo] + text + search[end - lo:])
+    if lo < s or hi > e:
+        return None
+    search = code[lo:hi]
+    return SearchReplace(search, search[: start - lo] + text + search[end - lo:])
 
 
 def docstrings(tree: ast.AST) -> set[int]:
