@@ -40,7 +40,9 @@ def test_check_prints_every_reference_on_every_split(evolve_bin, cli_env):
         assert float(cells[2]) == 0.0 and cells[4] == "100%"
     for name in methods - {"exact (Ratliff-Rosenthal)"}:
         for cells in rows[name]:
-            assert float(cells[2]) >= 0.0 and cells[4] == "100%"  # nothing beats the optimum
+            assert float(cells[2]) >= 0.0  # nothing beats the optimum
+            # every route is feasible, but OR-Tools' time limit (wall clock) may end a search first on a busy machine
+            assert cells[4] == "100%" or name.startswith("OR-Tools"), cells
     for cells in rows["greedy seed"]:
         assert float(cells[3]) == 0.0
 
