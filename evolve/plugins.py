@@ -21,15 +21,16 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from evolve.errors import ConfigError
+from evolve.errors import ConfigError, EvolveError
 
-__all__ = ["DISABLE_VARIABLE", "PROBLEMS", "PROPOSERS", "SANDBOXES", "enabled", "entry_points",
-           "installed", "load_plugin"]
+__all__ = ["DISABLE_VARIABLE", "POPULATIONS", "PROBLEMS", "PROPOSERS", "SANDBOXES", "build_plugin", "enabled",
+           "entry_points", "installed", "load_plugin"]
 
 DISABLE_VARIABLE = "EVOLVE_DISABLE_PLUGINS"
 PROBLEMS = "evolve.problems"
 PROPOSERS = "evolve.proposers"
 SANDBOXES = "evolve.sandboxes"
+POPULATIONS = "evolve.populations"
 
 
 def enabled() -> bool:
@@ -67,3 +68,21 @@ def load_plugin(group: str, name: str, *, kind: str, built_in: Sequence[str] = (
         raise ConfigError(f"{kind}={name!r}: its plugin {ep.value} failed to load: {type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:300]}; fix or reinstall the package that provides it") \
             from None
+
+
+def build_plugin(group: str, name: str, *args: Any, kind: str, built_in: Sequence[str], base: type,
+                 hint: str) -> Any:
+    """The part the plugin `name` of `group` builds from `args`: one line when it is unknown, when building it
+    raises, or when it is not a `base` (`hint` says what its entry point must name)."""
+    plugin = load_plugin(group, name, kind=kind, built_in=built_in)
+    try:
+        part = plugin(*args)
+    except EvolveError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{kind}={name!r}: building the plugin raised {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:300]}") from exc
+    if not isinstance(part, base):
+        raise ConfigError(f"{kind}={name!r}: the plugin gave a {type(part).__name__}, not a {base.__name__}; "
+                          f"its entry point must name {hint}")
+    return part

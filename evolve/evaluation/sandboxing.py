@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evolve.config import ProblemConfig, SandboxConfig
-from evolve.errors import ConfigError, EvolveError
+from evolve.errors import ConfigError
 from sandboxes import ProcessSandbox, Sandbox, default_view
 
 __all__ = ["BUILT_IN", "make_sandbox", "visible_paths"]
@@ -68,15 +68,6 @@ def _plugin(config: SandboxConfig, allow: list[str]) -> Sandbox:
     """The sandbox of the `evolve.sandboxes` plugin `sandbox.kind` names."""
     from evolve import plugins
 
-    plugin = plugins.load_plugin(plugins.SANDBOXES, config.kind, kind="sandbox.kind", built_in=BUILT_IN)
-    try:
-        sandbox = plugin(config, allow)
-    except EvolveError:
-        raise
-    except Exception as exc:  # the plugin's constructor: one line naming it, not a traceback
-        raise ConfigError(f"sandbox.kind={config.kind!r}: building the plugin raised {type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:300]}") from exc
-    if not isinstance(sandbox, Sandbox):
-        raise ConfigError(f"sandbox.kind={config.kind!r}: the plugin gave a {type(sandbox).__name__}, not a Sandbox; "
-                          "its entry point must name a sandboxes.Sandbox subclass")
+    sandbox: Sandbox = plugins.build_plugin(plugins.SANDBOXES, config.kind, config, allow, kind="sandbox.kind",
+                                            built_in=BUILT_IN, base=Sandbox, hint="a sandboxes.Sandbox subclass")
     return sandbox

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from evolve.config import Config, DatabaseConfig, FeatureDimension
-from evolve.errors import ConfigError
 from evolve.population.base import Member, Population, Selection
 from evolve.population.islands import IslandPopulation
 from evolve.population.tournament import TournamentPopulation
@@ -20,7 +19,6 @@ __all__ = ["BUILT_IN", "IslandPopulation", "Member", "Population", "Selection", 
            "make_population", "restore_population"]
 
 BUILT_IN: dict[str, type[Population]] = {"islands": IslandPopulation, "tournament": TournamentPopulation}
-GROUP = "evolve.populations"
 
 
 def make_population(config: DatabaseConfig | None = None, features: Sequence[FeatureDimension] = (),
@@ -29,14 +27,13 @@ def make_population(config: DatabaseConfig | None = None, features: Sequence[Fea
     config = config or DatabaseConfig()
     name = config.population
     cls = BUILT_IN.get(name)
-    if cls is None:
-        from evolve.plugins import load_plugin
+    if cls is not None:
+        return cls(config, features, seed)
+    from evolve import plugins
 
-        cls = load_plugin(GROUP, name, kind="database.population", built_in=sorted(BUILT_IN))
-    population = cls(config, features, seed)
-    if not isinstance(population, Population):
-        raise ConfigError(f"database.population={name!r} built a {type(population).__name__}, not a "
-                          "evolve.population.Population subclass")
+    population: Population = plugins.build_plugin(plugins.POPULATIONS, name, config, features, seed,
+                                                  kind="database.population", built_in=sorted(BUILT_IN),
+                                                  base=Population, hint="an evolve.population.Population subclass")
     return population
 
 

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from evolve.config import LLMConfig
-from evolve.errors import ConfigError, EvolveError
+from evolve.errors import ConfigError
 
 if TYPE_CHECKING:
     from evolve.proposals.llm.base import Prompt, Proposal, Proposer
@@ -78,15 +78,7 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
             raise ConfigError(str(exc)) from None
     from evolve import plugins
 
-    plugin = plugins.load_plugin(plugins.PROPOSERS, config.kind, kind="llm.kind", built_in=BUILT_IN)
-    try:
-        proposer = plugin(config, seed)
-    except EvolveError:
-        raise
-    except Exception as exc:  # the plugin's constructor: one line naming it, not a traceback
-        raise ConfigError(f"llm.kind={config.kind!r}: building the plugin raised {type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:300]}") from exc
-    if not isinstance(proposer, Proposer):
-        raise ConfigError(f"llm.kind={config.kind!r}: the plugin gave a {type(proposer).__name__}, not a Proposer; "
-                          "its entry point must name an evolve.proposals.llm.Proposer subclass")
+    proposer: Proposer = plugins.build_plugin(plugins.PROPOSERS, config.kind, config, seed, kind="llm.kind",
+                                              built_in=BUILT_IN, base=Proposer,
+                                              hint="an evolve.proposals.llm.Proposer subclass")
     return proposer
