@@ -21,7 +21,7 @@ from evolve.storage.database import ProgramDatabase
 from evolve.storage.lock import file_holder
 from evolve.storage.rundir import campaign_name
 
-__all__ = ["RATE_WINDOW", "run_state"]
+__all__ = ["RATE_WINDOW", "recorded_state", "run_state"]
 
 RATE_WINDOW = 50  # the latest programs whose pace gives the ETA
 
@@ -55,6 +55,15 @@ def run_state(db: ProgramDatabase, config: Config, run_dir: Path) -> dict[str, A
     if out["eta_seconds"] is not None:
         out["eta_seconds"] = round(out["eta_seconds"], 1)
     return out
+
+
+def recorded_state(db: ProgramDatabase) -> dict[str, Any] | None:
+    """How the campaign's last invocation recorded its end (what report.html, written at that end, shows), or None."""
+    stop = aggregates.last_stop(db)
+    if stop is None:
+        return None
+    return {"state": stop.state, "label": _label(stop.state, stop.reason), "reason": stop.reason,
+            "stopped_at": _iso(stop.at), "iterations": stop.iterations}
 
 
 def _label(state: str, reason: str) -> str:

@@ -21,7 +21,7 @@ from evolve.storage._orm import ProgramRow
 from evolve.storage.database import ProgramDatabase
 from evolve.ui import data as _data
 
-__all__ = ["FAILED", "MAX_SIZE", "SORTS", "Reasons", "TableQuery", "program_page"]
+__all__ = ["FAILED", "MAX_SIZE", "SORTS", "Reasons", "TableQuery", "program_page", "report_table"]
 
 MAX_SIZE = 200
 SORTS = ("score", "time", "island", "iteration", "generation")
@@ -150,3 +150,18 @@ def _seconds(moment: datetime | None, first: datetime | None) -> float | None:
         return None
     moment, first = (t.replace(tzinfo=UTC) if t.tzinfo is None else t for t in (moment, first))
     return round((moment - first).total_seconds(), 3)
+
+
+def report_table(db: ProgramDatabase, direction: str, most: int = 2000) -> dict[str, Any]:
+    """The best `most` programs' rows (failures after the valid ones), for report.html to sort and filter itself."""
+    reasons, rows = Reasons(), []
+    page: dict[str, Any] = {"total": 0, "statuses": {}}
+    for number in range(-(-most // MAX_SIZE)):
+        page = program_page(db, direction, TableQuery(page=number, size=MAX_SIZE), reasons)
+        rows += page["rows"]
+        if len(page["rows"]) < MAX_SIZE:
+            break
+    rows = rows[:most]
+    note = "" if len(rows) >= page["total"] else \
+        f"this report holds the best {len(rows)} of {page['total']} programs; `evolve ui` lists every one"
+    return {"direction": direction, "rows": rows, "statuses": page["statuses"], "note": note}

@@ -245,3 +245,118 @@ def test_the_runs_of_a_sweep_are_overlaid_and_cost_is_per_model_over_time(tmp_pa
         assert costs["model-b"]["cost"][-1] == pytest.approx(0.28) and costs["model-b"]["cost"] == sorted(
             costs["model-b"]["cost"])
         assert all(b >= a for a, b in zip(costs["model-a"]["time"], costs["model-a"]["time"][1:]))
+
+
+# -- in Chromium ---------------------------------------------------------------------------------------------
+def select(driver, element_id: str, value: str) -> None:
+    """Choose `value` in a select as a user would (the change event included)."""
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element("id", element_id)).select_by_value(value)
+
+
+def table_ids(driver) -> list[int]:
+    return driver.execute_script("return [...document.querySelectorAll('#programs-table tr.row')]"
+                                 ".map(r => Number(r.dataset.id))")
+
+
+def test_the_new_views_in_chromium(tmp_path, dead_pid):
+    """A sweep of three runs, the view on one of them that died: its state, the table (sort, filter, pages,
+    a click opens the program), the genealogy (recoloured, a click opens the program), the sweep's chart,
+    cost over time, a run dir made while the page is open, and the same views in report.html."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from evolve.storage.rundir import load_config
+    from evolve.ui.report import write_report
+
+    sweep = tmp_path / "multirun"
+    scores = [1.0] + [None if i % 3 == 0 or i == 29 else 1.0 + i / 10 * (-1) ** i for i in range(1, 30)]
+    make_run(sweep / "0_seed=0", "job0", scores)
+    make_run(sweep / "1_seed=1", "job1", [1.0, 1.5, None, 2.5])
+    make_run(sweep / "2_seed=2", "job2", [1.0, 0.5])
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    lock_file(sweep / "0_seed=0", dead_pid)
+    driver = chromium()
+    try:
+        with serving(sweep) as server:
+            base = f"http://127.0.0.1:{server.server_address[1]}/"
+            driver.get(base + "?run=0")
+            wait_for(driver, "return document.body.dataset.ready === 'yes'")
+            state = wait_for(driver, "return document.getElementById('state').textContent")
+            assert state.startswith("died: the controller died (pid ") and \
+                driver.execute_script("return document.getElementById('state').className") == "died"
+
+            # the table: 30 programs, best first, 50 to a page
+            ids = table_ids(driver)
+            assert len(ids) == 30 and "page 1 of 1 (30 programs)" in driver.find_element("id", "table-page").text
+            best = get(base + "api/campaign?run=0")["best"]["id"]
+            assert ids[0] == best
+            select(driver, "table-sort", "time")
+            wait_for(driver, "return document.querySelector('#programs-table tr.row').dataset.id === '30'")
+            select(driver, "table-status", "invalid")
+            wait_for(driver, "return document.querySelectorAll('#programs-table tr.row').length === 10")
+            select(driver, "table-reason", "invalid: stage evaluate: <b>bold</b><img src=x onerror=alert(N)>")
+            wait_for(driver, "return document.querySelectorAll('#programs-table tr.row').length === 3")
+            cells = driver.execute_script("return [...document.querySelectorAll('#programs-table td.reason')]"
+                                          ".map(t => t.textContent)")
+            assert set(cells) == {"invalid: stage evaluate: <b>bold</b><img src=x onerror=alert(N)>"}  # as text
+            assert not driver.execute_script("return document.querySelector('#programs-section img, #programs-table b')")
+            driver.execute_script("document.querySelector('#programs-table tr.row').scrollIntoView()")
+            driver.find_element("css selector", "#programs-table tr.row").click()
+            title = wait_for(driver, "const t = document.getElementById('detail-title'); return t && t.textContent")
+            assert title.startswith("Program 25: invalid")  # the newest of the three
+            select(driver, "table-reason", "")
+            select(driver, "table-status", "")
+            driver.execute_script("const s = document.getElementById('table-sort'); s.value = 'score';")
+            select(driver, "table-order", "asc")
+            wait_for(driver, "return document.querySelectorAll('#programs-table tr.row').length === 30")
+
+            # the genealogy: every program, coloured by score, then by island; a click opens a program
+            traces = driver.execute_script("return document.getElementById('chart-genealogy').data"
+                                           ".map(t => [t.name, (t.customdata || []).length])")
+            assert dict(t for t in traces if t[0])["valid"] == 20 and dict(t for t in traces if t[0])["failed"] == 10
+            assert "every one of the 30 programs" in driver.find_element("id", "genealogy-note").text
+            select(driver, "genealogy-colour", "island")
+            wait_for(driver, "return document.getElementById('chart-genealogy').data.some(t => t.name === 'island 1')")
+            markers = driver.find_elements("css selector", "#chart-genealogy .scatterlayer .trace:nth-of-type(3) .point")
+            marker = markers[len(markers) // 2]
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", marker)
+            ActionChains(driver).move_to_element(marker).pause(0.3).click().perform()
+            wait_for(driver, "const t = document.getElementById('detail-title'); "
+                             "return t && !t.textContent.startsWith('Program 25:') && t.textContent")
+
+            # the sweep's runs in one chart, and cost over time per model
+            assert not driver.execute_script("return document.getElementById('sweep-section').hidden")
+            names = driver.execute_script("return document.getElementById('chart-sweep').data.map(t => t.name)")
+            assert names == ["0_seed=0 (this run)", "1_seed=1", "2_seed=2"]
+            costs = driver.execute_script("return document.getElementById('chart-cost').data"
+                                          ".map(t => [t.name, t.y[t.y.length - 1]])")
+            assert [c[0] for c in costs] == ["model-a", "model-b"] and costs[0][1] == pytest.approx(0.15)
+
+            # a run dir made while the page is open joins the list of campaigns
+            make_run(sweep / "3_seed=3", "job3", [1.0])
+            wait_for(driver, "return document.getElementById('runs').options.length === 4", limit=90)
+            assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+            driver.execute_script("window.scrollTo(0, 0)")
+            shot = tmp_path / "views.png"
+            driver.save_screenshot(str(shot))
+            print(f"screenshot of the web view: {shot}")
+
+        # report.html: the same views from the embedded data
+        run = sweep / "0_seed=0"
+        config = load_config(run)
+        with open_database(config, run, read_only=True) as db:
+            write_report(run, db, config, references=[])
+        driver.get((run / "report.html").as_uri())
+        wait_for(driver, "return document.body.dataset.ready === 'yes'")
+        assert len(table_ids(driver)) == 30 and table_ids(driver)[0] == best
+        select(driver, "table-status", "invalid")
+        wait_for(driver, "return document.querySelectorAll('#programs-table tr.row').length === 10")
+        assert driver.execute_script("return document.getElementById('chart-genealogy').data.length") >= 3
+        assert len(driver.execute_script("return document.getElementById('chart-sweep').data")) == 4
+        assert driver.execute_script("return document.querySelectorAll('script[src], link[href^=http]').length") == 0
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+        driver.save_screenshot(str(tmp_path / "report.png"))
+        print(f"screenshot of report.html: {tmp_path / 'report.png'}")
+    finally:
+        driver.quit()
