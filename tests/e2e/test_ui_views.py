@@ -300,7 +300,8 @@ def test_the_new_views_in_chromium(tmp_path, dead_pid):
             cells = driver.execute_script("return [...document.querySelectorAll('#programs-table td.reason')]"
                                           ".map(t => t.textContent)")
             assert set(cells) == {"invalid: stage evaluate: <b>bold</b><img src=x onerror=alert(N)>"}  # as text
-            assert not driver.execute_script("return document.querySelector('#programs-section img, #programs-table b')")
+            assert not driver.execute_script("return document.querySelector('#programs-section img, "
+                                             "#programs-table b')")
             driver.execute_script("document.querySelector('#programs-table tr.row').scrollIntoView()")
             driver.find_element("css selector", "#programs-table tr.row").click()
             title = wait_for(driver, "const t = document.getElementById('detail-title'); return t && t.textContent")
@@ -318,7 +319,8 @@ def test_the_new_views_in_chromium(tmp_path, dead_pid):
             assert "every one of the 30 programs" in driver.find_element("id", "genealogy-note").text
             select(driver, "genealogy-colour", "island")
             wait_for(driver, "return document.getElementById('chart-genealogy').data.some(t => t.name === 'island 1')")
-            markers = driver.find_elements("css selector", "#chart-genealogy .scatterlayer .trace:nth-of-type(3) .point")
+            markers = driver.find_elements("css selector",
+                                           "#chart-genealogy .scatterlayer .trace:nth-of-type(3) .point")
             marker = markers[len(markers) // 2]
             driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", marker)
             ActionChains(driver).move_to_element(marker).pause(0.3).click().perform()
