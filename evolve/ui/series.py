@@ -18,6 +18,7 @@ from evolve.errors import EvolveError
 from evolve.program import ProgramStatus
 from evolve.storage._orm import ProgramRow
 from evolve.storage.database import ProgramDatabase
+from evolve.ui.rundirs import find_runs
 
 __all__ = ["MAX_POINTS", "SweepCurves", "best_curve", "cost_over_time", "sweep_dir"]
 
@@ -96,8 +97,6 @@ class SweepCurves:
     def curves(self, run_dir: Path) -> dict[str, Any]:
         """`{sweep, runs: [{name, run_dir, current, direction, evaluation, score, evaluated, best} or {name,
         run_dir, error}]}`; `sweep` is None (no runs) when `run_dir` is not part of one."""
-        from evolve.ui.server import find_runs
-
         folder = sweep_dir(run_dir)
         if folder is None:
             return {"sweep": None, "runs": []}

@@ -40,26 +40,12 @@ from urllib.parse import parse_qs, quote, urlparse
 from evolve.errors import EvolveError, RunDirError
 from evolve.ui.access import Access
 from evolve.ui.assets import asset, page
+from evolve.ui.rundirs import find_runs
 
 __all__ = ["RESCAN_SECONDS", "RunSource", "find_runs", "make_server"]
 
 _log = logging.getLogger("evolve.ui")
 RESCAN_SECONDS = 2.0
-
-
-def find_runs(path: str | Path) -> list[Path]:
-    """The run dirs at `path`: itself when it is one, else every run dir below it (e.g. `runs/`)."""
-    root = Path(path)
-    if not root.exists():
-        raise RunDirError(f"{root} does not exist; give a run dir or a folder of them, e.g. `evolve ui runs/`")
-    if (root / "config.yaml").is_file():
-        return [root]
-    found = sorted(p.parent for p in root.rglob("config.yaml")
-                   if p.parent.name != ".hydra" and ((p.parent / "campaign.log").exists()
-                                                     or (p.parent / "programs.db").exists()))
-    if not found:
-        raise RunDirError(f"{root} holds no evolve run dir (a folder with config.yaml); start one with `evolve run`")
-    return found
 
 
 class RunSource:
