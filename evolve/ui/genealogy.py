@@ -16,7 +16,7 @@ from sqlalchemy import select
 from evaluators.direction import natural
 from evolve.program import ProgramStatus
 from evolve.storage._orm import ProgramRow
-from evolve.storage.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase, _raw_rows
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "genealogy"]
 
@@ -31,7 +31,7 @@ def genealogy(db: ProgramDatabase, direction: str, limit: int = DEFAULT_LIMIT) -
     query = (select(P.id, P.parent_id, P.status, P.score, P.island, P.generation, P.iteration, P.proposer)
              .where(P.campaign_id == db.campaign_id).order_by(P.id))
     with db.connect() as conn:
-        rows = {r[0]: r for r in conn.execute(query)}
+        rows = {r[0]: r for r in _raw_rows(conn, query)}  # without SQLAlchemy's per-row work: 100,000 rows
     total, note = len(rows), ""
     if total > limit:
         keep, leaves = _best_ancestries(rows, limit)

@@ -7,7 +7,6 @@ only its steps), whatever the number of programs.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from evaluators.direction import natural
 from evolve.errors import EvolveError
 from evolve.program import ProgramStatus
 from evolve.storage._orm import ProgramRow
-from evolve.storage.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase, _raw_rows
 from evolve.ui.rundirs import find_runs
 
 __all__ = ["MAX_POINTS", "SweepCurves", "best_curve", "cost_over_time", "sweep_dir"]
@@ -29,15 +28,14 @@ _EVALUATED = [s.value for s in ProgramStatus if s.is_evaluated()]
 def cost_over_time(db: ProgramDatabase) -> dict[str, Any]:
     """Per model (proposer): its cumulative cost in USD and proposals against seconds since the first program."""
     P = ProgramRow
-    query = (select(P.proposer, P.cost, P.created_at).where(P.campaign_id == db.campaign_id, P.iteration > 0)
-             .order_by(P.id))
-    first = None
+    seconds = db.epoch_seconds(P.created_at)
+    query = select(P.proposer, P.cost, seconds).where(P.campaign_id == db.campaign_id, P.iteration > 0).order_by(P.id)
     series: dict[str, dict[str, list]] = {}
     with db.connect() as conn:
-        first = conn.scalar(select(P.created_at).where(P.campaign_id == db.campaign_id).order_by(P.id).limit(1))
-        for proposer, cost, created in conn.execute(query):
+        first = conn.scalar(select(seconds).where(P.campaign_id == db.campaign_id).order_by(P.id).limit(1))
+        for proposer, cost, created in _raw_rows(conn, query):
             s = series.setdefault(proposer or "-", {"time": [], "cost": [], "proposals": []})
-            s["time"].append(_seconds(created, first))
+            s["time"].append(round(created - first, 3) if created is not None and first is not None else 0.0)
             s["cost"].append((s["cost"][-1] if s["cost"] else 0.0) + (cost or 0.0))
             s["proposals"].append(len(s["proposals"]) + 1)
     models = [{"model": name, **{k: _thin(v) for k, v in s.items()}} for name, s in sorted(series.items())]
@@ -52,13 +50,6 @@ def _thin(values: list) -> list:
     return [values[int(k * step)] for k in range(MAX_POINTS - 1)] + [values[-1]]
 
 
-def _seconds(moment: datetime | None, first: datetime | None) -> float:
-    if moment is None or first is None:
-        return 0.0
-    moment, first = (t.replace(tzinfo=UTC) if t.tzinfo is None else t for t in (moment, first))
-    return round((moment - first).total_seconds(), 3)
-
-
 def best_curve(db: ProgramDatabase, direction: str) -> dict[str, Any]:
     """The best score so far against evaluations: its steps, and the evaluations done."""
     P = ProgramRow
@@ -68,7 +59,7 @@ def best_curve(db: ProgramDatabase, direction: str) -> dict[str, Any]:
     scores: list[float] = []
     done, top = 0, None
     with db.connect() as conn:
-        for status, score in conn.execute(query):
+        for status, score in _raw_rows(conn, query):
             done += 1
             if status == ProgramStatus.VALID.value and score is not None and (top is None or score > top):
                 top = score
@@ -112,6 +103,8 @@ class SweepCurves:
             except (EvolveError, OSError) as exc:
                 entry["error"] = str(exc)
             runs.append(entry)
+        for entry, label in zip(runs, _labels([r["name"] for r in runs]), strict=True):
+            entry["label"] = label
         return {"sweep": str(folder), "runs": runs}
 
     def _curve(self, run_dir: Path) -> dict[str, Any]:
@@ -128,6 +121,18 @@ class SweepCurves:
         with self._lock:
             self._cache[run_dir] = (signature, curve)
         return curve
+
+
+def _labels(names: list[str]) -> list[str]:
+    """Short names of a sweep's runs: Hydra's `<job number>_<overrides>` without the overrides they all share."""
+    parts = [name.partition("_") for name in names]
+    overrides = [set(rest.split(",")) if sep else set() for _, sep, rest in parts]
+    shared = set.intersection(*overrides) if overrides else set()
+    out = []
+    for (number, sep, rest), name in zip(parts, names, strict=True):
+        own = [o for o in rest.split(",") if o not in shared] if sep else []
+        out.append(f"{number}: {','.join(own)}" if own else name)
+    return out
 
 
 def _mtime(path: Path) -> tuple[float, int] | None:

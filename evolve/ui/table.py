@@ -18,7 +18,7 @@ from evaluators.direction import natural
 from evolve.errors import EvolveError
 from evolve.program import ProgramStatus
 from evolve.storage._orm import ProgramRow
-from evolve.storage.database import ProgramDatabase
+from evolve.storage.database import ProgramDatabase, _raw_rows
 from evolve.ui import data as _data
 
 __all__ = ["FAILED", "MAX_SIZE", "SORTS", "Reasons", "TableQuery", "program_page", "report_table"]
@@ -76,7 +76,7 @@ class Reasons:
             query = (select(P.id, P.status, P.error).where(P.campaign_id == db.campaign_id, P.id > self._upto,
                                                            P.status.in_([s.value for s in FAILED])).order_by(P.id))
             with db.connect() as conn:
-                for pid, status, error in conn.execute(query):
+                for pid, status, error in _raw_rows(conn, query):
                     self.label[pid] = _data._reason(ProgramStatus(status), error or "")
                     self._upto = pid
             return self.label

@@ -233,6 +233,7 @@ def test_the_runs_of_a_sweep_are_overlaid_and_cost_is_per_model_over_time(tmp_pa
         assert found["sweep"] == str(sweep.resolve())
         curves = {r["name"]: r for r in found["runs"]}
         assert list(curves) == ["0_seed=0", "1_seed=1", "2_seed=2"] and curves["1_seed=1"]["current"]
+        assert [r["label"] for r in found["runs"]] == ["0: seed=0", "1: seed=1", "2: seed=2"]
         assert (curves["0_seed=0"]["evaluation"], curves["0_seed=0"]["score"]) == ([1, 2, 5, 5], [1.0, 2.0, 3.0, 3.0])
         assert (curves["1_seed=1"]["evaluation"], curves["1_seed=1"]["best"]) == ([1, 3, 3], 4.0)
         assert curves["2_seed=2"]["evaluated"] == 1
@@ -330,7 +331,7 @@ def test_the_new_views_in_chromium(tmp_path, dead_pid):
             # the sweep's runs in one chart, and cost over time per model
             assert not driver.execute_script("return document.getElementById('sweep-section').hidden")
             names = driver.execute_script("return document.getElementById('chart-sweep').data.map(t => t.name)")
-            assert names == ["0_seed=0 (this run)", "1_seed=1", "2_seed=2"]
+            assert names == ["0: seed=0 (this run)", "1: seed=1", "2: seed=2"]
             costs = driver.execute_script("return document.getElementById('chart-cost').data"
                                           ".map(t => [t.name, t.y[t.y.length - 1]])")
             assert [c[0] for c in costs] == ["model-a", "model-b"] and costs[0][1] == pytest.approx(0.15)

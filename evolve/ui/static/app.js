@@ -379,6 +379,8 @@ function drawGenealogy(g) {
                    marker: {color: PALETTE[k % PALETTE.length], size: 8}, hoverinfo: "skip"});
     }
   }
+  const rows = nodes.reduce((most, n) => Math.max(most, n.y), 0) + 1;  // a taller chart for a wider tree
+  document.getElementById("chart-genealogy").style.height = `${Math.min(1400, Math.max(460, 100 + 4 * rows))}px`;
   Plotly.react("chart-genealogy", traces, {margin: {t: 10, r: 10, b: 45, l: 40}, hovermode: "closest",
                                            uirevision: `${state.run}-${g.limit}`, dragmode: "zoom",
                                            legend: {orientation: "h", y: 1.08},
@@ -401,7 +403,7 @@ function drawSweep(sweep) {
   const runs = sweep ? sweep.runs.filter((r) => r.evaluation) : [];
   section.hidden = runs.length < 2;
   if (section.hidden) return;
-  const traces = runs.map((r) => ({type: "scatter", mode: "lines", name: label(r.name) + (r.current ? " (this run)" : ""),
+  const traces = runs.map((r) => ({type: "scatter", mode: "lines", name: label(r.label) + (r.current ? " (this run)" : ""),
                                    x: r.evaluation, y: r.score, line: {shape: "hv", width: r.current ? 3 : 1.5},
                                    hovertemplate: `${label(r.name)}: %{y} after %{x} evaluations<extra></extra>`}));
   Plotly.react("chart-sweep", traces, {margin: {t: 10, r: 10, b: 45, l: 70}, uirevision: sweep.sweep,
@@ -419,7 +421,7 @@ function drawCosts(costs) {
   const traces = costs.models.map((m) => ({type: "scatter", mode: "lines", name: label(m.model), x: m.time, y: m[key],
                                            line: {shape: "hv"}}));
   Plotly.react("chart-cost", traces, {margin: {t: 10, r: 10, b: 45, l: 70}, uirevision: state.run,
-                                      legend: {orientation: "h", y: 1.12}, hovermode: "closest",
+                                      showlegend: true, legend: {orientation: "h", y: 1.12}, hovermode: "closest",
                                       xaxis: {title: {text: "seconds since the first program"}, rangemode: "tozero"},
                                       yaxis: {title: {text: free ? "proposals (no cost recorded)" : "cost so far, $"},
                                               rangemode: "tozero"}}, CONFIG);
