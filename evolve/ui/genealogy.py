@@ -39,8 +39,8 @@ def genealogy(db: ProgramDatabase, direction: str, limit: int = DEFAULT_LIMIT) -
                 f"(limit={limit}); the table of programs lists every one")
         rows = {pid: rows[pid] for pid in sorted(keep)}
     y = _layout(rows)
-    best = max((r for r in rows.values() if r[2] == ProgramStatus.VALID.value), key=lambda r: (r[3], -r[0]),
-               default=None)
+    valid = ProgramStatus.VALID.value
+    best = max((r for r in rows.values() if r[2] == valid), key=lambda r: (r[3], -r[0]), default=None)
     nodes = [{"id": pid, "parent": parent if parent in rows else None, "status": status,
               "score": natural(score, direction), "island": island, "generation": generation, "iteration": iteration,
               "proposer": proposer or "", "y": y[pid], "best": best is not None and pid == best[0]}
@@ -50,7 +50,8 @@ def genealogy(db: ProgramDatabase, direction: str, limit: int = DEFAULT_LIMIT) -
 
 def _best_ancestries(rows: dict[int, tuple], limit: int) -> tuple[set[int], int]:
     """The ancestries of the best valid programs, best first, as long as they fit in `limit` nodes."""
-    valid = sorted((r for r in rows.values() if r[2] == ProgramStatus.VALID.value), key=lambda r: (-r[3], r[0]))
+    status = ProgramStatus.VALID.value
+    valid = sorted((r for r in rows.values() if r[2] == status), key=lambda r: (-r[3], r[0]))
     keep: set[int] = set()
     leaves = 0
     for row in valid:

@@ -28,14 +28,14 @@ HTML_ERROR = "stage evaluate: <b>bold</b><img src=x onerror=alert(1)>"
 
 
 def make_run(run_dir: Path, name: str, scores: list[float | None], islands: int = 2,
-             direction: str = "maximize") -> list:
+             direction: str = "maximize", url: str = "") -> list:
     """A run dir written by hand: the initial program, then one child per score (None: invalid, with the
     same reason up to its numbers, those of iterations 6, 15, 24 an HTML error), each child of the best so far, on
     alternating islands, by two models at different prices."""
     import dataclasses
 
     problem = dataclasses.replace(get_problem("circle_packing"), direction=direction)
-    config = Config(problem=problem, name=name, database=DatabaseConfig(islands=islands))
+    config = Config(problem=problem, name=name, database=DatabaseConfig(islands=islands, url=url))
     run_dir.mkdir(parents=True)
     write_config(config, run_dir)
     out = []
@@ -127,6 +127,36 @@ def test_bad_table_and_genealogy_requests_are_one_line_each(views_run):
             status, message = failure(base + path)
             assert status in (400, 404) and expected in message and "\n" not in message, (path, message)
         assert len(get(base + "programs?size=100000")["rows"]) == 30  # a page is at most 200 rows
+
+
+def test_a_long_failure_reason_is_cut_with_an_ellipsis(tmp_path):
+    from evolve.config import Config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = Config(problem=get_problem("circle_packing"), name="long")
+    write_config(config, run)
+    with open_database(config, run) as db:
+        first = db.add(iteration=0, status=ProgramStatus.VALID, code="a = 0\n", code_hash="h0", score=1.0)
+        db.add(iteration=1, status=ProgramStatus.INVALID, code="a = 1\n", code_hash="h1", parent=first,
+               error="the answer " + "is much too long " * 20)
+    with serving(run) as server:
+        [(reason, n)] = get(f"http://127.0.0.1:{server.server_address[1]}/api/programs?run=0")["reasons"]
+        assert n == 1 and reason.startswith("invalid: the answer is much") and reason.endswith("…")
+        assert len(reason) == len("invalid: ") + 90
+
+
+def test_the_views_read_a_campaign_in_postgresql(postgres_url, tmp_path):
+    make_run(tmp_path / "run", "in-postgres", [1.0, 2.0, None, 3.0, None, 0.5], url=postgres_url)
+    with serving(tmp_path / "run") as server:
+        base = f"http://127.0.0.1:{server.server_address[1]}/api/"
+        page = get(base + "programs?run=0&size=2")
+        assert page["total"] == 6 and [r["score"] for r in page["rows"]] == [3.0, 2.0]
+        assert [r["id"] for r in get(base + "programs?run=0&reason=" + urllib.parse.quote(
+            "invalid: solve(N) returned N items"))["rows"]] == [3, 5]
+        assert get(base + "genealogy?run=0")["shown"] == 6
+        assert [m["model"] for m in get(base + "costs?run=0")["models"]] == ["model-a", "model-b"]
+        assert get(base + "state?run=0")["iterations"] == 5
 
 
 # -- the genealogy -------------------------------------------------------------------------------------------
