@@ -176,8 +176,8 @@ class RunSource:
         """The genealogy tree, read again only when rows were added."""
         from evolve.ui.genealogy import genealogy
 
-        return self._cached_view(f"genealogy {limit}",
-                                 lambda config, db: genealogy(db, config.problem.direction, limit))
+        return self._cached_view("genealogy", lambda config, db: genealogy(db, config.problem.direction, limit),
+                                 limit)
 
     def costs(self) -> dict[str, Any]:
         """Cost and proposals per model over time, read again only when rows were added."""
@@ -185,13 +185,14 @@ class RunSource:
 
         return self._cached_view("costs", lambda _config, db: cost_over_time(db))
 
-    def _cached_view(self, key: str, compute: Any) -> Any:
+    def _cached_view(self, key: str, compute: Any, *asked: Any) -> Any:
+        """`compute(config, db)`, kept until rows are added or it is asked for with other arguments."""
         with self._lock:
             config, db = self._open()
-            counts = db.counts()
+            signature = (db.counts(), asked)
             cached = self._cached.get(key)
-            if cached is None or cached[0] != counts:
-                cached = self._cached[key] = (counts, compute(config, db))
+            if cached is None or cached[0] != signature:
+                cached = self._cached[key] = (signature, compute(config, db))
             return cached[1]
 
     def close(self) -> None:
