@@ -572,6 +572,7 @@ async function start() {
   document.getElementById("genealogy-colour").addEventListener("change", () => {
     if (state.genealogy) drawGenealogy(state.genealogy);
   });
+  document.getElementById("genealogy-limit").parentElement.hidden = Boolean(EMBEDDED);  // a report holds one sample
   document.getElementById("genealogy-limit").addEventListener("change", (event) => {
     source.genealogy(state.run, event.target.value).then(drawGenealogy)
       .catch((error) => notice(`cannot read the genealogy: ${error.message || error}`));
