@@ -361,7 +361,8 @@ function drawGenealogy(g) {
     {type: "scatter", mode: "markers", name: "failed", x: failed.map((n) => n.generation), y: failed.map((n) => n.y),
      customdata: failed.map((n) => n.id), text: failed.map(hover), hovertemplate: "%{text}<extra></extra>",
      marker: {symbol: "x-thin", size: 6, line: {width: 1, color: "#999"}}},
-    {type: "scatter", mode: "markers", name: "valid", x: valid.map((n) => n.generation), y: valid.map((n) => n.y),
+    {type: "scatter", mode: "markers", name: "valid", showlegend: !byIsland,  // by island: an entry per island
+     x: valid.map((n) => n.generation), y: valid.map((n) => n.y),
      customdata: valid.map((n) => n.id), text: valid.map(hover), hovertemplate: "%{text}<extra></extra>",
      marker: byIsland ?
        {size: valid.map((n) => (n.best ? 16 : 8)), symbol: valid.map((n) => (n.best ? "star" : "circle")),
