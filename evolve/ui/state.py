@@ -20,6 +20,7 @@ from evolve.storage._orm import ProgramRow
 from evolve.storage.database import ProgramDatabase
 from evolve.storage.lock import file_holder
 from evolve.storage.rundir import campaign_name
+from sandboxes import candidate_text
 
 __all__ = ["RATE_WINDOW", "recorded_state", "run_state"]
 
@@ -37,7 +38,7 @@ def run_state(db: ProgramDatabase, config: Config, run_dir: Path) -> dict[str, A
                                                                       P.iteration > 0)) or 0
     budget = config.budget.iterations
     out: dict[str, Any] = {
-        "state": state.state, "label": _label(state.state, state.reason), "reason": state.reason,
+        "state": state.state, "label": _label(state.state, state.reason), "reason": candidate_text(state.reason, "web"),
         "stopped_at": _iso(state.stopped_at), "iterations": done, "budget": budget,
         "rate_per_minute": None, "eta_seconds": None, "eta_by": None}
     if state.state != "running":
@@ -62,7 +63,7 @@ def recorded_state(db: ProgramDatabase) -> dict[str, Any] | None:
     stop = aggregates.last_stop(db)
     if stop is None:
         return None
-    return {"state": stop.state, "label": _label(stop.state, stop.reason), "reason": stop.reason,
+    return {"state": stop.state, "label": _label(stop.state, stop.reason), "reason": candidate_text(stop.reason, "web"),
             "stopped_at": _iso(stop.at), "iterations": stop.iterations}
 
 
