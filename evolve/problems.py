@@ -51,6 +51,8 @@ __all__ = [
 ENTRY_POINT_GROUP = plugins.PROBLEMS
 PATH_VARIABLE = "EVOLVE_PROBLEM_PATH"
 OPENEVOLVE = "openevolve:"  # `evaluator: "openevolve:evaluator.py"`: an OpenEvolve evaluator file
+SHINKA = "shinka:"  # `evaluator: "shinka:evaluate.py"`: a ShinkaEvolve evaluate.py
+_ADAPTERS = (OPENEVOLVE, SHINKA)
 _log = logging.getLogger(__name__)
 _folders: dict[str, ProblemConfig] = {}  # problems named by folder (`problem=path/to/folder`)
 
@@ -65,6 +67,10 @@ def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     if node.repeats < 1:
         raise ConfigError(f"problem folder {folder}: repeats={node.repeats}; use 1 (a deterministic evaluator) "
                           "or more (scorings of each would-be best, for a problem noisy by nature)")
+    if node.metric and not str(node.evaluator).startswith(_ADAPTERS):
+        raise ConfigError(f"problem folder {folder}: metric={node.metric!r} names the score of an OpenEvolve or "
+                          "ShinkaEvolve evaluator (evaluator: \"openevolve:...\" or \"shinka:...\"); a native "
+                          "evaluator returns Score.value: remove metric")
     if name is not None and node.name != name:
         raise ConfigError(f"problem folder {folder} declares name={node.name!r} but is registered as {name!r}")
     return OmegaConf.to_object(node)  # type: ignore[return-value]
@@ -223,6 +229,10 @@ def evaluator_class(problem: ProblemConfig) -> type:
         from evaluators.openevolve import OpenEvolveEvaluator
 
         return OpenEvolveEvaluator
+    if problem.evaluator.startswith(SHINKA):
+        from evaluators.shinka import ShinkaEvaluator
+
+        return ShinkaEvaluator
     module_name, _, attr = problem.evaluator.partition(":")
     try:
         cls = getattr(_import_module(problem, module_name), attr)
@@ -245,7 +255,7 @@ def entrypoint_of(problem: ProblemConfig) -> str | None:
         if not isinstance(obj, type):
             return getattr(obj, "entrypoint", None) or None
     cls = evaluator_class(problem)
-    if problem.evaluator.startswith(OPENEVOLVE):  # the adapter is told its entrypoint by the problem's params
+    if problem.evaluator.startswith(_ADAPTERS):  # the adapter is told its entrypoint by the problem's params
         return problem.params.get("entrypoint") or None
     return getattr(cls, "entrypoint", None) or None
 
@@ -271,13 +281,17 @@ def build_evaluator(problem: ProblemConfig, *, run_seed: int = 0, **overrides: o
 
 
 def _construct(problem: ProblemConfig, **overrides: object):
+    from evaluators.program_file import UnsupportedEvaluator
+
     cls = evaluator_class(problem)
     if problem.evaluator_object:
         obj = _unpickle(problem.evaluator_object)
         if not isinstance(obj, type):
             return obj  # an instance: built by the caller already
-    if problem.evaluator.startswith(OPENEVOLVE):  # an OpenEvolve evaluator file of the problem folder
-        overrides = {"path": str(Path(problem.directory) / problem.evaluator[len(OPENEVOLVE):]), **overrides}
+    for prefix in _ADAPTERS:  # an OpenEvolve or ShinkaEvolve evaluator file of the problem folder
+        if problem.evaluator.startswith(prefix):
+            overrides = {"path": str(Path(problem.directory) / problem.evaluator[len(prefix):]),
+                         **({"metric": problem.metric} if problem.metric else {}), **overrides}
     params = {**dict(problem.params), **overrides}
     try:
         inspect.signature(cls).bind(**params)
@@ -287,6 +301,8 @@ def _construct(problem: ProblemConfig, **overrides: object):
         pass
     try:
         return cls(**params)
+    except UnsupportedEvaluator as exc:  # one line naming the style and the fix
+        raise ConfigError(f"problem {problem.name!r}: {exc}") from exc
     except Exception as exc:  # whatever the constructor raises: one line, not a worker's traceback
         raise ConfigError(f"problem {problem.name!r}: its evaluator {cls.__name__}() raised "
                           f"{_cause(exc, _source_folder(cls))}; fix the evaluator or its problem.params") from exc
