@@ -5,7 +5,10 @@ from scipy.ndimage import uniform_filter1d
 
 # EVOLVE-BLOCK-START
 def smooth(signal, window_size):
-    return uniform_filter1d(np.asarray(signal, dtype=float), size=window_size, mode="nearest")
+    x = np.asarray(signal, dtype=float)
+    width = max(1, int(window_size * 0.5))
+    first = uniform_filter1d(x, size=width, mode="nearest")
+    return 0.5 * first + 0.5 * uniform_filter1d(first, size=width + 2, mode="nearest")
 # EVOLVE-BLOCK-END
 
 
