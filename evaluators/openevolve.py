@@ -19,7 +19,7 @@ an exception in the candidate raises `CandidateError` in the evaluator. Reading 
 with the guard's reason even when the evaluator catches the error, an evaluator error when it does not.
 
 The score is `combined_score` when the metrics hold it, else the problem's `metric:`, else the mean of
-the numeric metrics (as OpenEvolve does, with a warning naming them). A result with an `error` entry
+the numeric metrics but timings (as OpenEvolve does, with a warning naming them). A result with an `error` entry
 is invalid (the error is the reason); artifacts go into the feedback. Stages run as a cascade:
 `evaluate_stage1`, then (when it passes `cascade_thresholds[0]`) `evaluate_stage2`, then
 `evaluate_stage3`; without stage functions, `evaluate` alone. When the package `openevolve` is not
@@ -51,7 +51,7 @@ from sandboxes import Session
 
 __all__ = ["GUARD_REASON", "EvaluationResult", "OpenEvolveEvaluator", "UnsupportedEvaluator", "score_of"]
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("evolve.adapters")  # with the engine's records: campaign.log and the terminal
 
 
 @dataclass
@@ -62,21 +62,23 @@ class EvaluationResult:
     artifacts: dict[str, Any] = field(default_factory=dict)
 
 
-def _averaged(names: list[str], source: str) -> None:
+def _averaged(names: list[str], source: str, left_out: list[str]) -> None:
     """Say once per set of metrics that the score is their mean."""
     key = (source, tuple(names))
     if key not in _warned:
         _warned.add(key)
-        _log.warning("%s returns no combined_score: its score is the mean of %s (as OpenEvolve does); name the "
-                     "metric to maximise with `metric:` in config.yaml", source, ", ".join(names))
+        timing = f"; {', '.join(left_out)} left out: timings" if left_out else ""
+        _log.warning("%s returns no combined_score: its score is the mean of %s (as OpenEvolve does%s); name the "
+                     "metric to maximise with `metric:` in config.yaml", source, ", ".join(names), timing)
 
 
 _warned: set[tuple[str, tuple[str, ...]]] = set()
 
 
-def score_of(result: Any, stage: str, metric: str | None = None, source: str = "the evaluator") -> Score:
+def score_of(result: Any, stage: str, metric: str | None = None, source: str = "the evaluator",
+             timing: tuple[str, ...] = ()) -> Score:
     """An OpenEvolve result (dict or EvaluationResult-like) as a `Score`: `combined_score`, else `metric`,
-    else the mean of the numeric metrics (with a warning naming them)."""
+    else the mean of the numeric metrics but the `timing` ones (with a warning naming them)."""
     artifacts: dict[str, Any] = {}
     if hasattr(result, "metrics") and not isinstance(result, dict):
         artifacts = dict(getattr(result, "artifacts", None) or {})
@@ -98,9 +100,10 @@ def score_of(result: Any, stage: str, metric: str | None = None, source: str = "
             return Score.invalid(f"{stage} returned no numeric {metric!r} (the problem's metric); it returned "
                                  f"{', '.join(metrics) or 'nothing'}")
         value = numbers[metric]
-    elif numbers:
-        _averaged(list(numbers), source)
-        value = sum(numbers.values()) / len(numbers)
+    elif [k for k in numbers if k not in timing]:
+        averaged = {k: v for k, v in numbers.items() if k not in timing}
+        _averaged(list(averaged), source, [k for k in numbers if k in timing])
+        value = sum(averaged.values()) / len(averaged)
     else:
         return Score.invalid(f"{stage} returned no numeric metrics")
     plain = {k: v for k, v in metrics.items() if k in numbers or isinstance(v, (str, bool, type(None)))}
@@ -137,7 +140,7 @@ class OpenEvolveEvaluator(Evaluator):
         reference_scores: reference scores by name (`combined_score` units), for the charts and the
             search-quality benchmark: an OpenEvolve evaluator file declares none of its own.
         metric: the metric that is the score when a result holds no `combined_score` (the problem's
-            `metric:`); without it, the mean of the numeric metrics.
+            `metric:`); without it, the mean of the numeric metrics but timings.
         timing_metrics: metrics that time the machine (exempt from the determinism check) besides those
             the evaluator's text names with `time`, `seconds`, `duration` or `elapsed` in them.
     """
@@ -190,7 +193,7 @@ class OpenEvolveEvaluator(Evaluator):
                 raise
             if program.fired:  # the evaluator caught the guard's error: the program is still not scored
                 return Score.invalid(f"{label}: {GUARD_REASON}")
-            return score_of(result, label, self.metric, self.path.name)
+            return score_of(result, label, self.metric, self.path.name, self.timing_metrics)
 
     # -- the evaluator API -------------------------------------------------------------------------
     _code = ""

@@ -16,7 +16,7 @@ marks a run wrong, `aggregate_metrics_fn(results)` makes the metrics (run counts
 and an exception anywhere gives the default error metrics with `correct: false`. Runs are sequential
 (`run_workers` is ignored: the candidate has one session), and plots and `extra_data` are not made.
 
-The score is `combined_score`, else the problem's `metric:`, else the mean of the numeric metrics;
+The score is `combined_score`, else the problem's `metric:`, else the mean of the numeric metrics but timings;
 `public` metrics join the metrics and the feedback, `private` ones neither, `text_feedback` goes into the
 feedback. `correct: false` is invalid with its error as the reason.
 """
@@ -220,5 +220,5 @@ class ShinkaEvaluator(Evaluator):
         if not (isinstance(correct, dict) and correct.get("correct")):
             error = correct.get("error") if isinstance(correct, dict) else None
             flat["error"] = str(error or "the program is not correct (correct.json)")
-        score = score_of(flat, "evaluate", self.metric, self.path.name)
+        score = score_of(flat, "evaluate", self.metric, self.path.name, self.timing_metrics)
         return dataclasses.replace(score, feedback=f"{score.feedback} | {text}") if text and score.valid else score

@@ -18,6 +18,7 @@ file, so a folder need not be an importable package.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import importlib.util
@@ -76,6 +77,47 @@ def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     return OmegaConf.to_object(node)  # type: ignore[return-value]
 
 
+def _foreign_folder(folder: Path) -> ProblemConfig | None:
+    """An OpenEvolve example folder (evaluator.py, initial_program.py and OpenEvolve's own config.yaml or
+    none) or a ShinkaEvolve one (evaluate.py, initial.py, no config.yaml) as a problem named
+    `openevolve_<folder>` or `shinka_<folder>`, so it runs from its project's checkout; None for others."""
+    raw = OmegaConf.load(folder / "config.yaml") if (folder / "config.yaml").is_file() else None
+    if raw is not None and isinstance(raw.get("evaluator"), str):
+        return None  # evolve's own config.yaml
+    settings = raw.get("evaluator") if raw is not None else None
+    params: dict = {}
+    if raw is None and (folder / "evaluate.py").is_file() and (folder / "initial.py").is_file():
+        kind, evaluator, initial = "shinka", "shinka:evaluate.py", "initial.py"
+    elif (folder / "evaluator.py").is_file() and (folder / "initial_program.py").is_file():
+        kind, evaluator, initial = "openevolve", "openevolve:evaluator.py", "initial_program.py"
+        if settings is not None and settings.get("cascade_evaluation", True) and settings.get("cascade_thresholds"):
+            params["cascade_thresholds"] = list(settings.cascade_thresholds)
+    else:
+        return None
+    prompt = raw.get("prompt") if raw is not None else None
+    node = OmegaConf.merge(OmegaConf.structured(ProblemConfig), {
+        "name": f"{kind}_{folder.resolve().name}", "evaluator": evaluator, "initial": initial, "params": params,
+        "description": str(prompt.get("system_message") or "")[:2000] if prompt is not None else "",
+        "packages": _imported_packages(folder / initial)})
+    node.directory = str(folder.resolve())
+    return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+
+def _imported_packages(program: Path) -> list[str]:
+    """numpy and the installed third-party packages the program imports at its top level."""
+    from evaluators.parsing import parse
+
+    try:
+        tree = parse(program.read_text(), str(program))
+    except (OSError, SyntaxError, ValueError):
+        return ["numpy"]
+    names = {a.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for a in node.names}
+    names |= {node.module.split(".")[0] for node in tree.body
+              if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    return ["numpy"] + sorted(n for n in names - {"numpy"} if n not in sys.stdlib_module_names
+                              and importlib.util.find_spec(n) is not None)
+
+
 def _add(found: dict[str, ProblemConfig], problem: ProblemConfig) -> None:
     """Add `problem`; a name already taken is an error naming both folders (never a silent replacement)."""
     other = found.get(problem.name)
@@ -130,10 +172,12 @@ def resolve(spec: str | os.PathLike) -> ProblemConfig:
     it under its name), or a problem's name."""
     if isinstance(spec, os.PathLike) or is_folder_spec(str(spec)):
         folder = Path(spec).expanduser()
-        if not (folder / "config.yaml").is_file():
+        problem = _foreign_folder(folder)
+        if problem is None and not (folder / "config.yaml").is_file():
             raise ProblemNotFound(f"problem={spec}: {folder} holds no config.yaml (a problem folder holds "
-                                  "config.yaml, initial.py, evaluator.py and README.md)")
-        problem = _load_folder(folder)
+                                  "config.yaml, initial.py, evaluator.py and README.md; an OpenEvolve example "
+                                  "evaluator.py and initial_program.py, a ShinkaEvolve one evaluate.py and initial.py)")
+        problem = problem or _load_folder(folder)
         known = discover().get(problem.name)
         if known is None or known.directory != problem.directory:
             _add(discover(), problem)  # into the cached problems; one of the same name is an error naming both

@@ -3,6 +3,7 @@ through the adapters with the candidate in the sandbox; the unsupported style re
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,26 @@ def test_the_candidate_of_a_shinka_evaluator_runs_in_the_sandbox(tmp_path):
                                                 f"def run_packing():\n    open({str(marker)!r}, 'w').write('x')")
     result = score("shinka_circles", spy)
     assert not marker.exists() and not result.valid
+
+
+def test_an_example_folder_of_either_project_is_recognised_as_it_ships(tmp_path):
+    """No evolve config.yaml needed: a ShinkaEvolve folder (evaluate.py, initial.py) and an OpenEvolve one
+    (evaluator.py, initial_program.py, OpenEvolve's own config.yaml) resolve to problems through the adapters."""
+    shinka = tmp_path / "circles"
+    shutil.copytree(STYLES / "shinka_circles", shinka)
+    (shinka / "config.yaml").unlink()
+    problem = resolve(shinka)
+    assert (problem.name, problem.evaluator, problem.initial) == ("shinka_circles", "shinka:evaluate.py", "initial.py")
+    openevolve = tmp_path / "smoothing"
+    shutil.copytree(STYLES / "signal_kwargs", openevolve)
+    (openevolve / "config.yaml").write_text(
+        "max_iterations: 100\nllm: {primary_model: some-model}\nprompt: {system_message: Smooth the signal.}\n"
+        "evaluator: {timeout: 60, cascade_thresholds: [0.5]}\n")
+    problem = resolve(openevolve)
+    assert (problem.name, problem.evaluator, problem.initial) == ("openevolve_smoothing", "openevolve:evaluator.py",
+                                                                  "initial_program.py")
+    assert problem.params == {"cascade_thresholds": [0.5]} and problem.description == "Smooth the signal."
+    assert problem.packages == ["numpy", "scipy"]  # what the initial program imports
+    result = evaluate_program(build_evaluator(problem), make_sandbox(SandboxConfig(), problem),
+                              read_initial_program(problem), problem.limits)
+    assert result.valid and result.score > 0, result.feedback

@@ -101,11 +101,13 @@ def test_scores_from_metrics(caplog):
     assert score_of({"composite": 0.4, "errors": 30}, "s", metric="composite").value == 0.4
     named = score_of({"errors": 30}, "s", metric="composite")
     assert not named.valid and "no numeric 'composite'" in named.feedback
-    with caplog.at_level("WARNING", logger="evaluators.openevolve"):
-        assert score_of({"a": 1.0, "b": 3, "flag": True, "note": "x"}, "s", source="ev.py").value == 2.0  # the mean
+    with caplog.at_level("WARNING", logger="evolve.adapters"):
+        mean = score_of({"a": 1.0, "b": 3, "flag": True, "note": "x", "eval_time": 7.0}, "s", source="ev.py",
+                        timing=("eval_time",))
+    assert mean.value == 2.0  # the mean of the numbers but the timing
     assert [r.getMessage() for r in caplog.records] == [
-        ("ev.py returns no combined_score: its score is the mean of a, b (as OpenEvolve does); name the metric to "
-        "maximise with `metric:` in config.yaml")]
+        ("ev.py returns no combined_score: its score is the mean of a, b (as OpenEvolve does; eval_time left out: "
+         "timings); name the metric to maximise with `metric:` in config.yaml")]
     assert score_of(EvaluationResult(metrics={"a": 0.5}, artifacts={"log": "hi"}), "s").feedback.endswith("log: hi")
     invalid = score_of({"combined_score": 0.0, "error": "boom"}, "stage1")
     assert not invalid.valid and invalid.feedback == "stage1: boom"
