@@ -83,6 +83,12 @@ def score_of(result: Any, stage: str, metric: str | None = None, source: str = "
     if hasattr(result, "metrics") and not isinstance(result, dict):
         artifacts = dict(getattr(result, "artifacts", None) or {})
         result = result.metrics
+    elif isinstance(result, dict) and isinstance(result.get("metrics"), dict):  # {"metrics": ..., "artifacts": ...}
+        artifacts = dict(result["artifacts"]) if isinstance(result.get("artifacts"), dict) else {}
+        result = result["metrics"]
+    elif isinstance(result, dict) and isinstance(result.get("artifacts"), dict):  # metrics beside an artifacts dict
+        artifacts = dict(result["artifacts"])
+        result = {k: v for k, v in result.items() if k != "artifacts"}
     if not isinstance(result, dict):
         raise TypeError(f"{stage} returned {type(result).__name__}; return a dict of metrics or an EvaluationResult")
     metrics = {k: (list(v) if isinstance(v, tuple) else v) for k, v in result.items()}

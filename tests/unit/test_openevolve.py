@@ -109,6 +109,10 @@ def test_scores_from_metrics(caplog):
         ("ev.py returns no combined_score: its score is the mean of a, b (as OpenEvolve does; eval_time left out: "
          "timings); name the metric to maximise with `metric:` in config.yaml")]
     assert score_of(EvaluationResult(metrics={"a": 0.5}, artifacts={"log": "hi"}), "s").feedback.endswith("log: hi")
+    nested = score_of({"metrics": {"combined_score": 0.0, "accuracy": 0.0}, "artifacts": {"status": "BAD"}}, "s")
+    assert nested.valid and nested.value == 0.0 and nested.feedback.endswith("status: BAD")  # k_module's shape
+    beside = score_of({"combined_score": 0.5, "artifacts": {"hint": "more"}}, "s")
+    assert beside.value == 0.5 and "artifacts" not in beside.metrics and beside.feedback.endswith("hint: more")
     invalid = score_of({"combined_score": 0.0, "error": "boom"}, "stage1")
     assert not invalid.valid and invalid.feedback == "stage1: boom"
     assert not score_of({"note": "x"}, "s").valid
