@@ -11,9 +11,9 @@ that file by any of the usual routes, from any module of the evaluator (its help
 
 gives a module proxy whose functions call into the candidate's sandbox session (positional and keyword
 arguments as JSON; numpy arrays go as lists and come back as arrays, tuples as tuples). The file's
-first line is a guard: run any other way (a subprocess, `runpy`, `exec` of its text, a loader of its
-own) it records that it fired and raises, so the candidate never runs outside the sandbox and the
-adapter knows, whatever the evaluator then returns.
+first line (after a docstring and `from __future__` imports) is a guard: run any other way (a
+subprocess, `runpy`, `exec` of its text, a loader of its own) it records that it fired and raises, so
+the candidate never runs outside the sandbox and the adapter knows, whatever the evaluator then returns.
 
 `unsupported_style(path)` reads an evaluator (and the modules of its own folder it imports) without
 running it and returns the one line that says why its style cannot work here, or None.
@@ -142,7 +142,8 @@ class ProgramFile:
 _active: dict[str, ProgramFile] = {}  # by real path
 _stems: dict[str, ProgramFile] = {}
 _lock = threading.Lock()
-_original_spec = importlib.util.spec_from_file_location
+_original_spec = getattr(importlib.util.spec_from_file_location, "evolve_original",  # the hook, after a reload
+                         importlib.util.spec_from_file_location)
 
 
 class _Loader(importlib.abc.Loader):
@@ -176,6 +177,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         return importlib.machinery.ModuleSpec(name, _Loader(program), origin=program.path)
 
 
+_spec_from_file_location.evolve_original = _original_spec  # type: ignore[attr-defined]
 _FINDER = _Finder()
 
 
@@ -187,8 +189,23 @@ def install() -> None:
             sys.meta_path.insert(0, _FINDER)
 
 
-def _guard(marker: str) -> str:
-    return (f"open({marker!r}, 'w').close(); raise RuntimeError({('evolve: ' + GUARD_REASON)!r})  # noqa\n")
+def _guarded(code: str, marker: str) -> str:
+    """`code` with the guard line first, after its docstring and `from __future__` imports (which must lead)."""
+    guard = f"open({marker!r}, 'w').close(); raise RuntimeError({('evolve: ' + GUARD_REASON)!r})  # noqa\n"
+    try:
+        body = parse(code).body
+    except SyntaxError:
+        return guard + code
+    lead = 0
+    for index, node in enumerate(body):
+        docstring = index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+            and isinstance(node.value.value, str)
+        if not (docstring or (isinstance(node, ast.ImportFrom) and node.module == "__future__")):
+            break
+        lead = node.end_lineno or lead
+    lines = code.splitlines(keepends=True)
+    head = "".join(lines[:lead])
+    return head + ("\n" if head and not head.endswith("\n") else "") + guard + "".join(lines[lead:])
 
 
 @contextmanager
@@ -205,7 +222,7 @@ def program_file(session: Session, code: str) -> Iterator[ProgramFile]:
         _active[os.path.realpath(path)] = program
         _stems[stem] = program
     with open(path, "w") as f:
-        f.write(_guard(program.marker) + code)
+        f.write(_guarded(code, program.marker))
     try:
         yield program
     finally:

@@ -70,7 +70,8 @@ def test_running_the_program_file_outside_the_sandbox_fails_loudly(tmp_path):
     sandbox, limits = make_sandbox(SandboxConfig()), resolve(EXAMPLE).limits
     loud = evaluate_program(OpenEvolveEvaluator(str(tmp_path / "evaluator.py")), sandbox, "x = 1\n", limits)
     assert loud.evaluator_error and "ran the program outside the sandbox" in loud.feedback
-    caught = evaluate_program(OpenEvolveEvaluator(str(tmp_path / "catching.py")), sandbox, "x = 1\n", limits)
+    future = '"""Doc."""\nfrom __future__ import annotations\nx = 1\n'  # the guard goes after what must lead
+    caught = evaluate_program(OpenEvolveEvaluator(str(tmp_path / "catching.py")), sandbox, future, limits)
     assert not caught.valid and not caught.evaluator_error
     assert caught.feedback.startswith("evaluate: the evaluator ran the program outside the sandbox")
 
