@@ -82,8 +82,8 @@ def _foreign_folder(folder: Path) -> ProblemConfig | None:
     none) or a ShinkaEvolve one (evaluate.py, initial.py, no config.yaml) as a problem named
     `openevolve_<folder>` or `shinka_<folder>`, so it runs from its project's checkout; None for others."""
     raw = OmegaConf.load(folder / "config.yaml") if (folder / "config.yaml").is_file() else None
-    if raw is not None and isinstance(raw.get("evaluator"), str):
-        return None  # evolve's own config.yaml
+    if raw is not None and ("name" in raw or isinstance(raw.get("evaluator"), str)):
+        return None  # evolve's own config.yaml (OpenEvolve's names no problem and nests `evaluator:`)
     settings = raw.get("evaluator") if raw is not None else None
     params: dict = {}
     if raw is None and (folder / "evaluate.py").is_file() and (folder / "initial.py").is_file():
