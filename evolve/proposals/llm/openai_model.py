@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import urllib.request
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,7 @@ from evolve.background import in_background
 from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
+from evolve.proposals.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, tiktoken_encoder
 
 if TYPE_CHECKING:
     import openai
@@ -62,7 +65,13 @@ class OpenAIModel(Proposer):
     is imported (~0.1 s that the first request would wait otherwise). `config.timeout` bounds a whole
     proposal, the client's retries of quick faults (429, 5xx, a dropped connection) included, so a hung
     endpoint fails once after `timeout` seconds. Failures raise `ProposerError` naming the cause.
+
+    Its `token_counter` counts prompts with tiktoken for OpenAI's own endpoint (when installed: `pip install
+    evolve[tokens]`); elsewhere it asks the server's `/tokenize` (llama.cpp) for the first prompts' true
+    counts and learns from the `usage` of every reply, so prompts are fitted to the model's real tokens.
     """
+
+    TOKENIZE_PROMPTS = 3  # prompts whose exact count is asked of `/tokenize`: enough to calibrate the ratio
 
     def __init__(self, config: ModelConfig, client: openai.AsyncOpenAI | None = None) -> None:
         self.config = config
@@ -73,6 +82,13 @@ class OpenAIModel(Proposer):
         self._making: Future[openai.AsyncOpenAI] | None = None
         if client is None:
             self._making = in_background(self._make_client, name="evolve-openai-client")
+        self._tokens = TokenCounter()
+        official = "api.openai.com" in self.endpoint
+        self._encoder: Future | None = in_background(lambda: tiktoken_encoder(config.model),
+                                                      name="evolve-tiktoken") if official else None
+        root = self.endpoint.rstrip("/").removesuffix("/v1")
+        self._tokenize_url: str | None = None if official else f"{root}/tokenize"
+        self._tokenized = 0
 
     def _make_client(self) -> openai.AsyncOpenAI:
         sdk_imported()
@@ -94,6 +110,37 @@ class OpenAIModel(Proposer):
         context = self.config.context_tokens
         return max(0, context - (self.config.max_tokens or 0)) if context else None
 
+    @property
+    def token_counter(self) -> TokenCounter:
+        """This model's token counter: exact once tiktoken's encoding is loaded, else calibrated."""
+        if self._encoder is not None and self._encoder.done():
+            encode = self._encoder.result() if self._encoder.exception() is None else None
+            self._tokens.encode, self._encoder = encode, None
+        return self._tokens
+
+    def _server_count(self, url: str, messages: list[dict[str, str]]) -> int:
+        """The server's token count of `messages` (on a thread: a blocking request)."""
+        total = REPLY_PRIMING
+        for message in messages:
+            body = json.dumps({"content": str(message.get("content", ""))}).encode()
+            request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=min(10.0, self.config.timeout)) as reply:
+                total += len(json.load(reply)["tokens"]) + MESSAGE_OVERHEAD
+        return total
+
+    async def _tokenize(self, messages: list[dict[str, str]]) -> None:
+        """Calibrate the counter on the server's own count of `messages`; a server without `/tokenize`
+        is not asked again."""
+        url, self._tokenized = self._tokenize_url, self._tokenized + 1
+        if url is None or self._tokenized > self.TOKENIZE_PROMPTS:
+            return
+        try:
+            tokens = await asyncio.to_thread(self._server_count, url, messages)
+        except (OSError, ValueError, KeyError, TypeError):  # URLError and HTTPError are OSErrors
+            self._tokenize_url = None  # no tokenizer there: the replies' usage calibrates instead
+            return
+        self._tokens.observe(messages, tokens)
+
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the model for an edit of the prompt's parent."""
         if self._made is None:  # the SDK may still be importing on its thread: wait off the event loop
@@ -101,6 +148,8 @@ class OpenAIModel(Proposer):
         import openai
 
         cfg = self.config
+        if self._tokenize_url is not None and not self._tokens.exact:
+            await self._tokenize(prompt.messages)
         try:
             async with asyncio.timeout(cfg.timeout):  # the client's own timeout is per attempt
                 response = await self._client.chat.completions.create(
@@ -122,6 +171,8 @@ class OpenAIModel(Proposer):
         usage = response.usage
         prompt_tokens = usage.prompt_tokens if usage else 0
         completion_tokens = usage.completion_tokens if usage else 0
+        if not self._tokens.exact:
+            self._tokens.observe(prompt.messages, prompt_tokens)
         cost = (prompt_tokens * cfg.price_input_per_million
                 + completion_tokens * cfg.price_output_per_million) / 1e6
         return Proposal(text=response.choices[0].message.content, model=self.name,
