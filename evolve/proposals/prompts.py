@@ -56,10 +56,11 @@ def _blocks(code: str) -> str:
     return "\n# ...\n".join(f"{BLOCK_START}\n{code[a:b].strip(chr(10))}\n{BLOCK_END}" for a, b in spans)
 
 
-def _changed_lines(old: str, new: str) -> int:
-    """Lines added or removed from `old` to `new`."""
-    return sum(1 for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
-               if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+def _diff(old: str, new: str) -> tuple[list[str], int]:
+    """The unified diff from `old` to `new` (one line of context, no file header), and how many lines it
+    adds or removes."""
+    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1))[2:]
+    return lines, sum(1 for line in lines if line[:1] in "+-")
 
 
 def _delta(score: float | None, reference: float | None) -> str:
@@ -188,11 +189,16 @@ class PromptBuilder:
         return json.dumps(shown, sort_keys=True) if shown else "none"
 
     def _inspiration(self, n: int, program: Program, parent: Program, why: str | None, parent_blocks: str) -> str:
+        """An inspiration's EVOLVE-BLOCKs, or only their diff from the parent's where that is much shorter."""
         blocks = _blocks(program.code)
         label = _WHY.get(why or "", why or "another program of this campaign")
-        return (f"\n# Inspiration {n}: {label} (score {program.score:.6g}, {_delta(program.score, parent.score)} "
-                f"against the current program; {_changed_lines(parent_blocks, blocks)} lines differ)\n"
-                f"Metrics: {self._metrics(program)}\n```python\n{blocks}\n```\n")
+        diff, changed = _diff(parent_blocks, blocks)
+        head = (f"\n# Inspiration {n}: {label} (score {program.score:.6g}, {_delta(program.score, parent.score)} "
+                f"against the current program; {changed} lines differ)\nMetrics: {self._metrics(program)}\n")
+        if len(diff) * 2 < blocks.count("\n") + 1:
+            return head + "Its difference from the current program (- current, + inspiration):\n```diff\n" + \
+                "\n".join(diff) + "\n```\n"
+        return head + f"```python\n{blocks}\n```\n"
 
     def _attempt(self, attempt: Attempt) -> str:
         child = attempt.program

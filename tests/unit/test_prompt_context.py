@@ -184,3 +184,12 @@ def test_a_counter_with_an_encoder_counts_exactly_and_is_not_recalibrated():
     messages = [{"role": "user", "content": "one two three"}]
     counter.observe(messages, 1000)
     assert counter.exact and counter.count(messages) == 3 + 4 + 3
+
+
+def test_an_inspiration_close_to_the_parent_is_shown_as_its_diff():
+    body = "".join(f"    v{k} = {k}\n" for k in range(20)) + "    return v0\n"
+    parent, close = _p(1, 1.0, body), _p(2, 1.5, body.replace("v7 = 7", "v7 = 70"))
+    user = PromptBuilder("d", "solve").build(parent, [close], [], labels={2: "best"}).messages[1]["content"]
+    section = user[user.index("# Inspiration 1"):]
+    assert "2 lines differ" in section and "```diff\n" in section
+    assert "-    v7 = 7\n+    v7 = 70\n" in section and "v1 = 1" not in section  # one line of context only
