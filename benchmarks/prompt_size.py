@@ -7,38 +7,26 @@ For each run dir: the prompts its calls recorded (characters, and tokens estimat
 `PromptBuilder` from the recorded parent, inspirations and failed edits (the inspirations all shown, as
 their labels are not recorded; the parent's cell in the final population; the lineage's attempts
 committed before each call's iteration). With `--tokenize URL` (a llama.cpp server's
-`/tokenize`), token counts are the server's own as well. Medians and maxima per run.
+`/tokenize`, or llama-cpp-python's `/extras/tokenize`), token counts are the server's own as well.
+Medians and maxima per run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import urllib.request
 from pathlib import Path
 
 from evolve.engine.parts import make_prompts
 from evolve.population import restore_population
 from evolve.program import ProgramStatus
 from evolve.proposals.lineage import Lineage
-from evolve.proposals.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, estimate_tokens
+from evolve.proposals.tokens import count_on_server, estimate_tokens
 from evolve.storage.rundir import load_config, open_database
 
 
 def _chars(messages: list[dict[str, str]]) -> int:
     return sum(len(str(m.get("content", ""))) for m in messages)
-
-
-def _server_tokens(url: str, messages: list[dict[str, str]]) -> int:
-    """The prompt tokens as the llama.cpp server at `url` counts them (chat template estimated)."""
-    total = REPLY_PRIMING
-    for message in messages:
-        body = json.dumps({"content": str(message.get("content", ""))}).encode()
-        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            total += len(json.load(reply)["tokens"]) + MESSAGE_OVERHEAD
-    return total
 
 
 def _row(label: str, prompts: list[list[dict[str, str]]], prior: float, url: str | None) -> str:
@@ -48,7 +36,8 @@ def _row(label: str, prompts: list[list[dict[str, str]]], prior: float, url: str
             f"max {max(chars):>7,}  est. tokens (chars/{prior:g}) median {statistics.median(tokens):>7,.0f} "
             f"max {max(tokens):>6,}")
     if url:
-        real = [_server_tokens(url, m) for m in prompts]
+        field = "input" if url.rstrip("/").endswith("/extras/tokenize") else "content"
+        real = [count_on_server(url, field, m, 60.0) for m in prompts]
         text += f"  server tokens median {statistics.median(real):>7,.0f} max {max(real):>6,}"
     return text
 
@@ -80,7 +69,8 @@ def _rebuilt(run_dir: Path, calls: list[dict]) -> list[list[dict[str, str]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", type=Path)
-    parser.add_argument("--tokenize", metavar="URL", help="a llama.cpp server's /tokenize URL")
+    parser.add_argument("--tokenize", metavar="URL",
+                        help="a llama.cpp server's /tokenize URL (llama-cpp-python: /extras/tokenize)")
     parser.add_argument("--calls", type=int, default=20, help="the last N recorded calls of each run")
     args = parser.parse_args()
     for run_dir in args.run_dirs:

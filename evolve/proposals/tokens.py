@@ -9,11 +9,14 @@ with an exact `encode` (tiktoken for OpenAI's models) it counts exactly.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
+import urllib.request
 from collections.abc import Callable, Sequence
 
-__all__ = ["MESSAGE_OVERHEAD", "REPLY_PRIMING", "TokenCounter", "estimate_tokens", "tiktoken_encoder"]
+__all__ = ["MESSAGE_OVERHEAD", "REPLY_PRIMING", "TOKENIZERS", "TokenCounter", "count_on_server", "estimate_tokens",
+           "server_counts", "tiktoken_encoder"]
 
 MESSAGE_OVERHEAD = 4  # the chat template's tokens around each message (role, separators)
 REPLY_PRIMING = 3  # the tokens that open the assistant's turn
@@ -33,6 +36,28 @@ def estimate_tokens(messages: Sequence[dict[str, str]], chars_per_token: float =
     return _overhead(messages) + sum(math.ceil(len(c) / chars_per_token) for c in _contents(messages))
 
 
+TOKENIZERS = (("/tokenize", "content"), ("/extras/tokenize", "input"))
+"""Where a server counts tokens, below its root (the base URL without `/v1`), and the request's text field:
+llama.cpp's server, then llama-cpp-python's."""
+
+
+def count_on_server(url: str, field: str, messages: Sequence[dict[str, str]], timeout: float = 10.0) -> int:
+    """Return the prompt tokens of `messages` as the tokenizer at `url` counts them (a blocking request per
+    message; the chat template's tokens estimated). Raises OSError or ValueError where it cannot."""
+    return REPLY_PRIMING + sum(n + MESSAGE_OVERHEAD for n in server_counts(url, field, messages, timeout))
+
+
+def server_counts(url: str, field: str, messages: Sequence[dict[str, str]], timeout: float = 10.0) -> list[int]:
+    """Return each message content's tokens as the tokenizer at `url` counts them (a blocking request each)."""
+    counts = []
+    for content in _contents(messages):
+        request = urllib.request.Request(url, json.dumps({field: content}).encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            counts.append(len(json.load(reply)["tokens"]))
+    return counts
+
+
 def tiktoken_encoder(model: str) -> Callable[[str], int] | None:
     """Return a token counter for an OpenAI model from `tiktoken` (an optional dependency), or None where
     tiktoken is not installed, does not know the model or cannot load its encoding (it downloads it once)."""
@@ -47,12 +72,20 @@ def tiktoken_encoder(model: str) -> Callable[[str], int] | None:
     return lambda text: len(encoding.encode(text, disallowed_special=()))
 
 
-class TokenCounter:
-    """Counts one model's prompt tokens, exactly with `encode`, else from a calibrated ratio.
+def _split(messages: Sequence[dict[str, str]]) -> tuple[int, int]:
+    """Characters of the system messages (prose: the task) and of the others (mostly code)."""
+    system = sum(len(str(m.get("content", ""))) for m in messages if m.get("role") == "system")
+    return system, sum(len(c) for c in _contents(messages)) - system
 
-    Thread-safe (a lock guards the running sums). Until `observe` has seen a prompt the estimate is
-    `estimate_tokens` with the caller's prior; afterwards characters over the measured ratio (all prompts
-    seen, pooled), times `margin` (prompts differ: code and prose split differently).
+
+class TokenCounter:
+    """Counts one model's prompt tokens, exactly with `encode`, else from calibrated ratios.
+
+    Thread-safe (a lock guards the sums). Until `observe` has seen a prompt the estimate is
+    `estimate_tokens` with the caller's prior. Afterwards the system messages (prose) and the others
+    (mostly code, which splits finer) get a ratio each, fitted by least squares to every count observed
+    (one prompt's messages counted apart, or two prompts of different sizes, are enough); until they can
+    be told apart, one pooled ratio. The estimate is multiplied by `margin`.
     """
 
     def __init__(self, encode: Callable[[str], int] | None = None, margin: float = 1.05) -> None:
@@ -60,6 +93,7 @@ class TokenCounter:
         self.margin = margin
         self._chars = 0
         self._tokens = 0
+        self._sums = [0.0] * 5  # least squares of tokens = a * system + b * other: Sss, Sso, Soo, Sst, Sot
         self._lock = threading.Lock()
 
     @property
@@ -69,26 +103,40 @@ class TokenCounter:
 
     @property
     def chars_per_token(self) -> float | None:
-        """The measured characters per token of this model's prompts (None: nothing observed yet)."""
+        """The measured characters per token of this model's prompts, pooled (None: nothing observed yet)."""
         with self._lock:
             return self._chars / self._tokens if self._tokens else None
+
+    def _fit(self) -> tuple[float, float] | None:
+        """Tokens per character of system and other messages, where the observations tell them apart."""
+        ss, so, oo, st, ot = self._sums
+        det = ss * oo - so * so
+        if det <= 1e-9 * max(ss * oo, 1.0):
+            return None
+        a, b = (st * oo - ot * so) / det, (ot * ss - st * so) / det
+        return (a, b) if 0.05 < a < 2.0 and 0.05 < b < 2.0 else None
 
     def count(self, messages: Sequence[dict[str, str]], prior: float = 2.5) -> int:
         """Return the prompt tokens of `messages`; `prior` is the characters per token assumed uncalibrated."""
         if self.encode is not None:
             return _overhead(messages) + sum(self.encode(c) for c in _contents(messages))
-        ratio = self.chars_per_token
-        if ratio is None:
+        with self._lock:
+            fit, pooled = self._fit(), self._chars / self._tokens if self._tokens else None
+        if pooled is None:
             return estimate_tokens(messages, prior)
-        chars = sum(len(c) for c in _contents(messages))
-        return _overhead(messages) + math.ceil(chars / ratio * self.margin)
+        system, other = _split(messages)
+        tokens = fit[0] * system + fit[1] * other if fit else (system + other) / pooled
+        return _overhead(messages) + math.ceil(tokens * self.margin)
 
     def observe(self, messages: Sequence[dict[str, str]], tokens: int) -> None:
-        """Calibrate on a prompt whose true token count (as the server counted it) is `tokens`."""
-        chars = sum(len(c) for c in _contents(messages))
+        """Calibrate on messages whose true token count (as the server counted it) is `tokens`."""
+        system, other = _split(messages)
         content = tokens - _overhead(messages)
-        if chars <= 0 or content <= 0:  # no usage reported (0), or a count that cannot be this prompt's
+        if system + other <= 0 or content <= 0:  # no usage reported (0), or a count that cannot be this one's
             return
         with self._lock:
-            self._chars += chars
+            self._chars += system + other
             self._tokens += content
+            for n, value in enumerate((system * system, system * other, other * other, system * content,
+                                       other * content)):
+                self._sums[n] += value

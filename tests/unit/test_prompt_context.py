@@ -193,3 +193,18 @@ def test_an_inspiration_close_to_the_parent_is_shown_as_its_diff():
     section = user[user.index("# Inspiration 1"):]
     assert "2 lines differ" in section and "```diff\n" in section
     assert "-    v7 = 7\n+    v7 = 70\n" in section and "v1 = 1" not in section  # one line of context only
+
+
+def test_prose_and_code_get_a_ratio_each_once_two_prompts_tell_them_apart():
+    def true(messages):  # a tokenizer that splits the prose of the task coarser than the code
+        return 3 + sum(4 + len(m["content"]) // (4 if m["role"] == "system" else 2) for m in messages)
+
+    def prompt(code):
+        return [{"role": "system", "content": "p" * 4000}, {"role": "user", "content": "c" * code}]
+
+    counter = TokenCounter()
+    counter.observe(prompt(1000), true(prompt(1000)))
+    pooled = counter.count(prompt(9000))
+    assert pooled < true(prompt(9000))  # one pooled ratio under-counts a prompt with more code
+    counter.observe(prompt(3000), true(prompt(3000)))
+    assert true(prompt(9000)) <= counter.count(prompt(9000)) <= true(prompt(9000)) * 1.06

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
-import urllib.request
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -14,7 +12,14 @@ from evolve.background import in_background
 from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
-from evolve.proposals.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, tiktoken_encoder
+from evolve.proposals.tokens import (
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMING,
+    TOKENIZERS,
+    TokenCounter,
+    server_counts,
+    tiktoken_encoder,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -67,7 +72,8 @@ class OpenAIModel(Proposer):
     endpoint fails once after `timeout` seconds. Failures raise `ProposerError` naming the cause.
 
     Its `token_counter` counts prompts with tiktoken for OpenAI's own endpoint (when installed: `pip install
-    evolve[tokens]`); elsewhere it asks the server's `/tokenize` (llama.cpp) for the first prompts' true
+    evolve[tokens]`); elsewhere it asks the server's tokenizer (llama.cpp's `/tokenize`, llama-cpp-python's
+    `/extras/tokenize`) for the first prompts' true
     counts and learns from the `usage` of every reply, so prompts are fitted to the model's real tokens.
     """
 
@@ -87,7 +93,7 @@ class OpenAIModel(Proposer):
         self._encoder: Future | None = in_background(lambda: tiktoken_encoder(config.model),
                                                       name="evolve-tiktoken") if official else None
         root = self.endpoint.rstrip("/").removesuffix("/v1")
-        self._tokenize_url: str | None = None if official else f"{root}/tokenize"
+        self._tokenizers = [] if official else [(root + path, field) for path, field in TOKENIZERS]
         self._tokenized = 0
 
     def _make_client(self) -> openai.AsyncOpenAI:
@@ -118,28 +124,20 @@ class OpenAIModel(Proposer):
             self._tokens.encode, self._encoder = encode, None
         return self._tokens
 
-    def _server_count(self, url: str, messages: list[dict[str, str]]) -> int:
-        """The server's token count of `messages` (on a thread: a blocking request)."""
-        total = REPLY_PRIMING
-        for message in messages:
-            body = json.dumps({"content": str(message.get("content", ""))}).encode()
-            request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=min(10.0, self.config.timeout)) as reply:
-                total += len(json.load(reply)["tokens"]) + MESSAGE_OVERHEAD
-        return total
-
     async def _tokenize(self, messages: list[dict[str, str]]) -> None:
-        """Calibrate the counter on the server's own count of `messages`; a server without `/tokenize`
-        is not asked again."""
-        url, self._tokenized = self._tokenize_url, self._tokenized + 1
-        if url is None or self._tokenized > self.TOKENIZE_PROMPTS:
+        """Calibrate the counter on the server's own count of `messages` (`TOKENIZERS`, the first that
+        answers); a server without a tokenizer is not asked again."""
+        self._tokenized += 1
+        while self._tokenizers and self._tokenized <= self.TOKENIZE_PROMPTS:
+            url, field = self._tokenizers[0]
+            try:
+                counts = await asyncio.to_thread(server_counts, url, field, messages, min(10.0, self.config.timeout))
+            except (OSError, ValueError, KeyError, TypeError):  # URLError and HTTPError are OSErrors
+                self._tokenizers.pop(0)  # not there: the next, else the replies' usage calibrates instead
+                continue
+            for message, count in zip(messages, counts):  # apart: prose and code get a ratio each
+                self._tokens.observe([message], count + MESSAGE_OVERHEAD + REPLY_PRIMING)
             return
-        try:
-            tokens = await asyncio.to_thread(self._server_count, url, messages)
-        except (OSError, ValueError, KeyError, TypeError):  # URLError and HTTPError are OSErrors
-            self._tokenize_url = None  # no tokenizer there: the replies' usage calibrates instead
-            return
-        self._tokens.observe(messages, tokens)
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the model for an edit of the prompt's parent."""
@@ -148,7 +146,7 @@ class OpenAIModel(Proposer):
         import openai
 
         cfg = self.config
-        if self._tokenize_url is not None and not self._tokens.exact:
+        if self._tokenizers and not self._tokens.exact:
             await self._tokenize(prompt.messages)
         try:
             async with asyncio.timeout(cfg.timeout):  # the client's own timeout is per attempt
