@@ -208,3 +208,18 @@ def test_prose_and_code_get_a_ratio_each_once_two_prompts_tell_them_apart():
     assert pooled < true(prompt(9000))  # one pooled ratio under-counts a prompt with more code
     counter.observe(prompt(3000), true(prompt(3000)))
     assert true(prompt(9000)) <= counter.count(prompt(9000)) <= true(prompt(9000)) * 1.06
+
+
+def test_concurrent_proposals_on_a_server_without_a_tokenizer_all_go_through():
+    prompt = PromptBuilder("d", "solve").build(_p(1, 1.0), [], [])
+    with FakeOpenAIServer(lambda request: "no edit") as server:
+        model = OpenAIModel(ModelConfig(model="fake-model", base_url=server.base_url, api_key_env=None))
+
+        async def go():
+            try:
+                return await asyncio.gather(*(model.propose(prompt) for _ in range(4)))
+            finally:
+                await model.close()
+
+        replies = asyncio.run(go())
+    assert [r.text for r in replies] == ["no edit"] * 4 and model.token_counter.chars_per_token is not None

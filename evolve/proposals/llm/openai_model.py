@@ -133,7 +133,8 @@ class OpenAIModel(Proposer):
             try:
                 counts = await asyncio.to_thread(server_counts, url, field, messages, min(10.0, self.config.timeout))
             except (OSError, ValueError, KeyError, TypeError):  # URLError and HTTPError are OSErrors
-                self._tokenizers.pop(0)  # not there: the next, else the replies' usage calibrates instead
+                if self._tokenizers[:1] == [(url, field)]:  # not there (unless a concurrent call found so first)
+                    self._tokenizers.pop(0)  # the next, else the replies' usage calibrates instead
                 continue
             for message, count in zip(messages, counts):  # apart: prose and code get a ratio each
                 self._tokens.observe([message], count + MESSAGE_OVERHEAD + REPLY_PRIMING)
