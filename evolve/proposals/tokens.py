@@ -94,12 +94,18 @@ class TokenCounter:
         self._chars = 0
         self._tokens = 0
         self._sums = [0.0] * 5  # least squares of tokens = a * system + b * other: Sss, Sso, Soo, Sst, Sot
+        self.observed = 0
         self._lock = threading.Lock()
 
     @property
     def exact(self) -> bool:
         """Whether counts come from the model's own tokenizer."""
         return self.encode is not None
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether counts are the tokenizer's or calibrated on true counts (not the prior's estimate)."""
+        return self.exact or self.observed > 0
 
     @property
     def chars_per_token(self) -> float | None:
@@ -135,6 +141,7 @@ class TokenCounter:
         if system + other <= 0 or content <= 0:  # no usage reported (0), or a count that cannot be this one's
             return
         with self._lock:
+            self.observed += 1
             self._chars += system + other
             self._tokens += content
             for n, value in enumerate((system * system, system * other, other * other, system * content,

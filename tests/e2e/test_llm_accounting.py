@@ -132,8 +132,9 @@ def test_fake_server_refuses_a_prompt_over_its_context():
 def test_prompts_are_fitted_to_a_small_context(ray_address, circle_problem, tmp_path, caplog):
     counter = iter(range(1000))
     max_tokens = 256
-    # room for the problem, the parent and its feedback, but not for two inspirations beside them
-    context = _prompt_chars(circle_problem) // 3 + 900 + max_tokens
+    # room for the problem, the parent and its feedback (as the server counts: 4 characters a token, which the
+    # model's counter learns from the usage of its replies), but not for the inspirations beside them
+    context = _prompt_chars(circle_problem) // 4 + 100 + max_tokens
     with FakeOpenAIServer(lambda r: _steps_edit(r, 15 + 4 * next(counter)), context_tokens=context) as server:
         models = [ModelConfig(model="m", base_url=server.base_url, max_retries=0, max_tokens=max_tokens,
                               context_tokens=context)]

@@ -223,3 +223,39 @@ def test_concurrent_proposals_on_a_server_without_a_tokenizer_all_go_through():
 
         replies = asyncio.run(go())
     assert [r.text for r in replies] == ["no edit"] * 4 and model.token_counter.chars_per_token is not None
+
+
+def _fitting(server_kw, chars):
+    """A model whose context the prompt fits as the server counts (4 characters a token), but not as the
+    uncalibrated prior estimates it (2.5); returns the server's requests and the prompt sent."""
+    parent = _p(1, 1.0, feedback="g" * chars)
+    builder = PromptBuilder("Pack circles.", "solve")
+    true = sum(len(m["content"]) // 4 for m in builder.build(parent, [], []).messages)
+    built = []
+
+    def build(budget, counter=None):
+        built.append(builder.build(parent, [], [], max_tokens=budget, counter=counter))
+        return built[-1]
+
+    with FakeOpenAIServer(lambda request: "no edit", context_tokens=true + 300, **server_kw) as server:
+        model = OpenAIModel(ModelConfig(model="fake-model", base_url=server.base_url, api_key_env=None,
+                                        max_tokens=200, context_tokens=true + 300))
+        assert estimate_tokens(builder.build(parent, [], []).messages, 2.5) > model.prompt_budget
+
+        async def go():
+            try:
+                return await model.propose_built(build)
+            finally:
+                await model.close()
+
+        reply = asyncio.run(go())
+        requests = list(server.requests)
+    return reply, requests, built[-1]
+
+
+def test_a_prompt_the_prior_would_refuse_is_counted_on_the_server_first():
+    reply, requests, prompt = _fitting({}, 6000)
+    assert reply.text == "no edit" and prompt.trimmed == ()  # nothing left out: it fits as the server counts
+    assert [r["max_tokens"] for r in requests] == [1, 200]  # a one-token request told its true size
+    reply, requests, prompt = _fitting({"tokenizer": True}, 6000)
+    assert prompt.trimmed == () and [r["max_tokens"] for r in requests] == [200]  # its tokenizer told

@@ -131,7 +131,28 @@ class Proposer(abc.ABC):
         """Propose for the prompt `build(budget, counter)` returns: `budget` is the prompt tokens the chosen
         model allows (None: no limit), `counter` its `token_counter`. `build` is called once a model is free,
         so the prompt's recent failures are fresh and it fits that model's context; by default at once."""
-        return await self.propose(build(self.prompt_budget, self.token_counter))
+        return await self.propose(await self.build_prompt(build))
+
+    async def build_prompt(self, build: Callable[..., Prompt]) -> Prompt:
+        """Return `build(prompt_budget, token_counter)`; where an estimate not yet calibrated would trim the
+        prompt or refuse it (`PromptTooLarge`), `calibrate` the counter on the whole prompt and build again."""
+        counter, budget = self.token_counter, self.prompt_budget
+        if counter is None or counter.calibrated or budget is None:
+            return build(budget, counter)
+        try:
+            prompt = build(budget, counter)
+            if not prompt.trimmed:
+                return prompt
+        except PromptTooLarge:
+            if not await self.calibrate(build(None, counter).messages):
+                raise
+            return build(budget, counter)
+        return build(budget, counter) if await self.calibrate(build(None, counter).messages) else prompt
+
+    async def calibrate(self, messages: list[dict[str, str]]) -> bool:
+        """Teach `token_counter` the true size of `messages` (for a prompt an estimate would not let through);
+        True when it learnt something. By default it cannot."""
+        return False
 
     @property
     def prompt_budget(self) -> int | None:

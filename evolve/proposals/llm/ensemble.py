@@ -151,7 +151,7 @@ class Ensemble(Proposer):
         try:
             async with self._slots[name]:
                 try:
-                    prompt = build(model.prompt_budget, model.token_counter)
+                    prompt = await model.build_prompt(build)
                 except PromptTooLarge as exc:
                     raise PromptTooLarge(f"{name}: {exc}", name) from None
                 sent, answers, after = self._clock(), stats.calls, max(self.warn_after_seconds, 1.5 * stats.slowest)

@@ -140,6 +140,28 @@ class OpenAIModel(Proposer):
                 self._tokens.observe([message], count + MESSAGE_OVERHEAD + REPLY_PRIMING)
             return
 
+    async def calibrate(self, messages: list[dict[str, str]]) -> bool:
+        """Count `messages` on the server: with its tokenizer, else by asking for a one-token reply whose
+        usage says (once: llama.cpp and vLLM then find the prompt's prefix cached)."""
+        if self._tokens.exact:
+            return False
+        seen = self._tokens.observed
+        await self._tokenize(messages)
+        if self._tokens.observed == seen:
+            import openai
+
+            if self._made is None:
+                self._made = await asyncio.wrap_future(self._making)
+            try:
+                async with asyncio.timeout(self.config.timeout):
+                    response = await self._client.chat.completions.create(
+                        model=self.config.model, messages=messages, temperature=0.0, max_tokens=1)
+            except (TimeoutError, openai.OpenAIError):
+                return False
+            if response.usage is not None:
+                self._tokens.observe(messages, response.usage.prompt_tokens)
+        return self._tokens.observed > seen
+
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the model for an edit of the prompt's parent."""
         if self._made is None:  # the SDK may still be importing on its thread: wait off the event loop
