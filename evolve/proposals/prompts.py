@@ -153,7 +153,7 @@ class PromptBuilder:
                 raise PromptTooLarge(
                     f"the prompt needs about {tokens} tokens even without {', '.join(trimmed) or 'anything optional'}"
                     f"; its model allows {max_tokens} (context_tokens minus max_tokens): raise context_tokens, lower "
-                    f"max_tokens, or shorten the problem's description")
+                    f"max_tokens, or shorten the problem's description", needed=tokens, allowed=max_tokens)
         mode, second = state["mode"], state["second_parent"]
         return Prompt(messages=messages, parent=parent, inspirations=list(state["inspirations"]),
                       iteration=iteration, mode=mode, second_parent=second if mode == "crossover" else None,

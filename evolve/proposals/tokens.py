@@ -95,6 +95,7 @@ class TokenCounter:
         self._tokens = 0
         self._sums = [0.0] * 5  # least squares of tokens = a * system + b * other: Sss, Sso, Soo, Sst, Sot
         self.observed = 0
+        self.prior = 2.5  # the characters per token of the last uncalibrated estimate
         self._lock = threading.Lock()
 
     @property
@@ -129,6 +130,7 @@ class TokenCounter:
         with self._lock:
             fit, pooled = self._fit(), self._chars / self._tokens if self._tokens else None
         if pooled is None:
+            self.prior = prior
             return estimate_tokens(messages, prior)
         system, other = _split(messages)
         tokens = fit[0] * system + fit[1] * other if fit else (system + other) / pooled

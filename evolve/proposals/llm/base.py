@@ -14,7 +14,17 @@ __all__ = ["Prompt", "PromptTooLarge", "Proposal", "Proposer"]
 
 
 class PromptTooLarge(ProposerError):
-    """The prompt does not fit the model's context even with everything optional left out: never sent."""
+    """The prompt does not fit the model's context even with everything optional left out: never sent.
+
+    `needed` is the bare prompt's tokens as counted, `allowed` the model's budget (0 where unknown).
+    """
+
+    def __init__(self, message: str, model: str = "", needed: int = 0, allowed: int = 0) -> None:
+        super().__init__(message, model)
+        self.needed, self.allowed = needed, allowed
+
+
+_OPTIMISTIC_CHARS_PER_TOKEN = 6.0  # coarser than any tokenizer splits a prompt of code: past it, no hope
 
 
 @dataclass(frozen=True)
@@ -143,8 +153,9 @@ class Proposer(abc.ABC):
             prompt = build(budget, counter)
             if not prompt.trimmed:
                 return prompt
-        except PromptTooLarge:
-            if not await self.calibrate(build(None, counter).messages):
+        except PromptTooLarge as exc:
+            hopeless = exc.needed * counter.prior / _OPTIMISTIC_CHARS_PER_TOKEN > budget
+            if hopeless or not await self.calibrate(build(None, counter).messages):
                 raise
             return build(budget, counter)
         return build(budget, counter) if await self.calibrate(build(None, counter).messages) else prompt
