@@ -259,3 +259,11 @@ def test_a_prompt_the_prior_would_refuse_is_counted_on_the_server_first():
     assert [r["max_tokens"] for r in requests] == [1, 200]  # a one-token request told its true size
     reply, requests, prompt = _fitting({"tokenizer": True}, 6000)
     assert prompt.trimmed == () and [r["max_tokens"] for r in requests] == [200]  # its tokenizer told
+
+
+def test_the_edit_format_is_an_overridable_template(tmp_path):
+    (tmp_path / "edit_diff.txt").write_text("- Reply with SEARCH/REPLACE blocks, like the ones in our style guide.\n")
+    builder = PromptBuilder("d", "solve", PromptConfig(template_dir=str(tmp_path)))
+    system = builder.build(_p(1, 1.0), [], []).messages[0]["content"]
+    assert system.rstrip().endswith("like the ones in our style guide.") and "An example reply" not in system
+    assert "one ```python fenced block" in builder.build(_p(1, 1.0), [], [], mode="full").messages[0]["content"]
