@@ -95,7 +95,8 @@ class Proposer(abc.ABC):
     scored (or failed to apply), `close()` once at the campaign's end, and `propose_built(build)` instead
     of `propose`, so that a proposer choosing among models builds the prompt only once one is free;
     `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to, as
-    `token_counter` counts them (None: an estimate from the characters).
+    `token_counter` counts them (None: an estimate from the characters), and `calibrate(messages)` teaches
+    that counter a prompt's true size before an uncalibrated estimate trims it (`build_prompt`).
 
     Example (scales the float constants of the parent's EVOLVE-BLOCKs by a random factor near 1)::
 
