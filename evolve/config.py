@@ -394,7 +394,15 @@ class PromptConfig:
         chars_per_token: the estimate of a prompt's tokens when fitting it into a model's
             `context_tokens` (no tokenizer is loaded): characters divided by this. 2.5 is conservative
             for code and English with common BPE tokenizers (3.5 to 4.5 on average; small models' ones
-            measured 2.8 to 2.9 on prompts with example programs); lower it for one that splits finer.
+            measured 2.8 to 2.9 on prompts with example programs); lower it for one that splits finer. Only
+            the prior: a model's own tokenizer (llama.cpp's `/tokenize`, tiktoken) or the usage its replies
+            report replace it once known.
+        metrics: glob patterns of the metrics a model is shown (null: the evaluator's `prompt_metrics`, else
+            all but earlier cascade stages' (`smoke.*`) and timing ones).
+        inspiration_slack: an inspiration scoring below the parent by more than this share of the parent's
+            magnitude is not shown, unless the population chose it for its diversity.
+        attempts: how many recent attempts on the parent's line (its and its ancestors' children, with
+            their outcome) a prompt shows (0: none).
     """
 
     template_dir: str | None = None
@@ -404,6 +412,9 @@ class PromptConfig:
     crossover: float = 0.15
     scratchpad_interval: int = 10
     chars_per_token: float = 2.5
+    metrics: list[str] | None = None
+    inspiration_slack: float = 0.2
+    attempts: int = 5
 
 
 @dataclass

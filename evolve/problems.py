@@ -292,6 +292,16 @@ def evaluator_class(problem: ProblemConfig) -> type:
     return cls
 
 
+def shown_metrics_of(problem: ProblemConfig) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """Return the evaluator's `prompt_metrics` (None: its default) and its `timing_metrics`."""
+    found: object = None
+    if problem.evaluator_object:
+        found = _unpickle(problem.evaluator_object)
+    source = found if found is not None else evaluator_class(problem)
+    patterns = getattr(source, "prompt_metrics", None)
+    return (tuple(patterns) if patterns is not None else None), tuple(getattr(source, "timing_metrics", ()) or ())
+
+
 def entrypoint_of(problem: ProblemConfig) -> str | None:
     """Return the function a candidate of `problem` must define, or None where its evaluator names none."""
     if problem.evaluator_object:

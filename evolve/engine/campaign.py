@@ -257,6 +257,7 @@ class Campaign:
         initial = db.initial()
         if initial is None:
             initial = await run.iterations.initial(read_initial_program(self.config.problem))
+            run.scratchpad.observe(initial)  # every island's first best
             _log.info("initial program scored %.6g", self._natural(initial.score))
             run.metrics.record(initial)
             self._write_best(initial)
@@ -326,7 +327,7 @@ class Campaign:
     def _record(self, run: _Run, program: Program) -> None:
         """Book one committed iteration: scratchpad, figures, a new best, migration."""
         db, done = run.db, run.db.iterations
-        run.scratchpad.observe(program, db.get(program.parent_id) if program.parent_id else None)
+        run.scratchpad.observe(program)
         if run.rewrites.due(done):
             run.scratchpad.render()
         if run.checkpoints.due(done):

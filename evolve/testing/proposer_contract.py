@@ -39,6 +39,7 @@ from evolve.program import Program, ProgramStatus
 from evolve.proposals.edits import apply_proposal, normalized_hash
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.proposals.prompts import PromptBuilder
+from evolve.proposals.tokens import TokenCounter
 
 __all__ = ["ProposerContract"]
 
@@ -133,7 +134,8 @@ class ProposerContract:
         budgets: list[int | None] = []
         built: list[Prompt] = []
 
-        def build(budget: int | None) -> Prompt:
+        def build(budget: int | None, counter: TokenCounter | None = None) -> Prompt:
+            assert counter is None or isinstance(counter, TokenCounter), f"counter: {counter!r}"
             budgets.append(budget)
             built.append(self.prompt(4))
             return built[-1]

@@ -129,11 +129,12 @@ class Ensemble(Proposer):
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the chosen model; when every model is resting, wait for the first to wake; raise `ModelsResting`
         once every model has been failing for `max_wait_seconds`."""
-        return await self.propose_built(lambda budget: prompt)
+        return await self.propose_built(lambda budget, counter=None: prompt)
 
-    async def propose_built(self, build: Callable[[int | None], Prompt]) -> Proposal:
-        """As `propose`, with the prompt built by `build(budget)` only once the chosen model has a free
-        slot: `budget` is the model's `context_tokens` minus its `max_tokens` (None when unknown). A
+    async def propose_built(self, build: Callable[..., Prompt]) -> Proposal:
+        """As `propose`, with the prompt built by `build(budget, counter)` only once the chosen model has a
+        free slot: `budget` is the model's `context_tokens` minus its `max_tokens` (None when unknown), in
+        the tokens its `token_counter` counts. A
         prompt that cannot fit (`PromptTooLarge`) is never sent and does not count against the model."""
         while True:
             now, deadline = self._clock(), self._deadline()
@@ -150,7 +151,7 @@ class Ensemble(Proposer):
         try:
             async with self._slots[name]:
                 try:
-                    prompt = build(model.prompt_budget)
+                    prompt = await model.build_prompt(build)
                 except PromptTooLarge as exc:
                     raise PromptTooLarge(f"{name}: {exc}", name) from None
                 sent, answers, after = self._clock(), stats.calls, max(self.warn_after_seconds, 1.5 * stats.slowest)
