@@ -151,15 +151,18 @@ class LLMConfig:
 
     Attributes:
         kind: `offline` (the built-in mutator, no network), `openai` (one model: the fields below),
-            `ensemble` (the `models` list), `replay` (the responses recorded in `source`), or the name of
-            a plugin in the `evolve.proposers` entry-point group.
+            `ensemble` (the `models` list), `tiers` (the `models` list ordered from cheap to strong, used
+            cheapest first; see `escalate_after`), `replay` (the responses recorded in `source`), or the name
+            of a plugin in the `evolve.proposers` entry-point group.
         model, base_url, api_key_env, temperature, max_tokens, timeout, max_retries,
         price_input_per_million, price_output_per_million, context_tokens: the one model of `kind: openai`
             (see `ModelConfig`).
-        models: the models of `kind: ensemble`.
+        models: the models of `kind: ensemble` or `kind: tiers`.
         selection: how an ensemble picks a model per proposal: `fixed` (by weight), `ucb` or
             `thompson` (adaptive, by observed improvements per dollar).
         exploration: UCB's exploration constant.
+        escalate_after: `kind: tiers` moves to the next stronger model after this many proposals by the current
+            one without a new best program of the campaign, and one model back down after each new best.
         rest_after: consecutive failures after which a model is rested (the others carry on).
         rest_seconds: first rest; it doubles each time the same model is rested again.
         max_rest_seconds: the longest rest.
@@ -196,6 +199,7 @@ class LLMConfig:
     models: list[ModelConfig] = field(default_factory=list)
     selection: str = "thompson"
     exploration: float = 1.0
+    escalate_after: int = 10
     rest_after: int = 3
     rest_seconds: float = 30.0
     max_rest_seconds: float = 300.0
@@ -212,7 +216,7 @@ class LLMConfig:
 
     def model_configs(self) -> list[ModelConfig]:
         """The models this config names: `models`, or the one model of `kind: openai`."""
-        if self.kind == "ensemble":
+        if self.kind in ("ensemble", "tiers"):
             return list(self.models)
         return [ModelConfig(model=self.model, base_url=self.base_url, api_key_env=self.api_key_env,
                             temperature=self.temperature, max_tokens=self.max_tokens, timeout=self.timeout,

@@ -163,7 +163,7 @@ class Campaign:
         signals.install()
         lock: RunLock | None = self._lock
         run: _Run | None = None
-        if self._given["proposer"] is None and self.config.llm.kind in ("openai", "ensemble"):
+        if self._given["proposer"] is None and self.config.llm.kind in ("openai", "ensemble", "tiers"):
             from evolve.proposals.llm.openai_model import import_sdk_in_background
 
             import_sdk_in_background()  # ~0.6 s, needed at the first request: the checks and set-up go on meanwhile

@@ -191,6 +191,9 @@ class IterationRunner:
             result = await rescored(self._pool, child, result, self._config.problem, db.best())
             status = _status(result)
             self._observe(proposal, result.valid and beats(result.score, parent.score))
+            best = db.best()
+            if result.valid and best is not None and beats(result.score, best.score):
+                self._proposer.observe_best(proposal)
             return await db.aadd(status=status, code=child, code_hash=code_hash, score=result.score,
                                  metrics=result.metrics, features=result.features, feedback=result.feedback,
                                  error="" if result.valid else result.feedback, eval_seconds=result.seconds,

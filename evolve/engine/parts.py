@@ -85,7 +85,7 @@ def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:
                     pool_size(None, settings.worker_cpus, len(os.sched_getaffinity(0))))
     local = LocalPool(config.problem, config.sandbox, slots, run_seed=config.seed)
     after: Callable[[], None] | None = None
-    if config.llm.kind in ("openai", "ensemble"):  # the first request needs the SDK before the pool needs Ray
+    if config.llm.kind in ("openai", "ensemble", "tiers"):  # the first request needs the SDK before the pool needs Ray
         from evolve.proposals.llm.openai_model import sdk_imported as after
     private = settings.address is None and not settings.include_dashboard
     return HandoverPool(local, functools.partial(_ray_pool, config, wait=True, run_dir=run_dir), after,
@@ -118,7 +118,7 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
         raise ConfigError(f"pool={type(pool).__name__}: not an evaluation pool; subclass evolve.evaluation.pool.Pool")
     if proposer is not None:
         proposer = make_proposer(proposer)  # checks it is a Proposer
-    if proposer is None and config.llm.kind in ("openai", "ensemble"):
+    if proposer is None and config.llm.kind in ("openai", "ensemble", "tiers"):
         from evolve.proposals.llm.openai_model import api_key
         from evolve.proposals.llm.probe import probe_endpoints
 

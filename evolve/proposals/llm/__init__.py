@@ -34,7 +34,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'evolve.proposals.llm' has no attribute {name!r}")
 
 
-BUILT_IN = ("offline", "openai", "ensemble", "replay")
+BUILT_IN = ("offline", "openai", "ensemble", "tiers", "replay")
 
 
 def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> Proposer:
@@ -60,16 +60,18 @@ def make_proposer(config: LLMConfig | Proposer | None = None, seed: int = 0) -> 
         if not config.source:
             raise ConfigError("llm=replay needs llm.source=RUN_DIR, the run whose responses to play back")
         return ReplayProposer(config.source)
-    if config.kind in ("openai", "ensemble"):
+    if config.kind in ("openai", "ensemble", "tiers"):
         from evolve.proposals.llm.ensemble import Ensemble
         from evolve.proposals.llm.openai_model import OpenAIModel
 
         models = config.model_configs()
         if not models:
-            raise ConfigError("llm.kind=ensemble needs at least one entry in llm.models")
+            raise ConfigError(f"llm.kind={config.kind} needs at least one entry in llm.models")
         try:
             return Ensemble([OpenAIModel(m) for m in models], weights=[m.weight for m in models],
-                            concurrency=[m.concurrency for m in models], selection=config.selection,
+                            concurrency=[m.concurrency for m in models],
+                            selection="tiers" if config.kind == "tiers" else config.selection,
+                            escalate_after=config.escalate_after,
                             exploration=config.exploration, rest_after=config.rest_after,
                             rest_seconds=config.rest_seconds, max_rest_seconds=config.max_rest_seconds,
                             max_wait_seconds=config.max_wait_seconds,

@@ -92,7 +92,8 @@ class Proposer(abc.ABC):
       - `name` names the proposer in the database and the logs (`Proposal.model` names who wrote a reply).
 
     The hooks do nothing by default: `observe(proposal, improved)` is called once a proposal's child is
-    scored (or failed to apply), `close()` once at the campaign's end, and `propose_built(build)` instead
+    scored (or failed to apply), `observe_best(proposal)` after it when that child is the campaign's new
+    best, `close()` once at the campaign's end, and `propose_built(build)` instead
     of `propose`, so that a proposer choosing among models builds the prompt only once one is free;
     `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to, as
     `token_counter` counts them (None: an estimate from the characters), and `calibrate(messages)` teaches
@@ -179,6 +180,9 @@ class Proposer(abc.ABC):
     def observe(self, proposal: Proposal, improved: bool) -> None:
         """Called once the child of `proposal` is scored: `improved` when it beat its parent (False for a
         reply that did not apply, a duplicate or an invalid child)."""
+
+    def observe_best(self, proposal: Proposal) -> None:
+        """Called right after `observe` when the child of `proposal` beat the campaign's best program so far."""
 
     async def close(self) -> None:
         """Called once at the campaign's end: release clients and connections."""

@@ -2,7 +2,11 @@
 
 `selection: fixed` draws by weight. `ucb` and `thompson` treat each model as a bandit arm whose payoff
 is the chance that its edit improves on the parent, divided by what a call costs (plus `cost_floor`,
-so that a free model that never helps does not win by default). A model that fails `rest_after` times
+so that a free model that never helps does not win by default). `selection: tiers` (`llm=tiers`) takes the
+models as ordered from cheap to strong: it asks the current tier (the cheapest at first), moves one tier up
+after `escalate_after` of its proposals in a row brought no new best program of the campaign, and one tier
+down after each new best (`observe_best`); a resting tier is skipped for the nearest awake one, stronger
+first. A model that fails `rest_after` times
 in a row is rested for `rest_seconds` (doubling each time, at most `max_rest_seconds`) while the others
 carry on. A model in trouble is named once per outage, with its endpoint and the cause: a warning at its
 first failure, or when a request has waited `warn_after_seconds` with no answer from it (a hung endpoint
@@ -79,10 +83,12 @@ class Ensemble(Proposer):
                  concurrency: Sequence[int] | None = None, selection: str = "thompson", exploration: float = 1.0,
                  rest_after: int = 3, rest_seconds: float = 30.0, max_rest_seconds: float = 300.0,
                  max_wait_seconds: float = 120.0, warn_after_seconds: float = 45.0, cost_floor: float = 1e-4,
-                 seed: int = 0,
+                 escalate_after: int = 10, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if selection not in ("fixed", "ucb", "thompson"):
-            raise ValueError(f"llm.selection={selection!r}: use fixed, ucb or thompson")
+        if selection not in ("fixed", "ucb", "thompson", "tiers"):
+            raise ValueError(f"llm.selection={selection!r}: use fixed, ucb, thompson or tiers")
+        if escalate_after < 1:
+            raise ValueError(f"llm.escalate_after={escalate_after}: must be at least 1 (proposals without a new best)")
         if not models:
             raise ValueError("an ensemble needs at least one model (llm.models)")
         self.models = {m.name: m for m in models}
@@ -95,6 +101,9 @@ class Ensemble(Proposer):
         self.rest_after, self.rest_seconds, self.cost_floor = rest_after, rest_seconds, cost_floor
         self.max_rest_seconds, self.max_wait_seconds = max_rest_seconds, max_wait_seconds
         self.warn_after_seconds = warn_after_seconds
+        self.escalate_after = escalate_after
+        self.tier = 0  # `selection: tiers`: the index in `models` of the model asked now
+        self.without_best = 0  # the current tier's proposals observed since it was entered or made a new best
         self._told_all_failing = False  # "every model is failing" was said, and none has answered since
         self._rng = random.Random(seed)
         self._clock = clock
@@ -117,6 +126,8 @@ class Ensemble(Proposer):
         awake = [n for n, s in self.stats.items() if s.rested_until <= now]
         if not awake:
             raise LookupError(min(s.rested_until for s in self.stats.values()) - now)
+        if self.selection == "tiers":
+            return self._choose_tier(awake)
         if self.selection == "fixed" or len(awake) == 1:
             name = self._rng.choices(awake, weights=[self.stats[n].weight for n in awake])[0]
             return name, f"{self.selection}: weight {self.stats[name].weight:g} of {len(awake)} awake"
@@ -125,6 +136,20 @@ class Ensemble(Proposer):
         name = max(scored, key=lambda n: scored[n][0])
         others = ", ".join(f"{n} {v:.3g}" for n, (v, _) in scored.items() if n != name)
         return name, f"{self.selection}: {scored[name][1]} -> {scored[name][0]:.3g}/$ (vs {others})"
+
+    def _choose_tier(self, awake: list[str]) -> tuple[str, str]:
+        """The current tier's model (escalating first when it is due), or the nearest awake one, stronger first."""
+        names = list(self.stats)
+        if self.without_best >= self.escalate_after and self.tier < len(names) - 1:
+            self.tier += 1
+            _log.info("tiers: %d proposals of %s without a new best; escalating to %s", self.without_best,
+                      names[self.tier - 1], names[self.tier])
+            self.without_best = 0
+        order = names[self.tier:] + names[:self.tier][::-1]
+        name = next(n for n in order if n in awake)
+        why = "" if name == names[self.tier] else f" ({names[self.tier]} is resting)"
+        return name, (f"tiers: tier {names.index(name) + 1} of {len(names)}{why}, "
+                      f"{self.without_best} of {self.escalate_after} proposals without a new best")
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the chosen model; when every model is resting, wait for the first to wake; raise `ModelsResting`
@@ -244,6 +269,19 @@ class Ensemble(Proposer):
         if stats is not None:
             stats.outcomes += 1
             stats.improvements += bool(improved)
+        if self.selection == "tiers" and proposal.model == list(self.stats)[self.tier]:
+            self.without_best += 1
+
+    def observe_best(self, proposal: Proposal) -> None:
+        """Under `selection: tiers`, step one tier down: the child of `proposal` is the campaign's new best."""
+        if self.selection != "tiers" or proposal.model not in self.stats:
+            return
+        names = list(self.stats)
+        if self.tier > 0:
+            _log.info("tiers: %s made a new best; stepping down from %s to %s", proposal.model, names[self.tier],
+                      names[self.tier - 1])
+            self.tier -= 1
+        self.without_best = 0
 
     async def close(self) -> None:
         """Close every model's client."""

@@ -67,7 +67,7 @@ def probe(model: ModelConfig, key: str, timeout: float) -> None:
 
 def probe_endpoints(config: LLMConfig) -> None:
     """Probe each distinct endpoint (and key) of `config`'s models; no-op without `probe_timeout`."""
-    if config.probe_timeout is None or config.kind not in ("openai", "ensemble"):
+    if config.probe_timeout is None or config.kind not in ("openai", "ensemble", "tiers"):
         return
     seen: set[tuple[str, str | None]] = set()
     for n, model in enumerate(config.model_configs()):
