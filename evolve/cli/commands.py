@@ -103,8 +103,22 @@ def _run_campaign(config: Config, run_dir: Path, lock: RunLock, resumed_at: int 
                f"this run, {result.valid} valid{errors}, {result.evals_per_second:.2f} evals/s, "
                f"{result.seconds:.1f} s (+{result.setup_seconds:.1f} s set-up) | stop: {result.stop_reason}")
     _out.print(f"run dir: {run_dir}  best program: {run_dir / 'best.py'}")
+    _print_spend(config, run_dir)
     if resumed_at is not None and result.iterations == resumed_at and result.stop_reason.startswith("budget."):
         _out.print(_budget_hint(run_dir, result.stop_reason, result.iterations), markup=False, highlight=False)
+
+
+def _print_spend(config: Config, run_dir: Path) -> None:
+    """Print the spend per model of a campaign that called models (nothing for the offline engine)."""
+    from evolve.cli.status_view import spend_table
+    from evolve.storage.rundir import open_database
+
+    if config.llm.kind == "offline":
+        return
+    with open_database(config, run_dir, read_only=True, indexes=False) as db:
+        table = spend_table(dict(db.spend()))
+    if table is not None:
+        _out.print(table)
 
 
 def _failure_line(exc: BaseException, run_dir: Path) -> str:

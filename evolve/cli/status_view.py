@@ -6,6 +6,7 @@ import collections
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -18,7 +19,7 @@ from evolve.observe.status import CampaignStatus, read_status
 from evolve.storage.lock import file_holder, pid_alive
 from sandboxes import candidate_text
 
-__all__ = ["render", "watch"]
+__all__ = ["render", "spend_table", "watch"]
 
 _STYLE = {"running": "bold green", "finished": "bold", "interrupted": "bold yellow", "failed": "bold red",
           "unknown": "dim"}
@@ -46,6 +47,23 @@ def _failure(status: str, reason: str, n: int, example: str) -> str:
     if not example:
         return f"{n} {status}: {reason}"
     return f"{n} {status}: {example}" if n == 1 else f"{n} {status}, e.g. {example}"
+
+
+def spend_table(models: dict[str, dict[str, Any]]) -> Table | None:
+    """Per proposer that made calls (`ProgramDatabase.spend`): calls, tokens, dollars, improvements and dollars
+    per improvement (a child that beat its parent) and per new best (a child that beat the campaign's best)."""
+    spend = {name: m for name, m in models.items() if "calls" in m}
+    if not spend:
+        return None
+    table = Table("proposer", "calls", "failed", "tokens in", "tokens out", "cost $", "improved parent",
+                  "new bests", "$ per improvement", "$ per new best", title="spend per proposer")
+    for name, m in sorted(spend.items()):
+        per = f"{m['cost'] / m['improvements']:.4f}" if m["improvements"] else "-"
+        per_best = f"{m['cost'] / m['new_bests']:.4f}" if m["new_bests"] else "-"
+        table.add_row(name or "-", str(m["calls"]), str(m["failed"]), str(m["prompt_tokens"]),
+                      str(m["completion_tokens"]), f"{m['cost']:.4f}", str(m["improvements"]), str(m["new_bests"]),
+                      per, per_best)
+    return table
 
 
 def render(status: CampaignStatus) -> RenderableType:
@@ -103,16 +121,9 @@ def render(status: CampaignStatus) -> RenderableType:
         if m.get("failing"):
             parts.append(Text(_shown(f"model {name or '-'} is failing: its last {m['failing']} calls failed; "
                                      f"last error: {m['last_error']}")))
-    spend = {name: m for name, m in s.models.items() if "calls" in m}
-    if spend:
-        models = Table("proposer", "calls", "failed", "tokens in", "tokens out", "cost $", "improved parent",
-                       "new bests", "$ per improvement", title="spend per proposer")
-        for name, m in sorted(spend.items()):
-            per = f"{m['cost'] / m['improvements']:.4f}" if m["improvements"] else "-"
-            models.add_row(name or "-", str(m["calls"]), str(m["failed"]), str(m["prompt_tokens"]),
-                           str(m["completion_tokens"]), f"{m['cost']:.4f}", str(m["improvements"]),
-                           str(m["new_bests"]), per)
-        parts.append(models)
+    spend = spend_table(s.models)
+    if spend is not None:
+        parts.append(spend)
     outcomes = {name: m for name, m in s.models.items() if "proposals" in m}
     if outcomes:
         kinds = Table("proposer", "proposals", "applied", "edit failed", "why not applied", "transport failed",

@@ -257,8 +257,8 @@ def _lineage(db: ProgramDatabase, population: Population, rows, direction: str) 
 
 
 def _spend(db: ProgramDatabase, rows) -> list[dict[str, Any]]:
-    """Per model: calls, tokens, dollars, improvements (the database's `spend`) and what became of its
-    proposals (`evolve.observe.outcomes`)."""
+    """Per model: calls, tokens, dollars, improvements and dollars per improvement and per new best (the
+    database's `spend`) and what became of its proposals (`evolve.observe.outcomes`)."""
     from evolve.observe.outcomes import model_outcomes
 
     spend, outcomes = db.spend(), model_outcomes(rows)
@@ -269,12 +269,19 @@ def _spend(db: ProgramDatabase, rows) -> list[dict[str, Any]]:
                     "prompt_tokens": s.get("prompt_tokens", 0), "completion_tokens": s.get("completion_tokens", 0),
                     "cost": s.get("cost", 0.0), "improvements": s.get("improvements", 0),
                     "new_bests": s.get("new_bests", 0),
+                    "per_improvement": _per(s.get("cost", 0.0), s.get("improvements", 0)),
+                    "per_new_best": _per(s.get("cost", 0.0), s.get("new_bests", 0)),
                     "proposals": o.proposals if o else 0, "applied": o.applied if o else 0,
                     "edit_failed": o.edit_failed if o else 0, "why_not_applied": o.reasons(6) if o else "-",
                     "transport_failed": o.transport_failed if o else 0,
                     "prompt_too_large": o.prompt_too_large if o else 0,
                     "evaluated": o.evaluated if o else 0, "valid": o.valid if o else 0})
     return out
+
+
+def _per(cost: float, count: int) -> float | None:
+    """Dollars per improvement (None: none yet)."""
+    return cost / count if count else None
 
 
 def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_chars: int = 0) -> dict[str, Any] | None:

@@ -155,16 +155,25 @@ def _proposals(programs: list[Program], db: ProgramDatabase, config: Config) -> 
         f"<td>{html.escape(o.reasons(6))}</td><td>{o.transport_failed}</td><td>{o.prompt_too_large}</td>"
         f"<td>{spend.get(name, {}).get('prompt_tokens', 0)}</td>"
         f"<td>{spend.get(name, {}).get('completion_tokens', 0)}</td>"
-        f"<td>{o.valid} / {o.evaluated}</td></tr>" for name, o in sorted(outcomes.items()))
+        f"<td>{o.valid} / {o.evaluated}</td>{_dollars(spend.get(name, {}))}</tr>"
+        for name, o in sorted(outcomes.items()))
     out = ["<h2>Proposals per model</h2>", f"<p>valid share: {share}</p>",
            ("<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
             "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
-            f"<th>valid / evaluated</th></tr>{rows}</table>")]
+            "<th>valid / evaluated</th><th>cost $</th><th>improved parent</th><th>new bests</th>"
+            f"<th>$ per improvement</th><th>$ per new best</th></tr>{rows}</table>")]
     run, reasons, last = trailing_unapplied(programs)
     limit = config.llm.max_unapplied_in_a_row
     if run and run >= (limit or 20):
         out.append(f"<p><b>The last {html.escape(unapplied_message(run, reasons, last))}</b></p>")
     return out
+
+
+def _dollars(spend: dict) -> str:
+    """Cells: a model's cost, improvements, new bests, and dollars per improvement and per new best."""
+    cost, improved, bests = spend.get("cost", 0.0), spend.get("improvements", 0), spend.get("new_bests", 0)
+    per = [f"{cost / n:.4f}" if n else "-" for n in (improved, bests)]
+    return f"<td>{cost:.4f}</td><td>{improved}</td><td>{bests}</td><td>{per[0]}</td><td>{per[1]}</td>"
 
 
 def db_name(config: Config) -> str:

@@ -69,7 +69,7 @@ def test_llm_tiers_builds_a_tier_ensemble_and_refuses_a_bad_escalate_after():
     tiers = make_proposer(LLMConfig(kind="tiers", models=models, escalate_after=4))
     assert isinstance(tiers, Ensemble) and tiers.selection == "tiers" and tiers.escalate_after == 4
     assert list(tiers.models) == ["cheap", "strong"]
-    with pytest.raises(ConfigError, match="llm.escalate_after=0"):
+    with pytest.raises(ConfigError, match=r"llm\.escalate_after=0"):
         make_proposer(LLMConfig(kind="tiers", models=models, escalate_after=0))
-    with pytest.raises(ConfigError, match="llm.kind=tiers needs at least one entry"):
+    with pytest.raises(ConfigError, match=r"llm\.kind=tiers needs at least one entry"):
         make_proposer(LLMConfig(kind="tiers"))

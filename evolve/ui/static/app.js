@@ -249,11 +249,13 @@ function drawSpend(data) {
                    ["tokens out", "completion_tokens"], ["cost $", "cost"], ["proposals", "proposals"],
                    ["applied", "applied"], ["edit failed", "edit_failed"], ["why not applied", "why_not_applied"],
                    ["transport failed", "transport_failed"], ["prompt too large", "prompt_too_large"],
-                   ["valid / evaluated", null], ["improved parent", "improvements"], ["new bests", "new_bests"]];
+                   ["valid / evaluated", null], ["improved parent", "improvements"], ["new bests", "new_bests"],
+                   ["$ per improvement", "per_improvement"], ["$ per new best", "per_new_best"]];
   const table = el("table", {id: "spend-table"}, el("tr", {}, ...columns.map(([name]) => el("th", {}, name))));
   for (const row of data.spend) {
     table.append(el("tr", {}, ...columns.map(([, key]) => el("td", {},
-      key === null ? `${row.valid} / ${row.evaluated}` : key === "cost" ? row.cost.toFixed(4) : fmt(row[key])))));
+      key === null ? `${row.valid} / ${row.evaluated}` : key === "cost" ? row.cost.toFixed(4) :
+      key.startsWith("per_") ? (row[key] === null ? "-" : row[key].toFixed(4)) : fmt(row[key])))));
   }
   holder.append(table);
 }
