@@ -5,6 +5,8 @@
     evolve status RUN_DIR              counts, scores and rates of a campaign
     evolve best RUN_DIR [--code]       the best program, with its validation figures
     evolve report RUN_DIR              write report.html
+    evolve export RUN_DIR --format chat-jsonl [--all] [--out FILE]   the prompts and replies that improved
+                                       their parent, as an OpenAI chat fine-tuning data set
     evolve ui [RUN_DIR | runs/]        a local web view of campaigns (read-only; refreshes while one runs)
     evolve upgrade RUN_DIR             bring a database written by an older evolve up to date
     evolve repair RUN_DIR              salvage every readable row of a damaged programs.db into a new file
@@ -395,6 +397,28 @@ def _best(args: argparse.Namespace) -> None:
     _out.print(f"code: {run_dir / 'best.py'} (or `evolve best {run_dir} --code`)")
 
 
+def _export(args: argparse.Namespace) -> None:
+    """Write the improving prompts and replies (with --all: every scored one) as chat JSONL and a sidecar."""
+    from evolve.observe.export import chat_examples, write_chat_jsonl
+    from evolve.proposals.llm.offline import OfflineMutator
+
+    run_dir, config, db = _read(args.run_dir, indexes=False)
+    with db:
+        models = set(db.spend())
+        if not models - {OfflineMutator.name}:
+            who = "the offline engine (llm=offline) proposed every program, and it has" if models else "the run has"
+            _out.print(f"{run_dir}: nothing to export: {who} no model prompts or replies; run with a model "
+                       "(llm=openai) to collect them", markup=False, highlight=False)
+            return
+        out = Path(args.out) if args.out else run_dir / ("chat_all.jsonl" if args.all else "chat.jsonl")
+        examples = chat_examples(db, config.problem.direction, everything=args.all,
+                                 skip_models=frozenset({OfflineMutator.name}))
+        n, sidecar = write_chat_jsonl(examples, out)
+    which = "scored replies" if args.all else "replies that improved their parent"
+    _out.print(f"{n} {which} written to {out} (where each came from, with its score delta: {sidecar})",
+               markup=False, highlight=False)
+
+
 def _report(args: argparse.Namespace) -> None:
     from evolve.ui.report import write_report
 
@@ -691,6 +715,14 @@ def _main(argv: list[str]) -> None:
     p = verbs.add_parser("report", help="write report.html for a campaign")
     p.add_argument("run_dir")
     p.set_defaults(func=_report)
+    p = verbs.add_parser("export", help="the prompts and replies that improved their parent, as a fine-tuning set")
+    p.add_argument("run_dir")
+    p.add_argument("--format", choices=["chat-jsonl"], default="chat-jsonl",
+                   help="chat-jsonl: OpenAI's chat fine-tuning format, one {\"messages\": [...]} per line")
+    p.add_argument("--all", action="store_true", help="every reply whose child was scored, not only improvements")
+    p.add_argument("--out", help="the file to write (default: RUN_DIR/chat.jsonl, with --all RUN_DIR/chat_all.jsonl); "
+                   "its metadata goes beside it in FILE.meta.jsonl")
+    p.set_defaults(func=_export)
     p = verbs.add_parser("ui", help="a local web view of campaigns: curves, MAP-Elites maps, lineage, code, prompts")
     p.add_argument("path", nargs="?", default="runs", help="a run dir, or a folder of them (default: runs)")
     p.add_argument("--port", type=int, default=8470, help="port to listen on (default: 8470; 0 picks a free one)")
