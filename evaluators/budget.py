@@ -53,8 +53,9 @@ def check_numbers(reply: object, n: int, what: str = "numbers") -> str | None:
 class CallBudget:
     """Calls into a session, charged against a budget of the candidate's CPU time (measured outside
     the sandbox, so a busy machine does not change the verdict; wall time where the sandbox cannot
-    measure CPU). The evaluator's own time between calls is never charged; whatever the candidate
-    leaves running between calls is.
+    measure CPU). A call is charged the session's CPU since the session's previous charge
+    (`Session.cpu_charge`): the first call its import too, every call what the candidate left running
+    since the call before. The evaluator's own time between calls is never charged.
 
     Example::
 
@@ -68,8 +69,7 @@ class CallBudget:
         self.budget = seconds
         self.spent = 0.0
         self.calls = 0
-        self._cpu = session.cpu_seconds()  # the last reading: a call is charged from it (one read per call)
-        self.clock = "CPU" if self._cpu is not None else "wall"
+        self.clock = "CPU" if session.cpu_seconds() is not None else "wall"
 
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
         """`session.call(...)`, then `OverBudget` once the calls together have used the budget."""
@@ -87,11 +87,10 @@ class CallBudget:
         return replies
 
     def _charge(self, wall: float, calls: int) -> None:
-        """Add the session's CPU time since the last reading (what it left running between calls included),
-        or the wall time since `wall` where CPU cannot be read; `OverBudget` past the budget."""
-        cpu, after = self._cpu, self.session.cpu_seconds()
-        self.spent += after - cpu if cpu is not None and after is not None else time.perf_counter() - wall
-        self._cpu = after
+        """Add the session's CPU time since its last charge (its import and what it left running between calls
+        included), or the wall time since `wall` where CPU cannot be read; `OverBudget` past the budget."""
+        cpu = self.session.cpu_charge()
+        self.spent += cpu if cpu is not None else time.perf_counter() - wall
         self.calls += calls
         if self.spent > self.budget:
             raise OverBudget(f"too slow: {self.calls} calls used {self.spent:.2f} s of {self.clock} time, over "
