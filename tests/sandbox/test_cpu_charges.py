@@ -89,7 +89,7 @@ def test_a_thread_left_running_between_calls_is_charged(sandbox):
         budget = CallBudget(session, seconds=0.5)
         budget.call("start", 0.8)  # returns at once; its thread computes on
         _wait_for_cpu(session, 0.7)
-        with pytest.raises(OverBudget, match="over the budget of 0.50 s"):
+        with pytest.raises(OverBudget, match=r"over the budget of 0\.50 s"):
             budget.call("f", 1)
         assert budget.spent > 0.6
 
