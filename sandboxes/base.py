@@ -30,6 +30,10 @@ class Session(abc.ABC):
 
     keep_tuples: bool = False
     _cpu_charged: float = 0.0  # the `cpu_seconds` reading of the last `cpu_charge`
+    cpu_allowance: float | None = None
+    """CPU seconds the candidate may use past the last `cpu_charge` before the backend ends it at once, as
+    over budget, rather than at a wall-clock kill (`CallBudget` sets it; a backend that cannot watch CPU
+    time ignores it)."""
 
     @abc.abstractmethod
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:

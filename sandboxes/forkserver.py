@@ -181,6 +181,7 @@ class ForkSession(Session):
         self._limits = limits
         self._left = limits.wall_seconds  # charged only while a call runs: evaluator time is not the candidate's
         self._cpu_base = 0.0  # the session's CPU reading when it said ready: its setup is not the candidate's
+        self._cpu_last: float | None = None  # the last reading, for when the session's processes are gone
         self._cpu_wait: tuple[float | None, float, str] | None = None  # this wait's start reading, budget, what
         self._dead_reason: str | None = None
         self._queued: collections.deque[_Batch] = collections.deque()  # batches sent, replies not yet received
@@ -221,6 +222,9 @@ class ForkSession(Session):
             return None
         if now > self._limits.cpu_seconds:
             return f"used {now:.2f} s of CPU in its session, over cpu_seconds={self._limits.cpu_seconds:g}"
+        if self.cpu_allowance is not None and now - self._cpu_charged > self.cpu_allowance:
+            return (f"used {now - self._cpu_charged:.2f} s of CPU since its last charge, over the "
+                    f"{self.cpu_allowance:.2f} s of its budget left")
         if self._cpu_wait is not None and self._cpu_wait[0] is not None:
             start, budget, what = self._cpu_wait
             if now - start > budget:
@@ -355,13 +359,14 @@ class ForkSession(Session):
     def cpu_seconds(self) -> float | None:
         """CPU time of everything the session ran since it was ready for a program (its import on), read
         outside the sandbox (its cgroup, or the kernel's counts for its process tree); None when neither
-        can be read."""
+        can be read. Once the session has ended and its processes are gone, the last reading."""
         if self._cpu_clock is None:
             return None
         try:
-            return self._cpu_clock() - self._cpu_base
+            self._cpu_last = self._cpu_clock() - self._cpu_base
         except (OSError, ValueError, KeyError):
-            return None
+            return self._cpu_last if self._dead_reason else None
+        return self._cpu_last
 
     @property
     def pid(self) -> int:

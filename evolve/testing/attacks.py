@@ -77,12 +77,13 @@ def forge_failure(text):
 """
 
 class ContractEvaluator(Evaluator):
-    """Three calls of `solve`, each killed after `timeout` seconds of wall-clock time, together within
-    `cpu_seconds` of CPU time, import and what runs between calls included (`CallBudget`); 1.0 when all
-    are right. Keeps every raw answer in `seen` (to search for leaks). The limits leave a loaded machine
-    room: an honest program takes milliseconds, and a hostile one that needs the kill gets it either way."""
+    """Three calls of `solve`, together within `cpu_seconds` of CPU time, import and what runs between calls
+    included (`CallBudget`), each killed after `timeout` seconds of wall-clock time (20 times the CPU
+    budget); 1.0 when all are right. Keeps every raw answer in `seen` (to search for leaks). The limits
+    leave a loaded machine room: an honest program takes milliseconds of CPU, the most an attack held
+    when valid takes is about 0.6 s, and a hostile one that needs the kill gets it either way."""
 
-    def __init__(self, timeout: float = 5.0, cpu_seconds: float = 0.3) -> None:
+    def __init__(self, timeout: float = 30.0, cpu_seconds: float = 1.5) -> None:
         self.seen: list[object] = []
         self.timeout = timeout
         self.cpu_seconds = cpu_seconds
@@ -517,13 +518,13 @@ def solve(x):
     return 2 * x
 """, "characters in all"),
 ]
-# CPU a candidate hopes goes uncharged: at import, or in a thread between calls (ContractEvaluator's budget is
-# 0.3 s: four times over, and about 13 s of wall-clock time with 26 busy loops on two cores)
+# CPU a candidate hopes goes uncharged: at import, or in a thread between calls (twice ContractEvaluator's
+# budget of 1.5 s; a call over the budget is ended on its CPU time, never at the wall-clock kill)
 _BURN = """
 import threading, time
 def burn():
     spent = time.process_time()
-    while time.process_time() - spent < 1.2:
+    while time.process_time() - spent < 3.0:
         pass
 """
 ATTACKS += [
@@ -541,7 +542,7 @@ def solve(x):
         worker.join()
     return 2 * x
 """, "of CPU time, over the budget"),
-    # held when valid: it computes in milliseconds, asleep for ten times the CPU budget in all (a wall-clock
+    # held when valid: it computes in milliseconds, asleep for twice the CPU budget in all (a wall-clock
     # limit would refuse it, and refuse honest programs on a busy machine the same way)
     _attack("sleep_then_compute", "clock-based limits (sleeps, then computes within its CPU budget)", """
 import time

@@ -35,8 +35,7 @@ def sandbox():
     ("burn(1.2)\ndef solve(n):\n    return grid(n)\n", "invalid"),  # the same at import
 ])
 def test_the_budget_is_cpu_time_import_included(sandbox, program, verdict):
-    evaluator = CirclePacking(cpu_seconds=0.3, kill_multiple=500)  # a loaded machine has 150 s for 0.3 s of CPU
-    result = evaluate_program(evaluator, sandbox, GRID + program, LIMITS)
+    result = evaluate_program(CirclePacking(cpu_seconds=0.3), sandbox, GRID + program, LIMITS)
     if verdict == "valid":
         assert result.valid and result.score == pytest.approx(1.3), result.feedback
     else:

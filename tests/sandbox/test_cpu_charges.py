@@ -11,7 +11,7 @@ import pytest
 from evaluators import CallBudget, OverBudget
 from evolve.config import SandboxConfig
 from evolve.evaluation.sandboxing import make_sandbox
-from sandboxes import KILL_MULTIPLE, CandidateTimeout, ProcessSandbox, SandboxLimits
+from sandboxes import KILL_MULTIPLE, CandidateError, CandidateTimeout, ProcessSandbox, SandboxLimits
 from tests.sandbox.docker_engine import docker_sandbox
 
 LIMITS = SandboxLimits(wall_seconds=600, call_timeout=30, cpu_seconds=30, memory_mb=512, max_processes=32)
@@ -66,8 +66,8 @@ def test_the_import_is_charged_to_the_first_call_and_the_setup_is_not(sandbox):
         assert session.cpu_charge() > 0.5  # the import's CPU, after the load
         budget = CallBudget(session, seconds=0.1)
         assert budget.call("f", 1) == 1 and budget.spent < 0.1  # charged since the last charge only
-    with sandbox.session(AT_IMPORT.format(seconds=0.6), LIMITS) as session:
-        with pytest.raises(OverBudget, match=r"1 calls used 0\.[6-9]\d s of CPU time, over the budget of 0\.30 s"):
+    with sandbox.session(AT_IMPORT.format(seconds=0.6), LIMITS) as session:  # over before the call starts
+        with pytest.raises(OverBudget, match=r"1 calls used 0\.[5-9]\d s of CPU time, over the budget of 0\.30 s"):
             CallBudget(session, seconds=0.3).call("f", 1)
     with sandbox.session(AT_IMPORT.format(seconds=0), LIMITS) as session:
         assert session.cpu_charge() < 0.1  # forking and locking down the session is not the candidate's
@@ -89,9 +89,22 @@ def test_a_thread_left_running_between_calls_is_charged(sandbox):
         budget = CallBudget(session, seconds=0.5)
         budget.call("start", 0.8)  # returns at once; its thread computes on
         _wait_for_cpu(session, 0.7)
-        with pytest.raises(OverBudget, match=r"over the budget of 0\.50 s"):
+        with pytest.raises(OverBudget, match=r"2 calls used 0\.[7-9]\d s of CPU time, over the budget of 0\.50 s"):
             budget.call("f", 1)
-        assert budget.spent > 0.6
+
+
+def test_a_call_over_its_budget_ends_on_cpu_not_at_the_wall_clock_kill(sandbox):
+    with sandbox.session(THREAD_BETWEEN_CALLS, LIMITS) as session:
+        budget = CallBudget(session, seconds=0.5)
+        with pytest.raises(OverBudget, match=r"3 calls used 0\.[5-9]\d s of CPU time, over the budget of 0\.50 s"):
+            for _ in range(3):
+                budget.call("burn", 0.2)  # the third ends on its CPU, at the latest when it returns
+    with sandbox.session(BURN, LIMITS) as session:
+        budget = CallBudget(session, seconds=0.3)
+        with pytest.raises(OverBudget, match=r"1 calls used 0\.\d\d s of CPU time, over the budget of 0\.30 s"):
+            budget.call("burn", 60, timeout=3600)  # an hour of wall clock: never reached
+        with pytest.raises(CandidateError, match="session is over"):
+            session.call("f", 1)
 
 
 def test_child_processes_are_charged_to_the_session(sandbox):
