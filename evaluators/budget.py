@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sandboxes import Session
+from sandboxes import CandidateTimeout, Session
 
 __all__ = ["CallBudget", "OverBudget", "RejectedReply", "check_numbers"]
 
@@ -53,8 +54,11 @@ def check_numbers(reply: object, n: int, what: str = "numbers") -> str | None:
 class CallBudget:
     """Calls into a session, charged against a budget of the candidate's CPU time (measured outside
     the sandbox, so a busy machine does not change the verdict; wall time where the sandbox cannot
-    measure CPU). The evaluator's own time between calls is never charged; whatever the candidate
-    leaves running between calls is.
+    measure CPU). A call is charged the session's CPU since the session's previous charge
+    (`Session.cpu_charge`): the first call its import too, every call what the candidate left running
+    since the call before. The evaluator's own time between calls is never charged. The session is told
+    the budget left (`Session.cpu_allowance`), so a call that runs past it is ended on its CPU time, not
+    at the wall-clock kill.
 
     Example::
 
@@ -68,13 +72,14 @@ class CallBudget:
         self.budget = seconds
         self.spent = 0.0
         self.calls = 0
-        self._cpu = session.cpu_seconds()  # the last reading: a call is charged from it (one read per call)
-        self.clock = "CPU" if self._cpu is not None else "wall"
+        self.clock = "CPU" if session.cpu_seconds() is not None else "wall"
+        session.cpu_allowance = seconds
 
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
         """`session.call(...)`, then `OverBudget` once the calls together have used the budget."""
         wall = time.perf_counter()
-        reply = self.session.call(function, *args, timeout=timeout)
+        with self._ended_on_cpu(1):
+            reply = self.session.call(function, *args, timeout=timeout)
         self._charge(wall, 1)
         return reply
 
@@ -82,20 +87,38 @@ class CallBudget:
         """`session.call_many(...)` (one round trip, each call with its own `timeout`), the batch's CPU time
         charged as its calls' together; then `OverBudget` as for `call`."""
         wall = time.perf_counter()
-        replies = self.session.call_many(function, arg_lists, timeout=timeout)
+        with self._ended_on_cpu(len(arg_lists)):
+            replies = self.session.call_many(function, arg_lists, timeout=timeout)
         self._charge(wall, len(arg_lists))
         return replies
 
+    @contextlib.contextmanager
+    def _ended_on_cpu(self, calls: int) -> Iterator[None]:
+        """`OverBudget` in place of the timeout of a session that the backend ended for its CPU time past the
+        budget (`Session.cpu_allowance`); any other timeout as it was."""
+        try:
+            yield
+        except CandidateTimeout:
+            cpu = self.session.cpu_charge()
+            if cpu is None or self.spent + cpu <= self.budget:
+                raise
+            self.spent += cpu
+            self.calls += calls
+            raise OverBudget(self._over()) from None
+
+    def _over(self) -> str:
+        return (f"too slow: {self.calls} calls used {self.spent:.2f} s of {self.clock} time, over the budget of "
+                f"{self.budget:.2f} s")
+
     def _charge(self, wall: float, calls: int) -> None:
-        """Add the session's CPU time since the last reading (what it left running between calls included),
-        or the wall time since `wall` where CPU cannot be read; `OverBudget` past the budget."""
-        cpu, after = self._cpu, self.session.cpu_seconds()
-        self.spent += after - cpu if cpu is not None and after is not None else time.perf_counter() - wall
-        self._cpu = after
+        """Add the session's CPU time since its last charge (its import and what it left running between calls
+        included), or the wall time since `wall` where CPU cannot be read; `OverBudget` past the budget."""
+        cpu = self.session.cpu_charge()
+        self.spent += cpu if cpu is not None else time.perf_counter() - wall
         self.calls += calls
+        self.session.cpu_allowance = max(0.0, self.budget - self.spent)
         if self.spent > self.budget:
-            raise OverBudget(f"too slow: {self.calls} calls used {self.spent:.2f} s of {self.clock} time, over "
-                             f"the budget of {self.budget:.2f} s")
+            raise OverBudget(self._over())
 
     def numbers_many(self, function: str, arg_lists: Sequence[Sequence[Any]], counts: Sequence[int],
                      what: str = "numbers", timeout: float | None = None) -> list[list[float]]:
@@ -107,13 +130,16 @@ class CallBudget:
                      what: str = "numbers", timeout: float | None = None) -> Any:
         """Start `numbers_many(...)` (`session.send_many`); `receive_numbers(ticket)` finishes it. Tickets are
         received in the order sent."""
-        return self.session.send_many(function, arg_lists, timeout=timeout), function, list(counts), what
+        with self._ended_on_cpu(0):
+            sent = self.session.send_many(function, arg_lists, timeout=timeout)
+        return sent, function, list(counts), what
 
     def receive_numbers(self, ticket: Any) -> list[list[float]]:
         """The checked replies of the batch `send_numbers` returned `ticket` for, charged as `call_many`'s."""
         sent, function, counts, what = ticket
         wall = time.perf_counter()
-        replies = self.session.receive_many(sent)
+        with self._ended_on_cpu(len(counts)):
+            replies = self.session.receive_many(sent)
         self._charge(wall, len(counts))
         for k, (reply, count) in enumerate(zip(replies, counts)):
             problem = check_numbers(reply, count, what)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandboxes.base import Array, Sandbox, Session
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
-from sandboxes.limits import SandboxLimits
+from sandboxes.limits import KILL_MULTIPLE, SandboxLimits
 from sandboxes.text import TEXT_CAPS, candidate_text
 from sandboxes.view import default_view, package_paths
 
@@ -28,6 +28,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "KILL_MULTIPLE",
     "TEXT_CAPS",
     "Array",
     "CandidateCrash",

@@ -29,6 +29,11 @@ class Session(abc.ABC):
     """
 
     keep_tuples: bool = False
+    _cpu_charged: float = 0.0  # the `cpu_seconds` reading of the last `cpu_charge`
+    cpu_allowance: float | None = None
+    """CPU seconds the candidate may use past the last `cpu_charge` before the backend ends it at once, as
+    over budget, rather than at a wall-clock kill (`CallBudget` sets it; a backend that cannot watch CPU
+    time ignores it)."""
 
     @abc.abstractmethod
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
@@ -69,9 +74,20 @@ class Session(abc.ABC):
         return results
 
     def cpu_seconds(self) -> float | None:
-        """CPU time of everything the session has run so far, measured outside the sandbox (None when
-        the backend cannot measure it). Charge time budgets in differences of this, not in wall time."""
+        """CPU time of everything the session has run so far (its import on), measured outside the sandbox
+        (None when the backend cannot measure it). Charge time budgets in differences of this, not in wall
+        time, or with `cpu_charge`."""
         return None
+
+    def cpu_charge(self) -> float | None:
+        """CPU time the session used since the previous `cpu_charge` (the first: since it was ready, so its
+        import is in it), None when the backend cannot measure it. Charged this way, nothing the candidate
+        runs escapes a budget: not its import, nor what it computes between calls or leaves running."""
+        now = self.cpu_seconds()
+        if now is None:
+            return None
+        charged, self._cpu_charged = self._cpu_charged, now
+        return now - charged
 
     @property
     @abc.abstractmethod

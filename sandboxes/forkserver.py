@@ -32,17 +32,23 @@ from sandboxes._runner import ARRAY, TUPLE
 from sandboxes.base import Array, Sandbox, Session
 from sandboxes.cgroups import CgroupSupport, SessionCgroup
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
-from sandboxes.limits import SandboxLimits
+from sandboxes.limits import KILL_MULTIPLE, SandboxLimits
 from sandboxes.text import candidate_text
 
-__all__ = ["THREAD_CAPS", "ForkHandle", "ForkServerSandbox", "ForkSession", "parse_reply", "recv_exact"]
+__all__ = ["THREAD_CAPS", "ForkHandle", "ForkServerSandbox", "ForkSession", "parse_reply", "process_tree_cpu_seconds",
+           "recv_exact"]
 
 _OUTPUT_TAIL = 4000
-_START_TIMEOUT = 20.0
+_START_CPU = 5.0  # CPU seconds a session's setup may use; its wall-clock kill is KILL_MULTIPLE times it
+_POLL = 0.25  # seconds between readings of a session's CPU time while a reply is awaited
 _SPARES = 3  # sessions set up ahead, one per distinct limits (a staged evaluation uses several)
 _FLOAT_RANGE = 2 ** 1024  # the smallest integer a float cannot hold
 _PIPE_AHEAD = 60_000  # a request longer than this is written only once the replies ahead of it are read
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class _OverCpu(CandidateTimeout):
+    """A session used more CPU time than its budget (read outside the sandbox while a reply was awaited)."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -174,6 +180,9 @@ class ForkSession(Session):
         self._scratch = scratch
         self._limits = limits
         self._left = limits.wall_seconds  # charged only while a call runs: evaluator time is not the candidate's
+        self._cpu_base = 0.0  # the session's CPU reading when it said ready: its setup is not the candidate's
+        self._cpu_last: float | None = None  # the last reading, for when the session's processes are gone
+        self._cpu_wait: tuple[float | None, float, str] | None = None  # this wait's start reading, budget, what
         self._dead_reason: str | None = None
         self._queued: collections.deque[_Batch] = collections.deque()  # batches sent, replies not yet received
         self.layers: dict[str, str] = {}
@@ -185,8 +194,11 @@ class ForkSession(Session):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise CandidateTimeout("timed out")
-            ready, _, _ = select.select([self._resp], [], [], remaining)
+            ready, _, _ = select.select([self._resp], [], [], min(remaining, _POLL) if self._cpu_clock else remaining)
             if not ready:
+                over = self._over_cpu()
+                if over:
+                    raise _OverCpu(over)
                 continue
             chunk = os.read(self._resp, min(n, 1 << 20))
             if not chunk:
@@ -196,17 +208,37 @@ class ForkSession(Session):
         return b"".join(chunks)
 
     def _exchange(self, request: dict[str, Any] | None, timeout: float, max_bytes: int | None = None,
-                  max_depth: int | None = None) -> dict[str, Any]:
+                  max_depth: int | None = None, cpu: tuple[float, str] | None = None) -> dict[str, Any]:
         for batch in self._queued:  # replies of batches sent ahead come first; nobody will receive them now
             self._collect(batch)
         self._queued.clear()
         nonce = self._post(request) if request is not None else None
-        return self._await(nonce, timeout, max_bytes, max_depth)
+        return self._await(nonce, timeout, max_bytes, max_depth, cpu)
+
+    def _over_cpu(self) -> str | None:
+        """Why the session is over a CPU budget (the session's `cpu_seconds`, or the awaited reply's), or None."""
+        now = self.cpu_seconds()
+        if now is None:
+            return None
+        if now > self._limits.cpu_seconds:
+            return f"used {now:.2f} s of CPU in its session, over cpu_seconds={self._limits.cpu_seconds:g}"
+        if self.cpu_allowance is not None and now - self._cpu_charged > self.cpu_allowance:
+            return (f"used {now - self._cpu_charged:.2f} s of CPU since its last charge, over the "
+                    f"{self.cpu_allowance:.2f} s of its budget left")
+        if self._cpu_wait is not None and self._cpu_wait[0] is not None:
+            start, budget, what = self._cpu_wait
+            if now - start > budget:
+                return f"used {now - start:.2f} s of CPU {what}"
+        return None
 
     def _post(self, request: dict[str, Any]) -> int:
         """Write `request` with a fresh nonce (a frame the candidate forged ahead of time cannot match)."""
         if self._dead_reason:
             raise CandidateError(f"session is over: {self._dead_reason}")
+        over = self._over_cpu()  # what it left running between calls counts too
+        if over:
+            self._kill(over)
+            raise CandidateTimeout(f"candidate {over}; killed with its process group")
         nonce = request["nonce"] = secrets.randbits(62)
         body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
         if len(body) > _PIPE_AHEAD:  # the candidate may be writing a long reply that nobody reads meanwhile
@@ -219,13 +251,18 @@ class ForkSession(Session):
         return nonce
 
     def _await(self, nonce: int | None, timeout: float, max_bytes: int | None = None,
-               max_depth: int | None = None) -> dict[str, Any]:
-        """Read the reply to the request with `nonce`, within `timeout` (and the session's wall time)."""
+               max_depth: int | None = None, cpu: tuple[float, str] | None = None) -> dict[str, Any]:
+        """Read the reply to the request with `nonce` within `timeout` of wall-clock time (and the session's
+        wall time); the session is killed once over its `cpu_seconds`, or over `cpu` = (seconds of CPU this
+        reply may take, what they are for)."""
         if self._dead_reason:
             raise CandidateError(f"session is over: {self._dead_reason}")
         started = time.monotonic()
         over = "session wall_seconds" if self._left <= timeout else f"timeout={timeout:g}s"
+        if cpu is not None and self._left > timeout:
+            over = f"{timeout:g} s of wall-clock time, {KILL_MULTIPLE:g} times its CPU budget"
         deadline = started + min(timeout, self._left)
+        self._cpu_wait = (self.cpu_seconds(), *cpu) if cpu is not None else None
         try:
             with self._failures(over):
                 (length,) = struct.unpack(">I", self._read_exact(4, deadline))
@@ -241,12 +278,16 @@ class ForkSession(Session):
                 return reply
         finally:
             self._left -= time.monotonic() - started
+            self._cpu_wait = None
 
     @contextlib.contextmanager
     def _failures(self, over: str) -> Iterator[None]:
         """Turn whatever goes wrong on the wire into the candidate's `CandidateError`, killing the session."""
         try:
             yield
+        except _OverCpu as exc:
+            self._kill(str(exc))
+            raise CandidateTimeout(f"candidate {exc}; killed with its process group") from None
         except CandidateTimeout:
             self._kill(f"timed out ({over})")
             raise CandidateTimeout(f"candidate timed out ({over}); killed with its process group") from None
@@ -289,10 +330,12 @@ class ForkSession(Session):
 
     def wait_ready(self) -> None:
         """Wait until the child has set up its isolation and says it is ready for a program."""
-        ready = self._exchange(None, _START_TIMEOUT)
+        ready = self._exchange(None, KILL_MULTIPLE * _START_CPU,
+                               cpu=(_START_CPU, f"setting up the session, over {_START_CPU:g} s"))
         if not ready["ok"]:
             raise CandidateError(str(ready.get("error")))
         self.layers = ready.get("layers", {})
+        self._cpu_base = self.cpu_seconds() or 0.0
 
     @property
     def cgroup(self) -> SessionCgroup | None:
@@ -305,20 +348,25 @@ class ForkSession(Session):
         return self._dead_reason is None and self._proc.alive
 
     def load(self, source: str) -> None:
-        """Load the candidate's source into a ready child."""
-        reply = self._exchange({"op": "load", "source": source}, self._limits.call_timeout)
+        """Load the candidate's source into a ready child: its CPU time is charged against `call_timeout`,
+        and it is killed past `KILL_MULTIPLE` times that of wall-clock time."""
+        budget = self._limits.call_timeout
+        reply = self._exchange({"op": "load", "source": source}, KILL_MULTIPLE * budget,
+                               cpu=(budget, f"loading the program (its import), over call_timeout={budget:g}s"))
         if not reply["ok"]:
             raise CandidateError(f"program failed to load: {_said(reply)}")
 
     def cpu_seconds(self) -> float | None:
-        """CPU time of everything the session ran so far, read outside the sandbox (its cgroup, or the
-        kernel's count for its PID 1); None when neither can be read."""
+        """CPU time of everything the session ran since it was ready for a program (its import on), read
+        outside the sandbox (its cgroup, or the kernel's counts for its process tree); None when neither
+        can be read. Once the session has ended and its processes are gone, the last reading."""
         if self._cpu_clock is None:
             return None
         try:
-            return self._cpu_clock()
+            self._cpu_last = self._cpu_clock() - self._cpu_base
         except (OSError, ValueError, KeyError):
-            return None
+            return self._cpu_last if self._dead_reason else None
+        return self._cpu_last
 
     @property
     def pid(self) -> int:
@@ -471,14 +519,7 @@ class ForkServerSandbox(Sandbox):
         """How to read the session's CPU time from outside: its cgroup, else PID 1's own count."""
         if cgroup is not None:
             return cgroup.cpu_seconds
-        stat = Path(f"/proc/{inner}/stat")
-        tick = os.sysconf("SC_CLK_TCK")
-
-        def from_proc() -> float:  # utime, stime and the children it has waited for, in clock ticks
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            return sum(int(f) for f in fields[11:15]) / tick
-
-        return from_proc if inner > 0 else None
+        return (lambda: process_tree_cpu_seconds(inner)) if inner > 0 else None
 
     def _sweep(self) -> None:
         """Remove the cgroups of earlier sessions whose last processes have gone since."""
@@ -539,7 +580,7 @@ class ForkServerSandbox(Sandbox):
                 if fd != output.fileno():
                     os.close(fd)
             output.close()
-        ready, _, _ = select.select([status_r], [], [], _START_TIMEOUT)
+        ready, _, _ = select.select([status_r], [], [], KILL_MULTIPLE * _START_CPU)
         inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
         session = ForkSession(self._handle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits,
                               self._cpu_clock(inner, cgroup), cgroup)
@@ -645,6 +686,36 @@ def _said(reply: dict[str, Any]) -> str:
     """What a failed reply says (its traceback, else its error), through the gate: the candidate may have
     written the frame itself, so nothing in it is cut or clean unless cut and cleaned here."""
     return candidate_text(reply.get("traceback") or reply.get("error"), "result")
+
+
+def process_tree_cpu_seconds(root: int) -> float:
+    """CPU time of process `root` and every live descendant, with the children each has waited for (the
+    kernel's /proc/<pid>/stat counts: utime, stime, cutime, cstime); OSError when `root` is gone."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:  # gone since the listing
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = sum(int(v) for v in fields[11:15])
+    if root not in ticks:
+        raise OSError(f"process {root} is gone")
+    tree, grown = {root}, True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grown = True
+    total = sum(ticks[pid] for pid in tree)
+    return total / tick
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:

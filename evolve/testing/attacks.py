@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evaluators import Evaluator, Score
+from evaluators import CallBudget, Evaluator, OverBudget, Score
 
 __all__ = [
     "ATTACKS",
@@ -39,7 +39,8 @@ def solve(x):
 # attacks that answer correctly only when every trick they tried failed: for these, valid means held
 HELD_IF_VALID = {"write_outside", "overwrite_sentinel", "outbound_network", "loopback_services", "dns",
                  "signal_parent", "ptrace_parent", "daemon", "poison_next_run", "namespace_escape",
-                 "clone_namespaces", "inherited_descriptors", "inode_exhaustion", "memory_fan_out"}
+                 "clone_namespaces", "inherited_descriptors", "inode_exhaustion", "memory_fan_out",
+                 "sleep_then_compute"}
 
 # A forged reply: the nonce and the reply pipe are in the runner's frame, which the candidate can reach.
 _FORGE = """
@@ -76,18 +77,25 @@ def forge_failure(text):
 """
 
 class ContractEvaluator(Evaluator):
-    """Three calls of `solve`, each killed after `timeout` seconds; 1.0 when all are right. Keeps every
-    raw answer in `seen` (to search for leaks). The timeout leaves a loaded machine room: an honest call
-    takes milliseconds, and a hostile one that needs the kill gets it either way."""
+    """Three calls of `solve`, together within `cpu_seconds` of CPU time, import and what runs between calls
+    included (`CallBudget`), each killed after `timeout` seconds of wall-clock time (20 times the CPU
+    budget); 1.0 when all are right. Keeps every raw answer in `seen` (to search for leaks). The limits
+    leave a loaded machine room: an honest program takes milliseconds of CPU, the most an attack held
+    when valid takes is about 0.6 s, and a hostile one that needs the kill gets it either way."""
 
-    def __init__(self, timeout: float = 5.0) -> None:
+    def __init__(self, timeout: float = 30.0, cpu_seconds: float = 1.5) -> None:
         self.seen: list[object] = []
         self.timeout = timeout
+        self.cpu_seconds = cpu_seconds
 
     def evaluate(self, candidate):
         answers = []
+        budget = CallBudget(candidate, self.cpu_seconds)
         for x in (1, 2, 3):
-            answers.append(candidate.call("solve", x, timeout=self.timeout))
+            try:
+                answers.append(budget.call("solve", x, timeout=self.timeout))
+            except OverBudget as exc:
+                return Score.invalid(str(exc))
             self.seen.append(answers[-1])
         if answers != [2, 4, 6] or any(type(a) is not int for a in answers):
             # the answers as they came, uncut, as a careless evaluator would: the gate for candidate text cuts
@@ -509,5 +517,39 @@ def solve(x):
     forge_failure(TEXT + "x" * 900000 + TEXT)
     return 2 * x
 """, "characters in all"),
+]
+# CPU a candidate hopes goes uncharged: at import, or in a thread between calls (twice ContractEvaluator's
+# budget of 1.5 s; a call over the budget is ended on its CPU time, never at the wall-clock kill)
+_BURN = """
+import threading, time
+def burn():
+    spent = time.process_time()
+    while time.process_time() - spent < 3.0:
+        pass
+"""
+ATTACKS += [
+    _attack("cpu_at_import", "uncharged CPU (at import)", _BURN + """
+burn()
+def solve(x):
+    return 2 * x
+""", "of CPU time, over the budget"),
+    _attack("cpu_between_calls", "uncharged CPU (a thread computing between calls)", _BURN + """
+worker = threading.Thread(target=burn, daemon=True)
+def solve(x):
+    if x == 1:
+        worker.start()  # returns at once: the work goes on while the evaluator checks the answer
+    else:
+        worker.join()
+    return 2 * x
+""", "of CPU time, over the budget"),
+    # held when valid: it computes in milliseconds, asleep for twice the CPU budget in all (a wall-clock
+    # limit would refuse it, and refuse honest programs on a busy machine the same way)
+    _attack("sleep_then_compute", "clock-based limits (sleeps, then computes within its CPU budget)", """
+import time
+time.sleep(1.5)
+def solve(x):
+    time.sleep(0.5)
+    return 2 * x
+"""),
 ]
 TEXT_ATTACKS = [a for a in ATTACKS if a.category.startswith("oversized and escape-laden text")]

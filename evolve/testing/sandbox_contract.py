@@ -37,7 +37,7 @@ from sandboxes import Sandbox, SandboxLimits
 
 __all__ = ["LIMITS", "SandboxContract"]
 
-LIMITS = SandboxLimits(wall_seconds=20, call_timeout=5, cpu_seconds=10, memory_mb=512, max_processes=32,
+LIMITS = SandboxLimits(wall_seconds=200, call_timeout=5, cpu_seconds=10, memory_mb=512, max_processes=32,
                        file_size_mb=8, open_files=64, max_result_bytes=1_000_000)
 
 

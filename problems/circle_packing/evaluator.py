@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from evaluators import Evaluator, Score, Session
+from evaluators import CallBudget, Evaluator, OverBudget, Score, Session
 
 BEST_KNOWN = 2.635  # AlphaEvolve (2025) for n=26; ShinkaEvolve reports 2.63598
 
@@ -14,19 +14,30 @@ BEST_KNOWN = 2.635  # AlphaEvolve (2025) for n=26; ShinkaEvolve reports 2.63598
 class CirclePacking(Evaluator):
     """`solve(n)` must return n triples `[x, y, r]` inside the unit square with no overlap.
 
-    Any circle outside the square or any overlap beyond `tolerance` makes the candidate invalid.
+    Any circle outside the square or any overlap beyond `tolerance` makes the candidate invalid, and so
+    does using more than `cpu_seconds` of CPU time, its import included (measured outside the sandbox, so
+    a busy machine does not change the verdict); a call still running after `kill_multiple` times that
+    of wall-clock time (a sleeper) is killed.
     """
 
     entrypoint = "solve"
 
-    def __init__(self, n: int = 26, tolerance: float = 1e-12, timeout: float = 20.0) -> None:
+    def __init__(self, n: int = 26, tolerance: float = 1e-12, cpu_seconds: float = 20.0,
+                 kill_multiple: float = 20.0) -> None:
+        if kill_multiple < 1:
+            raise ValueError(f"kill_multiple={kill_multiple}: the wall-clock kill must leave at least the budget")
         self.n = n
         self.tolerance = tolerance
-        self.timeout = timeout
+        self.cpu_seconds = float(cpu_seconds)
+        self.kill_multiple = float(kill_multiple)
 
     def evaluate(self, candidate: Session) -> Score:
-        """Call `solve(n)` once, check the packing strictly, and score the sum of radii."""
-        packing = candidate.call("solve", self.n, timeout=self.timeout)
+        """Call `solve(n)` once within the CPU budget, check the packing strictly, and score the sum of radii."""
+        try:
+            packing = CallBudget(candidate, self.cpu_seconds).call("solve", self.n,
+                                                                   timeout=self.kill_multiple * self.cpu_seconds)
+        except OverBudget as exc:
+            return Score.invalid(str(exc))
         problem = self.check(packing)
         if problem:
             return Score.invalid(problem)

@@ -64,8 +64,10 @@ class WarehouseRouting(SplitEvaluator):
     Each tour is shown shuffled and relabelled (`view`): the same way for the whole run, seeded by the
     run's seed and the tour, and another way in a run with another seed. Its CPU time is measured here,
     outside the sandbox (so a busy machine does not change the verdict), and a call that used more than
-    `time_budget_ms` of CPU makes that tour infeasible; a call still running after `kill_multiple`
-    times the budget of wall-clock time (a sleeper, a blocked call) is killed. Where the sandbox cannot
+    `time_budget_ms` of CPU makes that tour infeasible (a call is charged all the session's CPU since the
+    previous call: the first call the program's import, every call what the program ran between calls);
+    a call still running after `kill_multiple` times the budget of wall-clock time (a sleeper, a blocked
+    call) is killed. Where the sandbox cannot
     measure CPU time, wall time is charged instead. In `hard` mode an infeasible tour makes the program
     invalid; in `soft` mode it is charged twice the seed's length for that tour. Validation tours are scored
     only through `validate`.
@@ -142,20 +144,21 @@ class WarehouseRouting(SplitEvaluator):
         clock = "CPU" if candidate.cpu_seconds() is not None else "wall"
         for tour in tours:
             view = self.view(tour)
-            started = candidate.cpu_seconds(), time.perf_counter()
+            started = time.perf_counter()
             try:
                 route = candidate.call("solve", view.instance, timeout=self.kill_multiple * budget / 1000)
             except CandidateTimeout:
                 return Score.invalid(f"{split} tour {tour.name} ({tour.n} picks): solve was still running after "
                                      f"{self.kill_multiple:g} times the time budget of {budget:g} ms and was killed")
-            cpu = candidate.cpu_seconds()
-            elapsed_ms = 1000 * (cpu - started[0] if cpu is not None and started[0] is not None
-                                 else time.perf_counter() - started[1])
+            cpu = candidate.cpu_charge()  # since the previous call: its import, and what it ran between calls
+            elapsed_ms = 1000 * (cpu if cpu is not None else time.perf_counter() - started)
             times.append(elapsed_ms)
             check = check_route(tour, route, view.pick_of_id)
             reason = check.reason
             if check.feasible and elapsed_ms > budget:
-                reason = f"took {elapsed_ms:.1f} ms of {clock} time, over the time budget of {budget:g} ms"
+                reason = f"took {elapsed_ms:.1f} ms of {clock} time, over the time budget of {budget:g} ms" + (
+                    " (CPU time counts from the end of the previous call, the first from the import)"
+                    if clock == "CPU" else "")
             ref = self.reference(tour)
             if reason:
                 constraints = ", ".join(tour.constraint_names()) or "no constraints"

@@ -50,7 +50,8 @@ def test_the_suite_covers_every_category_in_the_notes():
                 "patching time, builtins or the evaluator", "sys.exit/os._exit before the work",
                 "forging result lines or files", "pickle payloads in results", "ctypes segfaults",
                 "daemons that outlive the run", "ignoring SIGALRM/SIGTERM", "poisoning the next run",
-                "import-time side effects", "oversized results", "oversized and escape-laden text"}
+                "import-time side effects", "oversized results", "oversized and escape-laden text",
+                "uncharged CPU", "clock-based limits"}
     assert required <= categories and len(ATTACKS) >= 25
 
 

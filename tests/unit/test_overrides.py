@@ -60,7 +60,8 @@ def test_a_problems_own_dict_takes_its_keys_and_new_ones_with_a_plus():
     check_overrides(["problem.params.n=27", "+problem.params.extra=1"])
     check_overrides(["problem=warehouse_tsp", "problem.params.layout=multi"])
     assert _error("problem.params.x=1") == ("problem.params.x=1: problem 'circle_packing' has no params key 'x' "
-                                            "(it has n, timeout, tolerance); add one with +problem.params.x=1")
+                                            "(it has cpu_seconds, kill_multiple, n, tolerance); add one with "
+                                            "+problem.params.x=1")
     assert "problem 'warehouse_tsp' has no params key 'n'" in _error("problem=warehouse_tsp", "problem.params.n=3")
     assert "did you mean problem.params?" in _error("problem.parms.n=3")
 

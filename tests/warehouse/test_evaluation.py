@@ -140,6 +140,14 @@ def test_time_budget_is_cpu_time_measured_outside_and_enforced(problem, sandbox)
     assert not result.valid and "20 times the time budget" in result.feedback and result.seconds < 4.5
 
 
+def test_cpu_at_import_is_charged_to_the_first_tour(problem, sandbox):
+    evaluator = _evaluator(problem, time_budget_ms=40.0, kill_multiple=500)
+    burn = "import time\n_spent = time.process_time()\nwhile time.process_time() - _spent < 0.5:\n    pass\n"
+    result = evaluate_program(evaluator, sandbox, burn + read_initial_program(problem), problem.limits)
+    assert not result.valid and "of CPU time, over the time budget of 40 ms" in result.feedback, result.feedback
+    assert "the first from the import" in result.feedback and result.stage == "smoke"
+
+
 def test_soft_mode_charges_infeasible_tours_instead_of_rejecting(problem, sandbox):
     seed = read_initial_program(problem)
     drops_one = seed.replace("    return route\n", "    return route[:-1] if len(route) > 75 else route\n")
