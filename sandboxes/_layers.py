@@ -283,7 +283,8 @@ def seccomp(prepared=None):
 def hide_command_line(name=b"evolve-sandbox"):
     """Overwrite this process's argv in place (what /proc/PID/cmdline shows, inherited by every fork), so
     that no session sees the fork server's paths or configuration in its own or any process's command line."""
-    fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+    with open("/proc/self/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
     start, end = int(fields[45]), int(fields[46])  # arg_start and arg_end (fields 48 and 49 of proc(5))
     if 0 < start < end:
         ctypes.memset(start, 0, end - start)

@@ -54,3 +54,17 @@ def test_isolation_attacks_are_held_in_a_campaign(kind, tmp_path):
     escaped = [f"{status}: {feedback} {error}"[:300] for status, feedback, error, _ in children
                if "ESCAPED" in f"{feedback} {error}" or status != "valid"]
     assert escaped == [], "\n".join(f"{s}: {f} {e}" for s, f, e, _ in children)
+
+
+def test_evolve_doctor_lists_the_seccomp_allow_list(evolve_bin, cli_env):
+    import subprocess
+
+    from sandboxes import seccomp_allow_list
+
+    out = subprocess.run([evolve_bin, "doctor"], capture_output=True, text=True, env=cli_env, timeout=300, check=False)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    shown = " ".join(out.stdout.split())
+    allowed = seccomp_allow_list()
+    assert f"seccomp allow-list: {len(allowed)} syscalls; every other one fails with EPERM" in shown
+    listed = shown.split("fails with EPERM: ", 1)[1]
+    assert all(f" {name}," in f" {listed}" for name in sorted(allowed)[:-1]) and "ptrace," not in listed
