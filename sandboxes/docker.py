@@ -95,8 +95,8 @@ class _ContainerHandle(ForkHandle):
         self.kill()  # container pids mean nothing on the host: never signal them from here
 
     def release(self) -> None:
-        # the leader's last act is kill(-1): wait for it to finish (EOF on the status pipe) so that it
-        # cannot reach the next session's processes
+        # the leader ends once its namespace is reaped: wait for that (EOF on the status pipe), so that the
+        # next session has the container's memory and pids to itself
         deadline = time.monotonic() + 5
         while self._status >= 0 and time.monotonic() < deadline:
             ready, _, _ = select.select([self._status], [], [], max(0.0, deadline - time.monotonic()))
