@@ -259,6 +259,8 @@ def seccomp_filter():
     allowed = []
     for name in ALLOWED_SYSCALLS:
         try:
+            if pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name) < 0:
+                continue  # not a syscall on this architecture (a negative number is a name libseccomp knows)
             flt.add_rule(pyseccomp.ALLOW, name)
             allowed.append(name)
         except (RuntimeError, ValueError, OSError):
