@@ -234,7 +234,8 @@ class SandboxConfig:
         kind: `process`: a fork server per worker, one namespaced, locked-down child per session;
             `docker`: the same fork server in a warm container per worker; or the name of a plugin in
             the `evolve.sandboxes` entry-point group.
-        user: run candidates as this unprivileged user when evolve runs as root (null: never switch).
+        user: when evolve runs as root, run each session under an unprivileged uid of its own (a range per
+            sandbox, from 2**20 up; any name turns it on); null: never switch.
         network_isolation: put the candidate in a new, empty network namespace.
         preload: modules the fork server imports once, so sessions start fast.
         scratch_mb: size of the candidate's private writable scratch dir (a tmpfs).

@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from sandboxes.process import ProcessSandbox
 
 
+def seccomp_allow_list() -> list[str]:
+    """Return the syscalls a candidate may make on this machine (every other one fails with EPERM), or []
+    when pyseccomp cannot build the filter here."""
+    from sandboxes._layers import seccomp_filter
+
+    flt, allowed = seccomp_filter()
+    return list(allowed) if flt is not None else []
+
+
 def __getattr__(name: str) -> Any:
     # the process backend (asyncio, the fork server) is imported when used: readers of the limits don't pay
     if name == "ProcessSandbox":
@@ -42,4 +51,5 @@ __all__ = [
     "candidate_text",
     "default_view",
     "package_paths",
+    "seccomp_allow_list",
 ]

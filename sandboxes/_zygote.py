@@ -8,7 +8,9 @@ setup and four fds (request pipe, reply pipe, status pipe, output file) over the
 leader that starts a new session and new mount, PID, network, IPC and UTS namespaces and forks again: the
 grandchild is PID 1 of its namespace, isolates itself (`_layers`) and serves the candidate (`_runner.serve`).
 When it dies the kernel kills everything it started. The leader reports the grandchild's pid, then its wait
-status, on the status pipe.
+status, on the status pipe. Inside a container (`container` in the config) the container's own mounts are
+the view; each session still gets its own namespaces there, with a fresh /proc, /tmp, /dev/shm and
+/dev/mqueue, and the zygote says at start, in one line, what the engine refuses for that.
 """
 
 import contextlib
@@ -43,24 +45,26 @@ def _isolated(setup, namespaced):
         layers["namespaces"] = "new PID (the candidate is PID 1: its processes die with it), IPC and UTS"
         layers["network"] = ("isolated: new empty network namespace" if setup["network_isolation"]
                              else "NOT isolated: sandbox.network_isolation=false")
+        layers.update(setup.get("container_layers", {}))
         try:
             mounts = _layers.session_mounts(_SCRATCH, setup["scratch_mb"], setup["uid"], setup["gid"],
-                                            setup.get("scratch_inodes", 4096))
+                                            setup.get("scratch_inodes", 4096), _SHARED if _CONTAINER else (),
+                                            _HIDDEN if _CONTAINER else ())
             layers["filesystem"] = f"{_VIEW}; {mounts}"
             setup["scratch"] = _SCRATCH  # the worker's host dir is not needed: nothing is written there
         except OSError as exc:
+            if _CONTAINER:  # the scratch dir would be shared with every later session
+                raise
             layers["filesystem"] = f"NOT isolated: {exc}"
-    elif _CONTAINER:
-        layers.update(setup.get("container_layers", {}))
     else:
         layers["namespaces"] = "NOT active: unshare refused (needs root or user namespaces)"
         layers["network"] = "NOT isolated: no network namespace"
         layers["filesystem"] = "NOT isolated: no mount namespace"
-    os.chdir(setup["scratch"])
     os.environ["HOME"] = os.environ["TMPDIR"] = setup["scratch"]
     layers["cgroup"] = setup["cgroup_layer"]
     layers["rlimits"] = _layers.rlimits(setup["limits"], per_user_processes=not setup.get("processes_capped"))
     layers["user"] = _layers.drop_privileges(setup["uid"], setup["gid"])
+    os.chdir(setup["scratch"])  # as the session's user: its scratch dir is its own (mode 700)
     for name, layer in (("landlock", lambda: _layers.landlock(setup["scratch"])),
                         ("seccomp", lambda: _layers.seccomp(_SECCOMP))):
         try:
@@ -74,11 +78,6 @@ def _isolated(setup, namespaced):
 def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
     """The leader: new session and namespaces, then the grandchild that serves the candidate."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    if _CONTAINER:  # no namespaces in a container: a fresh scratch dir of our own, removed afterwards
-        import tempfile
-        setup["scratch"] = tempfile.mkdtemp(prefix="evolve-scratch-", dir="/tmp")
-        if setup["uid"] is not None:
-            os.chown(setup["scratch"], setup["uid"], setup["gid"])
     os.setsid()
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
@@ -88,11 +87,11 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
     if setup["network_isolation"]:
         flags |= _layers.CLONE_NEWNET
     try:
-        if _CONTAINER:
-            raise OSError("no namespaces of our own inside a container")
         _layers.unshare(flags)
         namespaced = True
     except OSError:
+        if _CONTAINER:  # checked at start (`_probe`): a session without its namespaces never runs there
+            raise
         namespaced = False
     _layers.become_subreaper()  # the session's orphans come here to be reaped, not to a slow PID 1
     setup["cgroup_layer"] = _join_cgroup(setup)  # before the fork: everything the session starts is in it
@@ -118,9 +117,6 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
         os.write(status_fd, struct.pack(">i", status))
     except OSError:
         pass  # the worker closed the session without asking how it ended
-    if _CONTAINER:  # no PID namespace to take the rest down: everything this uid can signal goes
-        with contextlib.suppress(OSError):
-            os.kill(-1, signal.SIGKILL)  # spares this leader and PID 1, the zygote
     while True:  # with PID 1 of the namespace gone, the kernel kills the rest; reap them all
         try:
             os.waitpid(-1, 0)
@@ -128,9 +124,6 @@ def _session(setup, req_fd, resp_fd, status_fd, out_fd, kill_fd=None):
             break
         except InterruptedError:
             continue
-    if _CONTAINER:
-        import shutil
-        shutil.rmtree(setup["scratch"], ignore_errors=True)
     os._exit(0)
 
 
@@ -167,7 +160,7 @@ def _wait_or_kill(inner, kill_fd):
         ready, _, _ = select.select([kill_fd], [], [], 0.02)
         if ready:
             with contextlib.suppress(OSError):
-                os.kill(-1, signal.SIGKILL)
+                os.kill(inner, signal.SIGKILL)  # PID 1 of the session's namespace: the kernel kills the rest
             return os.waitpid(inner, 0)[1]
 
 
@@ -176,13 +169,47 @@ _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"
 _CGROUP_FDS = {}  # the session cgroups' parent directories, opened before the root switched
 _SECCOMP = None
 _SCRATCH = "/tmp/evolve-scratch"  # in the zygote's private /tmp: each session mounts its own tmpfs here
-_CONTAINER = False  # inside a container: no namespaces of our own; the container is the boundary
+_CONTAINER = False  # inside a container: its mounts are the view, and the sessions' namespaces are ours
+_SHARED = ("/dev/shm", "/dev/mqueue")  # in a container: shared by all in it, so fresh for each session
+_HIDDEN = ("/evolve-control",)  # in a container: the worker's socket directory, unmounted in each session
+
+
+def _probe(config):
+    """In a container: '' when a session can have its own namespaces and fresh mounts, else what the engine
+    refused, in words (tried in a throwaway child, as a session would)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        flags = _layers.CLONE_NEWNS | _layers.CLONE_NEWPID | _layers.CLONE_NEWIPC | _layers.CLONE_NEWUTS
+        names = "NEWNS|NEWPID|NEWIPC|NEWUTS"
+        if config.get("network_isolation", True):
+            flags, names = flags | _layers.CLONE_NEWNET, names + "|NEWNET"
+        try:
+            _layers.unshare(flags)
+        except OSError as exc:
+            os.write(write, f"unshare({names}) refused ({exc.strerror})".encode())
+            os._exit(1)
+        if os.fork() == 0:  # PID 1 of the new namespace, as a session's candidate would be
+            try:
+                _layers.session_mounts(_SCRATCH, 1, None, None, 16, _SHARED, _HIDDEN)
+            except OSError as exc:
+                os.write(write, f"{exc.strerror or exc} ({exc})".encode())
+                os._exit(1)
+            os._exit(0)
+        os._exit(os.waitstatus_to_exitcode(os.wait()[1]))
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return "" if code == 0 else said or f"the probe ended with {code}"
 
 
 def main():
-    global _VIEW, _SECCOMP, _CONTAINER  # noqa: PLW0603 (the zygote's state, set once and inherited by each fork)
+    global _VIEW, _SECCOMP, _CONTAINER, _SCRATCH  # noqa: PLW0603 (the zygote's state, set once and inherited by each fork)
     config = json.loads(sys.argv[2])
     _CONTAINER = config.get("container", False)
+    _layers.hide_command_line()
     if sys.argv[1].isdigit():
         control = socket.socket(fileno=int(sys.argv[1]))
     else:  # a socket path: the worker, outside the container, listens there
@@ -195,6 +222,14 @@ def main():
             __import__(module)
         except ImportError:
             pass  # a candidate that needs it will say so itself
+    if _CONTAINER:  # its mounts are the view; say at once whether sessions can have namespaces there
+        _SCRATCH = "/tmp"
+        _VIEW = config.get("view", "the container's read-only root")
+        refused = _probe(config)
+        hello = json.dumps({"ok": not refused, "refused": refused}).encode()
+        control.sendall(struct.pack(">I", len(hello)) + hello)
+        if refused:
+            return
     try:  # the view is made once here; every session's mount namespace starts as a copy of this one
         if _CONTAINER:
             raise OSError("in a container its own mounts are the view")
@@ -204,7 +239,8 @@ def main():
         view = _layers.build_root(config["allow"], _DEVICES, ["/proc", _SCRATCH])
         _VIEW = f"a new root holding only {', '.join(view)}"
     except OSError as exc:
-        _VIEW = f"NOT isolated: the host's filesystem is in view ({exc})"
+        if not _CONTAINER:
+            _VIEW = f"NOT isolated: the host's filesystem is in view ({exc})"
     signal.signal(signal.SIGCHLD, _reap)
     _layers.become_subreaper()  # a leader that dies early leaves its orphans here, not to PID 1
     while True:

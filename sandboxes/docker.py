@@ -1,12 +1,16 @@
 """The Docker backend: one warm container per worker running the same fork server as `sandbox=process`.
 
-The container is the boundary: `--network none`, a read-only root (an empty image; the interpreter and
-its packages are bound in read-only), `/tmp` a size-capped tmpfs, memory, pids and CPU limits, every
-capability dropped but the few the fork server needs to set a session up (candidates run as `nobody`
-with none), no-new-privileges. The
-zygote is the container's PID 1; per session the worker passes the pipes over a Unix socket in a
-bind-mounted directory, exactly as for the process backend, plus a kill pipe: the worker cannot signal
-container processes, so the session's leader kills them (kill(-1) spares only itself and PID 1).
+The container is the outer boundary: `--network none`, a read-only root (an empty image; the interpreter
+and its packages are bound in read-only, nothing of the host is bound writable), memory, pids and CPU
+limits, every capability dropped but the four the fork server needs to set a session up (SETUID, SETGID,
+KILL, SYS_ADMIN; candidates run under a uid of their own with none), no-new-privileges. Inside it each
+session gets its own PID, mount, IPC, UTS and network namespaces as on the process backend, with a fresh
+/proc, /tmp, /dev/shm and /dev/mqueue: nothing carries from one session to the next, and the fork server
+is out of a candidate's sight. An engine that refuses that (no SYS_ADMIN, a seccomp or AppArmor profile
+that forbids unshare or mount) is named in one line at start (`SandboxUnavailable`). The zygote is the
+container's PID 1; per session the worker passes the pipes over a Unix socket in a directory bound
+read-only, exactly as for the process backend, plus a kill pipe: the worker cannot signal container
+processes, so the session's leader kills its PID 1.
 Images are built locally (`evolve sandbox build`): no registry is needed. With `interpreter="image"` the
 image brings the interpreter, its packages and libraries itself (`evolve sandbox build --interpreter`,
 `sandboxes.image`), so a node runs it whatever its own paths; only declared data is bound in.
@@ -20,6 +24,7 @@ import json
 import os
 import select
 import socket
+import struct
 import sys
 import tarfile
 import tempfile
@@ -28,8 +33,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sandboxes.cgroups import SessionCgroup, cpu_usage_file, read_cpu_seconds
-from sandboxes.errors import SandboxUnavailable
-from sandboxes.forkserver import THREAD_CAPS, ForkHandle, ForkServerSandbox
+from sandboxes.errors import CandidateCrash, SandboxUnavailable
+from sandboxes.forkserver import THREAD_CAPS, ForkHandle, ForkServerSandbox, recv_exact
 from sandboxes.image import LABEL_PACKAGES, LABEL_PATH, LABEL_PYTHON, stdlib_module, write_rootfs
 from sandboxes.limits import SandboxLimits
 from sandboxes.view import default_view, import_roots, package_paths
@@ -90,8 +95,8 @@ class _ContainerHandle(ForkHandle):
         self.kill()  # container pids mean nothing on the host: never signal them from here
 
     def release(self) -> None:
-        # the leader's last act is kill(-1): wait for it to finish (EOF on the status pipe) so that it
-        # cannot reach the next session's processes
+        # the leader ends once its namespace is reaped: wait for that (EOF on the status pipe), so that the
+        # next session has the container's memory and pids to itself
         deadline = time.monotonic() + 5
         while self._status >= 0 and time.monotonic() < deadline:
             ready, _, _ = select.select([self._status], [], [], max(0.0, deadline - time.monotonic()))
@@ -107,8 +112,10 @@ class DockerSandbox(ForkServerSandbox):
     """Candidates in a warm container per worker (see the module docstring). Thread-safe."""
 
     _kill_pipe = True
-    _spares = False  # a closing session's leader kills every process of the container's session user
+    _spares = False  # one session at a time per container: its CPU time is the container's
     _processes_capped = True  # the container's pids limit, one session at a time per container
+    # what the fork server needs to set a session up: switch uid, kill the session, unshare and mount
+    _capabilities = ("SETUID", "SETGID", "KILL", "SYS_ADMIN")
 
     def __init__(self, image: str = DEFAULT_IMAGE, user: str | None = "nobody", network_isolation: bool = True,
                  preload: tuple[str, ...] = ("numpy",), scratch_mb: int = 64, scratch_inodes: int = 4096,
@@ -120,7 +127,7 @@ class DockerSandbox(ForkServerSandbox):
         # "image": `allow` is only what the image lacks (declared data); `packages` must be inside it
         self._interpreter, self._packages = interpreter, tuple(packages)
         self._allow = list(allow) if allow is not None else default_view() if interpreter == "host" else []
-        self._uid = self._gid = 65534 if user else None  # the container's own nobody, root or not here
+        self._switch = bool(user)  # root inside the container, whoever runs evolve here
         self.image, self._memory_mb, self._pids, self._cpus = image, memory_mb, pids, cpus
         self._client = client
         self._container = None
@@ -163,15 +170,15 @@ class DockerSandbox(ForkServerSandbox):
         listener.listen(1)
         listener.settimeout(_START_TIMEOUT)
         volumes[_HERE] = {"bind": "/evolve-sandbox", "mode": "ro"}
-        volumes[self._dir] = {"bind": "/evolve-control", "mode": "rw"}
-        config = json.dumps({"container": True, "preload": list(self._preload), "path": path})
+        volumes[self._dir] = {"bind": "/evolve-control", "mode": "ro"}  # connect() needs no write access
+        config = json.dumps({"container": True, "preload": list(self._preload), "path": path,
+                             "network_isolation": self._network_isolation, "view": self._view()})
         self._container = client.containers.run(
             self.image, [python, "-I", "/evolve-sandbox/_zygote.py", "/evolve-control/control.sock", config],
             detach=True, auto_remove=True, network_mode="none" if self._network_isolation else "bridge",
             read_only=True, tmpfs={"/tmp": f"size={self._scratch_mb}m,nr_inodes={self._scratch_inodes},mode=1777"},
             mem_limit=f"{self._memory_mb}m",
-            pids_limit=self._pids, nano_cpus=int(self._cpus * 1e9), cap_drop=["ALL"],
-            cap_add=["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"],
+            pids_limit=self._pids, nano_cpus=int(self._cpus * 1e9), cap_drop=["ALL"], cap_add=list(self._capabilities),
             security_opt=["no-new-privileges"], user="0:0",
             environment=dict(THREAD_CAPS), volumes=volumes, working_dir="/tmp", labels={"evolve": "sandbox"},
         )
@@ -186,8 +193,28 @@ class DockerSandbox(ForkServerSandbox):
                                      f"{logs.strip()[-300:]}") from None
         finally:
             listener.close()
+        self._hello()
         return self._socket
 
+    def _hello(self) -> None:
+        """Read the fork server's first word: whether sessions can have their own namespaces in this engine."""
+        try:
+            self._socket.settimeout(_START_TIMEOUT)
+            (length,) = struct.unpack(">I", recv_exact(self._socket, 4))
+            hello = json.loads(recv_exact(self._socket, length))
+        except (OSError, ValueError, CandidateCrash) as exc:
+            self.close()
+            raise SandboxUnavailable(f"the sandbox container's fork server did not say it was ready ({exc})") from None
+        finally:
+            if self._socket is not None:
+                self._socket.settimeout(None)
+        if not hello.get("ok"):
+            self.close()
+            raise SandboxUnavailable(
+                f"sandbox=docker: this Docker engine cannot give each session its own namespaces: "
+                f"{hello.get('refused')}; it needs capability SYS_ADMIN in the container with a seccomp and AppArmor "
+                "profile that allow unshare and mount (not rootless, no userns-remap); use sandbox=process") from None
+        self._range_key = self.server_pid or 0
     def _host_interpreter(self) -> tuple[str, list[str], dict]:
         """This machine's interpreter, its import roots, and the read-only binds that show only the
         allowed paths (system dirs keep their names: on merged-/usr systems /lib is a link to /usr/lib)."""
@@ -216,19 +243,18 @@ class DockerSandbox(ForkServerSandbox):
                                                                   if os.path.exists(q)})}
         return labels[LABEL_PYTHON], json.loads(labels.get(LABEL_PATH, "[]")), volumes
 
+    def _view(self) -> str:
+        """What the container shows a session, for its layer report."""
+        return ("the container's read-only root (the image's own interpreter and packages; only declared data "
+                "bound in, read-only)" if self._interpreter == "image" else
+                "the container's read-only root (an empty image, the interpreter and allowed paths bound read-only)")
+
     def _layers(self) -> dict[str, str]:
-        net = "isolated: --network none" if self._network_isolation else "NOT isolated: bridge network"
+        net = "--network none" if self._network_isolation else "bridge network"
         return {
-            "namespaces": "the container's PID, mount, IPC and UTS namespaces; after each session its leader "
-                          "kills every process the candidate left (kill(-1))",
-            "network": net,
-            "filesystem": ("read-only root (the image's own interpreter and packages; only declared data bound in); "
-                           if self._interpreter == "image" else
-                           "read-only root (empty image, the interpreter bound read-only); ")
-                          + f"/tmp a {self._scratch_mb} MiB tmpfs of at most {self._scratch_inodes} files; "
-                          "a fresh scratch dir per session, removed after it",
-            "container": f"memory {self._memory_mb} MiB, {self._pids} pids, {self._cpus:g} CPUs; the fork server "
-                         "keeps 6 capabilities to set sessions up, candidates none; no-new-privileges",
+            "container": f"{net}; memory {self._memory_mb} MiB, {self._pids} pids, {self._cpus:g} CPUs; the fork "
+                         f"server keeps {len(self._capabilities)} capabilities ({', '.join(self._capabilities)}) to "
+                         "set sessions up, candidates none; no-new-privileges; nothing of the host writable",
         }
 
     def _setup(self) -> dict:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import math
 import os
-import pwd
 import secrets
 import select
 import shutil
@@ -45,6 +44,10 @@ _SPARES = 3  # sessions set up ahead, one per distinct limits (a staged evaluati
 _FLOAT_RANGE = 2 ** 1024  # the smallest integer a float cannot hold
 _PIPE_AHEAD = 60_000  # a request longer than this is written only once the replies ahead of it are read
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# every session runs under a uid of its own: a range of UID_SLOTS per fork server, placed by the server's
+# host pid (unique while it lives), so no per-uid limit or signal crosses sessions or sandboxes
+UID_BASE = 1 << 20
+UID_SLOTS = 16
 
 
 class _OverCpu(CandidateTimeout):
@@ -186,6 +189,7 @@ class ForkSession(Session):
         self._dead_reason: str | None = None
         self._queued: collections.deque[_Batch] = collections.deque()  # batches sent, replies not yet received
         self.layers: dict[str, str] = {}
+        self.uid: int | None = None  # the uid the session runs under (set by its sandbox)
 
     # -- the wire ---------------------------------------------------------------------------------
     def _read_exact(self, n: int, deadline: float) -> bytes:
@@ -484,14 +488,10 @@ class ForkServerSandbox(Sandbox):
         self._preload = tuple(preload)
         self._scratch_mb = scratch_mb
         self._scratch_inodes = scratch_inodes
-        self._uid = self._gid = None
-        if user and os.geteuid() == 0:
-            try:
-                entry = pwd.getpwnam(user)
-            except KeyError:
-                raise SandboxUnavailable(f"sandbox.user={user!r} does not exist on this machine; create it "
-                                         "(useradd --system) or name another unprivileged user") from None
-            self._uid, self._gid = entry.pw_uid, entry.pw_gid
+        self._switch = bool(user) and os.geteuid() == 0  # run each session under a uid of its own
+        self._range_key = 0  # the running fork server's host pid: where its range of uids lies
+        self._uids: set[int] = set()  # the uids of the sessions open now
+        self._next_slot = 0
         self._lock = threading.Lock()
         self._cgroups = CgroupSupport.probe() if cgroups else CgroupSupport(0, {}, "not used by this backend")
         self._stale: list[SessionCgroup] = []  # sessions whose cgroup could not be removed at once
@@ -511,6 +511,24 @@ class ForkServerSandbox(Sandbox):
 
     def _handle(self, leader: int, inner: int, status_fd: int, kill_fd: int | None):
         return ForkHandle(leader, inner, status_fd)
+
+    def _take_uid(self) -> int | None:
+        """A uid no open session of this fork server has (round robin over its range), or None."""
+        if not self._switch:
+            return None
+        base = UID_BASE + self._range_key * UID_SLOTS
+        with self._spare_lock:
+            for step in range(UID_SLOTS):
+                uid = base + (self._next_slot + step) % UID_SLOTS
+                if uid not in self._uids:
+                    self._uids.add(uid)
+                    self._next_slot = (uid - base + 1) % UID_SLOTS
+                    return uid
+        raise SandboxUnavailable(f"more than {UID_SLOTS} sessions of one sandbox at once: each needs a uid of its own")
+
+    def _give_uid(self, uid: int | None) -> None:
+        with self._spare_lock:
+            self._uids.discard(uid)
 
     def _fit(self, limits: SandboxLimits) -> None:
         """Adjust the backend to a session's limits before it starts (a container's memory, say)."""
@@ -551,18 +569,21 @@ class ForkServerSandbox(Sandbox):
         output = open(scratch / ".output", "wb")  # noqa: SIM115 (its descriptor goes to the session; closed below)
         self._sweep()
         cgroup = self._cgroups.session(limits.memory_mb * 2**20, limits.max_processes)
-        setup = {"limits": asdict(limits), "uid": self._uid, "gid": self._gid, "scratch": str(scratch),
+        setup = {"limits": asdict(limits), "scratch": str(scratch),
                  "scratch_mb": self._scratch_mb, "scratch_inodes": self._scratch_inodes,
                  "network_isolation": self._network_isolation,
                  "cgroup": cgroup.procs if cgroup else None, "cgroup_layer": self._cgroups.describe(),
                  "processes_capped": self._processes_capped,
                  "env": {**THREAD_CAPS, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, **self._setup()}
         fds = [req_r, resp_w, status_w, output.fileno()] + ([kill_r] if kill_r is not None else [])
+        uid = None
         try:
             with self._lock:
                 for attempt in (1, 2):  # a fork server that died (killed from outside, say) is started anew
                     control = self._control()
                     self._fit(limits)
+                    self._give_uid(uid)
+                    uid = setup["uid"] = setup["gid"] = self._take_uid()
                     try:
                         socket.send_fds(control, [json.dumps(setup).encode()], fds)
                         leader = struct.unpack(">i", recv_exact(control, 4))[0]
@@ -575,6 +596,9 @@ class ForkServerSandbox(Sandbox):
                             self.close()
                         finally:
                             self._restarting, self._closed = False, False
+        except BaseException:
+            self._give_uid(uid)
+            raise
         finally:
             for fd in fds:
                 if fd != output.fileno():
@@ -584,6 +608,7 @@ class ForkServerSandbox(Sandbox):
         inner = struct.unpack(">i", os.read(status_r, 4))[0] if ready else 0
         session = ForkSession(self._handle(leader, inner, status_r, kill_w), req_w, resp_r, scratch, limits,
                               self._cpu_clock(inner, cgroup), cgroup)
+        session.uid = uid
         try:
             session.wait_ready()
         except BaseException:
@@ -593,6 +618,7 @@ class ForkServerSandbox(Sandbox):
 
     def _dispose(self, session: ForkSession) -> None:
         session.close()
+        self._give_uid(session.uid)
         cgroup = session.cgroup
         if cgroup is not None and not cgroup.remove(wait=0):
             with self._spare_lock:

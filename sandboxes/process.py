@@ -26,7 +26,8 @@ class ProcessSandbox(ForkServerSandbox):
     The zygote is started once by exec of a clean interpreter and pre-imports `preload`; each session
     is a fork of it in new PID, mount, network, IPC and UTS namespaces, seeing only the `allow`ed paths
     (default `sandboxes.view.default_view()`) read-only, its own /proc and a size-capped tmpfs scratch
-    dir, in a cgroup of its own, with rlimits, an unprivileged user, no_new_privs, Landlock and seccomp.
+    dir, in a cgroup of its own, with rlimits, an unprivileged uid of its own (`user`: null runs as the caller),
+    no_new_privs, Landlock and an allow-list seccomp filter.
     Thread-safe; about 10 ms per session.
     """
 
@@ -54,6 +55,7 @@ class ProcessSandbox(ForkServerSandbox):
         )
         theirs.close()
         self._socket = ours
+        self._range_key = self._zygote.pid
         return ours
 
     @property

@@ -519,6 +519,12 @@ def _doctor(args: argparse.Namespace) -> None:
         missing += "NOT" in state
         table.add_row(name, state if "NOT" not in state else f"[bold red]{state}[/]")
     _out.print(table)
+    from sandboxes import seccomp_allow_list
+
+    allowed = seccomp_allow_list()
+    if allowed:
+        _out.print(f"seccomp allow-list: {len(allowed)} syscalls; every other one fails with EPERM: "
+                   f"{', '.join(sorted(allowed))}", markup=False, highlight=False)
     view = layers.get("filesystem", "").partition(";")[0]
     if view.startswith("a new root holding only "):
         seen = Table("path", title="what a candidate can see (read-only; its scratch dir is its own)")

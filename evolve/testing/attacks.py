@@ -28,19 +28,31 @@ SECRET = "sk-evolve-attack-canary-7f3a"
 HONEST = "def solve(x):\n    return 2 * x\n"
 # an honest program that also checks the run it is in was not poisoned by an earlier one
 PROBE = """
-import json, os, sys
+import ctypes, glob, json, os, sys
 import numpy
+def leftovers():
+    found = [p for d in ("/tmp", "/dev/shm", "/dev/mqueue") for p in glob.glob(d + "/evolve-attack*")]
+    for kind in ("shm", "msg", "sem"):  # System V objects of the IPC namespace, whoever made them
+        try:
+            found += [kind + ": " + line for line in open("/proc/sysvipc/" + kind).read().splitlines()[1:]]
+        except OSError:
+            pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    if hasattr(libc, "mq_open") and libc.mq_open(b"/evolve-attack-mq", os.O_RDONLY) >= 0:
+        found.append("message queue /evolve-attack-mq")
+    return found
 def solve(x):
     assert "POISON" not in os.environ and json.loads("[1]") == [1] and not os.listdir(".")
     assert numpy.sum([1, 2]) == 3
-    assert not any(name.startswith("evolve-attack") for name in os.listdir("/tmp"))
+    assert not leftovers(), leftovers()
     return 2 * x
 """
 # attacks that answer correctly only when every trick they tried failed: for these, valid means held
 HELD_IF_VALID = {"write_outside", "overwrite_sentinel", "outbound_network", "loopback_services", "dns",
                  "signal_parent", "ptrace_parent", "daemon", "poison_next_run", "namespace_escape",
                  "clone_namespaces", "inherited_descriptors", "inode_exhaustion", "memory_fan_out",
-                 "sleep_then_compute"}
+                 "sleep_then_compute", "ipc_leftovers", "visible_fork_server", "signal_other_sessions",
+                 "syscall_outside_allow_list"}
 
 # A forged reply: the nonce and the reply pipe are in the runner's frame, which the candidate can reach.
 _FORGE = """
@@ -550,6 +562,98 @@ time.sleep(1.5)
 def solve(x):
     time.sleep(0.5)
     return 2 * x
+"""),
+]
+# what a session leaves for the next one, System V and POSIX alike, and whether an earlier one left any
+_IPC = """
+import ctypes, glob, os
+KEY, SECRET_TEXT = 0x7E5701, b"held-out input a validated candidate stashed"
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+def earlier():
+    found = [p for d in ("/tmp", "/dev/shm", "/dev/mqueue") for p in glob.glob(d + "/evolve-attack*")]
+    for kind in ("shm", "msg", "sem"):
+        try:
+            found += [kind + ": " + line for line in open("/proc/sysvipc/" + kind).read().splitlines()[1:]]
+        except OSError:
+            pass
+    shm = libc.shmget(KEY, 0, 0)
+    if shm >= 0:
+        address = libc.shmat(shm, None, 0)
+        found.append(ctypes.string_at(address, len(SECRET_TEXT)).decode(errors="replace"))
+    if hasattr(libc, "mq_open") and libc.mq_open(b"/evolve-attack-mq", os.O_RDONLY) >= 0:
+        found.append("message queue")
+    return found
+def plant():
+    shm = libc.shmget(KEY, 1 << 20, 0o1000 | 0o666)  # IPC_CREAT
+    if shm >= 0:
+        ctypes.memmove(libc.shmat(shm, None, 0), SECRET_TEXT, len(SECRET_TEXT))
+    libc.msgget(KEY, 0o1000 | 0o666)
+    libc.semget(KEY, 1, 0o1000 | 0o666)
+    if hasattr(libc, "mq_open"):
+        libc.mq_open(b"/evolve-attack-mq", os.O_CREAT | os.O_RDWR, 0o666, None)
+    for path in ("/dev/shm/evolve-attack-shm", "/tmp/evolve-attack-tmp", "/dev/mqueue/evolve-attack-file"):
+        try:
+            open(path, "w").write(SECRET_TEXT.decode())
+        except OSError:
+            pass
+FOUND = earlier()
+plant()
+def solve(x):
+    return 2 * x if not FOUND else {"left by an earlier session": FOUND}
+"""
+ATTACKS += [
+    _attack("ipc_leftovers", "cross-session IPC and shared files (System V, POSIX queues, /dev/shm, /tmp)", _IPC),
+    _attack("visible_fork_server", "a visible fork server (processes and host paths in /proc)", """
+import glob, os
+def solve(x):
+    seen = {}
+    for path in glob.glob("/proc/[0-9]*"):
+        try:
+            seen[path[6:]] = open(path + "/cmdline", "rb").read().replace(b"\\0", b" ").decode(errors="replace")
+        except OSError:
+            pass
+    own = {str(os.getpid())}
+    others = {pid: line for pid, line in seen.items() if pid not in own}
+    paths = {pid: line for pid, line in seen.items()
+             if any(word in line for word in ("_zygote", "control.sock", "preload", "site-packages", "/work"))}
+    return 2 * x if not others and not paths else {"others": others, "host paths": paths}
+"""),
+    _attack("signal_other_sessions", "signalling another session (its processes or its uid)", """
+import os, signal
+def solve(x):
+    reached = []
+    for pid in range(1, 4097):
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            reached.append(pid)
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.kill(-1, signal.SIGKILL)  # every process this uid may signal but itself: none outside this session
+    except OSError:
+        pass
+    return 2 * x if not reached else {"signalled": reached}
+"""),
+    _attack("syscall_outside_allow_list", "a syscall outside the seccomp allow-list", """
+import ctypes, errno, platform
+# personality (query), sched_rr_get_interval, inotify_init1: harmless, and each allowed without the filter
+NUMBERS = {"x86_64": (135, 148, 294), "aarch64": (92, 127, 26)}
+def solve(x):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    personality, rr_interval, inotify = NUMBERS.get(platform.machine(), NUMBERS["x86_64"])
+    span = (ctypes.c_long * 2)()
+    tried = {}
+    for name, number, args in (("personality", personality, (0xFFFFFFFF,)), ("sched_rr_get_interval", rr_interval,
+                               (0, span)), ("inotify_init1", inotify, (0,))):
+        ctypes.set_errno(0)
+        result = libc.syscall(number, *args)
+        tried[name] = (result, ctypes.get_errno())
+    return 2 * x if all(v == (-1, errno.EPERM) for v in tried.values()) else {"allowed": tried}
 """),
 ]
 TEXT_ATTACKS = [a for a in ATTACKS if a.category.startswith("oversized and escape-laden text")]
