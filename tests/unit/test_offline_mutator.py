@@ -77,7 +77,7 @@ def test_crossover_takes_whole_statements_from_an_inspiration():
     donor = _block("def f(x):\n    a = x * 1.0\n    a = a * 7.0 + 5.0\n    b = a - 1.0\n    return a + b\n")
     mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
     seen = set()
-    for _ in range(5):
+    for _ in range(4):
         proposal = _propose(mutator, parent, donor)
         child = apply_proposal(parent, proposal.text)
         assert child not in (parent, donor)

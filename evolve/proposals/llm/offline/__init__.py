@@ -31,7 +31,7 @@ from evolve.errors import EditError, ProposerError
 from evolve.proposals.edits import SearchReplace, apply_proposal, evolve_blocks, format_diff
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.proposals.llm.offline.constants import StepSizes, constant_change
-from evolve.proposals.llm.offline.crossover import crossover, same_blocks
+from evolve.proposals.llm.offline.crossover import crossover, same_blocks, unbound_read
 from evolve.proposals.llm.offline.elites import elites
 from evolve.proposals.llm.offline.moves import MOVES
 from evolve.proposals.llm.offline.source import Change, Source, Unreadable, text_edit
@@ -91,11 +91,13 @@ class OfflineMutator(Proposer):
         donors = self._donors(src, others)
         paired = prompt.mode == "crossover" and bool(donors) and prompt.second_parent is not None \
             and donors[0][0] is prompt.second_parent
-        produced = False
+        produced = broken = False
         for attempt in range(_TRIES):
             made = self._compose(src, donors[:1] if paired else donors, prompt.parent.score,
                                  first="crossover" if paired and attempt < _TRIES // 2 else None)
-            if made is None:
+            if made is False:
+                broken = True
+            if not made:
                 continue
             produced = True
             child, moves, edits = made
@@ -117,6 +119,10 @@ class OfflineMutator(Proposer):
         if produced:
             raise ProposerError(f"offline mutator found nothing new to mutate inside the EVOLVE-BLOCKs: each of "
                                 f"{_TRIES} changes it tried gives a program already proposed or shown")
+        if broken:
+            raise ProposerError(f"offline mutator found nothing to mutate inside the EVOLVE-BLOCKs: each of the "
+                                f"{_TRIES} changes it tried takes statements that read a name the child never "
+                                f"binds, or binds too late, or gives no new program")
         kinds = ", ".join(self.weights)
         raise ProposerError(f"offline mutator found nothing to mutate inside the EVOLVE-BLOCKs: no move of the "
                             f"kinds drawn ({kinds}) applies: no tunable number, operator, comparison, string, list "
@@ -131,7 +137,7 @@ class OfflineMutator(Proposer):
             tally[1] += bool(improved)
             for change in changes:
                 if change.key:
-                    self.steps.update(change.key, change.sigma, improved)
+                    self.steps.update(change.key, change.sigma, improved, change.direction)
 
     def _donors(self, src: Source, others: list) -> list[tuple[object, Source]]:
         """The other programs whose blocks differ from the parent's, parsed."""
@@ -183,8 +189,9 @@ class OfflineMutator(Proposer):
         return [change] if change is not None else []
 
     def _compose(self, src: Source, donors: list[tuple[object, Source]], score: float, first: str | None
-                 ) -> tuple[str, Moves, list[SearchReplace]] | None:
-        """Make 1..max_edits moves on disjoint parts of the parent: (child, moves, edits)."""
+                 ) -> tuple[str, Moves, list[SearchReplace]] | bool | None:
+        """Make 1..max_edits moves on disjoint parts of the parent: (child, moves, edits); False for a child
+        that reads a name before binding it, None when no move applies."""
         moves: Moves = []
         taken: list[tuple[int, int]] = []
         for n in range(self._rng.randint(1, self.max_edits)):
@@ -213,10 +220,13 @@ class OfflineMutator(Proposer):
         if code == src.code or code in self._sources:
             return None
         if any(c.kind in _UNSAFE for _, changes in moves for c in changes):
-            try:  # whole statements moved between programs: check that the child still parses
-                self._keep(code, Source(code))
+            try:  # whole statements moved between programs: check that the child still parses and binds its names
+                child = Source(code)
             except Unreadable:
                 return None
+            self._keep(code, child)
+            if unbound_read(child.tree) is not None:
+                return False
         return code, moves, edits
 
 
