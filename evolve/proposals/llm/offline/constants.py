@@ -97,7 +97,7 @@ def _name(src: Source, node: ast.AST) -> str | None:
 
 
 class StepSizes:
-    """A step size per constant key: log-scale for non-zero values, absolute for a zero.
+    """A step size per constant key, on a log scale (a zero moves to a magnitude drawn from 0.01 to 10).
 
     Each trial draws its own step around the key's size, and one trial in ten a wide one (0.5 or more)
     so that a constant whose size has shrunk can still jump; a success sets the size to 1.25 times the
@@ -165,8 +165,9 @@ def perturb(number: Number, sigma: float, rng: random.Random, direction: int = 0
             new = round(value * math.exp(sigma * step))
             if new == value:
                 new = value + (1 if step > 0 else -1)
-    elif value == 0:
-        new = sigma * step
+    elif value == 0:  # a weight switched off: its scale is unknown, so any from 0.01 to 10 is tried
+        new = (1 if step > 0 else -1) * 10 ** rng.uniform(-2.0, 1.0)
+        sigma = 0.1
     else:  # the sign is kept: a step size, a rate or a bound rarely makes sense negated
         new = value * math.exp(sigma * step)
     text = format_number(new, sigma)
