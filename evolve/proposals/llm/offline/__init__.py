@@ -14,6 +14,7 @@ The moves of one proposal are drawn on the parent's syntax tree (parsed and anal
 for the programs seen most recently) and touch disjoint parts of it; a child that takes statements from
 another program is parsed once, to check it.
 
+On the best parent seen so far, some proposals are a single constant step (a local search around it).
 Subscripts, slices and loop bounds are left alone. Which kinds are drawn adapts to how often each improved
 its parent (`observe`), and a change that gives a program the engine has already proposed or been shown
 is drawn again. The proposal's `reason` names its move kinds (`constant+term`), so a run's programs can
@@ -48,6 +49,7 @@ _PRIOR = (1.0, 10.0)  # a kind starts as if it had improved its parent once in t
 _PENDING = 4096  # proposals remembered until observed
 _CACHED = 256  # parsed programs kept (parents, inspirations, and children checked after a statement crossover)
 _COMMENT = re.compile(r"""("(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')|[ \t]*#[^\n]*""")
+_LOCAL = 0.3  # on the best parent seen, the share of proposals that are one constant step (a local search)
 _UNSAFE = {"statement", "function"}  # the changes after which the child is parsed again (others keep it valid)
 Moves = list[tuple[str, list[Change]]]  # each move's kind and the changes it made
 
@@ -77,6 +79,7 @@ class OfflineMutator(Proposer):
         self._seen: set[str] = set()
         self._sources: OrderedDict[str, Source | Unreadable] = OrderedDict()  # parsed programs, by code
         self._keys: OrderedDict[str, str] = OrderedDict()  # `_key`s, by code
+        self._best: float | None = None  # the best parent score seen
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Return one to `max_edits` moves on the parent as SEARCH/REPLACE text."""
@@ -91,10 +94,16 @@ class OfflineMutator(Proposer):
         donors = self._donors(src, others)
         paired = prompt.mode == "crossover" and bool(donors) and prompt.second_parent is not None \
             and donors[0][0] is prompt.second_parent
+        score = prompt.parent.score
+        best = score is not None and (self._best is None or score >= self._best)
+        if best:
+            self._best = score
+        local = best and not paired and self._rng.random() < _LOCAL
         produced = broken = False
         for attempt in range(_TRIES):
             made = self._compose(src, donors[:1] if paired else donors, prompt.parent.score,
-                                 first="crossover" if paired and attempt < _TRIES // 2 else None)
+                                 first="crossover" if paired and attempt < _TRIES // 2 else None,
+                                 local=local and attempt < _TRIES // 2)
             if made is False:
                 broken = True
             if not made:
@@ -188,14 +197,14 @@ class OfflineMutator(Proposer):
             change = MOVES[kind](src, self._rng)
         return [change] if change is not None else []
 
-    def _compose(self, src: Source, donors: list[tuple[object, Source]], score: float, first: str | None
-                 ) -> tuple[str, Moves, list[SearchReplace]] | bool | None:
+    def _compose(self, src: Source, donors: list[tuple[object, Source]], score: float, first: str | None,
+                 local: bool = False) -> tuple[str, Moves, list[SearchReplace]] | bool | None:
         """Make 1..max_edits moves on disjoint parts of the parent: (child, moves, edits); False for a child
-        that reads a name before binding it, None when no move applies."""
+        that reads a name before binding it, None when no move applies. `local`: one constant step only."""
         moves: Moves = []
         taken: list[tuple[int, int]] = []
-        for n in range(self._rng.randint(1, self.max_edits)):
-            kinds = {k: self._weight(k) for k, w in self.weights.items() if w > 0}
+        for n in range(1 if local else self._rng.randint(1, self.max_edits)):
+            kinds = {k: self._weight(k) for k, w in self.weights.items() if w > 0 and (not local or k == "constant")}
             if not donors:
                 kinds.pop("crossover", None)
                 kinds.pop("elites", None)
