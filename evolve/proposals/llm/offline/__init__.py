@@ -3,7 +3,8 @@
 No network, no key. The engine reads the parent's syntax tree (`source`) and makes one to `max_edits`
 moves per proposal:
 
-- constant: a number stepped with a step size of its own that adapts to success (`constants`)
+- constant: a number, drawn by its own success rate, stepped with a step size of its own that adapts to
+  success, half the time in the direction of its last success (`constants`)
 - crossover: statements, whole functions or one number taken from an inspiration or the second parent
   (`crossover`; never between programs whose blocks are equal)
 - elites: the numbers the parent shares with the other programs moved together, by differential
@@ -12,7 +13,7 @@ moves per proposal:
 
 The moves of one proposal are drawn on the parent's syntax tree (parsed and analysed once per parent, kept
 for the programs seen most recently) and touch disjoint parts of it; a child that takes statements from
-another program is parsed once, to check it.
+another program is parsed once, to check it (and dropped when it reads a name it never binds).
 
 On the best parent seen so far, some proposals are a single constant step (a local search around it).
 Subscripts, slices and loop bounds are left alone. Which kinds are drawn adapts to how often each improved
