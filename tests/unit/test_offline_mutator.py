@@ -224,6 +224,23 @@ def test_a_crossover_that_reads_a_name_it_never_binds_is_not_proposed():
         assert "b + x" not in body or "b = " in body.split("b + x")[0]
 
 
+def test_the_best_parent_seen_gets_single_constant_steps():
+    code = _block('A = 1.5\nB = 2.5\nS = "abcdefghij"\nT = "klmnopqrst"\n')
+
+    def reasons(scores):
+        mutator = OfflineMutator(seed=1, max_edits=1, weights={"constant": 0.01, "literal": 1.0})
+        found = []
+        for score in scores:
+            parent = Program(id=1, iteration=0, status=ProgramStatus.VALID, code=code, code_hash="1", score=score)
+            found.append(asyncio.run(mutator.propose(Prompt([], parent, []))).reason)
+        return found[1:]
+
+    best = reasons([1.0] * 61)  # each parent is the best seen: three proposals in ten are a constant step
+    worse = reasons([2.0] + [1.0] * 60)  # a better parent was seen first: no local search
+    assert 8 <= best.count("constant") <= 30
+    assert worse.count("constant") <= 3
+
+
 def test_unbound_read_names_the_name():
     assert unbound_read(ast.parse("def f(x):\n    y = z + x\n    return y\n")) == "z"
     assert unbound_read(ast.parse("def f(x):\n    y = x\n    print(w)\n    w = 1\n")) == "w"
