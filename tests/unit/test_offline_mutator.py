@@ -11,6 +11,7 @@ from evolve.program import Program, ProgramStatus
 from evolve.proposals.edits import apply_proposal, evolve_blocks
 from evolve.proposals.llm import OfflineMutator
 from evolve.proposals.llm.base import Prompt
+from evolve.proposals.llm.offline.crossover import unbound_read
 
 
 def _program(code, pid=1):
@@ -77,7 +78,7 @@ def test_crossover_takes_whole_statements_from_an_inspiration():
     donor = _block("def f(x):\n    a = x * 1.0\n    a = a * 7.0 + 5.0\n    b = a - 1.0\n    return a + b\n")
     mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
     seen = set()
-    for _ in range(5):
+    for _ in range(4):
         proposal = _propose(mutator, parent, donor)
         child = apply_proposal(parent, proposal.text)
         assert child not in (parent, donor)
@@ -163,6 +164,88 @@ def test_step_sizes_widen_on_success_and_narrow_on_failure():
     assert shrunk.steps.size("W") < start
     assert grown.steps.size("W") > shrunk.steps.size("W")
     assert grown.tally["constant"] == [5, 5] and shrunk.tally["constant"] == [5, 0]
+
+
+def _constant_moves(mutator, code, improved, n=40):
+    """Propose `n` single-constant changes, each observed as `improved(note)` says; return their notes."""
+    notes = []
+    for _ in range(n):
+        proposal = _propose(mutator, code)
+        note = proposal.text.split("\n", 1)[0]
+        mutator.observe(proposal, improved(note))
+        notes.append(note)
+    return notes
+
+
+def test_constants_whose_steps_improved_are_drawn_more_often():
+    code = _block("A = 1.5\nB = 2.5\nC = 3.5\nD = 4.5\n")
+    mutator = OfflineMutator(seed=3, max_edits=1, weights={"constant": 1.0})
+    _constant_moves(mutator, code, lambda note: " B:" in note, n=60)
+    later = _constant_moves(mutator, code, lambda note: " B:" in note, n=60)
+    assert sum(" B:" in note for note in later) > 30  # uniform drawing would give about 15
+    assert mutator.steps.weight("B") > 3 * mutator.steps.weight("A")
+
+
+def test_steps_follow_the_direction_of_the_last_success():
+    code = _block("W = 1.5\n")
+    mutator = OfflineMutator(seed=5, max_edits=1, weights={"constant": 1.0})
+    _constant_moves(mutator, code, lambda note: float(note.split("-> ")[1].rstrip(".")) > 1.5, n=10)
+    assert mutator.steps.direction("W") == 1
+    later = _constant_moves(mutator, code, lambda note: False, n=60)
+    ups = sum(float(note.split("-> ")[1].rstrip(".")) > 1.5 for note in later)
+    assert ups > 36  # half follow the direction, half go either way: about 45 of 60
+
+
+def test_a_zero_weight_moves_to_a_magnitude_between_a_hundredth_and_ten():
+    code = _block("W = 0.0\n")
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"constant": 1.0})
+    values = [abs(float(note.split("-> ")[1].rstrip("."))) for note in _constant_moves(mutator, code, lambda n: False)]
+    assert all(0.00999 <= v <= 10.01 for v in values)
+    assert min(values) < 0.1 and max(values) > 1.0
+
+
+def test_a_crossover_that_reads_a_name_it_never_binds_is_not_proposed():
+    parent = _block("def f(x):\n    a = x * 1.0\n    return a\n")
+    donor = _block("def f(x):\n    b = x * 2.0\n    c = b + x\n    return a + c\n")
+    mutator = OfflineMutator(seed=0, max_edits=1, weights={"crossover": 1.0})
+    children = []
+    for _ in range(20):
+        try:
+            proposal = _propose(mutator, parent, donor)
+        except ProposerError as exc:
+            assert "never binds" in str(exc)
+            break
+        children.append(apply_proposal(parent, proposal.text))
+    else:
+        pytest.fail("the crossovers never ran out")
+    for child in children:
+        body = child.split("def f(x):\n")[1]
+        assert ("return a" not in body or "a = " in body) and ("c" not in body or "c = " in body)
+        assert "b + x" not in body or "b = " in body.split("b + x")[0]
+
+
+def test_the_best_parent_seen_gets_single_constant_steps():
+    code = _block('A = 1.5\nB = 2.5\nS = "abcdefghij"\nT = "klmnopqrst"\n')
+
+    def reasons(scores):
+        mutator = OfflineMutator(seed=1, max_edits=1, weights={"constant": 0.01, "literal": 1.0})
+        found = []
+        for score in scores:
+            parent = Program(id=1, iteration=0, status=ProgramStatus.VALID, code=code, code_hash="1", score=score)
+            found.append(asyncio.run(mutator.propose(Prompt([], parent, []))).reason)
+        return found[1:]
+
+    best = reasons([1.0] * 61)  # each parent is the best seen: three proposals in ten are a constant step
+    worse = reasons([2.0] + [1.0] * 60)  # a better parent was seen first: no local search
+    assert 8 <= best.count("constant") <= 30
+    assert worse.count("constant") <= 3
+
+
+def test_unbound_read_names_the_name():
+    assert unbound_read(ast.parse("def f(x):\n    y = z + x\n    return y\n")) == "z"
+    assert unbound_read(ast.parse("def f(x):\n    y = x\n    print(w)\n    w = 1\n")) == "w"
+    assert unbound_read(ast.parse("W = 1\ndef f(x):\n    for k in range(x):\n        x += k * W\n    return x\n")) \
+        is None
 
 
 def test_a_block_it_cannot_change_is_one_line_naming_why():

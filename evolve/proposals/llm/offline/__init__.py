@@ -3,7 +3,8 @@
 No network, no key. The engine reads the parent's syntax tree (`source`) and makes one to `max_edits`
 moves per proposal:
 
-- constant: a number stepped with a step size of its own that adapts to success (`constants`)
+- constant: a number, drawn by its own success rate, stepped with a step size of its own that adapts to
+  success, half the time in the direction of its last success (`constants`)
 - crossover: statements, whole functions or one number taken from an inspiration or the second parent
   (`crossover`; never between programs whose blocks are equal)
 - elites: the numbers the parent shares with the other programs moved together, by differential
@@ -12,8 +13,9 @@ moves per proposal:
 
 The moves of one proposal are drawn on the parent's syntax tree (parsed and analysed once per parent, kept
 for the programs seen most recently) and touch disjoint parts of it; a child that takes statements from
-another program is parsed once, to check it.
+another program is parsed once, to check it (and dropped when it reads a name it never binds).
 
+On the best parent seen so far, some proposals are a single constant step (a local search around it).
 Subscripts, slices and loop bounds are left alone. Which kinds are drawn adapts to how often each improved
 its parent (`observe`), and a change that gives a program the engine has already proposed or been shown
 is drawn again. The proposal's `reason` names its move kinds (`constant+term`), so a run's programs can
@@ -31,7 +33,7 @@ from evolve.errors import EditError, ProposerError
 from evolve.proposals.edits import SearchReplace, apply_proposal, evolve_blocks, format_diff
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.proposals.llm.offline.constants import StepSizes, constant_change
-from evolve.proposals.llm.offline.crossover import crossover, same_blocks
+from evolve.proposals.llm.offline.crossover import crossover, same_blocks, unbound_read
 from evolve.proposals.llm.offline.elites import elites
 from evolve.proposals.llm.offline.moves import MOVES
 from evolve.proposals.llm.offline.source import Change, Source, Unreadable, text_edit
@@ -48,6 +50,7 @@ _PRIOR = (1.0, 10.0)  # a kind starts as if it had improved its parent once in t
 _PENDING = 4096  # proposals remembered until observed
 _CACHED = 256  # parsed programs kept (parents, inspirations, and children checked after a statement crossover)
 _COMMENT = re.compile(r"""("(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')|[ \t]*#[^\n]*""")
+_LOCAL = 0.3  # on the best parent seen, the share of proposals that are one constant step (a local search)
 _UNSAFE = {"statement", "function"}  # the changes after which the child is parsed again (others keep it valid)
 Moves = list[tuple[str, list[Change]]]  # each move's kind and the changes it made
 
@@ -77,6 +80,7 @@ class OfflineMutator(Proposer):
         self._seen: set[str] = set()
         self._sources: OrderedDict[str, Source | Unreadable] = OrderedDict()  # parsed programs, by code
         self._keys: OrderedDict[str, str] = OrderedDict()  # `_key`s, by code
+        self._best: float | None = None  # the best parent score seen
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Return one to `max_edits` moves on the parent as SEARCH/REPLACE text."""
@@ -91,11 +95,19 @@ class OfflineMutator(Proposer):
         donors = self._donors(src, others)
         paired = prompt.mode == "crossover" and bool(donors) and prompt.second_parent is not None \
             and donors[0][0] is prompt.second_parent
-        produced = False
+        score = prompt.parent.score
+        best = score is not None and (self._best is None or score >= self._best)
+        if best:
+            self._best = score
+        local = best and not paired and self._rng.random() < _LOCAL
+        produced = broken = False
         for attempt in range(_TRIES):
             made = self._compose(src, donors[:1] if paired else donors, prompt.parent.score,
-                                 first="crossover" if paired and attempt < _TRIES // 2 else None)
-            if made is None:
+                                 first="crossover" if paired and attempt < _TRIES // 2 else None,
+                                 local=local and attempt < _TRIES // 2)
+            if made is False:
+                broken = True
+            if not made:
                 continue
             produced = True
             child, moves, edits = made
@@ -117,6 +129,10 @@ class OfflineMutator(Proposer):
         if produced:
             raise ProposerError(f"offline mutator found nothing new to mutate inside the EVOLVE-BLOCKs: each of "
                                 f"{_TRIES} changes it tried gives a program already proposed or shown")
+        if broken:
+            raise ProposerError(f"offline mutator found nothing to mutate inside the EVOLVE-BLOCKs: each of the "
+                                f"{_TRIES} changes it tried takes statements that read a name the child never "
+                                f"binds, or binds too late, or gives no new program")
         kinds = ", ".join(self.weights)
         raise ProposerError(f"offline mutator found nothing to mutate inside the EVOLVE-BLOCKs: no move of the "
                             f"kinds drawn ({kinds}) applies: no tunable number, operator, comparison, string, list "
@@ -131,7 +147,7 @@ class OfflineMutator(Proposer):
             tally[1] += bool(improved)
             for change in changes:
                 if change.key:
-                    self.steps.update(change.key, change.sigma, improved)
+                    self.steps.update(change.key, change.sigma, improved, change.direction)
 
     def _donors(self, src: Source, others: list) -> list[tuple[object, Source]]:
         """The other programs whose blocks differ from the parent's, parsed."""
@@ -182,13 +198,14 @@ class OfflineMutator(Proposer):
             change = MOVES[kind](src, self._rng)
         return [change] if change is not None else []
 
-    def _compose(self, src: Source, donors: list[tuple[object, Source]], score: float, first: str | None
-                 ) -> tuple[str, Moves, list[SearchReplace]] | None:
-        """Make 1..max_edits moves on disjoint parts of the parent: (child, moves, edits)."""
+    def _compose(self, src: Source, donors: list[tuple[object, Source]], score: float, first: str | None,
+                 local: bool = False) -> tuple[str, Moves, list[SearchReplace]] | bool | None:
+        """Make 1..max_edits moves on disjoint parts of the parent: (child, moves, edits); False for a child
+        that reads a name before binding it, None when no move applies. `local`: one constant step only."""
         moves: Moves = []
         taken: list[tuple[int, int]] = []
-        for n in range(self._rng.randint(1, self.max_edits)):
-            kinds = {k: self._weight(k) for k, w in self.weights.items() if w > 0}
+        for n in range(1 if local else self._rng.randint(1, self.max_edits)):
+            kinds = {k: self._weight(k) for k, w in self.weights.items() if w > 0 and (not local or k == "constant")}
             if not donors:
                 kinds.pop("crossover", None)
                 kinds.pop("elites", None)
@@ -213,10 +230,13 @@ class OfflineMutator(Proposer):
         if code == src.code or code in self._sources:
             return None
         if any(c.kind in _UNSAFE for _, changes in moves for c in changes):
-            try:  # whole statements moved between programs: check that the child still parses
-                self._keep(code, Source(code))
+            try:  # whole statements moved between programs: check that the child still parses and binds its names
+                child = Source(code)
             except Unreadable:
                 return None
+            self._keep(code, child)
+            if unbound_read(child.tree) is not None:
+                return False
         return code, moves, edits
 
 

@@ -1,9 +1,11 @@
 """Numeric constants and their step sizes: one per constant, adapted to success as an evolution strategy does.
 
 A constant's key names it as stably as the code allows (`refine.lr` for a default argument, `WEIGHT` for a
-module-level assignment, `solve#3` for the fourth anonymous number in `solve`), so its step size follows it
-from parent to child. A step that improved its parent widens the step size; one that did not narrows it,
-so that about one step in five succeeds.
+module-level assignment, `solve#3` for the fourth anonymous number in `solve`), so what the engine learns
+about it follows it from parent to child. A step that improved its parent widens the step size; one that
+did not narrows it, so that about one step in five succeeds. Constants whose steps improved are drawn more
+often than those whose steps never did, and half the steps on a constant follow the direction of its last
+step that improved (a momentum, as a line search has).
 """
 
 from __future__ import annotations
@@ -95,29 +97,46 @@ def _name(src: Source, node: ast.AST) -> str | None:
 
 
 class StepSizes:
-    """A step size per constant key: log-scale for non-zero values, absolute for a zero.
+    """A step size per constant key, on a log scale (a zero moves to a magnitude drawn from 0.01 to 10).
 
     Each trial draws its own step around the key's size, and one trial in ten a wide one (0.5 or more)
     so that a constant whose size has shrunk can still jump; a success sets the size to 1.25 times the
     step that succeeded, a failure shrinks it by 0.95 (balanced at a success rate of about one in five).
+    Each key also keeps its tries and successes (`weight`) and the direction of its last success.
     """
 
     def __init__(self, initial: float = 0.2, low: float = 0.005, high: float = 2.0) -> None:
         self.initial, self.low, self.high = initial, low, high
         self._sizes: dict[str, float] = {}
+        self._record: dict[str, list[int]] = {}  # tries, improvements
+        self._direction: dict[str, int] = {}
 
     def size(self, key: str) -> float:
         return self._sizes.get(key, self.initial)
+
+    def weight(self, key: str) -> float:
+        """How much to favour `key` when drawing a constant: its success rate, as if it began 1 in 3."""
+        tries, wins = self._record.get(key, (0, 0))
+        return (wins + 1) / (tries + 3)
+
+    def direction(self, key: str) -> int:
+        """The sign of the last step on `key` that improved its parent (0: none yet)."""
+        return self._direction.get(key, 0)
 
     def draw(self, key: str, rng: random.Random) -> float:
         """A trial step size for `key`, spread around its current size."""
         size = self.size(key) if rng.random() >= 0.1 else max(self.size(key), 0.5)
         return min(self.high, max(self.low, size * math.exp(0.3 * rng.gauss(0.0, 1.0))))
 
-    def update(self, key: str, sigma: float, improved: bool) -> None:
-        """Learn from a child whose step on `key` used `sigma`."""
+    def update(self, key: str, sigma: float, improved: bool, direction: int = 0) -> None:
+        """Learn from a child whose step on `key` used `sigma` in `direction`."""
         size = min(self.high, sigma * 1.25) if improved else max(self.low, self.size(key) * 0.95)
         self._sizes[key] = size
+        record = self._record.setdefault(key, [0, 0])
+        record[0] += 1
+        record[1] += improved
+        if improved and direction:
+            self._direction[key] = direction
 
 
 def format_number(value: float, sigma: float) -> str:
@@ -129,22 +148,28 @@ def format_number(value: float, sigma: float) -> str:
     return text if any(c in text for c in ".en") else text + ".0"
 
 
-def perturb(number: Number, sigma: float, rng: random.Random) -> str | None:
-    """A new literal for the number, a step of size `sigma` away (None: the step rounds back to it)."""
+def perturb(number: Number, sigma: float, rng: random.Random, direction: int = 0) -> str | None:
+    """A new literal for the number, a step of size `sigma` away (None: the step rounds back to it); a
+    `direction` (+1, -1) gives the step's sign."""
     value = number.value
+    step = rng.gauss(0.0, 1.0)
+    if direction:
+        step = direction * abs(step)
     if isinstance(value, int):
         if abs(value) < 10:
-            new: int | float = value + rng.choice((-2, -1, -1, 1, 1, 2))
+            jump = rng.choice((1, 1, 2))
+            new: int | float = value + (direction or rng.choice((-1, 1))) * jump
             if value >= 0:
                 new = max(0, new)
         else:
-            new = round(value * math.exp(sigma * rng.gauss(0.0, 1.0)))
+            new = round(value * math.exp(sigma * step))
             if new == value:
-                new = value + rng.choice((-1, 1))
-    elif value == 0:
-        new = sigma * rng.gauss(0.0, 1.0)
+                new = value + (1 if step > 0 else -1)
+    elif value == 0:  # a weight switched off: its scale is unknown, so any from 0.01 to 10 is tried
+        new = (1 if step > 0 else -1) * 10 ** rng.uniform(-2.0, 1.0)
+        sigma = 0.1
     else:  # the sign is kept: a step size, a rate or a bound rarely makes sense negated
-        new = value * math.exp(sigma * rng.gauss(0.0, 1.0))
+        new = value * math.exp(sigma * step)
     text = format_number(new, sigma)
     if float(text) == value:
         return None
@@ -154,15 +179,18 @@ def perturb(number: Number, sigma: float, rng: random.Random) -> str | None:
 
 
 def constant_change(src: Source, steps: StepSizes, rng: random.Random) -> Change | None:
-    """A step on one of the block's numbers, with the step size its key has learnt."""
+    """A step on one of the block's numbers, drawn by `steps.weight`, with the step size its key has learnt
+    and, half the time, in the direction of its last success."""
     found = numbers(src)
     if not found:
         return None
-    number = rng.choice(found)
+    number = rng.choices(found, weights=[steps.weight(n.key) for n in found])[0]
     sigma = steps.draw(number.key, rng)
-    text = perturb(number, sigma, rng)
+    direction = steps.direction(number.key) if rng.random() < 0.5 else 0
+    text = perturb(number, sigma, rng, direction)
     if text is None:
         return None
     old = src.code[number.start:number.end]
+    moved = 1 if float(text.strip("()")) > number.value else -1
     return Change(number.start, number.end, text, "constant", f"{number.key}: {old} -> {text}",
-                  key=number.key, sigma=sigma)
+                  key=number.key, sigma=sigma, direction=moved)

@@ -5,12 +5,14 @@ do not matter); where they differ, the parent takes the other's statements, all 
 (`statement`, or `function` when a whole definition moves), or, where two statements differ only in their
 numbers, one number moves to the other's value or to a point on the line through both (`blend`).
 Statements with the same header (a function's name, a loop's target and iterable, a condition) are
-aligned again inside.
+aligned again inside. A child that takes statements is checked for a name it reads before binding it
+or never binds (`unbound_read`): such a child would fail at once.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import random
 import re
@@ -18,7 +20,7 @@ import re
 from evolve.proposals.llm.offline.constants import format_number
 from evolve.proposals.llm.offline.source import Change, Source
 
-__all__ = ["aligned", "crossover", "same_blocks"]
+__all__ = ["aligned", "crossover", "same_blocks", "unbound_read"]
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -227,3 +229,60 @@ def crossover(src: Source, donor: Source, rng: random.Random) -> Change | None:
         if change is not None:
             return change
     return None
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp,
+           ast.GeneratorExp)
+
+
+def _own(node: ast.AST):
+    """The nodes of a function's body, its nested functions, classes and comprehensions left out."""
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, _SCOPES):
+            yield child
+            yield from _own(child)
+
+
+def unbound_read(tree: ast.Module) -> str | None:
+    """A name the program reads but binds nowhere, or a function's local read on a line before any line
+    binds it (None: no such name; loops and same-line reads are given the benefit of the doubt)."""
+    everywhere = set(dir(builtins)) | {"__file__", "__name__"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            everywhere.add(node.id)
+        elif isinstance(node, _DEFS):
+            everywhere.add(node.name)
+        elif isinstance(node, ast.arg):
+            everywhere.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            everywhere |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            everywhere.add(node.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in everywhere:
+            return node.id
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            early = _read_early(node)
+            if early is not None:
+                return early
+    return None
+
+
+def _read_early(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """A local of `function` read on a line before the first line that binds it."""
+    args = function.args
+    outside = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    outside |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    first: dict[str, int] = {}
+    reads: list[ast.Name] = []
+    for inner in _own(function):
+        if isinstance(inner, (ast.Global, ast.Nonlocal)):
+            outside |= set(inner.names)
+        elif isinstance(inner, ast.Name):
+            if isinstance(inner.ctx, ast.Load):
+                reads.append(inner)
+            else:
+                first[inner.id] = min(first.get(inner.id, inner.lineno), inner.lineno)
+        elif isinstance(inner, (ast.Import, ast.ImportFrom, *_DEFS)):
+            return None  # local imports and definitions: not followed
+    return next((r.id for r in reads if r.id in first and r.id not in outside and r.lineno < first[r.id]), None)

@@ -20,8 +20,9 @@ class Unreadable(Exception):
 class Change:
     """Replace `code[start:end]` by `text`: one move, named by `kind` and described by `note`.
 
-    `key` names the constant a `constant` move changed and `sigma` the step size it used, so that the
-    step size can learn from the child's fate.
+    `key` names the constant a `constant` move changed, `sigma` the step size it used and `direction` the
+    sign of its step (+1 up, -1 down), so that the constant's step size, selection weight and preferred
+    direction can learn from the child's fate.
     """
 
     start: int
@@ -31,6 +32,7 @@ class Change:
     note: str
     key: str = ""
     sigma: float = 0.0
+    direction: int = 0
 
 
 class Source:
