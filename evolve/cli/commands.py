@@ -384,7 +384,7 @@ def _best(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from evolve.ui.report import write_report
 
-    run_dir, config, db = _read(args.run_dir)
+    run_dir, config, db = _read(args.run_dir, indexes=False)  # small columns and grouped counts: no index needed
     with db:
         path = write_report(run_dir, db, config)
     _out.print(f"report: {path}")
