@@ -165,10 +165,11 @@ def _evolve() -> str:
     return str(Path(sys.executable).with_name("evolve"))
 
 
-def _cpu_of(pid: int) -> float:
-    """CPU seconds (user and system) of a live process so far."""
+def _cpu_of(pid: int, children: bool = False) -> float:
+    """CPU seconds (user and system) of a live process so far (with `children`: and of its reaped children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(process: subprocess.Popen) -> float:
@@ -190,7 +191,8 @@ def command(*args: str) -> str:
 
 def resume_and_interrupt(run_dir: Path, n: int, url: str | None, db_url: str) -> dict[str, str]:
     """`evolve resume` until its first new iteration is committed (wall, and the controller's CPU), then
-    Ctrl-C (SIGINT) until it exits (wall; CPU of the whole command), with report.html written meanwhile."""
+    Ctrl-C (SIGINT) until it exits (wall; CPU of the command and its children after the signal), with
+    report.html written meanwhile."""
     overrides = [f"budget.iterations={n + 100_000}", "progress=off", "ray.start_after=1e9"]
     overrides += [f"database.url={url}"] if url else []
     engine = create_engine(db_url)
@@ -209,9 +211,10 @@ def resume_and_interrupt(run_dir: Path, n: int, url: str | None, db_url: str) ->
                 raise RuntimeError(f"evolve resume exited: {process.stderr.read().decode()}")
             time.sleep(0.02)
         first, first_cpu = time.perf_counter() - t, _cpu_of(process.pid)
+        before = _cpu_of(process.pid, children=True)
         process.send_signal(signal.SIGINT)
         t = time.perf_counter()
-        cpu = _wait(process)
+        cpu = _wait(process) - before
         stop = time.perf_counter() - t
     finally:
         if process.poll() is None:
@@ -221,7 +224,7 @@ def resume_and_interrupt(run_dir: Path, n: int, url: str | None, db_url: str) ->
     setup = log.rsplit("set-up took ", 1)[1].split(" ", 1)[0] if "set-up took " in log else "?"
     written = report.exists() and "report.html was not written" not in log.rsplit("set-up took ", 1)[-1]
     return {"resume to first new iteration s (CPU s; set-up s)": f"{first:.2f} ({first_cpu:.2f}; {setup})",
-            "Ctrl-C to exit s (command CPU s, report)": f"{stop:.2f} ({cpu:.2f}, "
+            "Ctrl-C to exit s (CPU s after it, report)": f"{stop:.2f} ({cpu:.2f}, "
                                                         f"{'written' if written else 'NOT written'})"}
 
 
@@ -242,8 +245,12 @@ def web_view(run_dir: Path) -> str:
         status = Path(f"/proc/{process.pid}/status").read_text()
         rss = {k: int(status.split(f"{k}:")[1].split()[0]) // 1024 for k in ("VmRSS", "VmHWM")}
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     return f"{seconds:.2f} ({cpu:.2f}; {rss['VmRSS']} MB, peak {rss['VmHWM']}; {points:,} points)"
 
 

@@ -30,6 +30,7 @@ from sandboxes import candidate_text
 __all__ = ["Tallies", "campaign_data", "campaign_figures", "finite", "lineage_ids", "program_detail",
            "program_details", "to_json"]
 
+_EVALUATED = frozenset(s for s in ProgramStatus if s.is_evaluated())
 _SHARE_WINDOW = 50  # evaluated children per point of the valid-share curve
 _LINEAGE_TOP = 10  # the lineage tree joins the ancestries of this many best programs (and each island's best)
 _REASONS = 12
@@ -175,7 +176,7 @@ def _scores(rows, seconds: dict[int, float], direction: str, islands: int) -> di
     tops: dict[Any, float] = {}
     sign = -1 if direction == "minimize" else 1
     for r in rows:
-        if not r.status.is_evaluated():
+        if r.status not in _EVALUATED:
             continue
         evaluated += 1
         if r.status is not ProgramStatus.VALID:
@@ -221,7 +222,7 @@ def _valid_share(rows, seconds: dict[int, float]) -> dict[str, list]:
     out = {"evaluation": [], "time": [], "share": [], "window": _SHARE_WINDOW}
     evaluated = valid = 0  # valid: in the window
     for r in rows:
-        if not r.status.is_evaluated():
+        if r.status not in _EVALUATED:
             continue
         evaluated += 1
         if r.iteration == 0:

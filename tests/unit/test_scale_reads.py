@@ -164,3 +164,23 @@ def test_best_and_initial_by_query_are_the_tallys(run):
     with open_database(config, run_dir, read_only=True) as db:
         best, initial = aggregates.leaders(db)
         assert (best.id, best.score, initial.id) == (db.best().id, db.best().score, db.initial().id)
+
+
+@pytest.mark.e2e
+def test_the_report_at_a_stop_draws_the_campaigns_own_population(circle_problem, tmp_path, monkeypatch):
+    from evolve.config import BudgetConfig, LLMConfig, RayConfig
+    from evolve.engine.campaign import Campaign
+    from evolve.ui import data
+
+    config = Config(problem=circle_problem, seed=1, progress="off", llm=LLMConfig(kind="offline", concurrency=2),
+                    database=DatabaseConfig(islands=2), ray=RayConfig(start_after=1e9),  # local slots only
+                    budget=BudgetConfig(iterations=12))
+    monkeypatch.setattr(data, "restore_population", lambda *_, **__: pytest.fail("the population was rebuilt"))
+    Campaign(config, tmp_path, observers=[report.ReportWriter()]).run()
+    page = (tmp_path / "report.html").read_text()
+    monkeypatch.undo()
+    with open_database(config, tmp_path, read_only=True, indexes=False) as db:
+        data_now = campaign_figures(db, config)[0]
+    embedded = json.loads(page.split("window.EVOLVE_EMBEDDED = ", 1)[1].split(";</script>", 1)[0]
+                          .replace("<\\/", "</"))
+    assert embedded["data"][0]["maps"] == _json(data_now["maps"]) and data_now["iterations"] == 12
