@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import difflib
+import heapq
 import itertools
 import json
 import math
@@ -314,8 +315,9 @@ def lineage_ids(db: ProgramDatabase, population: Population, rows=None) -> tuple
     and those best programs themselves."""
     rows = list(db.summaries()) if rows is None else rows
     parent = {r.id: r.parent_id for r in rows}
-    valid = sorted((r for r in rows if r.status is ProgramStatus.VALID), key=lambda r: (-r.score, r.id))
-    leaves = [r.id for r in valid[:_LINEAGE_TOP]]
+    valid = heapq.nsmallest(_LINEAGE_TOP, (r for r in rows if r.status is ProgramStatus.VALID),
+                            key=lambda r: (-r.score, r.id))
+    leaves = [r.id for r in valid]
     leaves += population.leaders()
     nodes: set[int] = set()
     for pid in leaves:
