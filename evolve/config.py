@@ -82,6 +82,10 @@ class ProblemConfig:
             problem noisy by nature declares k > 1, and the campaign scores each program that would
             become the best k times, recording the mean as its score and the spread in its metrics
             (`repeats.n`, `repeats.min`, `repeats.max`, `repeats.std`).
+        metric: for an OpenEvolve or ShinkaEvolve evaluator (`evaluator: "openevolve:..."` or
+            `"shinka:..."`), the metric that is the score when a result holds no `combined_score`
+            (null: the mean of the numeric metrics, with a warning). A native evaluator returns
+            `Score.value` and takes none.
     """
 
     name: str = MISSING
@@ -99,6 +103,7 @@ class ProblemConfig:
     direction: str = "maximize"
     evaluator_object: str | None = None
     repeats: int = 1
+    metric: str | None = None
 
 
 @dataclass

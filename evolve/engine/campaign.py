@@ -51,6 +51,8 @@ __all__ = ["Campaign", "CampaignResult"]
 _log = logging.getLogger("evolve.engine.campaign")
 _DRAINING = ("budget.iterations", "budget.max_cost_usd")  # stops that let paid-for work in flight finish
 _PROPOSER_FAILED = "proposer failed"
+_OFFLINE_HINT = ("the offline engine changes only what is inside the EVOLVE-BLOCKs: numbers, operators, comparisons, "
+                 "strings, lists, independent statements; widen the blocks, or use a model: llm=openai)")
 _EVALUATOR_FAILED = "evaluator failed"
 _LOCK_LOST = "run lock lost"
 _UNAPPLIED = "proposals not applied"
@@ -435,6 +437,7 @@ class Campaign:
                               f"last error: {run.iterations.last_error} ("
                               + ("raise the model's context_tokens or lower its max_tokens)"
                                  if "prompt needs about" in run.iterations.last_error
+                                 else _OFFLINE_HINT if self.config.llm.kind == "offline"
                                  else "check llm.base_url, llm.model and the key)"))
         if reason == _EVALUATOR_FAILED:
             n = self.config.max_evaluator_errors
