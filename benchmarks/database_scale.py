@@ -4,13 +4,17 @@
                                                                         EVOLVE_TEST_POSTGRES_URL is set
 
 The rows (code of 2-3 KB, metrics, features, one recorded prompt per iteration in `llm_calls`) are written
-with bulk inserts; then, measured: reopening the run (the store's indexes, the population and the
-scratchpad rebuilt: everything a resumed campaign does before its first iteration), its CPU, RSS and the
-full rows it read, in a fresh process; `evolve resume` to its first new iteration (the command's wall time
-and the set-up it logs); choosing a parent (the population's `select` and the programs' `get_many`) and
-`add` (committing a child) through the public API, median and p99; `evolve status` (in process, and the
-command's wall time); the database's size per iteration. Targets: add and select at most 1 ms, reopening
-and resume at most 5 s, status at most 1 s.
+with bulk inserts, and the status tally kept as a controller keeps it (every 1,000 commits and at its stop);
+then, measured: reopening the run (the store's indexes, the population and the scratchpad rebuilt:
+everything a resumed campaign does before its first iteration), its CPU, RSS and the full rows it read, in a
+fresh process; `evolve resume` to its first new iteration committed (wall, the controller's CPU, the set-up
+it logs), then Ctrl-C (SIGINT) to its exit, report.html written at the stop (wall, the command's CPU);
+choosing a parent (the population's `select` and the programs' `get_many`) and `add` (committing a child)
+through the public API, median and p99; `evolve status` (in process, and the command's wall and CPU) and
+`evolve best`; `evolve ui`'s first `/api/campaign` call (wall, the server's CPU for it, its RSS after it and
+at its peak); the database's size per iteration. Targets: add and select at most 1 ms, reopening and resume
+at most 5 s, Ctrl-C at most 2 s, status and best at most 1 s of CPU, the web view's first call at most 2 s
+and 300 MB. On a loaded machine, read the CPU seconds beside the wall seconds (and say `uptime`).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 import zlib
 from contextlib import redirect_stdout
@@ -39,6 +45,7 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
 from evolve.config import Config
+from evolve.observe.aggregates import checkpoint
 from evolve.population import restore_population
 from evolve.problems import get_problem
 from evolve.program import ProgramStatus
@@ -154,16 +161,97 @@ def percentiles(times: list[float]) -> str:
     return f"{statistics.median(ordered) * 1000:.3f} / {ordered[int(len(ordered) * 0.99)] * 1000:.3f}"
 
 
-def resume(run_dir: Path, n: int, url: str | None) -> str:
-    """`evolve resume` for one more iteration: the command's wall time and the set-up its log reports."""
-    overrides = [f"budget.iterations={n + 1}", "progress=off"] + ([f"database.url={url}"] if url else [])
+def _evolve() -> str:
+    return str(Path(sys.executable).with_name("evolve"))
+
+
+def _cpu_of(pid: int, children: bool = False) -> float:
+    """CPU seconds (user and system) of a live process so far (with `children`: and of its reaped children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _wait(process: subprocess.Popen) -> float:
+    """Wait for a child; return its CPU seconds (its own and its reaped children's)."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def command(*args: str) -> str:
+    """An `evolve` command's wall and CPU seconds: `wall (CPU)`."""
     t = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("evolve")), "resume", str(run_dir), *overrides],
-                   capture_output=True, check=True)
-    seconds = time.perf_counter() - t
+    process = subprocess.Popen([_evolve(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cpu = _wait(process)
+    if process.returncode:
+        raise RuntimeError(f"evolve {' '.join(args)} failed: {process.stderr.read().decode()}")
+    return f"{time.perf_counter() - t:.2f} ({cpu:.2f})"
+
+
+def resume_and_interrupt(run_dir: Path, n: int, url: str | None, db_url: str) -> dict[str, str]:
+    """`evolve resume` until its first new iteration is committed (wall, and the controller's CPU), then
+    Ctrl-C (SIGINT) until it exits (wall; CPU of the command and its children after the signal), with
+    report.html written meanwhile."""
+    overrides = [f"budget.iterations={n + 100_000}", "progress=off", "ray.start_after=1e9"]
+    overrides += [f"database.url={url}"] if url else []
+    engine = create_engine(db_url)
+    newest = text("SELECT iteration FROM programs ORDER BY id DESC LIMIT 1")
+    report = run_dir / "report.html"
+    report.unlink(missing_ok=True)
+    t = time.perf_counter()
+    process = subprocess.Popen([_evolve(), "resume", str(run_dir), *overrides], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        while True:
+            with engine.connect() as conn:
+                if conn.execute(newest).scalar() >= n:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError(f"evolve resume exited: {process.stderr.read().decode()}")
+            time.sleep(0.02)
+        first, first_cpu = time.perf_counter() - t, _cpu_of(process.pid)
+        before = _cpu_of(process.pid, children=True)
+        process.send_signal(signal.SIGINT)
+        t = time.perf_counter()
+        cpu = _wait(process) - before
+        stop = time.perf_counter() - t
+    finally:
+        if process.poll() is None:
+            process.kill()
+        engine.dispose()
     log = (run_dir / "campaign.log").read_text()
     setup = log.rsplit("set-up took ", 1)[1].split(" ", 1)[0] if "set-up took " in log else "?"
-    return f"{seconds:.2f} ({setup})"
+    written = report.exists() and "report.html was not written" not in log.rsplit("set-up took ", 1)[-1]
+    return {"resume to first new iteration s (CPU s; set-up s)": f"{first:.2f} ({first_cpu:.2f}; {setup})",
+            "Ctrl-C to exit s (CPU s after it, report)": f"{stop:.2f} ({cpu:.2f}, "
+                                                        f"{'written' if written else 'NOT written'})"}
+
+
+def web_view(run_dir: Path) -> str:
+    """`evolve ui`'s first `/api/campaign` call: wall, the server's CPU for it, its RSS after it."""
+    process = subprocess.Popen([_evolve(), "ui", str(run_dir), "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()
+        if "http://" not in line:
+            raise RuntimeError(f"evolve ui did not start: {line}{process.stdout.read()}")
+        url = line.split("evolve ui: ", 1)[1].split()[0].rstrip("/")
+        before = _cpu_of(process.pid)
+        t = time.perf_counter()
+        with urllib.request.urlopen(f"{url}/api/campaign?run=0", timeout=600) as answer:
+            points = len(json.loads(answer.read())["scores"]["id"])
+        seconds, cpu = time.perf_counter() - t, _cpu_of(process.pid) - before
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        rss = {k: int(status.split(f"{k}:")[1].split()[0]) // 1024 for k in ("VmRSS", "VmHWM")}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return f"{seconds:.2f} ({cpu:.2f}; {rss['VmRSS']} MB, peak {rss['VmHWM']}; {points:,} points)"
 
 
 def measure(label: str, url: str | None, n: int) -> dict[str, str]:
@@ -175,6 +263,8 @@ def measure(label: str, url: str | None, n: int) -> dict[str, str]:
     db_url = url or f"sqlite:///{run_dir / 'programs.db'}"
     started = time.perf_counter()
     fill(db_url, config, run_dir, n)
+    with open_database(config, run_dir) as db:  # what a controller keeps every 1,000 commits and at its stop
+        checkpoint(db)
     out = {"database": label, "programs": f"{n:,}", "setup s": f"{time.perf_counter() - started:.0f}"}
 
     child = subprocess.run([sys.executable, "-c", REOPEN, str(run_dir), url or "", str(ROOT)], capture_output=True,
@@ -183,7 +273,7 @@ def measure(label: str, url: str | None, n: int) -> dict[str, str]:
     out["reopen s (CPU s)"] = f"{reopen['seconds']:.2f} ({reopen['cpu']:.2f})"
     out["full rows read at reopen"] = f"{reopen['full_rows']}"
     out["RSS after reopen MB"] = f"{reopen['rss_mb']} ({reopen['rss_before_mb']} before)"
-    out["resume to first iteration s (set-up s)"] = resume(run_dir, n, url)
+    out.update(resume_and_interrupt(run_dir, n, url, db_url))
 
     db = open_database(config, run_dir)
     population = restore_population(config, db, follow=True)
@@ -218,10 +308,9 @@ def measure(label: str, url: str | None, n: int) -> dict[str, str]:
     with redirect_stdout(io.StringIO()):
         cli._status(args)
     out["status s (in process)"] = f"{time.perf_counter() - t:.2f}"
-    t = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("evolve")), "status", str(run_dir)], capture_output=True,
-                   check=True)
-    out["`evolve status` s (command)"] = f"{time.perf_counter() - t:.2f}"
+    out["`evolve status` s (CPU s)"] = command("status", str(run_dir))
+    out["`evolve best` s (CPU s)"] = command("best", str(run_dir))
+    out["web view first data call s (CPU s; RSS)"] = web_view(run_dir)
     if url is None:
         size = sum(p.stat().st_size for p in run_dir.glob("programs.db*"))
         out["database KB per iteration"] = f"{size / 1024 / n:.1f}"

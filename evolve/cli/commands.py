@@ -360,12 +360,12 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _best(args: argparse.Namespace) -> None:
-    from evolve.observe.aggregates import current, top_programs
+    from evolve.observe.aggregates import leaders
     from evolve.program import NODE_METRIC
 
     run_dir, config, db = _read(args.run_dir, indexes=False)  # two programs: no index needed
     with db:
-        best, initial = (db.get(top.id) if top else None for top in top_programs(db, current(db)))
+        best, initial = (db.get(top.id) if top else None for top in leaders(db))
     if best is None:
         raise RunDirError(f"{run_dir} holds no valid program")
     if args.code:
@@ -422,7 +422,7 @@ def _export(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from evolve.ui.report import write_report
 
-    run_dir, config, db = _read(args.run_dir)
+    run_dir, config, db = _read(args.run_dir, indexes=False)  # small columns and grouped counts: no index needed
     with db:
         path = write_report(run_dir, db, config)
     _out.print(f"report: {path}")

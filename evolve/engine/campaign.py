@@ -262,6 +262,7 @@ class Campaign:
             run.metrics.record(initial)
             self._write_best(initial)
         run.initial = initial
+        self._tell(lambda o: o.population(run.parts.population))
         self._tell(lambda o: o.started(self.config, self.run_dir))
         best = db.best() or initial  # the initial program is valid: there is a best
         self._validate_later(run, best)

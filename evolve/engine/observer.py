@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evolve.config import Config
+from evolve.population import Population
 from evolve.program import Program
 from evolve.storage.database import ProgramDatabase
 
@@ -30,6 +31,10 @@ class CampaignObserver:
                 if best:
                     print(program.iteration, program.score)
     """
+
+    def population(self, population: Population) -> None:
+        """The campaign's population, restored and following its commits (called before `started`); read it
+        only, on the event loop, and not after `stopped`."""
 
     def started(self, config: Config, run_dir: Path) -> None:
         """The set-up is done and the initial program scored; the first proposals go out next."""

@@ -33,7 +33,7 @@ from evolve.storage.database import ProgramDatabase, Summary
 
 __all__ = ["CHECKPOINT_EVERY", "IDLE_AFTER", "MAX_REASONS", "OTHER_REASONS", "Figures", "LockRow", "Stop",
            "Tally", "Top", "Valid", "checkpoint", "current", "failure_example", "failure_reason", "figures",
-           "island_best", "last_stop", "lock_row", "tally", "top_programs", "unapplied_tail"]
+           "island_best", "last_stop", "leaders", "lock_row", "tally", "top_programs", "unapplied_tail"]
 
 CHECKPOINT_EVERY = 1000  # commits between two tallies kept by the controller: what a reader adds at most
 # Distinct failure reasons a tally keeps per status; the rarer ones count together as OTHER_REASONS. A
@@ -350,6 +350,18 @@ def top_programs(db: ProgramDatabase, counted: Tally) -> tuple[Top | None, Top |
         when = dict(conn.execute(select(ProgramRow.id, ProgramRow.created_at).where(ProgramRow.id.in_(found))).all())
     tops = {pid: Top(*_utc((v.id, v.iteration, v.score, v.proposer, when.get(pid)))) for pid, v in found.items()}
     return tops.get(best.id) if best else None, tops.get(initial.id) if initial else None
+
+
+def leaders(db: ProgramDatabase) -> tuple[Top | None, Top | None]:
+    """`top_programs` without a tally: the best valid program (the first of the highest score) and the
+    initial one, two queries that read no full row (`evolve best`)."""
+    P = ProgramRow
+    columns = (P.id, P.iteration, P.score, P.proposer, P.created_at)
+    valid = (P.campaign_id == db.campaign_id, P.status == ProgramStatus.VALID.value)
+    with db.connect() as conn:
+        best = conn.execute(select(*columns).where(*valid).order_by(P.score.desc(), P.id).limit(1)).first()
+        initial = conn.execute(select(*columns).where(*valid, P.iteration == 0).order_by(P.id).limit(1)).first()
+    return (Top(*_utc(best)) if best else None), (Top(*_utc(initial)) if initial else None)
 
 
 def island_best(db: ProgramDatabase, islands: int, counted: Tally) -> list[float | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from evolve.config import DatabaseConfig, FeatureDimension
@@ -50,9 +50,26 @@ class IslandPopulation(Population):
         return len(self.island_list)
 
     def add(self, member: Member) -> None:
+        self._add(member, observe=True)
+
+    def restore(self, members: Iterable[Member], migrations: Iterable[tuple[int, int]] = ()) -> None:
+        """Rebuild from the store; adaptive bins are found first, from every value in commit order (as the
+        live population found them), so that each cell is computed once instead of at every move of the bins."""
+        if not self.axes.adaptive or self._members:
+            super().restore(members, migrations)
+            return
+        members = list(members)
+        for member in members:
+            self.axes.observe(member.features, member.code_length)
+        for member in members:
+            self._add(member, observe=False)
+        for program_id, island in migrations:
+            self.place(program_id, island)
+
+    def _add(self, member: Member, observe: bool) -> None:
         self._members[member.id] = member
         self._all.append(member.id)
-        if self.axes.observe(member.features, member.code_length):
+        if observe and self.axes.observe(member.features, member.code_length):
             self._rebin()
         self._cells[member.id] = self.axes.cell(member.features, member.code_length)
         if member.iteration == 0 and not self._seeded:  # the initial program seeds every island

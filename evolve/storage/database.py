@@ -347,6 +347,16 @@ class ProgramDatabase:
                 found[program.id] = self._remember(program)
         return [found[pid] for pid in ids]
 
+    def read_many(self, ids: Sequence[int]) -> dict[int, Program]:
+        """Programs in full by id (those that exist in this campaign), for readers of a few hundred: from the
+        LRU where the indexes are built, the others read in a few queries and not kept."""
+        cache = self.__dict__.get("_cache")  # opened without indexes: not built for this
+        found = {pid: cache[pid] for pid in ids if cache is not None and pid in cache}
+        missing = [pid for pid in dict.fromkeys(ids) if pid not in found]
+        for at in range(0, len(missing), 500):
+            found.update(self._read_many(missing[at:at + 500]))
+        return found
+
     def _load(self, program_id: int) -> Program:
         return self.get_many([program_id])[0]
 
@@ -483,22 +493,28 @@ class ProgramDatabase:
         if last is not None and not last.done():
             futures.wait([last])
 
-    def calls(self, iteration: int | None = None) -> list[dict[str, Any]]:
-        """Every recorded proposer call (or one iteration's) in order, with its messages, as plain dicts."""
+    def calls(self, iteration: int | Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Every recorded proposer call (or one iteration's, or those of several) in order, with its messages,
+        as plain dicts."""
         columns = list(LLMCallRow.__table__.columns)
         where = [LLMCallRow.campaign_id == self.campaign_id]
-        if iteration is not None:
+        numbers: list[Sequence[int]] = [()]
+        if isinstance(iteration, int):
             where.append(LLMCallRow.iteration == iteration)
-        query = (select(*columns, LLMMessagesRow.data)
-                 .outerjoin(LLMMessagesRow, LLMMessagesRow.call_id == LLMCallRow.id).where(*where)
-                 .order_by(LLMCallRow.id))
+        elif iteration is not None:
+            numbers = [iteration[at:at + 500] for at in range(0, len(iteration), 500)]
         out = []
         with self._engine.connect() as conn:
-            for *values, packed in conn.execute(query):
-                call = dict(zip((c.key for c in columns), values))
-                if packed is not None:
-                    call["messages"] = json.loads(zlib.decompress(packed))
-                out.append(call)
+            for chunk in numbers:
+                chosen = [LLMCallRow.iteration.in_(chunk)] if chunk else []
+                query = (select(*columns, LLMMessagesRow.data)
+                         .outerjoin(LLMMessagesRow, LLMMessagesRow.call_id == LLMCallRow.id).where(*where, *chosen)
+                         .order_by(LLMCallRow.id))
+                for *values, packed in conn.execute(query):
+                    call = dict(zip((c.key for c in columns), values))
+                    if packed is not None:
+                        call["messages"] = json.loads(zlib.decompress(packed))
+                    out.append(call)
         return out
 
     def spend(self, improvements: Mapping[str, Sequence[int]] | None = None) -> dict[str, dict[str, Any]]:

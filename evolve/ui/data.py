@@ -8,51 +8,151 @@ from __future__ import annotations
 
 import collections
 import difflib
+import heapq
 import itertools
+import json
 import math
 import re
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import case, func, select
 
 from evaluators.direction import natural
 from evolve.config import Config
+from evolve.observe.outcomes import counted_outcomes, outcome_kind
 from evolve.population import Population, restore_population
-from evolve.program import ProgramStatus, score_spread
-from evolve.storage.database import ProgramDatabase
+from evolve.program import Program, ProgramStatus, score_spread
+from evolve.storage._orm import ProgramRow
+from evolve.storage.database import ProgramDatabase, count_improvements
 from sandboxes import candidate_text
 
-__all__ = ["campaign_data", "finite", "lineage_ids", "program_detail"]
+__all__ = ["Tallies", "campaign_data", "campaign_figures", "finite", "lineage_ids", "program_detail",
+           "program_details", "to_json"]
 
+_EVALUATED = frozenset(s for s in ProgramStatus if s.is_evaluated())
 _SHARE_WINDOW = 50  # evaluated children per point of the valid-share curve
 _LINEAGE_TOP = 10  # the lineage tree joins the ancestries of this many best programs (and each island's best)
 _REASONS = 12
 
 
-def campaign_data(db: ProgramDatabase, config: Config, references: list[dict] | None = None) -> dict[str, Any]:
-    """Every chart's series for one campaign, as plain JSON."""
+def campaign_data(db: ProgramDatabase, config: Config, references: list[dict] | None = None,
+                  population: Population | None = None) -> dict[str, Any]:
+    """Every chart's series for one campaign, as plain JSON.
+
+    It reads small columns and grouped counts only (a database opened with `indexes=False` does), and the
+    best and the initial program in full; `population`: the campaign's own (a running campaign's report),
+    else it is rebuilt from the store's small columns."""
+    return campaign_figures(db, config, references, population)[0]
+
+
+class _Row(NamedTuple):
+    """A program's columns that the charts need (no code, metrics, feedback or error)."""
+
+    id: int
+    iteration: int
+    status: ProgramStatus
+    score: float | None
+    parent_id: int | None
+    island: int
+    generation: int
+    proposer: str
+
+
+class Tallies(NamedTuple):
+    """What the report needs beside the charts: the best and initial programs in full, the children
+    evaluated and valid, and the rows per model's outcome."""
+
+    best: Program | None
+    initial: Program | None
+    children_evaluated: int
+    children_valid: int
+    outcomes: dict[str, Any]
+
+
+def campaign_figures(db: ProgramDatabase, config: Config, references: list[dict] | None = None,
+                     population: Population | None = None) -> tuple[dict[str, Any], Tallies]:
+    """`campaign_data` and the `Tallies` that the report adds to it."""
     direction = config.problem.direction
-    rows = list(db.summaries())
-    times = dict(db.columns("id", "created_at"))
+    rows, times = _scan(db)
     start = min(times.values()) if times else None
     seconds = {pid: (t - start).total_seconds() for pid, t in times.items()} if start else {}
-    population = restore_population(config, db)  # from the small columns, as a resumed campaign rebuilds it
+    if population is None:
+        population = restore_population(config, db)  # from the small columns, as a resumed campaign rebuilds it
     scores = _scores(rows, seconds, direction, population.islands)
-    best, initial = db.best(), db.initial()
-    return {
+    top: _Row | None = None
+    initial_id = None
+    for r in rows:  # the rule of the store's indexes: the first of the highest score, the first initial one
+        if r.status is ProgramStatus.VALID:
+            if top is None or r.score > top.score:
+                top = r
+            if initial_id is None and r.iteration == 0:
+                initial_id = r.id
+    best_id = top.id if top is not None else None
+    found = db.read_many([pid for pid in (best_id, initial_id) if pid is not None])
+    best = found.get(best_id) if best_id is not None else None
+    initial = found.get(initial_id) if initial_id is not None else None
+    groups = _groups(db)
+    counts = db.counts()
+    outcomes = counted_outcomes((proposer, status, outcome_kind(status, error), n)
+                                for proposer, status, child, proposal, error, n in groups if child and proposal)
+    children = [(status, n) for _, status, child, _, _, n in groups if child and status.is_evaluated()]
+    data = {
         "name": db_name(config), "problem": config.problem.name, "direction": direction,
         "description": config.problem.description,
-        "iterations": db.iterations, "budget": config.budget.iterations,
-        "counts": db.counts(), "islands": population.islands,
+        "iterations": sum(1 for r in rows if r.iteration > 0), "budget": config.budget.iterations,
+        "counts": counts, "islands": population.islands,
         "started": start.isoformat() if start else None,
         "last": max(times.values()).isoformat() if times else None,
         "best": _brief(best, direction), "initial": _brief(initial, direction),
         "references": references or [],
         **scores,
         "valid_share": _valid_share(rows, seconds),
-        "failures": _failures(rows),
+        "failures": _failures(groups, counts),
         "maps": _maps(db, population, rows, direction),
-        "lineage": _lineage(db, population, rows, direction),
-        "spend": _spend(db, rows),
+        "lineage": _lineage(db, population, rows, direction, best),
+        "spend": _spend(db, rows, outcomes),
     }
+    tallies = Tallies(best, initial, sum(n for _, n in children),
+                       sum(n for status, n in children if status is ProgramStatus.VALID), outcomes)
+    return data, tallies
+
+
+def _scan(db: ProgramDatabase) -> tuple[list[_Row], dict[int, datetime]]:
+    """Every program's `_Row` in commit order and its commit time: one pass over small columns (on SQLite an
+    index holds them all), as the driver returns them (SQLAlchemy's per-row processing costs more)."""
+    P = ProgramRow
+    query = (select(P.id, P.iteration, P.status, P.score, P.parent_id, P.island, P.generation, P.proposer,
+                    P.created_at).where(P.campaign_id == db.campaign_id).order_by(P.id))
+    statuses = {s.value: s for s in ProgramStatus}
+    rows, times = [], {}
+    with db.connect() as conn:
+        cursor = conn.execute(query).cursor
+        while batch := cursor.fetchmany(5000):
+            for pid, iteration, status, score, parent_id, island, generation, proposer, created in batch:
+                rows.append(_Row(pid, iteration, statuses[status], score, parent_id, island, generation, proposer))
+                times[pid] = datetime.fromisoformat(created) if isinstance(created, str) else created
+    return rows, times
+
+
+_FAILED = (ProgramStatus.INVALID, ProgramStatus.EDIT_FAILED, ProgramStatus.PROPOSAL_FAILED,
+           ProgramStatus.EVALUATOR_ERROR)
+
+
+def _groups(db: ProgramDatabase) -> list[tuple[str, ProgramStatus, bool, bool, str, int]]:
+    """Rows grouped by (proposer, status, past the initial iteration, has a parent, error), the error kept
+    for failed rows only, in the order of each group's first row (one grouped query, no row read)."""
+    P = ProgramRow
+    failed = [s.value for s in _FAILED]
+    error = case((P.status.in_(failed), P.error), else_="").label("error")
+    child, proposal = (P.iteration > 0).label("child"), P.parent_id.is_not(None).label("proposal")
+    query = (select(P.proposer, P.status, child, proposal, error, func.count(), func.min(P.id))
+             .where(P.campaign_id == db.campaign_id).group_by(P.proposer, P.status, child, proposal, error))
+    with db.connect() as conn:
+        found = sorted(conn.execute(query).all(), key=lambda row: row[-1])
+    return [(proposer, ProgramStatus(status), bool(c), bool(p), e or "", n)
+            for proposer, status, c, p, e, n, _ in found]
 
 
 def db_name(config: Config) -> str:
@@ -77,7 +177,7 @@ def _scores(rows, seconds: dict[int, float], direction: str, islands: int) -> di
     tops: dict[Any, float] = {}
     sign = -1 if direction == "minimize" else 1
     for r in rows:
-        if not r.status.is_evaluated():
+        if r.status not in _EVALUATED:
             continue
         evaluated += 1
         if r.status is not ProgramStatus.VALID:
@@ -121,17 +221,20 @@ def _valid_share(rows, seconds: dict[int, float]) -> dict[str, list]:
     """The share of valid programs among the last `_SHARE_WINDOW` evaluated children, after each one."""
     window: collections.deque[bool] = collections.deque(maxlen=_SHARE_WINDOW)
     out = {"evaluation": [], "time": [], "share": [], "window": _SHARE_WINDOW}
-    evaluated = 0
+    evaluated = valid = 0  # valid: in the window
     for r in rows:
-        if not r.status.is_evaluated():
+        if r.status not in _EVALUATED:
             continue
         evaluated += 1
         if r.iteration == 0:
             continue
+        if len(window) == window.maxlen:
+            valid -= window[0]
         window.append(r.status is ProgramStatus.VALID)
+        valid += window[-1]
         out["evaluation"].append(evaluated)
         out["time"].append(seconds.get(r.id, 0.0))
-        out["share"].append(sum(window) / len(window))
+        out["share"].append(valid / len(window))
     return out
 
 
@@ -153,20 +256,17 @@ def _reason(status: ProgramStatus, error: str) -> str:
     return f"{status.value}: {_NUMBERS.sub('N', first) or 'no reason given'}"
 
 
-def _failures(rows) -> dict[str, Any]:
-    """Programs per status and the commonest reasons of the failed ones."""
+def _failures(groups, counts: dict[str, int]) -> dict[str, Any]:
+    """Programs per status and the commonest reasons of the failed ones (ties: the reason seen first)."""
     reasons: collections.Counter = collections.Counter()
-    statuses: collections.Counter = collections.Counter()
-    for r in rows:
-        statuses[r.status.value] += 1
-        if r.status in (ProgramStatus.INVALID, ProgramStatus.EDIT_FAILED, ProgramStatus.PROPOSAL_FAILED,
-                        ProgramStatus.EVALUATOR_ERROR):
-            reasons[_reason(r.status, r.error)] += 1
+    for _, status, _, _, error, n in groups:
+        if status in _FAILED:
+            reasons[_reason(status, error)] += n
     top = reasons.most_common(_REASONS)
     rest = sum(reasons.values()) - sum(n for _, n in top)
     if rest:
         top.append((f"{len(reasons) - len(top)} other reasons", rest))
-    return {"statuses": dict(statuses), "reasons": [[k, n] for k, n in top]}
+    return {"statuses": dict(counts), "reasons": [[k, n] for k, n in top]}
 
 
 def _maps(db: ProgramDatabase, population: Population, rows, direction: str) -> list[dict[str, Any]]:
@@ -216,8 +316,9 @@ def lineage_ids(db: ProgramDatabase, population: Population, rows=None) -> tuple
     and those best programs themselves."""
     rows = list(db.summaries()) if rows is None else rows
     parent = {r.id: r.parent_id for r in rows}
-    valid = sorted((r for r in rows if r.status is ProgramStatus.VALID), key=lambda r: (-r.score, r.id))
-    leaves = [r.id for r in valid[:_LINEAGE_TOP]]
+    valid = heapq.nsmallest(_LINEAGE_TOP, (r for r in rows if r.status is ProgramStatus.VALID),
+                            key=lambda r: (-r.score, r.id))
+    leaves = [r.id for r in valid]
     leaves += population.leaders()
     nodes: set[int] = set()
     for pid in leaves:
@@ -227,7 +328,7 @@ def lineage_ids(db: ProgramDatabase, population: Population, rows=None) -> tuple
     return nodes, list(dict.fromkeys(leaves))
 
 
-def _lineage(db: ProgramDatabase, population: Population, rows, direction: str) -> dict[str, Any]:
+def _lineage(db: ProgramDatabase, population: Population, rows, direction: str, best) -> dict[str, Any]:
     """The lineage tree laid out: x is the generation, y the order of the leaves (parents centred)."""
     nodes, leaves = lineage_ids(db, population, rows)
     by_id = {r.id: r for r in rows if r.id in nodes}
@@ -248,7 +349,6 @@ def _lineage(db: ProgramDatabase, population: Population, rows, direction: str) 
             y[pid] = (min(y[k] for k in kids) + max(y[k] for k in kids)) / 2
         else:
             y[pid], leaf_row = leaf_row, leaf_row + 1
-    best = db.best()
     return {"nodes": [{"id": pid, "parent": r.parent_id if r.parent_id in by_id else None,
                        "generation": r.generation, "y": y[pid], "iteration": r.iteration, "island": r.island,
                        "score": natural(r.score, direction), "proposer": r.proposer,
@@ -256,12 +356,11 @@ def _lineage(db: ProgramDatabase, population: Population, rows, direction: str) 
                       for pid, r in sorted(by_id.items())]}
 
 
-def _spend(db: ProgramDatabase, rows) -> list[dict[str, Any]]:
+def _spend(db: ProgramDatabase, rows, outcomes) -> list[dict[str, Any]]:
     """Per model: calls, tokens, dollars, improvements and dollars per improvement and per new best (the
     database's `spend`) and what became of its proposals (`evolve.observe.outcomes`)."""
-    from evolve.observe.outcomes import model_outcomes
-
-    spend, outcomes = db.spend(), model_outcomes(rows)
+    valid = ((r.id, r.parent_id, r.score, r.proposer) for r in rows if r.status is ProgramStatus.VALID)
+    spend = db.spend(improvements=count_improvements(valid))
     out = []
     for name in sorted(set(spend) | set(outcomes)):
         s, o = spend.get(name, {}), outcomes.get(name)
@@ -287,14 +386,29 @@ def _per(cost: float, count: int) -> float | None:
 def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_chars: int = 0) -> dict[str, Any] | None:
     """One program: its code, its diff against its parent, the evaluator's feedback, and the prompt and
     reply that made it (the last proposer call of its iteration). `max_chars` cuts long texts (0: never)."""
-    program = db.get(program_id)
-    if program is None:
-        return None
-    parent = db.get(program.parent_id) if program.parent_id is not None else None
+    return program_details(db, [program_id], direction, max_chars).get(program_id)
+
+
+def program_details(db: ProgramDatabase, ids: Sequence[int], direction: str,
+                    max_chars: int = 0) -> dict[int, dict[str, Any]]:
+    """`program_detail` of each program of `ids` that exists, by id: the programs, their parents and their
+    iterations' calls read in a few queries."""
+    programs = db.read_many(ids)
+    parent_ids = {p.parent_id for p in programs.values() if p.parent_id is not None} - set(programs)
+    parents = {**programs, **db.read_many(sorted(parent_ids))}
+    calls: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+    for call in db.calls(sorted({p.iteration for p in programs.values() if p.iteration > 0})):
+        calls[call["iteration"]].append(call)
+    return {pid: _detail(program, parents.get(program.parent_id) if program.parent_id is not None else None,
+                         calls.get(program.iteration, []) if program.iteration > 0 else [], direction, max_chars)
+            for pid, program in sorted(programs.items())}
+
+
+def _detail(program: Program, parent: Program | None, calls: list[dict[str, Any]], direction: str,
+            max_chars: int) -> dict[str, Any]:
     diff = "" if parent is None else "\n".join(difflib.unified_diff(
         parent.code.splitlines(), program.code.splitlines(), f"program {parent.id}", f"program {program.id}",
         lineterm="", n=3))
-    calls = db.calls(program.iteration) if program.iteration > 0 else []
     call = calls[-1] if calls else None
 
     def cut(text: str) -> str:
@@ -322,6 +436,14 @@ def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_cha
         "reply": cut((call or {}).get("response") or program.proposal or ""),
         "calls": len(calls),
     }
+
+
+def to_json(value: Any) -> str:
+    """`value` as JSON, with every NaN and infinity as null (`finite`; walked only when there is one)."""
+    try:
+        return json.dumps(value, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(value), default=str, allow_nan=False)
 
 
 def finite(value: Any) -> Any:

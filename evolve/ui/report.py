@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import html
-import json
 import logging
 import os
 import time
@@ -13,15 +12,20 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from evaluators.direction import natural
 from evolve.background import in_background
 from evolve.config import Config
 from evolve.engine.observer import CampaignObserver
-from evolve.observe.outcomes import model_outcomes, trailing_unapplied, unapplied_message
+from evolve.observe.aggregates import unapplied_tail
+from evolve.observe.outcomes import unapplied_message
+from evolve.population import Population
 from evolve.program import Program, ProgramStatus
+from evolve.storage._orm import ProgramRow
 from evolve.storage.database import ProgramDatabase
 from evolve.ui.assets import fill, plotly_js, static_text
-from evolve.ui.data import campaign_data, finite, program_detail
+from evolve.ui.data import Tallies, campaign_figures, program_details, to_json
 from sandboxes import candidate_text
 
 __all__ = ["ReportWriter", "write_report"]
@@ -60,26 +64,28 @@ def _side_by_side(best: Program, initial: Program, direction: str) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references: list[dict] | None = None) -> Path:
+def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references: list[dict] | None = None,
+                 population: Population | None = None) -> Path:
     """Write `run_dir/report.html` from the database and return its path (written whole or not at all).
 
-    `references`: the problem's reference lines; by default its evaluator is asked for them."""
+    It reads small columns, grouped counts and the programs it shows in full (a database opened with
+    `indexes=False` does). `references`: the problem's reference lines; by default its evaluator is asked
+    for them. `population`: the campaign's own, else rebuilt from the store."""
     if references is None:
         from evolve.ui.references import reference_lines
 
         references = reference_lines(config.problem)
-    data = campaign_data(db, config, references)
+    data, tallies = campaign_figures(db, config, references, population)
     shown = {node["id"] for node in data["lineage"]["nodes"]}
     shown |= {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
-    details = {pid: program_detail(db, pid, config.problem.direction, _EMBED_CHARS) for pid in sorted(shown)}
+    details = program_details(db, sorted(shown), config.problem.direction, _EMBED_CHARS)
     embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
-                "data": [data], "programs": [{str(k): v for k, v in details.items() if v is not None}],
-                **_views(db, config, run_dir)}
-    script = "window.EVOLVE_EMBEDDED = " + json.dumps(finite(embedded), default=str).replace("</", "<\\/") + ";"
+                "data": [data], "programs": [{str(k): v for k, v in details.items()}], **_views(db, config, run_dir)}
+    script = "window.EVOLVE_EMBEDDED = " + to_json(embedded).replace("</", "<\\/") + ";"
     page = fill(static_text("index.html"),
                 head=f"<style>{static_text('style.css')}</style>\n<script>{_inline(plotly_js().read_text())}</script>",
                 tail=f"<script>{script}</script>\n<script>{_inline(static_text('app.js'))}</script>",
-                static="\n".join(_tables(db, config)))
+                static="\n".join(_tables(db, config, data, tallies)))
     path = run_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(page)
@@ -110,14 +116,12 @@ def _brief(data: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     return {"run": 0, "run_dir": str(run_dir), "name": data["name"], "problem": data["problem"], "last": data["last"]}
 
 
-def _tables(db: ProgramDatabase, config: Config) -> list[str]:
+def _tables(db: ProgramDatabase, config: Config, data: dict[str, Any], tallies: Tallies) -> list[str]:
     """The report's tables: the best program against the initial one, proposals per model, the top
     programs and what the best program changed."""
     direction = config.problem.direction
-    programs = list(db.programs())
-    best, initial = db.best(), db.initial()
-    counts = db.counts()
-    ranked = sorted((p for p in programs if p.status is ProgramStatus.VALID), key=lambda p: -p.score)[:10]
+    best, initial = tallies.best, tallies.initial
+    ranked = _top(db, 10)
     top_rows = "".join(
         f"<tr><td>{p.id}</td><td>{p.iteration}</td><td>{p.generation}</td><td>{p.island}</td>"
         f"<td>{_fmt(natural(p.score, direction))}</td>"
@@ -125,13 +129,13 @@ def _tables(db: ProgramDatabase, config: Config) -> list[str]:
         f"<td>{html.escape(p.proposer)}</td></tr>" for p in ranked)
     parts = [f"<section><h2>{html.escape(config.problem.name)}: {html.escape(db_name(config))}</h2>",
              f"<p>{html.escape(config.problem.description)}</p>",
-             f"<p>{db.iterations} of {config.budget.iterations} iterations; programs by status: "
-             + ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(counts.items())) + "</p>"]
+             f"<p>{data['iterations']} of {config.budget.iterations} iterations; programs by status: "
+             + ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(data["counts"].items())) + "</p>"]
     if best is not None and initial is not None:
         parts += [f"<h2>Best program {best.id} (iteration {best.iteration}, by {html.escape(best.proposer)})</h2>",
                   _side_by_side(best, initial, direction),
                   f"<p>{html.escape(candidate_text(best.feedback, 'web', _EMBED_CHARS))}</p>"]
-    parts += _proposals(programs, db, config)
+    parts += _proposals(db, config, data, tallies)
     parts += [("<h2>Top programs</h2><table><tr><th>id</th><th>iteration</th><th>generation</th><th>island</th>"
                f"<th>score</th><th>validation</th><th>proposer</th></tr>{top_rows}</table>")]
     if best is not None and initial is not None:
@@ -139,30 +143,36 @@ def _tables(db: ProgramDatabase, config: Config) -> list[str]:
     return parts + ["</section>"]
 
 
-def _proposals(programs: list[Program], db: ProgramDatabase, config: Config) -> list[str]:
+def _top(db: ProgramDatabase, n: int) -> list[Program]:
+    """The `n` best valid programs in full (the first committed among equal scores)."""
+    P = ProgramRow
+    query = (select(P.id).where(P.campaign_id == db.campaign_id, P.status == ProgramStatus.VALID.value)
+             .order_by(P.score.desc(), P.id).limit(n))
+    with db.connect() as conn:
+        ids = list(conn.execute(query).scalars())
+    found = db.read_many(ids)
+    return [found[pid] for pid in ids if pid in found]
+
+
+def _proposals(db: ProgramDatabase, config: Config, data: dict[str, Any], tallies: Tallies) -> list[str]:
     """Per model: proposals, applied edits, edit failures by kind, transport failures, tokens; and the
     run of replies that did not apply at the end, when it stopped (or would have stopped) the campaign."""
-    outcomes = model_outcomes(programs)
-    if not outcomes:
+    if not tallies.outcomes:
         return []
-    spend = db.spend()
-    children = [p for p in programs if p.iteration > 0 and p.status.is_evaluated()]
-    valid = sum(p.status is ProgramStatus.VALID for p in children)
-    share = (f"{100 * valid / len(children):.1f}% of {len(children)} evaluated children" if children
+    children, valid = tallies.children_evaluated, tallies.children_valid
+    share = (f"{100 * valid / children:.1f}% of {children} evaluated children" if children
              else "no child evaluated")
     rows = "".join(
-        f"<tr><td>{html.escape(name or '-')}</td><td>{o.proposals}</td><td>{o.applied}</td><td>{o.edit_failed}</td>"
-        f"<td>{html.escape(o.reasons(6))}</td><td>{o.transport_failed}</td><td>{o.prompt_too_large}</td>"
-        f"<td>{spend.get(name, {}).get('prompt_tokens', 0)}</td>"
-        f"<td>{spend.get(name, {}).get('completion_tokens', 0)}</td>"
-        f"<td>{o.valid} / {o.evaluated}</td>{_dollars(spend.get(name, {}))}</tr>"
-        for name, o in sorted(outcomes.items()))
+        f"<tr><td>{html.escape(m['model'])}</td><td>{m['proposals']}</td><td>{m['applied']}</td>"
+        f"<td>{m['edit_failed']}</td><td>{html.escape(m['why_not_applied'])}</td><td>{m['transport_failed']}</td>"
+        f"<td>{m['prompt_too_large']}</td><td>{m['prompt_tokens']}</td><td>{m['completion_tokens']}</td>"
+        f"<td>{m['valid']} / {m['evaluated']}</td>{_dollars(m)}</tr>" for m in data["spend"] if m["proposals"])
     out = ["<h2>Proposals per model</h2>", f"<p>valid share: {share}</p>",
            ("<table><tr><th>proposer</th><th>proposals</th><th>applied</th><th>edit failed</th><th>why not applied</th>"
             "<th>transport failed</th><th>prompt too large</th><th>tokens in</th><th>tokens out</th>"
             "<th>valid / evaluated</th><th>cost $</th><th>improved parent</th><th>new bests</th>"
             f"<th>$ per improvement</th><th>$ per new best</th></tr>{rows}</table>")]
-    run, reasons, last = trailing_unapplied(programs)
+    run, reasons, last = unapplied_tail(db)
     limit = config.llm.max_unapplied_in_a_row
     if run and run >= (limit or 20):
         out.append(f"<p><b>The last {html.escape(unapplied_message(run, reasons, last))}</b></p>")
@@ -182,11 +192,16 @@ def db_name(config: Config) -> str:
 
 
 class ReportWriter(CampaignObserver):
-    """Writes `report.html` at every stop of a campaign; the problem's reference lines (its evaluator may
-    take seconds to build) are computed on a thread once the campaign has started."""
+    """Writes `report.html` at every stop of a campaign, from the campaign's own population (nothing rebuilt
+    at the stop); the problem's reference lines (its evaluator may take seconds to build) are computed on a
+    thread once the campaign has started."""
 
     def __init__(self) -> None:
         self._references: Future | None = None
+        self._population: Population | None = None
+
+    def population(self, population: Population) -> None:
+        self._population = population
 
     def started(self, config: Config, run_dir: Path) -> None:
         from evolve.ui.references import reference_lines
@@ -194,9 +209,11 @@ class ReportWriter(CampaignObserver):
         self._references = in_background(reference_lines, config.problem)
 
     def stopped(self, config: Config, run_dir: Path, database: ProgramDatabase) -> None:
+        population, self._population = self._population, None
         try:
             write_report(run_dir, database, config,
-                         references=self._references.result() if self._references is not None else None)
+                         references=self._references.result() if self._references is not None else None,
+                         population=population)
         except Exception as exc:  # noqa: BLE001 (failing here must not hide why the campaign stopped)
             from evolve.storage.faults import describe
 

@@ -76,7 +76,7 @@ class RunSource:
             self._db, self._fresh_until = None, 0.0
         if self._db is None:
             self._opened_wal = self._wal()
-            self._db = open_database(self._config, self.run_dir, read_only=True)
+            self._db = open_database(self._config, self.run_dir, read_only=True, indexes=False)  # none needed
         return self._config, self._db
 
     def _wal(self) -> bool:
@@ -137,7 +137,7 @@ class RunSource:
             if signature != self._signature:
                 started = time.monotonic()
                 if self._signature is not None and signature[0] != self._signature[0]:
-                    db.close()  # new rows: rebuild the indexes (islands, MAP-Elites cells) from them
+                    db.close()  # new rows: a fresh reader (a SQLite file may have been closed since)
                     self._db = None
                     config, db = self._open()
                 self._data = campaign_data(db, config, self._references)
@@ -278,9 +278,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.sources[int(run)]
 
     def _json(self, value: Any) -> None:
-        from evolve.ui.data import finite
+        from evolve.ui.data import to_json
 
-        self._send(json.dumps(finite(value), default=str, allow_nan=False).encode(), "application/json")
+        self._send(to_json(value).encode(), "application/json")
 
     def _error(self, status: HTTPStatus, message: str) -> None:
         self._send(json.dumps({"error": message}).encode(), "application/json", status)

@@ -75,9 +75,14 @@ class Reasons:
         with self._lock:
             query = (select(P.id, P.status, P.error).where(P.campaign_id == db.campaign_id, P.id > self._upto,
                                                            P.status.in_([s.value for s in FAILED])).order_by(P.id))
+            known: dict[tuple[str, str], str] = {}  # most failures repeat an error word for word
             with db.connect() as conn:
                 for pid, status, error in _raw_rows(conn, query):
-                    self.label[pid] = _data._reason(ProgramStatus(status), error or "")
+                    key = (status, error or "")
+                    label = known.get(key)
+                    if label is None:
+                        label = known[key] = _data._reason(ProgramStatus(status), key[1])
+                    self.label[pid] = label
                     self._upto = pid
             return self.label
 
