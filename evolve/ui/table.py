@@ -88,13 +88,13 @@ class Reasons:
 
 
 def _order(query: TableQuery, direction: str) -> list[Any]:
-    """The ORDER BY of a page: the sort column (a score's nulls last, in natural order), then the id."""
+    """The ORDER BY of a page: the sort column (a score's nulls last, in natural order), then the id (the first
+    committed first among equals, on every database)."""
     P = ProgramRow
     ascending = query.order == "asc"
     if query.sort == "score":
         natural_ascending = ascending if direction != "minimize" else not ascending  # stored scores are maximised
-        return [P.score.is_(None), P.score.asc() if natural_ascending else P.score.desc(),
-                P.id.asc() if ascending else P.id.desc()]
+        return [P.score.is_(None), P.score.asc() if natural_ascending else P.score.desc(), P.id.asc()]
     column = {"time": P.id, "island": P.island, "iteration": P.iteration, "generation": P.generation}[query.sort]
     keys = [column.asc() if ascending else column.desc()]
     if query.sort != "time":
