@@ -83,7 +83,7 @@ class IterationRunner:
             reason = " ".join(result.feedback.split())[:300]
             if result.evaluator_error:
                 raise InitialProgramError(f"the evaluator of problem {self._config.problem.name!r} raised on the "
-                                          f"initial program: {reason} (its traceback is in campaign.log)")
+                                          f"initial program: {reason}")
             raise InitialProgramError(f"the initial program of problem {self._config.problem.name!r} is invalid: "
                                       f"{reason}")
         return program
