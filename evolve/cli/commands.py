@@ -292,6 +292,10 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     if not result.valid:
         raise EvolveError(f"the initial program of {problem.name!r} is invalid at stage {result.stage}: "
                           f"{_shown(' '.join(result.feedback.split()), 300)}")
+    from evolve.population.grid import unseen_features
+
+    for line in unseen_features(problem.features, result.features, result.metrics):
+        _out.print(f"warning: {line}", markup=False, highlight=False)
     _check_determinism(problem, evaluator, result, evaluate_program(evaluator, sandbox, initial, problem.limits,
                                                                     problem.stage_limits))
     for split in evaluator.reference_splits:
