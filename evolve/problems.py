@@ -105,7 +105,9 @@ def _check_keys(file: Path, raw: object, schema: type, at: str) -> None:
         path = f"{at}.{key}" if at else str(key)
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=3, cutoff=0.6)
-            hint = f"did you mean {' or '.join(f'{at}.{c}' if at else c for c in close)}?" if close else f"the keys are {', '.join(fields)}"
+            prefix = f"{at}." if at and "[" not in at else ""  # in a list's entry the bare key reads best
+            hint = f"did you mean {' or '.join(prefix + c for c in close)}?" if close \
+                else f"the keys are {', '.join(fields)}"
             raise ConfigError(f"{file}: {path}: no such key; {hint} (docs/problem-reference.md lists them)")
         kind = hints[key]
         optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)

@@ -288,7 +288,8 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     if (probe.cpu_seconds, probe.memory_mb) != (problem.limits.cpu_seconds, problem.limits.memory_mb):
         _out.print(f"(the layers come from an empty probe session under the default limits, cpu {probe.cpu_seconds} s "
                    f"and {probe.memory_mb} MiB; candidates run under problem.limits above: cpu_seconds "
-                   f"{problem.limits.cpu_seconds}, memory_mb {problem.limits.memory_mb})", markup=False, highlight=False)
+                   f"{problem.limits.cpu_seconds}, memory_mb {problem.limits.memory_mb})", markup=False,
+                   highlight=False)
     initial = read_initial_program(problem)
     result = evaluate_program(evaluator, sandbox, initial, problem.limits, problem.stage_limits)
     verdict = f"score {natural(result.score, problem.direction):.6g} ({problem.direction})" if result.valid \

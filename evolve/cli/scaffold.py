@@ -16,7 +16,8 @@ __all__ = ["FILES", "new_problem"]
 
 CONFIG = '''# Hydra group file of the problem (validated against evolve.config.ProblemConfig).
 name: {name}
-description: "{name}: approximate a hidden curve with predict(x); mean squared error, lower is better"  # your task, in one line
+# description: one line shown by `evolve problems`; replace it (and README.md) with your own task
+description: "{name}: approximate a hidden curve with predict(x); mean squared error, lower is better"
 evaluator: evaluator:Approximation     # evaluator.py beside this file, class Approximation
 initial: initial.py
 readme: README.md
