@@ -107,8 +107,8 @@ def test_what_a_newcomer_tripped_on_is_said_in_one_line(evolve_bin, cli_env, tmp
     assert check.returncode == 0, check.stderr[-3000:]
     assert ("warning: features[1] 'code_lenght' is not among the initial program's features or metrics"
             in check.stdout)
-    assert "(the layers come from an empty probe session under the default limits, cpu 60 s and 2048 MiB; " \
-           "candidates run under problem.limits above: cpu_seconds 30, memory_mb 1024)" in check.stdout
+    assert ("(the layers come from an empty probe session under the default limits, cpu 60 s and 2048 MiB; "
+            "candidates run under problem.limits above: cpu_seconds 30, memory_mb 1024)") in check.stdout
     started = evolve(evolve_bin, cli_env, "run", f"problem={folder}", "budget.iterations=2", "ray.start_after=1e9",
                      f"hydra.run.dir={tmp_path / 'first'}", cwd=tmp_path)
     assert started.returncode == 0, started.stderr[-3000:]

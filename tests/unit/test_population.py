@@ -255,6 +255,6 @@ def test_a_feature_the_initial_program_lacks_is_named_with_the_closest_it_has():
     dims = [FeatureDimension(name="code_length"), FeatureDimension(name="items_share"),
             FeatureDimension(name="item_share")]
     lines = unseen_features(dims, {"items_share": 0.4}, {"ratio": 0.9})
-    assert lines == ["features[2] 'item_share' is not among the initial program's features or metrics (items_share, "
-                     "ratio); did you mean items_share? (the grid reads Score.features; without it every program sits "
-                     "in that axis's first bin)"]
+    assert lines == [("features[2] 'item_share' is not among the initial program's features or metrics (items_share, "
+                      "ratio); did you mean items_share? (the grid reads Score.features; without it every program "
+                      "sits in that axis's first bin)")]
