@@ -73,6 +73,22 @@ def _checked(score: Any, where: str) -> Score:
     return score.checked()
 
 
+def _where(exc: BaseException) -> str:
+    """` (file:line)` of the evaluator's own line that raised: the last frame outside this package, the sandbox
+    and the installed libraries (else the last frame)."""
+    import sysconfig
+    from pathlib import Path
+
+    import sandboxes
+
+    paths = sysconfig.get_paths()
+    skip = tuple(str(Path(p).resolve()) for p in (Path(__file__).parent, Path(sandboxes.__file__).parent,
+                                                  paths["stdlib"], paths["purelib"]))
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if not str(Path(f.filename).resolve()).startswith(skip)] or frames
+    return f" ({Path(own[-1].filename).name}:{own[-1].lineno})" if own else ""
+
+
 def _failure_kind(error: BaseException) -> str:
     """The kind of a candidate's failure in a sandbox: `timeout`, `crash` or `candidate_error`."""
     if isinstance(error, CandidateTimeout):
@@ -133,7 +149,8 @@ def evaluate_program(evaluator: Evaluator, sandbox: Sandbox, code: str, limits: 
                     _log.error("evaluator %s raised in stage %s:\n%s", type(evaluator).__name__,
                                stage.name, traceback.format_exc())
                     score = Score.invalid(f"evaluator error: {exc}" if isinstance(exc, NotAScore) else
-                                          f"evaluator error in stage {stage.name}: {type(exc).__name__}: {exc}")
+                                          f"evaluator error in stage {stage.name}: {type(exc).__name__}: {exc}"
+                                          f"{_where(exc)}")
                 finally:
                     timings[stage.name] = time.perf_counter() - began
                 if score.metrics:

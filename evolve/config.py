@@ -70,7 +70,7 @@ class ProblemConfig:
         stage_limits: limits for particular cascade stages, by stage name (each such stage gets a
             session of its own).
         packages: top-level packages a candidate may import besides the standard library (and
-            `sandbox.preload`); nothing else installed is in its view.
+            `sandbox.preload`, default numpy: numpy is always in view); nothing else installed is in its view.
         data: read-only folders a candidate may read (relative to the problem folder); the rest of the
             problem folder, its evaluator and held-out data, is never in view.
         direction: `maximize` (default) or `minimize` the evaluator's `Score.value`. Internally the

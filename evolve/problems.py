@@ -27,9 +27,11 @@ import logging
 import os
 import sys
 import traceback
+import types
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from evolve import plugins
 from evolve.config import ProblemConfig
@@ -61,7 +63,11 @@ _folders: dict[str, ProblemConfig] = {}  # problems named by folder (`problem=pa
 def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     """Read one problem folder's config.yaml into a validated ProblemConfig."""
     raw = OmegaConf.load(folder / "config.yaml")
-    node = OmegaConf.merge(OmegaConf.structured(ProblemConfig), raw)
+    _check_keys(folder / "config.yaml", OmegaConf.to_container(raw), ProblemConfig, "")
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(ProblemConfig), raw)
+    except OmegaConfBaseException as exc:  # what `_check_keys` does not foresee: still one line
+        raise ConfigError(f"{folder / 'config.yaml'}: {str(exc).splitlines()[0]}") from None
     node.directory = str(folder.resolve())
     if node.direction not in ("maximize", "minimize"):
         raise ConfigError(f"problem folder {folder}: direction={node.direction!r}; use maximize or minimize")
@@ -75,6 +81,57 @@ def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     if name is not None and node.name != name:
         raise ConfigError(f"problem folder {folder} declares name={node.name!r} but is registered as {name!r}")
     return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+
+_EXPECTED = {int: ("IntegerNode", "an integer"), float: ("FloatNode", "a number"),
+             bool: ("BooleanNode", "true or false"), str: ("StringNode", "a string")}
+
+
+def _check_keys(file: Path, raw: object, schema: type, at: str) -> None:
+    """Raise a one-line `ConfigError` for the first key of `raw` that `schema` (a dataclass) lacks or whose value
+    does not fit its type: the file, the key path, what is wrong and the closest valid keys."""
+    import dataclasses
+    import difflib
+    import typing
+
+    import omegaconf.nodes
+    from omegaconf.errors import ValidationError
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: {at or 'the file'} must be a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(schema)
+    fields = [f.name for f in dataclasses.fields(schema)]
+    for key, value in raw.items():
+        path = f"{at}.{key}" if at else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=3, cutoff=0.6)
+            prefix = f"{at}." if at and "[" not in at else ""  # in a list's entry the bare key reads best
+            hint = f"did you mean {' or '.join(prefix + c for c in close)}?" if close \
+                else f"the keys are {', '.join(fields)}"
+            raise ConfigError(f"{file}: {path}: no such key; {hint} (docs/problem-reference.md lists them)")
+        kind = hints[key]
+        optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
+        if optional:
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if dataclasses.is_dataclass(kind):
+            _check_keys(file, value, kind, path)
+        elif origin is list and args and dataclasses.is_dataclass(args[0]):
+            if not isinstance(value, list):
+                raise ConfigError(f"{file}: {path} must be a list, e.g. {path}: [{{name: ...}}], got {value!r}")
+            for index, entry in enumerate(value):
+                name = entry.get("name") if isinstance(entry, dict) else None
+                _check_keys(file, entry, args[0], f"{path}[{index}]" + (f" ({name})" if name else ""))
+        elif origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]) and isinstance(value, dict):
+            for sub, entry in value.items():
+                _check_keys(file, entry, args[1], f"{path}.{sub}")
+        elif kind in _EXPECTED and not (isinstance(value, str) and "${" in value):
+            node, expected = _EXPECTED[kind]
+            try:
+                getattr(omegaconf.nodes, node)(value=value, is_optional=optional)
+            except ValidationError:
+                raise ConfigError(f"{file}: {path}: {value!r} is not {expected}"
+                                  f"{' or null' if optional else ''}") from None
 
 
 def _foreign_folder(folder: Path) -> ProblemConfig | None:
@@ -170,6 +227,9 @@ def is_folder_spec(spec: str) -> bool:
 def resolve(spec: str | os.PathLike) -> ProblemConfig:
     """The problem `spec` names: a folder holding config.yaml (registered so Hydra and `get_problem` see
     it under its name), or a problem's name."""
+    if not isinstance(spec, os.PathLike) and "/" not in str(spec) and not str(spec).startswith(".") \
+            and str(spec) in discover():
+        return discover()[str(spec)]  # a known name (one a path registered) wins over a folder of that name here
     if isinstance(spec, os.PathLike) or is_folder_spec(str(spec)):
         folder = Path(spec).expanduser()
         problem = _foreign_folder(folder)

@@ -231,6 +231,7 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     from evolve.engine.preflight import preflight
     from evolve.evaluation.sandboxing import make_sandbox
     from evolve.problems import load_evaluator, read_initial_program
+    from sandboxes import SandboxLimits
 
     problem = config.problem
     preflight(problem).raise_for_failures()  # one line per failure, exit code 1
@@ -283,6 +284,12 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     for name, state in sandbox.layers().items():
         layers.add_row(name, state)
     _out.print(layers)
+    probe = SandboxLimits()
+    if (probe.cpu_seconds, probe.memory_mb) != (problem.limits.cpu_seconds, problem.limits.memory_mb):
+        _out.print(f"(the layers come from an empty probe session under the default limits, cpu {probe.cpu_seconds} s "
+                   f"and {probe.memory_mb} MiB; candidates run under problem.limits above: cpu_seconds "
+                   f"{problem.limits.cpu_seconds}, memory_mb {problem.limits.memory_mb})", markup=False,
+                   highlight=False)
     initial = read_initial_program(problem)
     result = evaluate_program(evaluator, sandbox, initial, problem.limits, problem.stage_limits)
     verdict = f"score {natural(result.score, problem.direction):.6g} ({problem.direction})" if result.valid \
@@ -292,6 +299,10 @@ def _check(config: Config, test_program: str | None, again: bool = False) -> Non
     if not result.valid:
         raise EvolveError(f"the initial program of {problem.name!r} is invalid at stage {result.stage}: "
                           f"{_shown(' '.join(result.feedback.split()), 300)}")
+    from evolve.population.grid import unseen_features
+
+    for line in unseen_features(problem.features, result.features, result.metrics):
+        _out.print(f"warning: {line}", markup=False, highlight=False)
     _check_determinism(problem, evaluator, result, evaluate_program(evaluator, sandbox, initial, problem.limits,
                                                                     problem.stage_limits))
     for split in evaluator.reference_splits:

@@ -16,7 +16,8 @@ __all__ = ["FILES", "new_problem"]
 
 CONFIG = '''# Hydra group file of the problem (validated against evolve.config.ProblemConfig).
 name: {name}
-description: "approximate a hidden curve with predict(x); mean squared error, lower is better"
+# description: one line shown by `evolve problems`; replace it (and README.md) with your own task
+description: "{name}: approximate a hidden curve with predict(x); mean squared error, lower is better"
 evaluator: evaluator:Approximation     # evaluator.py beside this file, class Approximation
 initial: initial.py
 readme: README.md
@@ -91,6 +92,9 @@ class Approximation(SplitEvaluator):
 '''
 
 README = '''# {name}
+
+(This is the example task `evolve new-problem` writes. Replace this README with your own task: it goes into
+every prompt. Replace `description:` in config.yaml too.)
 
 Write `predict(x)`: given one number `x` in [-3, 3], return one number as close as possible to a
 hidden smooth curve. The score is the mean squared error over many points (lower is better).

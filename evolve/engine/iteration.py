@@ -24,6 +24,7 @@ from evolve.config import Config
 from evolve.engine.repeats import rescored
 from evolve.engine.schedule import Schedule
 from evolve.errors import EditError, InitialProgramError, ProposerError
+from evolve.population.grid import unseen_features
 from evolve.program import Program, ProgramStatus, beats
 from evolve.proposals.edits import apply_proposal, normalized_hash, python_tokens
 from evolve.proposals.lineage import Lineage
@@ -83,9 +84,11 @@ class IterationRunner:
             reason = " ".join(result.feedback.split())[:300]
             if result.evaluator_error:
                 raise InitialProgramError(f"the evaluator of problem {self._config.problem.name!r} raised on the "
-                                          f"initial program: {reason} (its traceback is in campaign.log)")
+                                          f"initial program: {reason}")
             raise InitialProgramError(f"the initial program of problem {self._config.problem.name!r} is invalid: "
                                       f"{reason}")
+        for line in unseen_features(self._config.problem.features, result.features, result.metrics):
+            _log.warning("%s", line)
         return program
 
     def _spent(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from evolve.config import FeatureDimension
 
-__all__ = ["Axes", "cell_of", "quantile_edges", "value_of"]
+__all__ = ["Axes", "cell_of", "quantile_edges", "unseen_features", "value_of"]
 
 
 def value_of(dim: FeatureDimension, values: Mapping[str, Any], code_length: int) -> float | None:
@@ -24,6 +24,24 @@ def value_of(dim: FeatureDimension, values: Mapping[str, Any], code_length: int)
     if value is None and dim.name == "code_length":
         return float(code_length)
     return None if value is None else float(value)
+
+
+def unseen_features(features: Sequence[FeatureDimension], returned: Mapping[str, Any],
+                    metrics: Mapping[str, Any]) -> list[str]:
+    """One line per feature dimension that the initial program's `Score.features` (`returned`) lacks, naming the
+    closest feature or metric it has (`code_length` is the engine's own)."""
+    import difflib
+
+    lines = []
+    for index, dim in enumerate(features):
+        if dim.name == "code_length" or dim.name in returned:
+            continue
+        known = sorted({*returned, *metrics})
+        close = difflib.get_close_matches(dim.name, known, n=1, cutoff=0.6)
+        lines.append(f"features[{index}] {dim.name!r} is not among the initial program's features or metrics"
+                     f" ({', '.join(known) or 'none'}){f'; did you mean {close[0]}?' if close else ''} (the grid "
+                     "reads Score.features; without it every program sits in that axis's first bin)")
+    return lines
 
 
 def quantile_edges(values: Sequence[float], bins: int) -> tuple[float, ...]:

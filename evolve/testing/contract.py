@@ -84,6 +84,13 @@ class ContractSuite:
     @classmethod
     def main(cls) -> int:
         """Run every check without pytest, print one line each; return 0 when all pass, else 1."""
+        from evolve.errors import EvolveError
+
+        try:
+            cls._parts()
+        except EvolveError as exc:  # a config.yaml or evaluator that does not load: its one line, no traceback
+            print(f"evolve: {exc}")
+            return 1
         names = sorted(n for n in dir(cls) if n.startswith("test_") and callable(getattr(cls, n)))
         failed = 0
         for name in names:

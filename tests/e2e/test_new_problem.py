@@ -90,3 +90,38 @@ def test_an_openevolve_style_problem_runs_through_the_adapter(evolve_bin, cli_en
     summary = run.stdout.split("openevolve_minimise: initial ")[1]
     initial, best = float(summary.split()[0]), float(summary.split(" -> best ")[1].split()[0])
     assert 0 < initial <= best <= 1  # combined_score of the OpenEvolve evaluator, maximised
+
+
+def test_what_a_newcomer_tripped_on_is_said_in_one_line(evolve_bin, cli_env, tmp_path):
+    """A feature the evaluator never returns, the limits that apply, numpy with `packages: []`, an evaluator that
+    raises in `score` (at check and at a run's start), and the scaffold's README that says to replace it."""
+    evolve(evolve_bin, cli_env, "new-problem", "tripped", "--dir", str(tmp_path))
+    folder = tmp_path / "tripped"
+    assert "Replace this README with your own task" in (folder / "README.md").read_text()
+    config = folder / "config.yaml"
+    config.write_text(config.read_text().replace("bins: 5}\n", "bins: 5}\n  - {name: code_lenght, bins: 3}\n")
+                      + "packages: []\n")
+    initial = folder / "initial.py"
+    initial.write_text("import numpy\n" + initial.read_text())
+    check = evolve(evolve_bin, cli_env, "check", f"problem={folder}", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert ("warning: features[1] 'code_lenght' is not among the initial program's features or metrics"
+            in check.stdout)
+    assert ("(the layers come from an empty probe session under the default limits, cpu 60 s and 2048 MiB; "
+            "candidates run under problem.limits above: cpu_seconds 30, memory_mb 1024)") in check.stdout
+    started = evolve(evolve_bin, cli_env, "run", f"problem={folder}", "budget.iterations=2", "ray.start_after=1e9",
+                     f"hydra.run.dir={tmp_path / 'first'}", cwd=tmp_path)
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert "features[1] 'code_lenght' is not among" in started.stdout + started.stderr
+
+    evaluator = folder / "evaluator.py"
+    evaluator.write_text(evaluator.read_text().replace("mse = sum(errors) / len(errors)", "mse = sum(errors) / 0"))
+    line = next(n for n, text in enumerate(evaluator.read_text().splitlines(), 1) if "/ 0" in text)
+    check = evolve(evolve_bin, cli_env, "check", f"problem={folder}", cwd=tmp_path)
+    assert check.returncode == 1
+    assert f"ZeroDivisionError: float division by zero (evaluator.py:{line})" in check.stderr
+    run = evolve(evolve_bin, cli_env, "run", f"problem={folder}", "budget.iterations=3", "ray.start_after=1e9",
+                 f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert run.returncode == 1 and not (tmp_path / "run").exists()
+    last = (run.stdout + run.stderr).strip().splitlines()[-1]
+    assert f"ZeroDivisionError: float division by zero (evaluator.py:{line})" in last and "campaign.log" not in last

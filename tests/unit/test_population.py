@@ -247,3 +247,14 @@ def test_the_contract_fails_a_strategy_that_breaks_it():
 
     with pytest.raises(AssertionError, match="its own inspiration"):
         Check().test_selections_name_added_programs_and_never_the_parent_twice()
+
+
+def test_a_feature_the_initial_program_lacks_is_named_with_the_closest_it_has():
+    from evolve.population.grid import unseen_features
+
+    dims = [FeatureDimension(name="code_length"), FeatureDimension(name="items_share"),
+            FeatureDimension(name="item_share")]
+    lines = unseen_features(dims, {"items_share": 0.4}, {"ratio": 0.9})
+    assert lines == [("features[2] 'item_share' is not among the initial program's features or metrics (items_share, "
+                      "ratio); did you mean items_share? (the grid reads Score.features; without it every program "
+                      "sits in that axis's first bin)")]

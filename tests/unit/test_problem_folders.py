@@ -120,3 +120,63 @@ def test_problem_folders_are_invisible_to_candidates_wherever_they_live(tmp_path
 
     control = evaluate_program(Peek(os.path.dirname(os.__file__)), sandbox, PEEK, SandboxLimits(call_timeout=5))
     assert control.metrics["seen"][1] == "visible"
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("features:", "feature:", "feature: no such key; did you mean features?"),
+    ("  cpu_seconds: 30", "  cpu_second: 30", "limits.cpu_second: no such key; did you mean limits.cpu_seconds"),
+    ("  cpu_seconds: 30", "  cpu_seconds: thirty", "limits.cpu_seconds: 'thirty' is not an integer"),
+    ("bins: 5}", "bins: five}", "features[0] (code_length).bins: 'five' is not an integer"),
+    ("bins: 5}", "bin: 5}", "features[0] (code_length).bin: no such key; did you mean bins"),
+])
+def test_a_config_yaml_mistake_is_one_line_naming_the_file_the_key_and_the_fix(tmp_path, fresh_discovery, old, new,
+                                                                               line):
+    folder = new_problem("misspelled", tmp_path)
+    config = folder / "config.yaml"
+    assert old in config.read_text()
+    config.write_text(config.read_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as caught:
+        resolve(folder)
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"{config}: {line}")
+
+
+def test_a_path_given_wins_over_a_folder_of_the_same_name_here(tmp_path, monkeypatch, fresh_discovery):
+    here = new_problem("twin", tmp_path)  # ./twin holds a problem named twin
+    copy = tmp_path / "elsewhere" / "copy"
+    copy.parent.mkdir()
+    import shutil
+
+    shutil.copytree(here, copy)
+    monkeypatch.chdir(tmp_path)
+    problem = resolve(str(copy))  # `evolve check problem=/.../copy` (becomes problem=twin for Hydra)
+    assert resolve("twin").directory == problem.directory == str(copy.resolve())
+
+
+def test_an_evaluator_that_raises_in_score_is_named_with_its_file_and_line(tmp_path, fresh_discovery):
+    folder = new_problem("raising_score", tmp_path)
+    source = (folder / "evaluator.py").read_text()
+    (folder / "evaluator.py").write_text(source.replace("        mse = sum(errors) / len(errors)\n",
+                                                        "        mse = sum(errors) / 0\n"))
+    line = next(n for n, text in enumerate((folder / "evaluator.py").read_text().splitlines(), 1) if "/ 0" in text)
+    problem = resolve(folder)
+    sandbox = make_sandbox(SandboxConfig(), problem)
+    try:
+        result = evaluate_program(load_evaluator(problem), sandbox, (folder / "initial.py").read_text(),
+                                  problem.limits, problem.stage_limits)
+    finally:
+        sandbox.close()
+    assert result.evaluator_error and not result.valid
+    assert result.feedback == ("evaluator error in stage smoke: ZeroDivisionError: float division by zero "
+                               f"(evaluator.py:{line})")
+
+
+def test_the_contract_without_pytest_says_a_config_mistake_in_one_line(tmp_path, fresh_discovery, capsys):
+    from evolve.testing.contract import ContractSuite
+
+    folder = new_problem("contract_typo", tmp_path)
+    (folder / "config.yaml").write_text((folder / "config.yaml").read_text().replace("features:", "feature:"))
+    suite = type("TestTypo", (ContractSuite,), {"problem": folder})
+    assert suite.main() == 1
+    assert capsys.readouterr().out == (f"evolve: {folder / 'config.yaml'}: feature: no such key; did you mean "
+                                       "features? (docs/problem-reference.md lists them)\n")
