@@ -36,7 +36,7 @@ def test_an_unknown_choice_lists_the_options():
     assert "or a problem folder: problem=./path/to/folder" in message
     message = _error("llm=opnai")
     assert message.startswith("llm=opnai: no such llm config; did you mean llm=openai?")
-    assert "offline, ollama, openai, replay, vllm" in message
+    assert "offline, ollama, openai, replay, tiers, vllm" in message
     check_overrides(["problem=warehouse_tsp", "llm=vllm", "sandbox=docker", "database=sqlite", "ray=local"])
 
 

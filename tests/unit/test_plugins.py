@@ -64,7 +64,7 @@ def test_sandbox_kind_names_a_third_party_backend(plugin, circle_problem):
 def test_an_unknown_name_is_one_line_listing_the_built_ins_and_the_plugins(plugin):
     with pytest.raises(ConfigError) as raised:
         make_proposer(LLMConfig(kind="stesp"))
-    assert str(raised.value) == ("llm.kind='stesp' is not known; use one of offline, openai, ensemble, replay; "
+    assert str(raised.value) == ("llm.kind='stesp' is not known; use one of offline, openai, ensemble, tiers, replay; "
                                  "installed plugins (evolve.proposers): steps")
     with pytest.raises(ConfigError) as raised:
         make_sandbox(SandboxConfig(kind="firecracker"))
@@ -75,7 +75,7 @@ def test_an_unknown_name_is_one_line_listing_the_built_ins_and_the_plugins(plugi
 def test_plugins_can_be_turned_off(plugin, monkeypatch):
     monkeypatch.setenv(plugins.DISABLE_VARIABLE, "1")
     with pytest.raises(ConfigError, match=r"^llm.kind='steps' is not known; use one of offline, openai, ensemble, "
-                                          r"replay; installed plugins \(evolve.proposers\): none "
+                                          r"tiers, replay; installed plugins \(evolve.proposers\): none "
                                           r"\(EVOLVE_DISABLE_PLUGINS is set\)$"):
         make_proposer(LLMConfig(kind="steps"))
 
