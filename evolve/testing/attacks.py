@@ -93,9 +93,10 @@ class ContractEvaluator(Evaluator):
     included (`CallBudget`), each killed after `timeout` seconds of wall-clock time (20 times the CPU
     budget); 1.0 when all are right. Keeps every raw answer in `seen` (to search for leaks). The limits
     leave a loaded machine room: an honest program takes milliseconds of CPU, the most an attack held
-    when valid takes is about 0.6 s, and a hostile one that needs the kill gets it either way."""
+    when valid takes is about 0.6 s (1.5 s seen when the kernel reclaims memory for a memory bomb on a
+    busy machine), and a hostile one that needs the kill gets it either way."""
 
-    def __init__(self, timeout: float = 30.0, cpu_seconds: float = 1.5) -> None:
+    def __init__(self, timeout: float = 60.0, cpu_seconds: float = 3.0) -> None:
         self.seen: list[object] = []
         self.timeout = timeout
         self.cpu_seconds = cpu_seconds
@@ -530,13 +531,13 @@ def solve(x):
     return 2 * x
 """, "characters in all"),
 ]
-# CPU a candidate hopes goes uncharged: at import, or in a thread between calls (twice ContractEvaluator's
-# budget of 1.5 s; a call over the budget is ended on its CPU time, never at the wall-clock kill)
+# CPU a candidate hopes goes uncharged: at import, or in a thread between calls (1.5 times ContractEvaluator's
+# budget of 3 s; a call over the budget is ended on its CPU time, never at the wall-clock kill)
 _BURN = """
 import threading, time
 def burn():
     spent = time.process_time()
-    while time.process_time() - spent < 3.0:
+    while time.process_time() - spent < 4.5:
         pass
 """
 ATTACKS += [
@@ -558,9 +559,9 @@ def solve(x):
     # limit would refuse it, and refuse honest programs on a busy machine the same way)
     _attack("sleep_then_compute", "clock-based limits (sleeps, then computes within its CPU budget)", """
 import time
-time.sleep(1.5)
+time.sleep(3.0)
 def solve(x):
-    time.sleep(0.5)
+    time.sleep(1.0)
     return 2 * x
 """),
 ]
