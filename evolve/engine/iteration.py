@@ -102,9 +102,11 @@ class IterationRunner:
             built: list[Prompt] = []  # the prompt, built once a model can take it (fresh failures, fitted)
             sent: list[float] = []  # when the request left: no time queued for a slot is counted
 
-            def build(budget: int | None) -> Prompt:
-                built.append(self._prompts.build(parent, inspirations, db.recent_failures(), iteration, mode,
-                                                 second, self._scratchpad.text, max_tokens=budget))
+            def build(budget: int | None, edit_format: str = "auto") -> Prompt:
+                asked = {"diff": "diff" if mode == "full" else mode, "rewrite": "full"}.get(edit_format, mode)
+                built.append(self._prompts.build(parent, inspirations, db.recent_failures(), iteration, asked,
+                                                 second, self._scratchpad.text, max_tokens=budget,
+                                                 structured=edit_format == "structured"))
                 sent.append(time.perf_counter())
                 if built[-1].trimmed:
                     _log.info("iteration %d: prompt trimmed to ~%d tokens to fit the model's context (%d allowed: "

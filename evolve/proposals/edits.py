@@ -308,11 +308,17 @@ def _rewrite(parent: str, fences: list[_Fence]) -> str:
 def apply_proposal(parent: str, text: str) -> str:
     """Turn a proposal into the child program: SEARCH/REPLACE diffs, or else a full rewrite in a fence.
 
-    Raises EditError with a one-line reason meant for the next prompt.
+    A reply that is a JSON object is a structured edit (`evolve.proposals.structured`), whichever format
+    was asked for. Raises EditError with a one-line reason meant for the next prompt.
     """
-    lines, fences = _scan(text)
-    edits = _parse_blocks(lines)
-    child = apply_edits(parent, edits) if edits else _rewrite(parent, fences)
+    from evolve.proposals import structured  # it builds on this module
+
+    if structured.is_structured(text):
+        child = apply_edits(parent, structured.to_edits(parent, structured.read_reply(text)))
+    else:
+        lines, fences = _scan(text)
+        edits = _parse_blocks(lines)
+        child = apply_edits(parent, edits) if edits else _rewrite(parent, fences)
     if _frozen_parts(child) != _frozen_parts(parent):
         raise EditError("the edit changed code outside the EVOLVE-BLOCKs (or their markers); only the "
                         "code between the markers may change")

@@ -43,7 +43,8 @@ class PromptBuilder:
     """Fills `system.txt` and `user.txt` (string.Template, `$name` fields) for each proposal.
 
     A user overrides the wording with `prompt.template_dir` pointing at a folder holding any of the
-    files (`system.txt`, `user.txt`, `task_diff.txt`, `task_full.txt`, `task_crossover.txt`).
+    files (`system.txt`, `user.txt`, `task_diff.txt`, `task_full.txt`, `task_crossover.txt`,
+    `task_structured.txt`).
     Fields: problem_description, entrypoint (the function's name, empty where the evaluator names none),
     entrypoint_rule (a sentence saying the program must keep defining it, or nothing), parent_code,
     parent_score, parent_metrics, parent_feedback, second_parent, inspirations, failures, scratchpad, task.
@@ -58,6 +59,7 @@ class PromptBuilder:
         self.system = self._template("system.txt")
         self.user = self._template("user.txt")
         self.tasks = {mode: self._template(f"task_{mode}.txt").template.strip() for mode in self.MODES}
+        self.structured_task = self._template("task_structured.txt").template.strip()
 
     def _template(self, name: str) -> Template:
         folder = Path(self.config.template_dir) if self.config.template_dir else None
@@ -68,18 +70,19 @@ class PromptBuilder:
 
     def build(self, parent: Program, inspirations: list[Program], failures: list[Program],
               iteration: int = 0, mode: str = "diff", second_parent: Program | None = None,
-              scratchpad: str = "", max_tokens: int | None = None) -> Prompt:
+              scratchpad: str = "", max_tokens: int | None = None, structured: bool = False) -> Prompt:
         """Return the prompt for improving `parent` (with `second_parent` in crossover mode).
 
         With `max_tokens` (the model's `context_tokens` minus its reply's `max_tokens`), the prompt is
         fitted to at most that many estimated tokens by leaving out, in this order and only as far as
         needed: inspirations (the last first), the scratchpad, the recent failures, the parent's
         feedback, the second parent (a crossover becomes a diff). `Prompt.trimmed` says what went;
-        `PromptTooLarge` is raised when even the bare prompt does not fit.
+        `PromptTooLarge` is raised when even the bare prompt does not fit. With `structured`, the task
+        asks for a JSON object of edits instead (`task_structured.txt`; the model's server constrains it).
         """
         if mode == "crossover" and second_parent is None:
             mode = "diff"
-        state = dict(inspirations=list(inspirations), failures=list(failures), mode=mode,
+        state = dict(inspirations=list(inspirations), failures=list(failures), mode=mode, structured=structured,
                      second_parent=second_parent, scratchpad=scratchpad, feedback=self.config.max_feedback_chars)
         messages = self._render(parent, **state)
         tokens = estimate_tokens(messages, self.config.chars_per_token)
@@ -122,7 +125,8 @@ class PromptBuilder:
         return steps()
 
     def _render(self, parent: Program, inspirations: list[Program], failures: list[Program], mode: str,
-                second_parent: Program | None, scratchpad: str, feedback: int) -> list[dict[str, str]]:
+                second_parent: Program | None, scratchpad: str, feedback: int,
+                structured: bool = False) -> list[dict[str, str]]:
         blocks = []
         for n, p in enumerate(inspirations, 1):
             blocks.append(f"\n# Inspiration {n} (score {p.score:.6g})\nMetrics: {_metrics(p)}\n"
@@ -145,7 +149,7 @@ class PromptBuilder:
             "failures": f"\n# Recent edits that could not be applied, and why\n{failed}" if failed else "",
             "second_parent": second,
             "scratchpad": f"# Notes from this campaign\n{scratchpad.strip()}\n\n" if scratchpad.strip() else "",
-            "task": self.tasks[mode],
+            "task": self.structured_task if structured else self.tasks[mode],
         }
         try:
             return [{"role": "system", "content": self.system.substitute(fields)},

@@ -16,6 +16,13 @@ chat reply waits that many seconds more (a model of fixed latency, for benchmark
 one `Logged(path, arrived, answered)` per request of any kind, in wall-clock seconds (`time.time()`),
 so another process's timestamps can be set beside them. Connections are kept alive between requests and
 replies leave without Nagle's delay, as real servers answer; `stop()` ends the kept-alive ones too.
+
+A `response_format` with a JSON schema is honoured as llama.cpp honours it, by constrained decoding: a
+scripted reply that does not conform to the schema is replaced by one that does (the first choice of
+every enum, the fewest array items, empty strings). `schema_shapes` names the shapes accepted
+(`json_schema`: OpenAI's `{"type": "json_schema", "json_schema": {"schema": ...}}`, `json_object`:
+llama-cpp-python's `{"type": "json_object", "schema": ...}`); a schema in another shape is refused with
+HTTP 400, as a server without structured outputs refuses it, and kept in `server.refused`.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-__all__ = ["FakeOpenAIServer", "FakeReply", "Logged"]
+__all__ = ["FakeOpenAIServer", "FakeReply", "Logged", "conforming"]
 
 
 @dataclass
@@ -79,6 +86,48 @@ def _prompt_tokens(request: dict[str, Any]) -> int:
     return sum(len(str(m.get("content", ""))) // 4 for m in request.get("messages", []))
 
 
+def _schema(request: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The shape and JSON schema of the request's `response_format`, or None when it asks for none."""
+    shape = request.get("response_format")
+    if not isinstance(shape, dict):
+        return None
+    if shape.get("type") == "json_schema" and isinstance(shape.get("json_schema"), dict):
+        schema = shape["json_schema"].get("schema")
+    else:
+        schema = shape.get("schema")
+    return (str(shape.get("type")), schema) if isinstance(schema, dict) else None
+
+
+def conforming(schema: dict[str, Any]) -> Any:
+    """The simplest instance of `schema` (the subset constrained decoding handles): what a model whose
+    every choice is forced and that stops as early as it may would write."""
+    if "anyOf" in schema or "oneOf" in schema:
+        return conforming((schema.get("anyOf") or schema["oneOf"])[0])
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    kind = kind[0] if isinstance(kind, list) else kind
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {key: conforming(properties.get(key, {})) for key in schema.get("required", list(properties))}
+    if kind == "array":
+        return [conforming(schema.get("items", {}))] * max(1, schema.get("minItems", 0))
+    return {"string": "", "integer": 0, "number": 0.0, "boolean": False, "null": None}.get(kind, "")
+
+
+def _conforms(content: str, schema: dict[str, Any]) -> bool:
+    """Whether a reply is JSON that `schema` accepts."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(json.loads(content), schema)
+    except (ValueError, jsonschema.ValidationError):
+        return False
+    return True
+
+
 def _faulty(fault: str | int | None) -> FakeReply | None:
     """The reply that the server-wide `fault` forces (None: no fault)."""
     if fault is None:
@@ -114,11 +163,13 @@ class FakeOpenAIServer:
     """Serves `/v1/chat/completions` and `/v1/models` on an ephemeral port of 127.0.0.1."""
 
     def __init__(self, responder: Responder | None = None, model: str = "fake-model",
-                 context_tokens: int | None = None, latency: float = 0.0) -> None:
+                 context_tokens: int | None = None, latency: float = 0.0,
+                 schema_shapes: tuple[str, ...] = ("json_schema", "json_object")) -> None:
         self.responder: Responder = responder or (lambda request: "no edit")
         self.model = model
         self.context_tokens = context_tokens
         self.latency = latency
+        self.schema_shapes = schema_shapes
         self.log: list[Logged] = []
         self.requests: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
@@ -228,11 +279,21 @@ class FakeOpenAIServer:
                     self._send(400, json.dumps({"error": {"message": message, "type": "exceed_context_size_error",
                                                           "code": 400}}).encode())
                     return
+                schema = _schema(request)
+                if schema is not None and schema[0] not in server.schema_shapes:
+                    with server._lock:
+                        server.refused.append(request)
+                    message = f"response_format type {schema[0]!r} is not supported"
+                    self._send(400, json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                                          "code": 400}}).encode())
+                    return
                 with server._lock:
                     server.requests.append(request)
                 reply = _faulty(server.fault) or server.responder(request)
                 if isinstance(reply, str):
                     reply = FakeReply(content=reply)
+                if schema is not None and reply.status == 200 and not _conforms(reply.content, schema[1]):
+                    reply = FakeReply(**{**reply.__dict__, "content": json.dumps(conforming(schema[1]))})
                 if reply.hang:
                     server._stopping.wait()
                 if reply.hang or reply.drop:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from evolve.errors import ProposerError
 from evolve.program import Program
 
-__all__ = ["Prompt", "PromptTooLarge", "Proposal", "Proposer"]
+__all__ = ["Prompt", "PromptTooLarge", "Proposal", "Proposer", "build_for"]
 
 
 class PromptTooLarge(ProposerError):
@@ -82,7 +82,10 @@ class Proposer(abc.ABC):
     The hooks do nothing by default: `observe(proposal, improved)` is called once a proposal's child is
     scored (or failed to apply), `close()` once at the campaign's end, and `propose_built(build)` instead
     of `propose`, so that a proposer choosing among models builds the prompt only once one is free;
-    `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to.
+    `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to;
+    `edit_format` (`auto`: the text formats the config draws) is the kind of edit its prompt asks for
+    (`diff`, `rewrite`, `structured`: a JSON object of edits, see `evolve.proposals.structured`), passed to
+    the builder as `build(budget, edit_format)` when it is not `auto`.
 
     Example (scales the float constants of the parent's EVOLVE-BLOCKs by a random factor near 1)::
 
@@ -119,16 +122,17 @@ class Proposer(abc.ABC):
     """
 
     name: str = ""
+    edit_format: str = "auto"
 
     @abc.abstractmethod
     async def propose(self, prompt: Prompt) -> Proposal:
         """Return a proposal for `prompt`, or raise `ProposerError`."""
 
-    async def propose_built(self, build: Callable[[int | None], Prompt]) -> Proposal:
+    async def propose_built(self, build: Callable[..., Prompt]) -> Proposal:
         """Propose for the prompt `build(budget)` returns: `budget` is the prompt tokens the chosen model
         allows (None: no limit). `build` is called once a model is free, so the prompt's recent failures
         are fresh and it fits that model's context; by default at once, with no limit."""
-        return await self.propose(build(self.prompt_budget))
+        return await self.propose(build_for(self, build))
 
     @property
     def prompt_budget(self) -> int | None:
@@ -141,3 +145,11 @@ class Proposer(abc.ABC):
 
     async def close(self) -> None:
         """Called once at the campaign's end: release clients and connections."""
+
+
+def build_for(proposer: Proposer, build: Callable[..., Prompt]) -> Prompt:
+    """The prompt `build` makes for `proposer`: fitted to its budget, asking for its `edit_format`."""
+    edit_format = getattr(proposer, "edit_format", "auto")
+    if edit_format == "auto":
+        return build(proposer.prompt_budget)
+    return build(proposer.prompt_budget, edit_format)
