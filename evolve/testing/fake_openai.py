@@ -22,7 +22,10 @@ scripted reply that does not conform to the schema is replaced by one that does 
 every enum, the fewest array items, empty strings). `schema_shapes` names the shapes accepted
 (`json_schema`: OpenAI's `{"type": "json_schema", "json_schema": {"schema": ...}}`, `json_object`:
 llama-cpp-python's `{"type": "json_object", "schema": ...}`); a schema in another shape is refused with
-HTTP 400, as a server without structured outputs refuses it, and kept in `server.refused`.
+HTTP 400, as a server without structured outputs refuses it, and kept in `server.refused`. The pre-flight
+question of `llm.edit_format=auto` (`evolve.proposals.structured.PROBE_SCHEMA`) is answered by the server
+itself, whatever the responder or a fault would do, and kept in `server.probes`, so that scripted replies
+and `server.requests` concern proposals only.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+from evolve.proposals.structured import PROBE_SCHEMA
 
 __all__ = ["FakeOpenAIServer", "FakeReply", "Logged", "conforming"]
 
@@ -173,6 +178,7 @@ class FakeOpenAIServer:
         self.log: list[Logged] = []
         self.requests: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
+        self.probes: list[dict[str, Any]] = []
         self.seconds: list[float] = []
         self.fault: str | int | None = None
         self._lock = threading.Lock()
@@ -287,9 +293,14 @@ class FakeOpenAIServer:
                     self._send(400, json.dumps({"error": {"message": message, "type": "invalid_request_error",
                                                           "code": 400}}).encode())
                     return
-                with server._lock:
-                    server.requests.append(request)
-                reply = _faulty(server.fault) or server.responder(request)
+                if schema is not None and schema[1] == PROBE_SCHEMA:
+                    with server._lock:
+                        server.probes.append(request)
+                    reply: FakeReply | str = FakeReply(json.dumps(conforming(PROBE_SCHEMA)))
+                else:
+                    with server._lock:
+                        server.requests.append(request)
+                    reply = _faulty(server.fault) or server.responder(request)
                 if isinstance(reply, str):
                     reply = FakeReply(content=reply)
                 if schema is not None and reply.status == 200 and not _conforms(reply.content, schema[1]):

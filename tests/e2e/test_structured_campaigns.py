@@ -28,8 +28,6 @@ def _steps(request) -> tuple[str, str]:
 
 
 def _structured(request) -> str:
-    if len(request["messages"]) < 2:  # the pre-flight probe: the server makes the answer conform
-        return "{}"
     old, new = _steps(request)
     return json.dumps({"edits": [{"block": 1, "first_line": old, "last_line": old, "replacement": new,
                                   "rationale": "more steps"}]})
@@ -102,7 +100,8 @@ def test_auto_uses_structured_edits_where_the_endpoint_honours_a_schema(circle_p
         Campaign(_config(circle_problem, server.base_url, iterations=3), tmp_path).run()
     programs, *_ = _programs(tmp_path)
     # the probe found llama-cpp-python's shape; the model's first request tries OpenAI's once more, then keeps it
-    assert [r["response_format"]["type"] for r in server.requests[1:]] == ["json_object"] * 3
+    assert [r["response_format"]["type"] for r in server.probes] == ["json_object"]
+    assert [r["response_format"]["type"] for r in server.requests] == ["json_object"] * 3
     assert all(p.status is not ProgramStatus.EDIT_FAILED for p in programs)
 
 

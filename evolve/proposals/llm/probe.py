@@ -21,7 +21,7 @@ from dataclasses import replace
 from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import ConfigError
 from evolve.proposals.llm.openai_model import api_key
-from evolve.proposals.structured import RESPONSE_FORMATS, response_format
+from evolve.proposals.structured import PROBE_SCHEMA, PROBE_WORD, RESPONSE_FORMATS, response_format
 
 __all__ = ["probe_endpoints", "resolve_edit_formats", "takes_schema"]
 
@@ -83,9 +83,6 @@ def probe_endpoints(config: LLMConfig) -> None:
         probe(model, key, config.probe_timeout)
 
 
-_PROBE_WORD = "evolve-probe-7f3a"  # what the schema forces; no model says it unprompted
-_PROBE_SCHEMA = {"type": "object", "properties": {"word": {"type": "string", "enum": [_PROBE_WORD]}},
-                 "required": ["word"], "additionalProperties": False}
 
 
 def takes_schema(model: ModelConfig) -> tuple[str | None, str]:
@@ -96,7 +93,7 @@ def takes_schema(model: ModelConfig) -> tuple[str | None, str]:
     for shape in RESPONSE_FORMATS:
         body = {"model": model.model, "max_tokens": 24, "temperature": 0.0,
                 "messages": [{"role": "user", "content": "Answer with a JSON object."}],
-                "response_format": response_format(shape, _PROBE_SCHEMA, name="probe")}
+                "response_format": response_format(shape, PROBE_SCHEMA, name="probe")}
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
             "Authorization": f"Bearer {api_key(model)}", "Content-Type": "application/json"})
         try:
@@ -109,7 +106,7 @@ def takes_schema(model: ModelConfig) -> tuple[str | None, str]:
             said = f"no usable answer ({_why(exc)})"
             continue
         try:
-            if json.loads(content) == {"word": _PROBE_WORD}:
+            if json.loads(content) == {"word": PROBE_WORD}:
                 return shape, "a conforming answer"
         except (ValueError, TypeError):
             pass
