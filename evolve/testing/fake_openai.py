@@ -17,15 +17,16 @@ one `Logged(path, arrived, answered)` per request of any kind, in wall-clock sec
 so another process's timestamps can be set beside them. Connections are kept alive between requests and
 replies leave without Nagle's delay, as real servers answer; `stop()` ends the kept-alive ones too.
 
-A `response_format` with a JSON schema is honoured as llama.cpp honours it, by constrained decoding: a
-scripted reply that does not conform to the schema is replaced by one that does (the first choice of
-every enum, the fewest array items, empty strings). `schema_shapes` names the shapes accepted
+`schema_shapes` names the shapes of `response_format` with a JSON schema that the server takes
 (`json_schema`: OpenAI's `{"type": "json_schema", "json_schema": {"schema": ...}}`, `json_object`:
-llama-cpp-python's `{"type": "json_object", "schema": ...}`); a schema in another shape is refused with
-HTTP 400, as a server without structured outputs refuses it, and kept in `server.refused`. The pre-flight
+llama-cpp-python's `{"type": "json_object", "schema": ...}`; `STRUCTURED` names both). It takes none by
+default, as a server without structured outputs: a schema is refused with HTTP 400 and the request kept in
+`server.refused`, so scripted text replies reach a campaign as written. A schema it takes is honoured as
+llama.cpp honours it, by constrained decoding: a scripted reply that does not conform is replaced by one
+that does (the first choice of every enum, the fewest array items, empty strings). The pre-flight
 question of `llm.edit_format=auto` (`evolve.proposals.structured.PROBE_SCHEMA`) is answered by the server
-itself, whatever the responder or a fault would do, and kept in `server.probes`, so that scripted replies
-and `server.requests` concern proposals only.
+itself (or refused, as any schema), whatever the responder or a fault would do, and kept in `server.probes`
+alone, so that scripted replies, `server.requests` and `server.refused` concern proposals only.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ from typing import Any, Self
 
 from evolve.proposals.structured import PROBE_SCHEMA
 
-__all__ = ["FakeOpenAIServer", "FakeReply", "Logged", "conforming"]
+__all__ = ["STRUCTURED", "FakeOpenAIServer", "FakeReply", "Logged", "conforming"]
+
+STRUCTURED = ("json_schema", "json_object")  # every shape of response_format with a schema
 
 
 @dataclass
@@ -169,7 +172,7 @@ class FakeOpenAIServer:
 
     def __init__(self, responder: Responder | None = None, model: str = "fake-model",
                  context_tokens: int | None = None, latency: float = 0.0,
-                 schema_shapes: tuple[str, ...] = ("json_schema", "json_object")) -> None:
+                 schema_shapes: tuple[str, ...] = ()) -> None:
         self.responder: Responder = responder or (lambda request: "no edit")
         self.model = model
         self.context_tokens = context_tokens
@@ -286,16 +289,19 @@ class FakeOpenAIServer:
                                                           "code": 400}}).encode())
                     return
                 schema = _schema(request)
-                if schema is not None and schema[0] not in server.schema_shapes:
+                probe = schema is not None and schema[1] == PROBE_SCHEMA
+                if probe:
                     with server._lock:
-                        server.refused.append(request)
+                        server.probes.append(request)
+                if schema is not None and schema[0] not in server.schema_shapes:
+                    if not probe:
+                        with server._lock:
+                            server.refused.append(request)
                     message = f"response_format type {schema[0]!r} is not supported"
                     self._send(400, json.dumps({"error": {"message": message, "type": "invalid_request_error",
                                                           "code": 400}}).encode())
                     return
-                if schema is not None and schema[1] == PROBE_SCHEMA:
-                    with server._lock:
-                        server.probes.append(request)
+                if probe:
                     reply: FakeReply | str = FakeReply(json.dumps(conforming(PROBE_SCHEMA)))
                 else:
                     with server._lock:

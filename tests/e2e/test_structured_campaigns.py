@@ -15,6 +15,7 @@ from evolve.program import ProgramStatus
 from evolve.proposals.structured import edit_schema
 from evolve.storage.database import ProgramDatabase
 from evolve.testing import FakeOpenAIServer
+from evolve.testing.fake_openai import STRUCTURED
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +55,7 @@ def _programs(tmp_path):
 
 def test_a_structured_campaign_sends_each_parents_schema_and_applies_the_json_edits(circle_problem,
                                                                                      tmp_path):
-    with FakeOpenAIServer(_structured) as server:
+    with FakeOpenAIServer(_structured, schema_shapes=STRUCTURED) as server:
         result = Campaign(_config(circle_problem, server.base_url, edit_format="structured"), tmp_path).run()
     programs, calls, codes = _programs(tmp_path)
     assert result.iterations == len(programs) == len(server.requests) == 6
@@ -74,7 +75,7 @@ def test_a_schema_valid_edit_that_does_not_apply_is_an_edit_failure_with_its_rea
         return json.dumps({"edits": [{"block": 1, "first_line": old, "last_line": old, "replacement": old,
                                       "rationale": "none"}]})
 
-    with FakeOpenAIServer(unchanged) as server:
+    with FakeOpenAIServer(unchanged, schema_shapes=STRUCTURED) as server:
         Campaign(_config(circle_problem, server.base_url, iterations=3, edit_format="structured"), tmp_path).run()
     programs, *_ = _programs(tmp_path)
     assert [p.status for p in programs] == [ProgramStatus.EDIT_FAILED] * 3
@@ -86,7 +87,7 @@ def test_auto_falls_back_to_text_where_the_endpoint_takes_no_schema(circle_probl
         result = Campaign(_config(circle_problem, server.base_url, iterations=4), tmp_path).run()
     programs, *_ = _programs(tmp_path)
     assert result.best_score > result.initial_score
-    assert len(server.refused) == 2  # the probe's two shapes; no campaign request carried a schema
+    assert len(server.probes) == 2 and not server.refused  # the probe's two shapes; no proposal carried a schema
     assert all("response_format" not in r for r in server.requests) and len(server.requests) == 4
     assert all("SEARCH/REPLACE" in r["messages"][1]["content"] and "Answer with JSON" not in r["messages"][1]["content"]
                for r in server.requests)
@@ -100,7 +101,7 @@ def test_auto_uses_structured_edits_where_the_endpoint_honours_a_schema(circle_p
         Campaign(_config(circle_problem, server.base_url, iterations=3), tmp_path).run()
     programs, *_ = _programs(tmp_path)
     # the probe found llama-cpp-python's shape; the model's first request tries OpenAI's once more, then keeps it
-    assert [r["response_format"]["type"] for r in server.probes] == ["json_object"]
+    assert [r["response_format"]["type"] for r in server.probes] == ["json_schema", "json_object"]
     assert [r["response_format"]["type"] for r in server.requests] == ["json_object"] * 3
     assert all(p.status is not ProgramStatus.EDIT_FAILED for p in programs)
 

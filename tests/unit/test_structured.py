@@ -20,7 +20,7 @@ from evolve.proposals.llm.base import Prompt
 from evolve.proposals.llm.probe import resolve_edit_formats, takes_schema
 from evolve.proposals.structured import MAX_EDITS, edit_schema, response_format
 from evolve.testing import FakeOpenAIServer
-from evolve.testing.fake_openai import conforming
+from evolve.testing.fake_openai import STRUCTURED, conforming
 
 CODE = f"""import math
 
@@ -196,12 +196,13 @@ def _once(model):
 
 def test_the_fake_server_keeps_a_conforming_reply_and_replaces_one_that_does_not_conform():
     good = _reply(_edit("total = 0", "total = 1"))
-    with FakeOpenAIServer(lambda request: good) as server:
+    with FakeOpenAIServer(lambda request: good, schema_shapes=STRUCTURED) as server:
         proposal = _once(_model(server))
     assert proposal.text == good
     shape = server.requests[0]["response_format"]
     assert shape["type"] == "json_schema" and shape["json_schema"]["schema"] == edit_schema(CODE)
-    with FakeOpenAIServer(lambda request: "Sure! Here is my edit: <<<<<<< SEARCH ...") as server:
+    with FakeOpenAIServer(lambda request: "Sure! Here is my edit: <<<<<<< SEARCH ...",
+                          schema_shapes=STRUCTURED) as server:
         proposal = _once(_model(server))
     jsonschema.validate(json.loads(proposal.text), edit_schema(CODE))
     assert apply_proposal(CODE, proposal.text) != CODE
@@ -232,7 +233,7 @@ def test_an_endpoint_that_refuses_schemas_falls_back_to_text_once_says_so_and_re
 
 
 def test_text_formats_send_no_schema_and_a_wrong_format_is_one_line():
-    with FakeOpenAIServer(lambda request: "x") as server:
+    with FakeOpenAIServer(lambda request: "x", schema_shapes=STRUCTURED) as server:
         for edit_format in ("diff", "rewrite", "auto", None):
             model = _model(server, edit_format)
             _once(model)
@@ -243,7 +244,7 @@ def test_text_formats_send_no_schema_and_a_wrong_format_is_one_line():
 
 
 def test_auto_probes_whether_the_endpoint_honours_a_schema():
-    with FakeOpenAIServer(lambda request: "no JSON here") as honours, \
+    with FakeOpenAIServer(lambda request: "no JSON here", schema_shapes=STRUCTURED) as honours, \
             FakeOpenAIServer(lambda request: "x", schema_shapes=("json_object",)) as llama_cpp_python, \
             FakeOpenAIServer(lambda request: "x", schema_shapes=()) as refuses:
         assert takes_schema(ModelConfig(model="m", base_url=honours.base_url)) == ("json_schema", "a conforming answer")
@@ -258,7 +259,7 @@ def test_auto_probes_whether_the_endpoint_honours_a_schema():
         assert one.edit_format == "structured"
         assert resolve_edit_formats(LLMConfig(kind="openai", model="m", base_url=honours.base_url,
                                               probe_timeout=None)).edit_format == "auto"
-    assert len(refuses.requests) == len(refuses.probes) == 0 and len(refuses.refused) == 4  # both shapes, twice
+    assert len(refuses.requests) == len(refuses.refused) == 0 and len(refuses.probes) == 4  # both shapes, twice
     assert len(honours.requests) == 0 and len(honours.probes) == 3  # never shown to the responder
 
 
