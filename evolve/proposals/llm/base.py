@@ -43,7 +43,7 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A proposer's answer: text holding SEARCH/REPLACE blocks or a fenced full program.
+    """A proposer's answer: text holding SEARCH/REPLACE blocks, a fenced full program or JSON edits.
 
     Attributes:
         text: the reply.
@@ -69,8 +69,9 @@ class Proposer(abc.ABC):
     Contract:
       - `propose` is a coroutine awaited concurrently, up to `llm.concurrency` times at once, on the
         campaign's one event loop; it must not block that loop (run blocking work in a thread).
-      - It answers with a `Proposal` whose `text` holds SEARCH/REPLACE blocks or a fenced full program
-        (what `evolve.proposals.edits.apply_proposal` applies to `prompt.parent.code`), or raises
+      - It answers with a `Proposal` whose `text` holds SEARCH/REPLACE blocks, a fenced full program or a
+        JSON object of structured edits (what `evolve.proposals.edits.apply_proposal` applies to
+        `prompt.parent.code`), or raises
         `evolve.errors.ProposerError` (the campaign records the failure and goes on; too many in a row
         stop it). Any other exception is a bug and ends the campaign.
       - Given the same seed and the same sequence of prompts, a proposer without a network (the offline
