@@ -19,7 +19,7 @@ from evolve.proposals.llm import OpenAIModel
 from evolve.proposals.llm.base import Prompt
 from evolve.proposals.llm.probe import resolve_edit_formats, takes_schema
 from evolve.proposals.structured import MAX_EDITS, edit_schema, response_format
-from evolve.testing import FakeOpenAIServer
+from evolve.testing import FakeOpenAIServer, ProposerContract
 from evolve.testing.fake_openai import STRUCTURED, conforming
 
 CODE = f"""import math
@@ -268,3 +268,20 @@ def test_response_format_shapes():
     assert response_format("json_schema", schema) == {
         "type": "json_schema", "json_schema": {"name": "edits", "strict": True, "schema": schema}}
     assert response_format("json_object", schema) == {"type": "json_object", "schema": schema}
+
+
+class TestStructuredOpenAIModel(ProposerContract):
+    """A structured model keeps the proposer contract: the server's decoding can only write edits that apply."""
+
+    @classmethod
+    def setup_class(cls):
+        cls.server = FakeOpenAIServer(lambda request: "prose the schema does not allow", schema_shapes=STRUCTURED)
+        cls.server.start()
+
+    @classmethod
+    def teardown_class(cls):
+        cls.server.stop()
+
+    def make_proposer(self, seed):
+        return OpenAIModel(ModelConfig(model="fake-model", base_url=self.server.base_url, api_key_env=None,
+                                       max_retries=0, timeout=30.0, edit_format="structured"))
