@@ -39,6 +39,7 @@ __all__ = [
     "normalized_hash",
     "parse_diff",
     "python_tokens",
+    "rationale",
     "structured_edits",
 ]
 
@@ -353,6 +354,16 @@ def _read_json(text: str) -> dict[str, Any]:
     if not isinstance(reply, dict):
         raise EditError(f"the JSON reply is a {type(reply).__name__}, not an object with an `edits` list")
     return reply
+
+
+def rationale(text: str) -> str:
+    """The rationales of a structured reply's edits, joined by `; ` ('' when it has none or does not parse)."""
+    try:
+        edits = _read_json(text).get("edits")
+    except EditError:
+        return ""
+    return "; ".join(str(e["rationale"]).strip() for e in edits if isinstance(e, dict) and e.get("rationale")) \
+        if isinstance(edits, list) else ""
 
 
 def _indent(lines: list[str]) -> str:

@@ -26,7 +26,8 @@ llama.cpp honours it, by constrained decoding: a scripted reply that does not co
 that does (the first choice of every enum, the fewest array items, empty strings). The pre-flight
 question of `llm.edit_format=auto` (`evolve.proposals.structured.PROBE_SCHEMA`) is answered by the server
 itself (or refused, as any schema), whatever the responder or a fault would do, and kept in `server.probes`
-alone, so that scripted replies, `server.requests` and `server.refused` concern proposals only.
+alone, so that scripted replies, `server.requests`, `server.refused` and `server.seconds` concern proposals
+only.
 """
 
 from __future__ import annotations
@@ -261,11 +262,12 @@ class FakeOpenAIServer:
 
             def do_POST(self) -> None:
                 started, arrived = time.perf_counter(), time.time()
+                self.probe = False
                 try:
                     self._chat()
                 finally:
                     with server._lock:
-                        if self.path.rstrip("/").endswith("/chat/completions"):
+                        if self.path.rstrip("/").endswith("/chat/completions") and not self.probe:
                             server.seconds.append(time.perf_counter() - started)
                         server.log.append(Logged(self.path, arrived, time.time()))
 
@@ -289,7 +291,7 @@ class FakeOpenAIServer:
                                                           "code": 400}}).encode())
                     return
                 schema = _schema(request)
-                probe = schema is not None and schema[1] == PROBE_SCHEMA
+                probe = self.probe = schema is not None and schema[1] == PROBE_SCHEMA
                 if probe:
                     with server._lock:
                         server.probes.append(request)

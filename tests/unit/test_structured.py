@@ -18,6 +18,7 @@ from evolve.proposals.edits import BLOCK_END, BLOCK_START, apply_proposal, is_st
 from evolve.proposals.llm import OpenAIModel
 from evolve.proposals.llm.base import Prompt
 from evolve.proposals.llm.probe import resolve_edit_formats, takes_schema
+from evolve.proposals.scratchpad import explanation
 from evolve.proposals.structured import MAX_EDITS, edit_schema, response_format
 from evolve.testing import FakeOpenAIServer, ProposerContract
 from evolve.testing.fake_openai import STRUCTURED, conforming
@@ -285,3 +286,10 @@ class TestStructuredOpenAIModel(ProposerContract):
     def make_proposer(self, seed):
         return OpenAIModel(ModelConfig(model="fake-model", base_url=self.server.base_url, api_key_env=None,
                                        max_retries=0, timeout=30.0, edit_format="structured"))
+
+
+def test_the_scratchpad_notes_a_structured_replys_rationales():
+    reply = json.dumps({"edits": [{**_edit("total = 0", "total = 1"), "rationale": "start higher"},
+                                  {**_edit("SCALE = 2.0", "SCALE = 3.0", block=2), "rationale": "scale up"}]})
+    assert explanation(reply) == "start higher; scale up"
+    assert explanation('{"edits": 3}') == "" and explanation("{broken") == ""
