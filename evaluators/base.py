@@ -66,6 +66,9 @@ class Evaluator:
     entrypoint: ClassVar[str] = "solve"
     timing_metrics: ClassVar[tuple[str, ...]] = ()
     """Metrics and features that measure the machine (time taken), left out of the determinism check."""
+    prompt_metrics: ClassVar[tuple[str, ...] | None] = None
+    """Glob patterns of the metrics a model is shown in prompts (None: all but earlier stages' (`smoke.*`)
+    and timing ones; the config key `prompt.metrics` overrides it)."""
     run_seed: int = 0
     """The run's seed (the campaign's `seed`): set by the engine after `__init__`, before any scoring."""
 

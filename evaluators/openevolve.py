@@ -3,44 +3,41 @@
 An OpenEvolve evaluator is a Python file with `evaluate(program_path) -> dict` (or an
 `EvaluationResult(metrics=..., artifacts=...)`) and, for a cascade, `evaluate_stage1/2/3(program_path)`.
 `OpenEvolveEvaluator` loads that file in the (trusted) worker and, for each stage, writes the candidate
-to a temporary `program_path` and calls the stage function with it. The file is a guard, not a program:
-its first line raises, so running it in any other way (a subprocess, `runpy`, `exec(open(path).read())`)
-fails loudly instead of running candidate code outside the sandbox. Loading it the usual way,
+to a temporary `program_path` (`evaluators.program_file`) and calls the stage function with it. Loading
+that file the usual ways, from any module of the evaluator,
 
     spec = importlib.util.spec_from_file_location("program", program_path)
     program = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(program)
     centers, radii, total = program.run_packing()        # runs inside the sandbox session
 
-(or `importlib.import_module(<its stem>)` after putting its folder on `sys.path`), gives a module proxy
-whose functions call into the sandbox session (`Session.call`): arguments and results are JSON (numpy
-arrays come back as lists, tuples as tuples), each call under `limits.call_timeout`; an exception in the
-candidate raises `CandidateError` in the evaluator. Reading the file's text works (it is the program
-after the guard line).
+or `__import__(stem)` / `importlib.import_module(stem)` with its folder on `sys.path`, gives a module
+proxy whose functions call into the sandbox session: arguments (positional and keyword) and results
+are JSON (numpy arrays come back as arrays, tuples as tuples), each call under `limits.call_timeout`;
+an exception in the candidate raises `CandidateError` in the evaluator. Reading the file's text works
+(it is the program after a guard line). Run any other way, the guard line fires: the stage is invalid
+with the guard's reason even when the evaluator catches the error, an evaluator error when it does not.
 
-The score is `combined_score` when the metrics hold it, else the mean of the numeric metrics (as
-OpenEvolve does). A result with an `error` entry is invalid (the error is the reason); artifacts go
-into the feedback. Stages run as a cascade: `evaluate_stage1`, then (when it passes
-`cascade_thresholds[0]`) `evaluate_stage2`, then `evaluate_stage3`; without stage functions,
-`evaluate` alone. When the package `openevolve` is not installed, `from openevolve.evaluation_result
-import EvaluationResult` in the evaluator file gets this module's `EvaluationResult`.
+The score is `combined_score` when the metrics hold it, else the problem's `metric:`, else the mean of
+the numeric metrics but timings (as OpenEvolve does, with a warning naming them). A result with an `error` entry
+is invalid (the error is the reason); artifacts go into the feedback. Stages run as a cascade:
+`evaluate_stage1`, then (when it passes `cascade_thresholds[0]`) `evaluate_stage2`, then
+`evaluate_stage3`; without stage functions, `evaluate` alone. When the package `openevolve` is not
+installed, `from openevolve.evaluation_result import EvaluationResult` in the evaluator file gets this
+module's `EvaluationResult`.
 
-Not supported: evaluators that run the program in a subprocess of their own or exec its text; module
-attributes that are not functions (constants, classes' instances) of the candidate; `signal.alarm`
-timeouts (limits are the sandbox's); candidate results that are not JSON data.
+Refused when the adapter is built (one line naming the style and the fix, `UnsupportedEvaluator`):
+evaluators that run the program in a process of their own (subprocess, os.system, process pools), with
+runpy or exec of its text, or time it with `signal.alarm`. Not supported: module attributes of the
+candidate that are not functions (constants); candidate results that are not JSON data.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib
-import importlib.machinery
 import importlib.util
+import logging
 import math
-import os
-import shutil
 import sys
-import tempfile
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,14 +45,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evaluators.base import Evaluator, Stage
-from evaluators.parsing import parse
+from evaluators.program_file import GUARD_REASON, UnsupportedEvaluator, program_file, timing_names, unsupported_style
 from evaluators.score import Score
 from sandboxes import Session
 
-__all__ = ["GUARD", "EvaluationResult", "OpenEvolveEvaluator", "score_of"]
+__all__ = ["GUARD_REASON", "EvaluationResult", "OpenEvolveEvaluator", "UnsupportedEvaluator", "score_of"]
 
-GUARD = ("raise RuntimeError('evolve: this candidate runs only inside the sandbox; load it with "
-         "importlib (spec_from_file_location) to call it there')  # noqa\n")
+_log = logging.getLogger("evolve.adapters")  # with the engine's records: campaign.log and the terminal
 
 
 @dataclass
@@ -66,12 +62,33 @@ class EvaluationResult:
     artifacts: dict[str, Any] = field(default_factory=dict)
 
 
-def score_of(result: Any, stage: str) -> Score:
-    """An OpenEvolve result (dict or EvaluationResult-like) as a `Score`."""
+def _averaged(names: list[str], source: str, left_out: list[str]) -> None:
+    """Say once per set of metrics that the score is their mean."""
+    key = (source, tuple(names))
+    if key not in _warned:
+        _warned.add(key)
+        timing = f"; {', '.join(left_out)} left out: timings" if left_out else ""
+        _log.warning("%s returns no combined_score: its score is the mean of %s (as OpenEvolve does%s); name the "
+                     "metric to maximise with `metric:` in config.yaml", source, ", ".join(names), timing)
+
+
+_warned: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def score_of(result: Any, stage: str, metric: str | None = None, source: str = "the evaluator",
+             timing: tuple[str, ...] = ()) -> Score:
+    """An OpenEvolve result (dict or EvaluationResult-like) as a `Score`: `combined_score`, else `metric`,
+    else the mean of the numeric metrics but the `timing` ones (with a warning naming them)."""
     artifacts: dict[str, Any] = {}
     if hasattr(result, "metrics") and not isinstance(result, dict):
         artifacts = dict(getattr(result, "artifacts", None) or {})
         result = result.metrics
+    elif isinstance(result, dict) and isinstance(result.get("metrics"), dict):  # {"metrics": ..., "artifacts": ...}
+        artifacts = dict(result["artifacts"]) if isinstance(result.get("artifacts"), dict) else {}
+        result = result["metrics"]
+    elif isinstance(result, dict) and isinstance(result.get("artifacts"), dict):  # metrics beside an artifacts dict
+        artifacts = dict(result["artifacts"])
+        result = {k: v for k, v in result.items() if k != "artifacts"}
     if not isinstance(result, dict):
         raise TypeError(f"{stage} returned {type(result).__name__}; return a dict of metrics or an EvaluationResult")
     metrics = {k: (list(v) if isinstance(v, tuple) else v) for k, v in result.items()}
@@ -84,8 +101,15 @@ def score_of(result: Any, stage: str) -> Score:
                              **numbers)
     if "combined_score" in numbers:
         value = numbers["combined_score"]
-    elif numbers:
-        value = sum(numbers.values()) / len(numbers)
+    elif metric:
+        if metric not in numbers:
+            return Score.invalid(f"{stage} returned no numeric {metric!r} (the problem's metric); it returned "
+                                 f"{', '.join(metrics) or 'nothing'}")
+        value = numbers[metric]
+    elif [k for k in numbers if k not in timing]:
+        averaged = {k: v for k, v in numbers.items() if k not in timing}
+        _averaged(list(averaged), source, [k for k in numbers if k in timing])
+        value = sum(averaged.values()) / len(averaged)
     else:
         return Score.invalid(f"{stage} returned no numeric metrics")
     plain = {k: v for k, v in metrics.items() if k in numbers or isinstance(v, (str, bool, type(None)))}
@@ -96,88 +120,6 @@ def score_of(result: Any, stage: str) -> Score:
 def _gate(threshold: float | None) -> Callable[[Score], bool]:
     """Go on past a stage whose score is valid and reaches `threshold` (any valid score when it is None)."""
     return lambda score: score.valid and (threshold is None or score.value >= threshold)
-
-
-def _functions(code: str) -> set[str]:
-    """Names the program binds at top level (its callable surface, read without running it)."""
-    try:
-        tree = parse(code)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return names
-
-
-class _Program(types.ModuleType):
-    """The candidate as the evaluator sees it: each function a call into the sandbox session."""
-
-    def __init__(self, name: str, path: str, session: Session, names: set[str]) -> None:
-        super().__init__(name)
-        self.__file__ = path
-        session.keep_tuples = True  # `centers, radii, total = program.run_packing()`, as in OpenEvolve
-        self._session, self._names = session, names
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name.startswith("__") or name not in self.__dict__.get("_names", ()):
-            raise AttributeError(f"the program defines no {name!r}")
-        session = self.__dict__["_session"]
-
-        def remote(*args: Any, **kwargs: Any) -> Any:
-            if kwargs:
-                raise TypeError(f"{name}(): keyword arguments cannot be sent to the sandbox; pass them by position")
-            return session.call(name, *args)
-
-        remote.__name__ = name
-        return remote
-
-
-class _Loader(importlib.abc.Loader if hasattr(importlib, "abc") else object):  # type: ignore[misc]
-    def __init__(self, adapter: OpenEvolveEvaluator) -> None:
-        self.adapter = adapter
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return self.adapter._proxy(spec.name)
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        pass  # the program was loaded into the session already
-
-
-class _UtilShim:
-    def __init__(self, adapter: OpenEvolveEvaluator) -> None:
-        self._adapter = adapter
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(importlib.util, name)
-
-    def spec_from_file_location(self, name: str, location: Any = None, *args: Any,
-                                **kwargs: Any) -> importlib.machinery.ModuleSpec | None:
-        if location is not None and self._adapter._is_program(location):
-            return importlib.machinery.ModuleSpec(name, _Loader(self._adapter), origin=str(location))
-        return importlib.util.spec_from_file_location(name, location, *args, **kwargs)
-
-    module_from_spec = staticmethod(importlib.util.module_from_spec)
-
-
-class _ImportlibShim:
-    def __init__(self, adapter: OpenEvolveEvaluator) -> None:
-        self._adapter = adapter
-        self.util = _UtilShim(adapter)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(importlib, name)
-
-    def import_module(self, name: str, package: str | None = None) -> types.ModuleType:
-        path = self._adapter._path
-        if path is not None and name == Path(path).stem:
-            return self._adapter._proxy(name)
-        return importlib.import_module(name, package)
 
 
 def _ensure_openevolve_names() -> None:
@@ -203,26 +145,35 @@ class OpenEvolveEvaluator(Evaluator):
         entrypoint: the function the initial program must define (checked before a campaign), if any.
         reference_scores: reference scores by name (`combined_score` units), for the charts and the
             search-quality benchmark: an OpenEvolve evaluator file declares none of its own.
+        metric: the metric that is the score when a result holds no `combined_score` (the problem's
+            `metric:`); without it, the mean of the numeric metrics but timings.
+        timing_metrics: metrics that time the machine (exempt from the determinism check) besides those
+            the evaluator's text names with `time`, `seconds`, `duration` or `elapsed` in them.
     """
 
     entrypoint: ClassVar[str | None] = None  # type: ignore[assignment]
 
     def __init__(self, path: str, cascade_thresholds: list | None = None, entrypoint: str | None = None,
-                 reference_scores: dict | None = None, **params: Any) -> None:
+                 reference_scores: dict | None = None, metric: str | None = None,
+                 timing_metrics: list | None = None, **params: Any) -> None:
         self.path = Path(path)
         self._references = {str(k): float(v) for k, v in (reference_scores or {}).items()}
         self.cascade_thresholds = list(cascade_thresholds or [])
         if entrypoint:
             self.entrypoint = entrypoint  # type: ignore[misc]
+        self.metric = metric
         self.params = params
-        self._session: Session | None = None
-        self._path: str | None = None
-        self._names: set[str] = set()
         self.module = self._load()
+        stages = ("evaluate", "stage1", "stage2", "stage3")
+        self.timing_metrics = tuple(timing_metrics or ()) + tuple(  # type: ignore[misc]
+            f"{s}.{m}" for s in stages for m in timing_metrics or ()) + timing_names(self.path, stages)
 
     def _load(self) -> types.ModuleType:
         if not self.path.is_file():
             raise ValueError(f"OpenEvolve evaluator {self.path} does not exist")
+        style = unsupported_style(self.path)
+        if style is not None:
+            raise UnsupportedEvaluator(style)
         _ensure_openevolve_names()
         folder = str(self.path.parent.resolve())
         if folder not in sys.path:
@@ -236,39 +187,19 @@ class OpenEvolveEvaluator(Evaluator):
         spec.loader.exec_module(module)
         if not callable(getattr(module, "evaluate", None)) and not callable(getattr(module, "evaluate_stage1", None)):
             raise ValueError(f"{self.path} defines neither evaluate(program_path) nor evaluate_stage1(program_path)")
-        shim = _ImportlibShim(self)
-        for key, value in list(vars(module).items()):  # its own view of importlib, nobody else's
-            if value is importlib:
-                setattr(module, key, shim)
-            elif value is importlib.util:
-                setattr(module, key, shim.util)
-            elif value is importlib.util.spec_from_file_location:
-                setattr(module, key, shim.util.spec_from_file_location)
-            elif value is importlib.import_module:
-                setattr(module, key, shim.import_module)
         return module
 
-    # -- the program as a path ---------------------------------------------------------------------
-    def _is_program(self, location: Any) -> bool:
-        return self._path is not None and os.path.realpath(str(location)) == os.path.realpath(self._path)
-
-    def _proxy(self, name: str) -> _Program:
-        if self._session is None or self._path is None:
-            raise RuntimeError("the candidate can be loaded only while a stage runs")
-        return _Program(name, self._path, self._session, self._names)
-
     def _run(self, function: Callable[[str], Any], label: str, candidate: Session) -> Score:
-        folder = tempfile.mkdtemp(prefix="evolve-openevolve-")
-        path = os.path.join(folder, "program.py")
-        code = self._code
-        with open(path, "w") as f:
-            f.write(GUARD + code)
-        self._session, self._path, self._names = candidate, path, _functions(code)
-        try:
-            return score_of(function(path), label)
-        finally:
-            self._session = self._path = None
-            shutil.rmtree(folder, ignore_errors=True)
+        with program_file(candidate, self._code) as program:
+            try:
+                result = function(program.path)
+            except Exception as exc:
+                if program.fired:
+                    raise RuntimeError(f"{label}: {GUARD_REASON}") from exc
+                raise
+            if program.fired:  # the evaluator caught the guard's error: the program is still not scored
+                return Score.invalid(f"{label}: {GUARD_REASON}")
+            return score_of(result, label, self.metric, self.path.name, self.timing_metrics)
 
     # -- the evaluator API -------------------------------------------------------------------------
     _code = ""

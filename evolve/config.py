@@ -82,6 +82,10 @@ class ProblemConfig:
             problem noisy by nature declares k > 1, and the campaign scores each program that would
             become the best k times, recording the mean as its score and the spread in its metrics
             (`repeats.n`, `repeats.min`, `repeats.max`, `repeats.std`).
+        metric: for an OpenEvolve or ShinkaEvolve evaluator (`evaluator: "openevolve:..."` or
+            `"shinka:..."`), the metric that is the score when a result holds no `combined_score`
+            (null: the mean of the numeric metrics, with a warning). A native evaluator returns
+            `Score.value` and takes none.
     """
 
     name: str = MISSING
@@ -99,6 +103,7 @@ class ProblemConfig:
     direction: str = "maximize"
     evaluator_object: str | None = None
     repeats: int = 1
+    metric: str | None = None
 
 
 @dataclass
@@ -400,7 +405,15 @@ class PromptConfig:
         chars_per_token: the estimate of a prompt's tokens when fitting it into a model's
             `context_tokens` (no tokenizer is loaded): characters divided by this. 2.5 is conservative
             for code and English with common BPE tokenizers (3.5 to 4.5 on average; small models' ones
-            measured 2.8 to 2.9 on prompts with example programs); lower it for one that splits finer.
+            measured 2.8 to 2.9 on prompts with example programs); lower it for one that splits finer. Only
+            the prior: a model's own tokenizer (llama.cpp's `/tokenize`, tiktoken) or the usage its replies
+            report replace it once known.
+        metrics: glob patterns of the metrics a model is shown (null: the evaluator's `prompt_metrics`, else
+            all but earlier cascade stages' (`smoke.*`) and timing ones).
+        inspiration_slack: an inspiration scoring below the parent by more than this share of the parent's
+            magnitude is not shown, unless the population chose it for its diversity.
+        attempts: how many recent attempts on the parent's line (its and its ancestors' children, with
+            their outcome) a prompt shows (0: none).
     """
 
     template_dir: str | None = None
@@ -410,6 +423,9 @@ class PromptConfig:
     crossover: float = 0.15
     scratchpad_interval: int = 10
     chars_per_token: float = 2.5
+    metrics: list[str] | None = None
+    inspiration_slack: float = 0.2
+    attempts: int = 5
 
 
 @dataclass

@@ -18,6 +18,7 @@ file, so a folder need not be an importable package.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import importlib.util
@@ -51,6 +52,8 @@ __all__ = [
 ENTRY_POINT_GROUP = plugins.PROBLEMS
 PATH_VARIABLE = "EVOLVE_PROBLEM_PATH"
 OPENEVOLVE = "openevolve:"  # `evaluator: "openevolve:evaluator.py"`: an OpenEvolve evaluator file
+SHINKA = "shinka:"  # `evaluator: "shinka:evaluate.py"`: a ShinkaEvolve evaluate.py
+_ADAPTERS = (OPENEVOLVE, SHINKA)
 _log = logging.getLogger(__name__)
 _folders: dict[str, ProblemConfig] = {}  # problems named by folder (`problem=path/to/folder`)
 
@@ -65,9 +68,54 @@ def _load_folder(folder: Path, name: str | None = None) -> ProblemConfig:
     if node.repeats < 1:
         raise ConfigError(f"problem folder {folder}: repeats={node.repeats}; use 1 (a deterministic evaluator) "
                           "or more (scorings of each would-be best, for a problem noisy by nature)")
+    if node.metric and not str(node.evaluator).startswith(_ADAPTERS):
+        raise ConfigError(f"problem folder {folder}: metric={node.metric!r} names the score of an OpenEvolve or "
+                          "ShinkaEvolve evaluator (evaluator: \"openevolve:...\" or \"shinka:...\"); a native "
+                          "evaluator returns Score.value: remove metric")
     if name is not None and node.name != name:
         raise ConfigError(f"problem folder {folder} declares name={node.name!r} but is registered as {name!r}")
     return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+
+def _foreign_folder(folder: Path) -> ProblemConfig | None:
+    """An OpenEvolve example folder (evaluator.py, initial_program.py and OpenEvolve's own config.yaml or
+    none) or a ShinkaEvolve one (evaluate.py, initial.py, no config.yaml) as a problem named
+    `openevolve_<folder>` or `shinka_<folder>`, so it runs from its project's checkout; None for others."""
+    raw = OmegaConf.load(folder / "config.yaml") if (folder / "config.yaml").is_file() else None
+    if raw is not None and ("name" in raw or isinstance(raw.get("evaluator"), str)):
+        return None  # evolve's own config.yaml (OpenEvolve's names no problem and nests `evaluator:`)
+    settings = raw.get("evaluator") if raw is not None else None
+    params: dict = {}
+    if raw is None and (folder / "evaluate.py").is_file() and (folder / "initial.py").is_file():
+        kind, evaluator, initial = "shinka", "shinka:evaluate.py", "initial.py"
+    elif (folder / "evaluator.py").is_file() and (folder / "initial_program.py").is_file():
+        kind, evaluator, initial = "openevolve", "openevolve:evaluator.py", "initial_program.py"
+        if settings is not None and settings.get("cascade_evaluation", True) and settings.get("cascade_thresholds"):
+            params["cascade_thresholds"] = list(settings.cascade_thresholds)
+    else:
+        return None
+    prompt = raw.get("prompt") if raw is not None else None
+    node = OmegaConf.merge(OmegaConf.structured(ProblemConfig), {
+        "name": f"{kind}_{folder.resolve().name}", "evaluator": evaluator, "initial": initial, "params": params,
+        "description": str(prompt.get("system_message") or "")[:2000] if prompt is not None else "",
+        "packages": _imported_packages(folder / initial)})
+    node.directory = str(folder.resolve())
+    return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+
+def _imported_packages(program: Path) -> list[str]:
+    """numpy and the installed third-party packages the program imports at its top level."""
+    from evaluators.parsing import parse
+
+    try:
+        tree = parse(program.read_text(), str(program))
+    except (OSError, SyntaxError, ValueError):
+        return ["numpy"]
+    names = {a.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for a in node.names}
+    names |= {node.module.split(".")[0] for node in tree.body
+              if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    return ["numpy"] + sorted(n for n in names - {"numpy"} if n not in sys.stdlib_module_names
+                              and importlib.util.find_spec(n) is not None)
 
 
 def _add(found: dict[str, ProblemConfig], problem: ProblemConfig) -> None:
@@ -124,10 +172,12 @@ def resolve(spec: str | os.PathLike) -> ProblemConfig:
     it under its name), or a problem's name."""
     if isinstance(spec, os.PathLike) or is_folder_spec(str(spec)):
         folder = Path(spec).expanduser()
-        if not (folder / "config.yaml").is_file():
+        problem = _foreign_folder(folder)
+        if problem is None and not (folder / "config.yaml").is_file():
             raise ProblemNotFound(f"problem={spec}: {folder} holds no config.yaml (a problem folder holds "
-                                  "config.yaml, initial.py, evaluator.py and README.md)")
-        problem = _load_folder(folder)
+                                  "config.yaml, initial.py, evaluator.py and README.md; an OpenEvolve example "
+                                  "evaluator.py and initial_program.py, a ShinkaEvolve one evaluate.py and initial.py)")
+        problem = problem or _load_folder(folder)
         known = discover().get(problem.name)
         if known is None or known.directory != problem.directory:
             _add(discover(), problem)  # into the cached problems; one of the same name is an error naming both
@@ -223,6 +273,10 @@ def evaluator_class(problem: ProblemConfig) -> type:
         from evaluators.openevolve import OpenEvolveEvaluator
 
         return OpenEvolveEvaluator
+    if problem.evaluator.startswith(SHINKA):
+        from evaluators.shinka import ShinkaEvaluator
+
+        return ShinkaEvaluator
     module_name, _, attr = problem.evaluator.partition(":")
     try:
         cls = getattr(_import_module(problem, module_name), attr)
@@ -238,6 +292,16 @@ def evaluator_class(problem: ProblemConfig) -> type:
     return cls
 
 
+def shown_metrics_of(problem: ProblemConfig) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """Return the evaluator's `prompt_metrics` (None: its default) and its `timing_metrics`."""
+    found: object = None
+    if problem.evaluator_object:
+        found = _unpickle(problem.evaluator_object)
+    source = found if found is not None else evaluator_class(problem)
+    patterns = getattr(source, "prompt_metrics", None)
+    return (tuple(patterns) if patterns is not None else None), tuple(getattr(source, "timing_metrics", ()) or ())
+
+
 def entrypoint_of(problem: ProblemConfig) -> str | None:
     """Return the function a candidate of `problem` must define, or None where its evaluator names none."""
     if problem.evaluator_object:
@@ -245,7 +309,7 @@ def entrypoint_of(problem: ProblemConfig) -> str | None:
         if not isinstance(obj, type):
             return getattr(obj, "entrypoint", None) or None
     cls = evaluator_class(problem)
-    if problem.evaluator.startswith(OPENEVOLVE):  # the adapter is told its entrypoint by the problem's params
+    if problem.evaluator.startswith(_ADAPTERS):  # the adapter is told its entrypoint by the problem's params
         return problem.params.get("entrypoint") or None
     return getattr(cls, "entrypoint", None) or None
 
@@ -271,13 +335,17 @@ def build_evaluator(problem: ProblemConfig, *, run_seed: int = 0, **overrides: o
 
 
 def _construct(problem: ProblemConfig, **overrides: object):
+    from evaluators.program_file import UnsupportedEvaluator
+
     cls = evaluator_class(problem)
     if problem.evaluator_object:
         obj = _unpickle(problem.evaluator_object)
         if not isinstance(obj, type):
             return obj  # an instance: built by the caller already
-    if problem.evaluator.startswith(OPENEVOLVE):  # an OpenEvolve evaluator file of the problem folder
-        overrides = {"path": str(Path(problem.directory) / problem.evaluator[len(OPENEVOLVE):]), **overrides}
+    for prefix in _ADAPTERS:  # an OpenEvolve or ShinkaEvolve evaluator file of the problem folder
+        if problem.evaluator.startswith(prefix):
+            overrides = {"path": str(Path(problem.directory) / problem.evaluator[len(prefix):]),
+                         **({"metric": problem.metric} if problem.metric else {}), **overrides}
     params = {**dict(problem.params), **overrides}
     try:
         inspect.signature(cls).bind(**params)
@@ -287,6 +355,8 @@ def _construct(problem: ProblemConfig, **overrides: object):
         pass
     try:
         return cls(**params)
+    except UnsupportedEvaluator as exc:  # one line naming the style and the fix
+        raise ConfigError(f"problem {problem.name!r}: {exc}") from exc
     except Exception as exc:  # whatever the constructor raises: one line, not a worker's traceback
         raise ConfigError(f"problem {problem.name!r}: its evaluator {cls.__name__}() raised "
                           f"{_cause(exc, _source_folder(cls))}; fix the evaluator or its problem.params") from exc

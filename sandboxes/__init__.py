@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandboxes.base import Sandbox, Session
+from sandboxes.base import Array, Sandbox, Session
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
 from sandboxes.text import TEXT_CAPS, candidate_text
@@ -29,6 +29,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "TEXT_CAPS",
+    "Array",
     "CandidateCrash",
     "CandidateError",
     "CandidateTimeout",

@@ -14,6 +14,7 @@ import traceback
 _MAX_REQUEST = 64 * 1024 * 1024
 _TRACE_CHARS = 2000
 TUPLE = "()"  # a tuple on the wire is {"()": [items]} (7 bytes more than the list JSON would make of it)
+ARRAY = "[]"  # a numpy array on the wire is {"[]": [items]}, as `tolist()` makes it
 
 
 def _read_exact(fd, n):
@@ -65,7 +66,7 @@ def _plain(value, depth=0, limit=64):
         return out
     module = getattr(kind, "__module__", "")
     if module == "numpy" and kind.__name__ == "ndarray":
-        return _plain(value.tolist(), depth + 1, limit)
+        return {ARRAY: _plain(value.tolist(), depth + 1, limit)}
     if module == "numpy" and hasattr(value, "item"):
         return _plain(value.item(), depth + 1, limit)
     raise TypeError(f"result contains a value of type {kind.__name__}; return plain JSON data")
@@ -154,7 +155,7 @@ def serve(req_fd, resp_fd, layers, max_depth=64):
                 fn = namespace.get(request["function"])
                 if not callable(fn):
                     raise NameError(f"the program defines no function {request['function']!r}")
-                result = fn(*request["args"])
+                result = fn(*request["args"], **request.get("kwargs", {}))
             except BaseException as exc:  # noqa: BLE001 (whatever the candidate raises is its reply)
                 reply = _error(exc, "call")
             else:

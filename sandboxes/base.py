@@ -10,7 +10,12 @@ from typing import Any
 from sandboxes.errors import CandidateError
 from sandboxes.limits import SandboxLimits
 
-__all__ = ["Sandbox", "Session"]
+__all__ = ["Array", "Sandbox", "Session"]
+
+
+class Array(list):
+    """A numpy array the candidate returned, as a list (with `Session.keep_tuples`): the sandbox layer
+    imports no numpy, so a caller that wants the array back calls `numpy.asarray` on it."""
 
 
 class Session(abc.ABC):
@@ -18,9 +23,9 @@ class Session(abc.ABC):
 
     Calls go in as JSON and come back as JSON: arguments and results must be plain data (dict, list,
     str, int, float, bool, None; no NaN or infinity). The candidate's tuples come back as lists, or as
-    tuples when `keep_tuples` is set (the OpenEvolve adapter sets it: its evaluators unpack and check
-    tuples). A session is used by one thread at a time. After a timeout or a crash every further call
-    raises `CandidateError`.
+    tuples when `keep_tuples` is set (the OpenEvolve and ShinkaEvolve adapters set it: their evaluators
+    unpack and check tuples), and then numpy arrays as `Array` lists. A session is used by one thread at
+    a time. After a timeout or a crash every further call raises `CandidateError`.
     """
 
     keep_tuples: bool = False
@@ -28,6 +33,14 @@ class Session(abc.ABC):
     @abc.abstractmethod
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
         """Call `function(*args)` inside the sandbox and return its plain-data result."""
+
+    def call_kwargs(self, function: str, args: Sequence[Any], kwargs: dict[str, Any],
+                    timeout: float | None = None) -> Any:
+        """Call `function(*args, **kwargs)`; this default passes no keyword arguments (the fork-server
+        backends do)."""
+        if kwargs:
+            raise TypeError(f"{function}(): this sandbox backend cannot pass keyword arguments; pass them by position")
+        return self.call(function, *args, timeout=timeout)
 
     def call_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> list[Any]:
         """Call `function` once per argument list; raise `CandidateError` on the first failure, naming it.

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sandboxes._runner import TUPLE
-from sandboxes.base import Sandbox, Session
+from sandboxes._runner import ARRAY, TUPLE
+from sandboxes.base import Array, Sandbox, Session
 from sandboxes.cgroups import CgroupSupport, SessionCgroup
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import SandboxLimits
@@ -76,13 +76,17 @@ def _depth(value: Any) -> int:
 
 
 def _as_tuple(obj: dict[str, Any]) -> Any:
-    """A tuple the runner sent as `{TUPLE: [...]}` is a tuple again."""
-    return tuple(obj[TUPLE]) if len(obj) == 1 and TUPLE in obj and isinstance(obj[TUPLE], list) else obj
+    """A tuple the runner sent as `{TUPLE: [...]}` is a tuple again, a numpy array (`{ARRAY: [...]}`) an `Array`."""
+    if len(obj) == 1 and isinstance(obj.get(TUPLE), list):
+        return tuple(obj[TUPLE])
+    return Array(obj[ARRAY]) if len(obj) == 1 and isinstance(obj.get(ARRAY), list) else obj
 
 
 def _as_list(obj: dict[str, Any]) -> Any:
-    """A tuple the runner sent as `{TUPLE: [...]}` is a list, as plain JSON would have it."""
-    return obj[TUPLE] if len(obj) == 1 and TUPLE in obj and isinstance(obj[TUPLE], list) else obj
+    """A tuple or numpy array the runner sent tagged is a list, as plain JSON would have it."""
+    if len(obj) == 1 and isinstance(obj.get(TUPLE), list):
+        return obj[TUPLE]
+    return obj[ARRAY] if len(obj) == 1 and isinstance(obj.get(ARRAY), list) else obj
 
 
 def parse_reply(data: bytes, max_depth: int, keep_tuples: bool = False) -> dict[str, Any]:
@@ -323,8 +327,15 @@ class ForkSession(Session):
 
     def call(self, function: str, *args: Any, timeout: float | None = None) -> Any:
         """Call `function(*args)` in the candidate and return its plain-data result."""
-        reply = self._exchange({"op": "call", "function": function, "args": list(args)},
-                               timeout or self._limits.call_timeout)
+        return self.call_kwargs(function, args, {}, timeout=timeout)
+
+    def call_kwargs(self, function: str, args: Sequence[Any], kwargs: dict[str, Any],
+                    timeout: float | None = None) -> Any:
+        """Call `function(*args, **kwargs)` in the candidate and return its plain-data result."""
+        request = {"op": "call", "function": function, "args": list(args)}
+        if kwargs:
+            request["kwargs"] = dict(kwargs)
+        reply = self._exchange(request, timeout or self._limits.call_timeout)
         if not reply["ok"]:
             raise CandidateError(_said(reply))
         return reply.get("result")

@@ -604,7 +604,8 @@ def _new_problem(args: argparse.Namespace) -> None:
     made = new_problem(args.name, Path(args.dir) if args.dir else Path("."))
     folder = str(made) if made.is_absolute() else f"./{made}"  # `problem=./NAME`: a folder, not a name
     _out.print(f"wrote {folder}: config.yaml, initial.py, evaluator.py, README.md, test_contract.py\n"
-               f"  pytest {folder}/test_contract.py       # the evaluator's contract\n"
+               f"  python {folder}/test_contract.py       # the evaluator's contract (pytest runs it too, "
+               "from pip install 'evolve[test]')\n"
                f"  evolve check problem={folder}\n  evolve run problem={folder} budget.iterations=20",
                markup=False, highlight=False)
 

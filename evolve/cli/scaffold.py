@@ -97,7 +97,8 @@ hidden smooth curve. The score is the mean squared error over many points (lower
 `predict` may use the standard library (`math`) and numpy; it is called once per point.
 '''
 
-TEST = '''"""The evaluator contract for {name}: run with `pytest test_contract.py`."""
+TEST = '''"""The evaluator contract for {name}: run with `python test_contract.py` (no pytest needed), or
+`pytest test_contract.py` where pytest is installed (`pip install 'evolve[test]'`)."""
 
 from pathlib import Path
 
@@ -106,6 +107,10 @@ from evolve.testing.contract import ContractSuite
 
 class TestContract(ContractSuite):
     problem = Path(__file__).resolve().parent
+
+
+if __name__ == "__main__":
+    raise SystemExit(TestContract.main())
 '''
 
 FILES = {"config.yaml": CONFIG, "initial.py": INITIAL, "evaluator.py": EVALUATOR, "README.md": README,

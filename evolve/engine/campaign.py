@@ -51,6 +51,8 @@ __all__ = ["Campaign", "CampaignResult"]
 _log = logging.getLogger("evolve.engine.campaign")
 _DRAINING = ("budget.iterations", "budget.max_cost_usd")  # stops that let paid-for work in flight finish
 _PROPOSER_FAILED = "proposer failed"
+_OFFLINE_HINT = ("the offline engine changes only what is inside the EVOLVE-BLOCKs: numbers, operators, comparisons, "
+                 "strings, lists, independent statements; widen the blocks, or use a model: llm=openai)")
 _EVALUATOR_FAILED = "evaluator failed"
 _LOCK_LOST = "run lock lost"
 _UNAPPLIED = "proposals not applied"
@@ -255,6 +257,7 @@ class Campaign:
         initial = db.initial()
         if initial is None:
             initial = await run.iterations.initial(read_initial_program(self.config.problem))
+            run.scratchpad.observe(initial)  # every island's first best
             _log.info("initial program scored %.6g", self._natural(initial.score))
             run.metrics.record(initial)
             self._write_best(initial)
@@ -324,7 +327,7 @@ class Campaign:
     def _record(self, run: _Run, program: Program) -> None:
         """Book one committed iteration: scratchpad, figures, a new best, migration."""
         db, done = run.db, run.db.iterations
-        run.scratchpad.observe(program, db.get(program.parent_id) if program.parent_id else None)
+        run.scratchpad.observe(program)
         if run.rewrites.due(done):
             run.scratchpad.render()
         if run.checkpoints.due(done):
@@ -434,6 +437,7 @@ class Campaign:
                               f"last error: {run.iterations.last_error} ("
                               + ("raise the model's context_tokens or lower its max_tokens)"
                                  if "prompt needs about" in run.iterations.last_error
+                                 else _OFFLINE_HINT if self.config.llm.kind == "offline"
                                  else "check llm.base_url, llm.model and the key)"))
         if reason == _EVALUATOR_FAILED:
             n = self.config.max_evaluator_errors

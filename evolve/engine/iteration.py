@@ -2,7 +2,8 @@
 
     parent, inspirations = schedule.parents(iteration, island)
     once a model slot is free (at most llm.concurrency at once, and each model's own concurrency):
-      prompt   = prompts.build(parent, inspirations, recent failures, scratchpad)  fitted to its context
+      prompt   = prompts.build(parent, inspirations, recent failures, lineage's attempts, scratchpad)  fitted
+                 to its context, counted by its model's token counter
       proposal = await proposer.propose(prompt)               timed from here: no queueing counted
     child    = edits.apply_proposal(parent.code, proposal.text)
     duplicate or near-duplicate?  -> committed as such, never evaluated
@@ -25,11 +26,13 @@ from evolve.engine.schedule import Schedule
 from evolve.errors import EditError, InitialProgramError, ProposerError
 from evolve.program import Program, ProgramStatus, beats
 from evolve.proposals.edits import apply_proposal, normalized_hash, python_tokens
+from evolve.proposals.lineage import Lineage
 from evolve.proposals.llm import Prompt, Proposal, Proposer
 from evolve.proposals.llm.base import PromptTooLarge
 from evolve.proposals.novelty import NoveltyFilter, canonical_hash, canonical_tokens
 from evolve.proposals.prompts import PromptBuilder
 from evolve.proposals.scratchpad import Scratchpad
+from evolve.proposals.tokens import TokenCounter
 from evolve.storage.database import ProgramDatabase
 
 if TYPE_CHECKING:  # only their types are needed here
@@ -58,6 +61,7 @@ class IterationRunner:
         self._prompts = prompts
         self._schedule = schedule
         self._scratchpad = scratchpad
+        self._lineage = Lineage(database) if config.prompt.attempts > 0 else None
         self._novelty = NoveltyFilter(database, config.novelty.threshold)
         self._llm_slots = asyncio.Semaphore(max(1, config.llm.concurrency))
         self._in_flight: set[str] = set()  # normalised and canonical hashes of children being evaluated
@@ -99,14 +103,18 @@ class IterationRunner:
         async with self._schedule.turn(iteration):
             parent, inspirations = await self._schedule.parents(iteration, island)
             mode, second = self._mode(iteration, island)
+            chosen = self._schedule.selection(iteration)
+            lineage = self._lineage.attempts(parent, self._config.prompt.attempts) if self._lineage else []
+            context: dict[str, Any] = dict(labels=chosen.labels if chosen else None, attempts=lineage,
+                                           cell=chosen.cell if chosen else None)
             built: list[Prompt] = []  # the prompt, built once a model can take it (fresh failures, fitted)
             sent: list[float] = []  # when the request left: no time queued for a slot is counted
 
-            def build(budget: int | None, edit_format: str = "auto") -> Prompt:
+            def build(budget: int | None, counter: TokenCounter | None = None, edit_format: str = "auto") -> Prompt:
                 asked = {"diff": "diff" if mode == "full" else mode, "rewrite": "full"}.get(edit_format, mode)
                 built.append(self._prompts.build(parent, inspirations, db.recent_failures(), iteration, asked,
-                                                 second, self._scratchpad.text, max_tokens=budget,
-                                                 structured=edit_format == "structured"))
+                                                 second, self._scratchpad.text, max_tokens=budget, counter=counter,
+                                                 structured=edit_format == "structured", **context))
                 sent.append(time.perf_counter())
                 if built[-1].trimmed:
                     _log.info("iteration %d: prompt trimmed to ~%d tokens to fit the model's context (%d allowed: "
@@ -122,7 +130,8 @@ class IterationRunner:
             except ProposerError as exc:
                 seconds = time.perf_counter() - sent[-1] if sent else 0.0
                 prompt = built[-1] if built else self._prompts.build(
-                    parent, inspirations, db.recent_failures(), iteration, mode, second, self._scratchpad.text)
+                    parent, inspirations, db.recent_failures(), iteration, mode, second, self._scratchpad.text,
+                    **context)
                 self.consecutive_failures += 1
                 self.last_error = str(exc)
                 model = exc.model or self._proposer.name

@@ -16,9 +16,9 @@ from evolve.evaluation.handover import HandoverPool
 from evolve.evaluation.local_pool import LocalPool
 from evolve.evaluation.pool import Pool, pool_size
 from evolve.population import Population, restore_population
-from evolve.problems import entrypoint_of
+from evolve.problems import entrypoint_of, shown_metrics_of
 from evolve.proposals.llm import Proposer, ReplayProposer, make_proposer
-from evolve.proposals.prompts import PromptBuilder
+from evolve.proposals.prompts import PromptBuilder, metric_filter
 from evolve.storage.database import ProgramDatabase
 from evolve.storage.lock import RunLock
 from evolve.storage.rundir import campaign_name, database_url, open_database
@@ -63,7 +63,9 @@ def make_prompts(config: Config) -> PromptBuilder:
     problem = config.problem
     readme = Path(problem.directory) / problem.readme
     description = readme.read_text() if readme.is_file() else problem.description
-    return PromptBuilder(description, entrypoint_of(problem), config.prompt)
+    patterns, timing = shown_metrics_of(problem)
+    chosen = config.prompt.metrics if config.prompt.metrics is not None else patterns
+    return PromptBuilder(description, entrypoint_of(problem), config.prompt, metric_filter(chosen, timing))
 
 
 def make_pool(config: Config, run_dir: str | Path | None = None) -> Pool:

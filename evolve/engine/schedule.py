@@ -10,7 +10,7 @@ import abc
 import contextlib
 import itertools
 
-from evolve.population import Population
+from evolve.population import Population, Selection
 from evolve.program import Program
 from evolve.storage.database import ProgramDatabase
 
@@ -52,6 +52,10 @@ class Schedule(abc.ABC):
         """A second parent for a crossover prompt on `island`; None: ask for a crossover without one."""
         return None
 
+    def selection(self, iteration: int) -> Selection | None:
+        """Why `parents` chose what it did for `iteration` (labels, the parent's cell), once; None: unknown."""
+        return None
+
     def turn(self, iteration: int) -> contextlib.AbstractAsyncContextManager[None]:
         """Held while `iteration` decides (proposal, edit, duplicate check); by default no waiting."""
         return contextlib.nullcontext()
@@ -66,14 +70,18 @@ class LiveSchedule(Schedule):
         self.population = population
         self.budget = iterations
         self._numbers = itertools.count(max(1, database.last_iteration + 1))
+        self._chosen: dict[int, Selection] = {}
 
     def next_iteration(self) -> int:
         return next(self._numbers)
 
     async def parents(self, iteration: int, island: int) -> tuple[Program, list[Program]]:
-        chosen = self.population.select(island)
+        chosen = self._chosen[iteration] = self.population.select(island)
         parent, *inspirations = self._db.get_many([chosen.parent, *chosen.inspirations])  # one query at most
         return parent, inspirations
+
+    def selection(self, iteration: int) -> Selection | None:
+        return self._chosen.pop(iteration, None)
 
     def crossover_partner(self, island: int) -> Program | None:
         partner = self.population.partner(island)

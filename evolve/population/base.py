@@ -25,12 +25,15 @@ class Selection:
     Attributes:
         parent: the program to change.
         inspirations: other programs shown in the prompt, most relevant first.
-        labels: why each inspiration was chosen (`best`, `diverse`, `migrant`, ...), by id; optional.
+        labels: why each inspiration was chosen (`best`, `diverse`, `migrant`, ...), by id; optional. Prompts
+            show them, and show an inspiration far below the parent only when it is labelled `diverse`.
+        cell: the parent's MAP-Elites cell (one bin index per feature dimension); None: no grid.
     """
 
     parent: int
     inspirations: tuple[int, ...] = ()
     labels: dict[int, str] = field(default_factory=dict)
+    cell: tuple[int, ...] | None = None
 
 
 class Population(abc.ABC):

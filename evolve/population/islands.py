@@ -130,7 +130,7 @@ class IslandPopulation(Population):
         others = [pid for pid in elites if pid not in chosen]
         for pid in rng.sample(others, min(cfg.num_diverse_inspirations, len(others))):
             labels[pid] = "migrant" if pid in isl.migrants else "diverse"
-        return Selection(parent, tuple(labels), labels)
+        return Selection(parent, tuple(labels), labels, self._cells.get(parent))
 
     def partner(self, island: int) -> int | None:
         other = self.island_list[(island + 1) % self.islands]

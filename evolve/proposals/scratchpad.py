@@ -1,7 +1,9 @@
 """The scratchpad: a short note of what has worked so far, rewritten every few iterations for prompts.
 
-It is built from the campaign's own records, with no extra model call: the largest gains over a parent
-with the proposer's own one-line explanation, and the failures that keep coming back.
+It is built from the campaign's own records, with no extra model call: the largest gains over the best
+program of the child's island until then (the initial program seeds every island; a repair of a weak
+parent that stays below the island's best is no gain), with the proposer's own one-line explanation, and
+the failures that keep coming back.
 """
 
 from __future__ import annotations
@@ -35,14 +37,25 @@ class Scratchpad:
         self._gains: list[tuple[float, int, str]] = []  # a min-heap of (gain, program id, note)
         self._size, self._failure_lines = gains, failures
         self._failures: collections.Counter[str] = collections.Counter()
+        self._island_best: dict[int, float] = {}
+        self._initial: float | None = None
         self.text = ""
 
-    def observe(self, program: Program, parent: Program | None) -> None:
-        """Take note of one committed program."""
-        if program.status is ProgramStatus.VALID and parent is not None and parent.score is not None \
-                and program.score > parent.score:
-            note = explanation(program.proposal) or "(no explanation given)"
-            self._push((program.score - parent.score, program.id, note))
+    def _gain(self, score: float, island: int, iteration: int) -> float | None:
+        """How far a valid program's `score` beats its island's best so far (None: it does not); notes it."""
+        if iteration == 0 and self._initial is None:
+            self._initial = score
+            return None
+        best = self._island_best.get(island, self._initial)
+        self._island_best[island] = score if best is None else max(best, score)
+        return score - best if best is not None and score > best else None
+
+    def observe(self, program: Program, parent: Program | None = None) -> None:
+        """Take note of one committed program (`parent` is not needed: gains are against the island's best)."""
+        if program.status is ProgramStatus.VALID and program.score is not None:
+            gain = self._gain(program.score, program.island, program.iteration)
+            if gain is not None:
+                self._push((gain, program.id, explanation(program.proposal) or "(no explanation given)"))
         else:
             self._count_failure(program.status, program.error)
 
@@ -59,17 +72,16 @@ class Scratchpad:
 
     def restore(self, database: ProgramDatabase, failures: int = 5000) -> None:
         """Observe a resumed campaign's history from small columns: every valid program's score against its
-        parent's, the proposals of the largest gains only, and the reasons of the latest `failures` failures."""
-        scores: dict[int, float] = {}
+        island's best, the proposals of the largest gains only, and the reasons of the latest `failures`
+        failures."""
         best: list[tuple[float, int]] = []  # a min-heap of (gain, program id)
         valid = ProgramStatus.VALID.value
-        for pid, status, score, parent_id in database.columns("id", "status", "score", "parent_id"):
-            if status != valid:
+        for pid, status, score, island, iteration in database.columns("id", "status", "score", "island", "iteration"):
+            if status != valid or score is None:
                 continue
-            scores[pid] = score
-            parent = scores.get(parent_id) if parent_id is not None else None
-            if parent is not None and score > parent:
-                item = (score - parent, pid)
+            gain = self._gain(score, island, iteration)
+            if gain is not None:
+                item = (gain, pid)
                 if len(best) < self._size:
                     heapq.heappush(best, item)
                 else:
@@ -86,7 +98,7 @@ class Scratchpad:
         """Rewrite the note from what has been observed; returns (and keeps) the new text."""
         lines = []
         if self._gains:
-            lines.append("What has improved programs so far (gain over the parent, and the idea):")
+            lines.append("What has improved on the best program so far (the gain, and the idea):")
             lines += [f"- {gain:+.6g}: {note}" for gain, _, note in sorted(self._gains, reverse=True)]
         common = [(reason, n) for reason, n in self._failures.most_common(self._failure_lines) if n > 1]
         if common:

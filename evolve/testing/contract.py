@@ -20,6 +20,8 @@ What it checks, each in a real sandbox session:
     hanging          a candidate whose entrypoint never returns is killed within the limits
 
 The bad candidates are the initial program with its entrypoint redefined at the end, so helpers stay.
+Without pytest (it comes with `pip install 'evolve[test]'`), `python test_contract.py` runs the same
+checks through `ContractSuite.main()`, one line each, and exits non-zero when one fails.
 """
 
 from __future__ import annotations
@@ -78,6 +80,22 @@ class ContractSuite:
     def bad(self, body: str) -> str:
         _, evaluator, _, initial = self._parts()
         return bad_candidate(initial, evaluator.entrypoint, body)
+
+    @classmethod
+    def main(cls) -> int:
+        """Run every check without pytest, print one line each; return 0 when all pass, else 1."""
+        names = sorted(n for n in dir(cls) if n.startswith("test_") and callable(getattr(cls, n)))
+        failed = 0
+        for name in names:
+            try:
+                getattr(cls(), name)()
+            except AssertionError as exc:
+                failed += 1
+                print(f"FAILED {name}: {' '.join(str(exc).split())[:1000]}")
+            else:
+                print(f"passed {name}")
+        print(f"{len(names) - failed} passed, {failed} failed")
+        return 1 if failed else 0
 
     # -- the contract -----------------------------------------------------------------------------
     def test_preflight(self):

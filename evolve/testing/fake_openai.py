@@ -14,8 +14,10 @@ server counts usage: 4 characters a token) plus its `max_tokens` exceeds it is r
 as llama.cpp and vLLM refuse it; refused requests are kept in `server.refused`. With `latency`, every
 chat reply waits that many seconds more (a model of fixed latency, for benchmarks); `server.log` holds
 one `Logged(path, arrived, answered)` per request of any kind, in wall-clock seconds (`time.time()`),
-so another process's timestamps can be set beside them. Connections are kept alive between requests and
-replies leave without Nagle's delay, as real servers answer; `stop()` ends the kept-alive ones too.
+so another process's timestamps can be set beside them. With `tokenizer`, it also serves llama.cpp's
+`POST /tokenize` (`{"content": text}` -> `{"tokens": [...]}`, one token per 4 characters, as it counts usage).
+Connections are kept alive between requests and replies leave without Nagle's delay, as real servers
+answer; `stop()` ends the kept-alive ones too.
 
 `schema_shapes` names the shapes of `response_format` with a JSON schema that the server takes
 (`json_schema`: OpenAI's `{"type": "json_schema", "json_schema": {"schema": ...}}`, `json_object`:
@@ -172,8 +174,9 @@ class FakeOpenAIServer:
     """Serves `/v1/chat/completions` and `/v1/models` on an ephemeral port of 127.0.0.1."""
 
     def __init__(self, responder: Responder | None = None, model: str = "fake-model",
-                 context_tokens: int | None = None, latency: float = 0.0,
+                 context_tokens: int | None = None, latency: float = 0.0, tokenizer: bool = False,
                  schema_shapes: tuple[str, ...] = ()) -> None:
+        self.tokenizer = tokenizer
         self.responder: Responder = responder or (lambda request: "no edit")
         self.model = model
         self.context_tokens = context_tokens
@@ -277,6 +280,10 @@ class FakeOpenAIServer:
                     request = json.loads(self.rfile.read(length) or b"{}")
                 except json.JSONDecodeError:
                     self._send(400, b'{"error": {"message": "invalid JSON"}}')
+                    return
+                if server.tokenizer and self.path.rstrip("/") == "/tokenize":
+                    tokens = list(range(len(str(request.get("content", ""))) // 4))
+                    self._send(200, json.dumps({"tokens": tokens}).encode())
                     return
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, b'{"error": {"message": "not found"}}')

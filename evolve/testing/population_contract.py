@@ -72,6 +72,9 @@ class PopulationContract:
             assert chosen.parent not in chosen.inspirations, "the parent is shown as its own inspiration"
             assert len(set(chosen.inspirations)) == len(chosen.inspirations), "an inspiration shown twice"
             assert set(chosen.labels) <= set(chosen.inspirations)
+            assert all(isinstance(label, str) and label for label in chosen.labels.values())
+            assert chosen.cell is None or all(isinstance(b, int) and b >= 0 for b in chosen.cell), \
+                "a cell is a tuple of bin indices"
 
     def test_the_same_seed_and_calls_give_the_same_choices(self) -> None:
         assert self._draws(self._filled(7)) == self._draws(self._filled(7))

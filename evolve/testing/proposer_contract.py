@@ -40,6 +40,7 @@ from evolve.program import Program, ProgramStatus
 from evolve.proposals.edits import apply_proposal, normalized_hash
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.proposals.prompts import PromptBuilder
+from evolve.proposals.tokens import TokenCounter
 
 __all__ = ["ProposerContract"]
 
@@ -134,7 +135,8 @@ class ProposerContract:
         budgets: list[int | None] = []
         built: list[Prompt] = []
 
-        def build(budget: int | None, edit_format: str = "auto") -> Prompt:
+        def build(budget: int | None, counter: TokenCounter | None = None, edit_format: str = "auto") -> Prompt:
+            assert counter is None or isinstance(counter, TokenCounter), f"counter: {counter!r}"
             assert edit_format in ("auto", "diff", "rewrite", "structured"), f"edit_format={edit_format!r}"
             budgets.append(budget)
             built.append(self.prompt(4))

@@ -148,7 +148,8 @@ def _reason(status: ProgramStatus, error: str) -> str:
     if traceback:  # the exception's own line says more than the traceback's first
         lines = [line for line in tail.splitlines() if line.strip()]
         error = head + (lines[-1].strip() if lines else "")
-    first = candidate_text(" ".join(error.split())[:90], "web")
+    first = " ".join(error.split())
+    first = candidate_text(first if len(first) <= 90 else first[:89] + "…", "web")  # cut where the reader sees it
     return f"{status.value}: {_NUMBERS.sub('N', first) or 'no reason given'}"
 
 

@@ -73,7 +73,8 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references:
     shown |= {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
     details = {pid: program_detail(db, pid, config.problem.direction, _EMBED_CHARS) for pid in sorted(shown)}
     embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
-                "data": [data], "programs": [{str(k): v for k, v in details.items() if v is not None}]}
+                "data": [data], "programs": [{str(k): v for k, v in details.items() if v is not None}],
+                **_views(db, config, run_dir)}
     script = "window.EVOLVE_EMBEDDED = " + json.dumps(finite(embedded), default=str).replace("</", "<\\/") + ";"
     page = fill(static_text("index.html"),
                 head=f"<style>{static_text('style.css')}</style>\n<script>{_inline(plotly_js().read_text())}</script>",
@@ -84,6 +85,20 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references:
     tmp.write_text(page)
     os.replace(tmp, path)
     return path
+
+
+def _views(db: ProgramDatabase, config: Config, run_dir: Path) -> dict[str, list]:
+    """The views with endpoints of their own in `evolve ui`, embedded: the state the campaign recorded at its
+    end, the best programs' rows for the table, the genealogy, cost over time and the sweep's runs."""
+    from evolve.ui.genealogy import genealogy
+    from evolve.ui.series import SweepCurves, cost_over_time
+    from evolve.ui.state import recorded_state
+    from evolve.ui.table import report_table
+
+    direction = config.problem.direction
+    return {"state": [recorded_state(db)], "tables": [report_table(db, direction)],
+            "genealogy": [genealogy(db, direction)], "costs": [cost_over_time(db)],
+            "sweep": [SweepCurves().curves(run_dir)]}
 
 
 def _inline(script: str) -> str:

@@ -9,6 +9,15 @@ the view never writes. The chart library's script is served from the `plotly` pa
     GET /api/campaigns                the run dirs found and a line about each
     GET /api/campaign?run=K           every chart's data for run K (`evolve.ui.data.campaign_data`)
     GET /api/program?run=K&id=N       one program: code, diff, feedback, prompt and reply
+    GET /api/state?run=K              running, finished, failed, stopped by the user or died, why, and the ETA
+    GET /api/programs?run=K&sort=score&order=desc&status=&reason=&island=&page=0&size=50
+                                      one page of the table of all programs (`evolve.ui.table`)
+    GET /api/genealogy?run=K&limit=N  the genealogy tree, every program or the best ones' ancestries
+    GET /api/costs?run=K              cost and proposals per model over time
+    GET /api/sweep?run=K              the best-score curves of the runs of run K's sweep (`evolve run -m`)
+
+The list of run dirs is scanned again (at most every `RESCAN_SECONDS`) when the page asks for it, so
+runs started after `evolve ui` appear; a run keeps its number.
 
 Only for its owner (`evolve.ui.access`): a request whose `Host` names another address is refused (DNS
 rebinding), and off loopback every request needs the token printed in the URL.
@@ -31,25 +40,12 @@ from urllib.parse import parse_qs, quote, urlparse
 from evolve.errors import EvolveError, RunDirError
 from evolve.ui.access import Access
 from evolve.ui.assets import asset, page
+from evolve.ui.rundirs import find_runs
 
-__all__ = ["RunSource", "find_runs", "make_server"]
+__all__ = ["RESCAN_SECONDS", "RunSource", "find_runs", "make_server"]
 
 _log = logging.getLogger("evolve.ui")
-
-
-def find_runs(path: str | Path) -> list[Path]:
-    """The run dirs at `path`: itself when it is one, else every run dir below it (e.g. `runs/`)."""
-    root = Path(path)
-    if not root.exists():
-        raise RunDirError(f"{root} does not exist; give a run dir or a folder of them, e.g. `evolve ui runs/`")
-    if (root / "config.yaml").is_file():
-        return [root]
-    found = sorted(p.parent for p in root.rglob("config.yaml")
-                   if p.parent.name != ".hydra" and ((p.parent / "campaign.log").exists()
-                                                     or (p.parent / "programs.db").exists()))
-    if not found:
-        raise RunDirError(f"{root} holds no evolve run dir (a folder with config.yaml); start one with `evolve run`")
-    return found
+RESCAN_SECONDS = 2.0
 
 
 class RunSource:
@@ -67,6 +63,8 @@ class RunSource:
         self._data: dict[str, Any] | None = None
         self._references: list[dict] | None = None
         self._references_thread: threading.Thread | None = None
+        self._reasons: Any = None  # evolve.ui.table.Reasons, made on first use
+        self._cached: dict[str, tuple[Any, Any]] = {}  # genealogy and costs, by the row counts they were read at
 
     def _open(self):
         from evolve.storage.rundir import load_config, open_database
@@ -156,6 +154,47 @@ class RunSource:
             config, db = self._open()
             return program_detail(db, program_id, config.problem.direction)
 
+    def state(self) -> dict[str, Any]:
+        """Whether the campaign runs, how it ended, and its ETA (read anew each time)."""
+        from evolve.ui.state import run_state
+
+        with self._lock:
+            config, db = self._open()
+            return run_state(db, config, self.run_dir)
+
+    def table(self, query: Any) -> dict[str, Any]:
+        """One page of the table of programs (`query`: an `evolve.ui.table.TableQuery`)."""
+        from evolve.ui.table import Reasons, program_page
+
+        with self._lock:
+            config, db = self._open()
+            if self._reasons is None:
+                self._reasons = Reasons()
+            return program_page(db, config.problem.direction, query, self._reasons)
+
+    def genealogy(self, limit: int) -> dict[str, Any]:
+        """The genealogy tree, read again only when rows were added."""
+        from evolve.ui.genealogy import genealogy
+
+        return self._cached_view("genealogy", lambda config, db: genealogy(db, config.problem.direction, limit),
+                                 limit)
+
+    def costs(self) -> dict[str, Any]:
+        """Cost and proposals per model over time, read again only when rows were added."""
+        from evolve.ui.series import cost_over_time
+
+        return self._cached_view("costs", lambda _config, db: cost_over_time(db))
+
+    def _cached_view(self, key: str, compute: Any, *asked: Any) -> Any:
+        """`compute(config, db)`, kept until rows are added or it is asked for with other arguments."""
+        with self._lock:
+            config, db = self._open()
+            signature = (db.counts(), asked)
+            cached = self._cached.get(key)
+            if cached is None or cached[0] != signature:
+                cached = self._cached[key] = (signature, compute(config, db))
+            return cached[1]
+
     def close(self) -> None:
         """Release the database."""
         with self._lock:
@@ -185,7 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._error(HTTPStatus.NOT_FOUND, f"no such file {url.path}")
                 return self._send(*found, cache=url.path.endswith("plotly.min.js"))  # the page's own files may change
             if url.path == "/api/campaigns":
-                return self._json([dict(s.summary(), run=k) for k, s in enumerate(self.server.sources)])
+                self.server.rescan()
+                return self._json([dict(s.summary(), run=k) for k, s in enumerate(list(self.server.sources))])
             source = self._source(query)
             if source is None:
                 return None
@@ -198,9 +238,37 @@ class _Handler(BaseHTTPRequestHandler):
                 if found is None:
                     return self._error(HTTPStatus.NOT_FOUND, f"no program {query['id']} in {source.run_dir}")
                 return self._json(found)
+            if url.path == "/api/state":
+                return self._json(source.state())
+            if url.path == "/api/programs":
+                return self._programs(source, query)
+            if url.path == "/api/genealogy":
+                return self._genealogy(source, query)
+            if url.path == "/api/costs":
+                return self._json(source.costs())
+            if url.path == "/api/sweep":
+                return self._json(self.server.sweeps.curves(source.run_dir))
             return self._error(HTTPStatus.NOT_FOUND, f"no such page {url.path}")
         except (EvolveError, OSError) as exc:
             return self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+
+    def _programs(self, source: RunSource, query: dict[str, str]) -> None:
+        from evolve.ui.table import TableQuery
+
+        try:
+            asked = TableQuery(**{k: query[k] for k in ("sort", "order", "status", "reason", "island", "page", "size")
+                                  if k in query})
+        except EvolveError as exc:
+            return self._error(HTTPStatus.BAD_REQUEST, str(exc))
+        return self._json(source.table(asked))
+
+    def _genealogy(self, source: RunSource, query: dict[str, str]) -> None:
+        from evolve.ui.genealogy import DEFAULT_LIMIT, MAX_LIMIT
+
+        limit = query.get("limit", str(DEFAULT_LIMIT))
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+            return self._error(HTTPStatus.BAD_REQUEST, f"limit={limit}: the most nodes to draw, 1 to {MAX_LIMIT}")
+        return self._json(source.genealogy(int(limit)))
 
     def _source(self, query: dict[str, str]) -> RunSource | None:
         run = query.get("run", "0")
@@ -234,10 +302,35 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64  # the page asks for several things at once
 
-    def __init__(self, address: tuple[str, int], sources: list[RunSource], token: str | None = None) -> None:
+    def __init__(self, address: tuple[str, int], sources: list[RunSource], token: str | None = None,
+                 root: Path | None = None) -> None:
+        from evolve.ui.series import SweepCurves
+
         self.sources = sources
+        self.root = root
+        self.sweeps = SweepCurves()
+        self._scan_lock = threading.Lock()
+        self._scanned = time.monotonic()
         super().__init__(address, _Handler)
         self.access = Access(address[0], self.server_address[1], token)
+
+    def rescan(self) -> None:
+        """Add the run dirs created under the root since the last scan (at most every `RESCAN_SECONDS`);
+        the runs already listed keep their numbers."""
+        if self.root is None or not self._scan_lock.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() - self._scanned < RESCAN_SECONDS:
+                return
+            known = {s.run_dir for s in self.sources}
+            try:
+                found = find_runs(self.root)
+            except RunDirError:  # the folder was emptied or removed: the runs listed stay
+                found = []
+            self.sources.extend(RunSource(run_dir) for run_dir in found if run_dir not in known)
+            self._scanned = time.monotonic()
+        finally:
+            self._scan_lock.release()
 
     @property
     def url(self) -> str:
@@ -261,6 +354,6 @@ def make_server(path: str | Path, host: str = "127.0.0.1", port: int = 8470, tok
     Access(host, port, token)  # a bind it would refuse is refused before the port is taken
     sources = [RunSource(run_dir) for run_dir in find_runs(path)]
     try:
-        return _Server((host, port), sources, token)
+        return _Server((host, port), sources, token, root=Path(path))
     except OSError as exc:
         raise EvolveError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --port") from None

@@ -46,6 +46,18 @@ def test_scaffold_contract_check_and_run(evolve_bin, cli_env, ray_address, tmp_p
     assert 0 < best <= initial  # natural squared errors, lower is better
 
 
+def test_the_contract_runs_without_pytest(evolve_bin, cli_env, tmp_path):
+    """Right after `pip install evolve`: `python test_contract.py` runs the contract with pytest unimportable."""
+    out = evolve(evolve_bin, cli_env, "new-problem", "bare", "--dir", str(tmp_path))
+    assert out.returncode == 0 and "test_contract.py" in out.stdout
+    assert "pip install 'evolve[test]'" in out.stdout
+    blocked = ("import runpy, sys; sys.modules['pytest'] = None; "
+               f"runpy.run_path({str(tmp_path / 'bare' / 'test_contract.py')!r}, run_name='__main__')")
+    contract = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, env=cli_env,
+                              timeout=300, cwd=tmp_path)
+    assert contract.returncode == 0 and "6 passed, 0 failed" in contract.stdout, contract.stdout + contract.stderr
+
+
 def test_a_broken_contract_fails_the_authors_test(evolve_bin, cli_env, tmp_path):
     evolve(evolve_bin, cli_env, "new-problem", "leaky", "--dir", str(tmp_path))
     evaluator = tmp_path / "leaky" / "evaluator.py"  # an evaluator that trusts whatever comes back

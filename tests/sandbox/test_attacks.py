@@ -166,6 +166,13 @@ def test_candidate_text_is_gated_at_each_use(attack, sandbox, tmp_path, capsys):
         with urllib.request.urlopen(f"{url}campaign?run=0", timeout=60) as response:
             reasons = json.loads(response.read())["failures"]["reasons"]
         assert reasons and all(_inert(reason, "web") is None for reason, _ in reasons)
+        with urllib.request.urlopen(f"{url}programs?run=0&status=invalid", timeout=60) as response:
+            page = json.loads(response.read())
+        assert page["reasons"] and all(_inert(reason, "web") is None for reason, _ in page["reasons"])
+        assert all(_inert(row["reason"], "web") is None for row in page["rows"])
+        with urllib.request.urlopen(f"{url}state?run=0", timeout=60) as response:
+            state = json.loads(response.read())
+        assert state["label"] == "failed" and _inert(state["reason"], "web") is None  # the stop's reason, quoted
     finally:
         server.shutdown()
         server.server_close()

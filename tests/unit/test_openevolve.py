@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evaluators import evaluate_program
-from evaluators.openevolve import EvaluationResult, OpenEvolveEvaluator, score_of
+from evaluators.openevolve import EvaluationResult, OpenEvolveEvaluator, UnsupportedEvaluator, score_of
 from evolve.config import SandboxConfig
 from evolve.evaluation.sandboxing import make_sandbox
 from evolve.problems import build_evaluator, read_initial_program, resolve
@@ -50,22 +50,70 @@ def test_a_raising_candidate_is_invalid_with_the_reason(example):
 
 
 def test_running_the_program_file_outside_the_sandbox_fails_loudly(tmp_path):
+    """A loader the adapter does not intercept runs the guard line: uncaught, an evaluator error; caught,
+    the program is still invalid with the guard's reason, whatever the evaluator returns."""
     (tmp_path / "evaluator.py").write_text(textwrap.dedent("""
-        import runpy
+        import importlib.machinery, types
         def evaluate(program_path):
-            runpy.run_path(program_path)
+            importlib.machinery.SourceFileLoader("p", program_path).exec_module(types.ModuleType("p"))
             return {"combined_score": 1.0}
     """))
-    evaluator = OpenEvolveEvaluator(str(tmp_path / "evaluator.py"))
-    result = evaluate_program(evaluator, make_sandbox(SandboxConfig()), "import os\nos.system('true')\n",
-                              resolve(EXAMPLE).limits)
-    assert result.evaluator_error and "runs only inside the sandbox" in result.feedback
+    (tmp_path / "catching.py").write_text(textwrap.dedent("""
+        import importlib.machinery, types
+        def evaluate(program_path):
+            try:
+                importlib.machinery.SourceFileLoader("p", program_path).exec_module(types.ModuleType("p"))
+            except Exception:
+                return {"combined_score": 0.0}
+            return {"combined_score": 1.0}
+    """))
+    sandbox, limits = make_sandbox(SandboxConfig()), resolve(EXAMPLE).limits
+    loud = evaluate_program(OpenEvolveEvaluator(str(tmp_path / "evaluator.py")), sandbox, "x = 1\n", limits)
+    assert loud.evaluator_error and "ran the program outside the sandbox" in loud.feedback
+    future = '"""Doc."""\nfrom __future__ import annotations\nx = 1\n'  # the guard goes after what must lead
+    caught = evaluate_program(OpenEvolveEvaluator(str(tmp_path / "catching.py")), sandbox, future, limits)
+    assert not caught.valid and not caught.evaluator_error
+    assert caught.feedback.startswith("evaluate: the evaluator ran the program outside the sandbox")
 
 
-def test_scores_from_metrics():
+@pytest.mark.parametrize(("body", "style"), [
+    ("import subprocess, sys\ndef evaluate(p):\n    subprocess.run([sys.executable, p])\n", "subprocess.run"),
+    ("import os\ndef evaluate(p):\n    os.system('python ' + p)\n", "os.system"),
+    ("import runpy\ndef evaluate(p):\n    runpy.run_path(p)\n", "runpy.run_path"),
+    ("def evaluate(p):\n    exec(open(p).read())\n", "exec"),
+    ("from concurrent.futures import ProcessPoolExecutor as P\ndef evaluate(p):\n    P(2)\n",
+     "concurrent.futures.ProcessPoolExecutor"),
+    ("import signal\ndef evaluate(p):\n    signal.alarm(5)\n", "signal.alarm"),
+    ("from helper import score\ndef evaluate(p):\n    return score(p)\n", "subprocess.Popen"),  # its own helper
+])
+def test_unsupported_styles_are_refused_in_one_line(tmp_path, body, style):
+    (tmp_path / "helper.py").write_text("import subprocess\ndef score(p):\n    subprocess.Popen(['python', p])\n")
+    (tmp_path / "evaluator.py").write_text(body)
+    with pytest.raises(UnsupportedEvaluator) as refused:
+        OpenEvolveEvaluator(str(tmp_path / "evaluator.py"))
+    line = str(refused.value)
+    assert "\n" not in line and (f"({style})" in line or f"with {style}" in line)
+    assert "spec_from_file_location" in line or "limits.call_timeout" in line  # the fix
+
+
+def test_scores_from_metrics(caplog):
     assert score_of({"combined_score": 0.7, "a": 0.1}, "s").value == 0.7
-    assert score_of({"a": 1.0, "b": 3, "flag": True, "note": "x"}, "s").value == 2.0  # the mean of the numbers
+    assert score_of({"combined_score": 0.7, "a": 0.1}, "s", metric="a").value == 0.7  # combined_score first
+    assert score_of({"composite": 0.4, "errors": 30}, "s", metric="composite").value == 0.4
+    named = score_of({"errors": 30}, "s", metric="composite")
+    assert not named.valid and "no numeric 'composite'" in named.feedback
+    with caplog.at_level("WARNING", logger="evolve.adapters"):
+        mean = score_of({"a": 1.0, "b": 3, "flag": True, "note": "x", "eval_time": 7.0}, "s", source="ev.py",
+                        timing=("eval_time",))
+    assert mean.value == 2.0  # the mean of the numbers but the timing
+    assert [r.getMessage() for r in caplog.records] == [
+        ("ev.py returns no combined_score: its score is the mean of a, b (as OpenEvolve does; eval_time left out: "
+         "timings); name the metric to maximise with `metric:` in config.yaml")]
     assert score_of(EvaluationResult(metrics={"a": 0.5}, artifacts={"log": "hi"}), "s").feedback.endswith("log: hi")
+    nested = score_of({"metrics": {"combined_score": 0.0, "accuracy": 0.0}, "artifacts": {"status": "BAD"}}, "s")
+    assert nested.valid and nested.value == 0.0 and nested.feedback.endswith("status: BAD")  # k_module's shape
+    beside = score_of({"combined_score": 0.5, "artifacts": {"hint": "more"}}, "s")
+    assert beside.value == 0.5 and "artifacts" not in beside.metrics and beside.feedback.endswith("hint: more")
     invalid = score_of({"combined_score": 0.0, "error": "boom"}, "stage1")
     assert not invalid.valid and invalid.feedback == "stage1: boom"
     assert not score_of({"note": "x"}, "s").valid

@@ -23,7 +23,7 @@ def test_prompt_carries_parent_metrics_feedback_inspirations_and_failures():
     assert [m["role"] for m in prompt.messages] == ["system", "user"]
     assert "Pack circles." in system and "`solve`" in system and "SEARCH" in system
     assert "return 1" in user and "2.5" in user and "sum_radii" in user and "radii too small" in user
-    assert "return 2" in user and "Inspiration 1 (score 2.6)" in user
+    assert "return 2" in user and "Inspiration 1: " in user and "score 2.6, +0.1 against" in user
     assert "SEARCH text not found" in user
     assert prompt.parent is parent and prompt.inspirations == [inspiration]
 

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from sandboxes import CandidateCrash, CandidateError, CandidateTimeout, ProcessSandbox, SandboxLimits, default_view
+from sandboxes import (
+    Array,
+    CandidateCrash,
+    CandidateError,
+    CandidateTimeout,
+    ProcessSandbox,
+    SandboxLimits,
+    default_view,
+)
 
 LIMITS = SandboxLimits(wall_seconds=20, call_timeout=5, cpu_seconds=10, memory_mb=1024)
 
@@ -27,6 +35,18 @@ def test_plain_values_round_trip_and_numpy_is_converted(sandbox):
     src = "import numpy as np\ndef f(x):\n    return {'a': x, 'b': np.arange(3) * 1.5, 'c': np.float64(2.5)}\n"
     assert run(sandbox, src, "f", [1, "two", None, True]) == {"a": [1, "two", None, True], "b": [0.0, 1.5, 3.0],
                                                                "c": 2.5}
+
+
+def test_keyword_arguments_and_numpy_arrays_kept_apart(sandbox):
+    """`call_kwargs` passes keyword arguments; with `keep_tuples` numpy arrays come back as `Array` lists."""
+    src = "import numpy as np\ndef f(a, b=1, *, c=2):\n    return (np.arange(a) * b, [c], (a,))\n"
+    with sandbox.session(src, LIMITS) as s:
+        assert s.call_kwargs("f", [3], {"c": 5, "b": 2}) == [[0, 2, 4], [5], [3]]  # plain JSON: all lists
+        s.keep_tuples = True
+        array, listed, pair = s.call_kwargs("f", [2], {})
+        assert type(array) is Array and array == [0, 1] and type(listed) is list and pair == (2,)
+        with pytest.raises(CandidateError, match="unexpected keyword argument 'd'"):
+            s.call_kwargs("f", [1], {"d": 0})
 
 
 def test_runs_in_a_separate_clean_process_with_an_empty_environment(sandbox, monkeypatch):

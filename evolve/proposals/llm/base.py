@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from evolve.errors import ProposerError
 from evolve.program import Program
+from evolve.proposals.tokens import TokenCounter
 
-__all__ = ["Prompt", "PromptTooLarge", "Proposal", "Proposer", "build_for"]
+__all__ = ["Prompt", "PromptTooLarge", "Proposal", "Proposer"]
 
 
 class PromptTooLarge(ProposerError):
-    """The prompt does not fit the model's context even with everything optional left out: never sent."""
+    """The prompt does not fit the model's context even with everything optional left out: never sent.
+
+    `needed` is the bare prompt's tokens as counted, `allowed` the model's budget (0 where unknown).
+    """
+
+    def __init__(self, message: str, model: str = "", needed: int = 0, allowed: int = 0) -> None:
+        super().__init__(message, model)
+        self.needed, self.allowed = needed, allowed
+
+
+_OPTIMISTIC_CHARS_PER_TOKEN = 6.0  # coarser than any tokenizer splits a prompt of code: past it, no hope
 
 
 @dataclass(frozen=True)
@@ -27,7 +39,8 @@ class Prompt:
         iteration: the campaign iteration this proposal is for.
         mode: what is asked for: `diff`, `full` (a rewrite) or `crossover` (combine with `second_parent`).
         second_parent: the other parent of a crossover.
-        tokens: the estimated prompt tokens (characters / `prompt.chars_per_token`).
+        tokens: the prompt tokens as its model's `Proposer.token_counter` counts them (without one:
+            characters / `prompt.chars_per_token`).
         trimmed: what was left out to fit the model's context (e.g. `2 inspirations`, `the scratchpad`).
     """
 
@@ -83,10 +96,12 @@ class Proposer(abc.ABC):
     The hooks do nothing by default: `observe(proposal, improved)` is called once a proposal's child is
     scored (or failed to apply), `close()` once at the campaign's end, and `propose_built(build)` instead
     of `propose`, so that a proposer choosing among models builds the prompt only once one is free;
-    `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to;
+    `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to, as
+    `token_counter` counts them (None: an estimate from the characters), and `calibrate(messages)` teaches
+    that counter a prompt's true size before an uncalibrated estimate trims it (`build_prompt`);
     `edit_format` (`auto`: the text formats the config draws) is the kind of edit its prompt asks for
     (`diff`, `rewrite`, `structured`: a JSON object of edits, see `evolve.proposals.structured`), passed to
-    the builder as `build(budget, edit_format)` when it is not `auto`.
+    the builder as `build(budget, counter, edit_format)` when it is not `auto`.
 
     Example (scales the float constants of the parent's EVOLVE-BLOCKs by a random factor near 1)::
 
@@ -130,14 +145,43 @@ class Proposer(abc.ABC):
         """Return a proposal for `prompt`, or raise `ProposerError`."""
 
     async def propose_built(self, build: Callable[..., Prompt]) -> Proposal:
-        """Propose for the prompt `build(budget)` returns: `budget` is the prompt tokens the chosen model
-        allows (None: no limit). `build` is called once a model is free, so the prompt's recent failures
-        are fresh and it fits that model's context; by default at once, with no limit."""
-        return await self.propose(build_for(self, build))
+        """Propose for the prompt `build(budget, counter)` returns: `budget` is the prompt tokens the chosen
+        model allows (None: no limit), `counter` its `token_counter`. `build` is called once a model is free,
+        so the prompt's recent failures are fresh and it fits that model's context; by default at once."""
+        return await self.propose(await self.build_prompt(build))
+
+    async def build_prompt(self, build: Callable[..., Prompt]) -> Prompt:
+        """Return `build(prompt_budget, token_counter)`; where an estimate not yet calibrated would trim the
+        prompt or refuse it (`PromptTooLarge`), `calibrate` the counter on the whole prompt and build again."""
+        counter, budget = self.token_counter, self.prompt_budget
+        if self.edit_format != "auto":
+            build = functools.partial(_with_format, build, self.edit_format)
+        if counter is None or counter.calibrated or budget is None:
+            return build(budget, counter)
+        try:
+            prompt = build(budget, counter)
+            if not prompt.trimmed:
+                return prompt
+        except PromptTooLarge as exc:
+            hopeless = exc.needed * counter.prior / _OPTIMISTIC_CHARS_PER_TOKEN > budget
+            if hopeless or not await self.calibrate(build(None, counter).messages):
+                raise
+            return build(budget, counter)
+        return build(budget, counter) if await self.calibrate(build(None, counter).messages) else prompt
+
+    async def calibrate(self, messages: list[dict[str, str]]) -> bool:
+        """Teach `token_counter` the true size of `messages` (for a prompt an estimate would not let through);
+        True when it learnt something. By default it cannot."""
+        return False
 
     @property
     def prompt_budget(self) -> int | None:
         """The prompt tokens this proposer's model takes (its context less its reply), None: no limit."""
+        return None
+
+    @property
+    def token_counter(self) -> TokenCounter | None:
+        """Counts this proposer's model's prompt tokens (None: estimate them from the characters)."""
         return None
 
     def observe(self, proposal: Proposal, improved: bool) -> None:
@@ -148,9 +192,7 @@ class Proposer(abc.ABC):
         """Called once at the campaign's end: release clients and connections."""
 
 
-def build_for(proposer: Proposer, build: Callable[..., Prompt]) -> Prompt:
-    """The prompt `build` makes for `proposer`: fitted to its budget, asking for its `edit_format`."""
-    edit_format = getattr(proposer, "edit_format", "auto")
-    if edit_format == "auto":
-        return build(proposer.prompt_budget)
-    return build(proposer.prompt_budget, edit_format)
+def _with_format(build: Callable[..., Prompt], edit_format: str, budget: int | None, counter: TokenCounter | None
+                 ) -> Prompt:
+    """`build`'s prompt asking for `edit_format`."""
+    return build(budget, counter, edit_format)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from evolve.errors import ModelsResting, ProposerError
-from evolve.proposals.llm.base import Prompt, PromptTooLarge, Proposal, Proposer, build_for
+from evolve.proposals.llm.base import Prompt, PromptTooLarge, Proposal, Proposer
 
 __all__ = ["ArmStats", "Ensemble"]
 
@@ -129,12 +129,12 @@ class Ensemble(Proposer):
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the chosen model; when every model is resting, wait for the first to wake; raise `ModelsResting`
         once every model has been failing for `max_wait_seconds`."""
-        return await self.propose_built(lambda budget, edit_format="auto": prompt)
+        return await self.propose_built(lambda budget, counter=None, edit_format="auto": prompt)
 
     async def propose_built(self, build: Callable[..., Prompt]) -> Proposal:
-        """As `propose`, with the prompt built by `build(budget)` only once the chosen model has a free
-        slot: `budget` is the model's `context_tokens` minus its `max_tokens` (None when unknown), and the
-        model's `edit_format` is passed as a second argument unless it is `auto`. A
+        """As `propose`, with the prompt built by `build(budget, counter)` only once the chosen model has a
+        free slot: `budget` is the model's `context_tokens` minus its `max_tokens` (None when unknown), in
+        the tokens its `token_counter` counts (and the model's `edit_format` third, unless it is `auto`). A
         prompt that cannot fit (`PromptTooLarge`) is never sent and does not count against the model."""
         while True:
             now, deadline = self._clock(), self._deadline()
@@ -151,7 +151,7 @@ class Ensemble(Proposer):
         try:
             async with self._slots[name]:
                 try:
-                    prompt = build_for(model, build)
+                    prompt = await model.build_prompt(build)
                 except PromptTooLarge as exc:
                     raise PromptTooLarge(f"{name}: {exc}", name) from None
                 sent, answers, after = self._clock(), stats.calls, max(self.warn_after_seconds, 1.5 * stats.slowest)

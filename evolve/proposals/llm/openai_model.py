@@ -14,6 +14,14 @@ from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
 from evolve.proposals.structured import RESPONSE_FORMATS, edit_schema, response_format
+from evolve.proposals.tokens import (
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMING,
+    TOKENIZERS,
+    TokenCounter,
+    server_counts,
+    tiktoken_encoder,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -76,11 +84,18 @@ class OpenAIModel(Proposer):
     proposal, the client's retries of quick faults (429, 5xx, a dropped connection) included, so a hung
     endpoint fails once after `timeout` seconds. Failures raise `ProposerError` naming the cause.
 
+    Its `token_counter` counts prompts with tiktoken for OpenAI's own endpoint (when installed: `pip install
+    evolve[tokens]`); elsewhere it asks the server's tokenizer (llama.cpp's `/tokenize`, llama-cpp-python's
+    `/extras/tokenize`) for the first prompts' true
+    counts and learns from the `usage` of every reply, so prompts are fitted to the model's real tokens.
+
     With `edit_format: structured`, each request carries the schema of edits to its parent
     (`evolve.proposals.structured`) as `response_format`, in OpenAI's shape and, if the server refuses that
     (HTTP 400 or 422), in llama-cpp-python's; a server that refuses both is named once and asked for text
     from then on (the request is sent again without the schema).
     """
+
+    TOKENIZE_PROMPTS = 3  # prompts whose exact count is asked of `/tokenize`: enough to calibrate the ratio
 
     def __init__(self, config: ModelConfig, client: openai.AsyncOpenAI | None = None) -> None:
         self.config = config
@@ -95,6 +110,13 @@ class OpenAIModel(Proposer):
         self._making: Future[openai.AsyncOpenAI] | None = None
         if client is None:
             self._making = in_background(self._make_client, name="evolve-openai-client")
+        self._tokens = TokenCounter()
+        official = "api.openai.com" in self.endpoint
+        self._encoder: Future | None = in_background(lambda: tiktoken_encoder(config.model),
+                                                      name="evolve-tiktoken") if official else None
+        root = self.endpoint.rstrip("/").removesuffix("/v1")
+        self._tokenizers = [] if official else [(root + path, field) for path, field in TOKENIZERS]
+        self._tokenized = 0
 
     def _make_client(self) -> openai.AsyncOpenAI:
         sdk_imported()
@@ -115,6 +137,52 @@ class OpenAIModel(Proposer):
         """`context_tokens` minus the reply's `max_tokens` (None: the context is not known)."""
         context = self.config.context_tokens
         return max(0, context - (self.config.max_tokens or 0)) if context else None
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        """This model's token counter: exact once tiktoken's encoding is loaded, else calibrated."""
+        if self._encoder is not None and self._encoder.done():
+            encode = self._encoder.result() if self._encoder.exception() is None else None
+            self._tokens.encode, self._encoder = encode, None
+        return self._tokens
+
+    async def _tokenize(self, messages: list[dict[str, str]]) -> None:
+        """Calibrate the counter on the server's own count of `messages` (`TOKENIZERS`, the first that
+        answers); a server without a tokenizer is not asked again."""
+        self._tokenized += 1
+        while self._tokenizers and self._tokenized <= self.TOKENIZE_PROMPTS:
+            url, field = self._tokenizers[0]
+            try:
+                counts = await asyncio.to_thread(server_counts, url, field, messages, min(10.0, self.config.timeout))
+            except (OSError, ValueError, KeyError, TypeError):  # URLError and HTTPError are OSErrors
+                if self._tokenizers[:1] == [(url, field)]:  # not there (unless a concurrent call found so first)
+                    self._tokenizers.pop(0)  # the next, else the replies' usage calibrates instead
+                continue
+            for message, count in zip(messages, counts):  # apart: prose and code get a ratio each
+                self._tokens.observe([message], count + MESSAGE_OVERHEAD + REPLY_PRIMING)
+            return
+
+    async def calibrate(self, messages: list[dict[str, str]]) -> bool:
+        """Count `messages` on the server: with its tokenizer, else by asking for a one-token reply whose
+        usage says (once: llama.cpp and vLLM then find the prompt's prefix cached)."""
+        if self._tokens.exact:
+            return False
+        seen = self._tokens.observed
+        await self._tokenize(messages)
+        if self._tokens.observed == seen:
+            import openai
+
+            if self._made is None:
+                self._made = await asyncio.wrap_future(self._making)
+            try:
+                async with asyncio.timeout(self.config.timeout):
+                    response = await self._client.chat.completions.create(
+                        model=self.config.model, messages=messages, temperature=0.0, max_tokens=1)
+            except (TimeoutError, openai.OpenAIError):
+                return False
+            if response.usage is not None:
+                self._tokens.observe(messages, response.usage.prompt_tokens)
+        return self._tokens.observed > seen
 
     @property
     def edit_format(self) -> str:
@@ -152,6 +220,8 @@ class OpenAIModel(Proposer):
         import openai
 
         cfg = self.config
+        if self._tokenizers and not self._tokens.exact:
+            await self._tokenize(prompt.messages)
         try:
             async with asyncio.timeout(cfg.timeout):  # the client's own timeout is per attempt
                 response = await self._create(prompt)
@@ -170,6 +240,8 @@ class OpenAIModel(Proposer):
         usage = response.usage
         prompt_tokens = usage.prompt_tokens if usage else 0
         completion_tokens = usage.completion_tokens if usage else 0
+        if not self._tokens.exact:
+            self._tokens.observe(prompt.messages, prompt_tokens)
         cost = (prompt_tokens * cfg.price_input_per_million
                 + completion_tokens * cfg.price_output_per_million) / 1e6
         return Proposal(text=response.choices[0].message.content, model=self.name,
