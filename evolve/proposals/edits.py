@@ -342,10 +342,10 @@ def _read_json(text: str) -> dict[str, Any]:
     match = _JSON_FENCE.match(text)
     body = (match["body"] if match else text).strip()
     try:
-        reply = json.loads(body)
+        reply = json.loads(body, strict=False)  # raw newlines and tabs in strings: some grammars allow them
     except ValueError as exc:
         try:
-            reply = json.loads(body + '"}]}')
+            reply = json.loads(body + '"}]}', strict=False)
             if not isinstance(reply, dict) or "rationale" not in reply["edits"][-1]:
                 raise ValueError
         except (ValueError, KeyError, IndexError, TypeError):

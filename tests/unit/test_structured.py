@@ -293,3 +293,9 @@ def test_the_scratchpad_notes_a_structured_replys_rationales():
                                   {**_edit("SCALE = 2.0", "SCALE = 3.0", block=2), "rationale": "scale up"}]})
     assert explanation(reply) == "start higher; scale up"
     assert explanation('{"edits": 3}') == "" and explanation("{broken") == ""
+
+
+def test_raw_newlines_in_a_string_are_read_as_llama_cpps_grammar_lets_them_through():
+    reply = _reply(_edit("for i in range(n):", "for i in range(n):\n    total += 2 * i", last="total += i"))
+    raw = reply.replace("\\n", "\n")
+    assert "\n" in raw and apply_proposal(CODE, raw) == apply_proposal(CODE, reply)
