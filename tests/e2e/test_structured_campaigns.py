@@ -62,7 +62,8 @@ def test_a_structured_campaign_sends_each_parents_schema_and_applies_the_json_ed
     assert result.best_score > result.initial_score
     for request, program, call in zip(server.requests, programs, calls):
         assert request["response_format"]["json_schema"]["schema"] == edit_schema(codes[program.parent_id])
-        assert "Answer with JSON, not SEARCH/REPLACE" in request["messages"][1]["content"]
+        assert "Reply with one JSON object, not SEARCH/REPLACE" in request["messages"][0]["content"]
+        assert request["messages"][1]["content"].rstrip().endswith("as a JSON object of edits.")
         assert program.status not in (ProgramStatus.EDIT_FAILED, ProgramStatus.PROPOSAL_FAILED), program.error
         assert call["response"] == program.proposal and json.loads(program.proposal)["edits"]  # the raw reply
         assert call["messages"] == request["messages"]  # what was recorded is what was sent
@@ -89,8 +90,7 @@ def test_auto_falls_back_to_text_where_the_endpoint_takes_no_schema(circle_probl
     assert result.best_score > result.initial_score
     assert len(server.probes) == 2 and not server.refused  # the probe's two shapes; no proposal carried a schema
     assert all("response_format" not in r for r in server.requests) and len(server.requests) == 4
-    assert all("SEARCH/REPLACE" in r["messages"][1]["content"] and "Answer with JSON" not in r["messages"][1]["content"]
-               for r in server.requests)
+    assert all("JSON" not in r["messages"][0]["content"] + r["messages"][1]["content"] for r in server.requests)
     assert all(p.status is not ProgramStatus.EDIT_FAILED for p in programs)
     log = caplog.text
     assert "does not honour a JSON schema (HTTP 400): SEARCH/REPLACE and rewrites as text" in log
