@@ -7,7 +7,7 @@ instances the engine receives as read-only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -128,6 +128,7 @@ class ModelConfig:
         context_tokens: the model's context window in tokens (prompt and reply together); prompts are
             trimmed to fit `context_tokens - max_tokens` (see `PromptBuilder.build`). Null: unknown, no
             fitting.
+        edit_format: how this model is asked to write its edits (null: `llm.edit_format`; see `LLMConfig`).
     """
 
     model: str = MISSING
@@ -143,6 +144,7 @@ class ModelConfig:
     price_input_per_million: float = 0.0
     price_output_per_million: float = 0.0
     context_tokens: int | None = None
+    edit_format: str | None = None
 
 
 @dataclass
@@ -184,6 +186,14 @@ class LLMConfig:
             acts (null: never).
         on_unapplied: `stop` ends the campaign with an error naming the commonest reasons (so a paid budget
             is not spent on replies that never apply); `warn` logs the same warning and goes on.
+        edit_format: how a model is asked to write its edits (per model in `models` too): `structured`
+            asks for a JSON object of edits whose schema can only name the parent's EVOLVE-BLOCKs and their
+            lines, sent for the server's constrained decoding (`response_format` json_schema, or llama-cpp-
+            python's json_object with a schema); an endpoint that rejects it falls back to text once, with one
+            line. `diff` asks for SEARCH/REPLACE text only, `rewrite` for the whole program only. `auto`
+            (default) asks a tiny schema-constrained question before the start (with `probe_timeout` set) and
+            uses `structured` where the answer conforms, else the text formats drawn by `prompt.diff/full/
+            crossover`. Replies are read tolerantly whatever was asked.
     """
 
     kind: str = "offline"
@@ -213,17 +223,18 @@ class LLMConfig:
     context_tokens: int | None = None
     max_unapplied_in_a_row: int | None = 20
     on_unapplied: str = "stop"
+    edit_format: str = "auto"
 
     def model_configs(self) -> list[ModelConfig]:
         """The models this config names: `models`, or the one model of `kind: openai`."""
         if self.kind in ("ensemble", "tiers"):
-            return list(self.models)
+            return [m if m.edit_format else replace(m, edit_format=self.edit_format) for m in self.models]
         return [ModelConfig(model=self.model, base_url=self.base_url, api_key_env=self.api_key_env,
                             temperature=self.temperature, max_tokens=self.max_tokens, timeout=self.timeout,
                             max_retries=self.max_retries, concurrency=self.concurrency,
                             price_input_per_million=self.price_input_per_million,
                             price_output_per_million=self.price_output_per_million,
-                            context_tokens=self.context_tokens)]
+                            context_tokens=self.context_tokens, edit_format=self.edit_format)]
 
 
 @dataclass

@@ -113,10 +113,11 @@ class IterationRunner:
             built: list[Prompt] = []  # the prompt, built once a model can take it (fresh failures, fitted)
             sent: list[float] = []  # when the request left: no time queued for a slot is counted
 
-            def build(budget: int | None, counter: TokenCounter | None = None) -> Prompt:
-                built.append(self._prompts.build(parent, inspirations, db.recent_failures(), iteration, mode,
+            def build(budget: int | None, counter: TokenCounter | None = None, edit_format: str = "auto") -> Prompt:
+                asked = {"diff": "diff" if mode == "full" else mode, "rewrite": "full"}.get(edit_format, mode)
+                built.append(self._prompts.build(parent, inspirations, db.recent_failures(), iteration, asked,
                                                  second, self._scratchpad.text, max_tokens=budget, counter=counter,
-                                                 **context))
+                                                 structured=edit_format == "structured", **context))
                 sent.append(time.perf_counter())
                 if built[-1].trimmed:
                     _log.info("iteration %d: prompt trimmed to ~%d tokens to fit the model's context (%d allowed: "

@@ -118,13 +118,15 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
         raise ConfigError(f"pool={type(pool).__name__}: not an evaluation pool; subclass evolve.evaluation.pool.Pool")
     if proposer is not None:
         proposer = make_proposer(proposer)  # checks it is a Proposer
+    llm = config.llm
     if proposer is None and config.llm.kind in ("openai", "ensemble", "tiers"):
         from evolve.proposals.llm.openai_model import api_key
-        from evolve.proposals.llm.probe import probe_endpoints
+        from evolve.proposals.llm.probe import probe_endpoints, resolve_edit_formats
 
         for model in config.llm.model_configs():
             api_key(model)
         probe_endpoints(config.llm)
+        llm = resolve_edit_formats(config.llm)
     prompts = make_prompts(config)
     opened = database is None
     if opened and lock is not None:
@@ -132,7 +134,7 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
     database = database or open_database(config, run_dir)
     try:
         # reseeded from the history length, so a resumed campaign does not replay the same mutations
-        proposer = proposer or make_proposer(config.llm, seed=config.seed * 1_000_003 + database.size)
+        proposer = proposer or make_proposer(llm, seed=config.seed * 1_000_003 + database.size)
         population = restore_population(config, database, follow=True)
         schedule = schedule or make_schedule(config, database, proposer, population)
         owns_pool = pool is None

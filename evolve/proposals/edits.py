@@ -9,16 +9,20 @@ backticks or tildes, tagged python, py or python3 in any case or untagged, inden
 opened after prose on the same line, closed at any indentation; SEARCH/REPLACE markers of five or more
 characters, with trailing spaces, fenced or not, among any prose. What can be read more than one way is
 refused: two different full programs, SEARCH text found in several places, a fence or an edit the reply
-never closes.
+never closes. A reply that is a JSON object is a structured edit (`structured_edits`), asked for through
+the schema that `evolve.proposals.structured` builds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
+import textwrap
 import tokenize
 from dataclasses import dataclass
+from typing import Any
 
 from evolve.errors import EditError
 
@@ -26,13 +30,17 @@ __all__ = [
     "BLOCK_END",
     "BLOCK_START",
     "SearchReplace",
+    "anchors",
     "apply_edits",
     "apply_proposal",
     "evolve_blocks",
     "format_diff",
+    "is_structured",
     "normalized_hash",
     "parse_diff",
     "python_tokens",
+    "rationale",
+    "structured_edits",
 ]
 
 BLOCK_START = "# EVOLVE-BLOCK-START"
@@ -305,14 +313,143 @@ def _rewrite(parent: str, fences: list[_Fence]) -> str:
     return new[0] if new else next(iter(programs.values()))
 
 
+# Structured replies (see evolve.proposals.structured for their schema): a JSON object of edits, each naming
+# an EVOLVE-BLOCK, the first and last of its lines to replace (anchors: lines without their indentation)
+# and the replacement, turned into the SearchReplace edits a text diff gives.
+
+_JSON_FENCE = re.compile(r"\A\s*(`{3,}|~{3,})[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n[ \t]*\1[ \t]*\Z",
+                         re.DOTALL | re.IGNORECASE)
+
+
+def anchors(lines: list[str]) -> list[str]:
+    """The lines an edit may name in this block: non-blank, stripped, found there once, and free of quotes
+    and backslashes (llama-cpp-python's schema-to-grammar converter mis-escapes them in an enum, and its
+    server then fails; a span can still cover such lines)."""
+    stripped = [line.strip() for line in lines]
+    return [text for text in dict.fromkeys(stripped)
+            if text and stripped.count(text) == 1 and '"' not in text and "\\" not in text]
+
+
+def is_structured(text: str) -> bool:
+    """Whether a reply is a JSON object (bare or in a json fence) rather than text edits."""
+    match = _JSON_FENCE.match(text)
+    return (match["body"] if match else text).lstrip().startswith("{")
+
+
+def _read_json(text: str) -> dict[str, Any]:
+    """The reply's JSON object; EditError when it does not parse. A reply cut off inside the last edit's
+    rationale (the only free text after the code) still counts: its edits are whole."""
+    match = _JSON_FENCE.match(text)
+    body = (match["body"] if match else text).strip()
+    try:
+        reply = json.loads(body, strict=False)  # raw newlines and tabs in strings: some grammars allow them
+    except ValueError as exc:
+        try:
+            reply = json.loads(body + '"}]}', strict=False)
+            if not isinstance(reply, dict) or "rationale" not in reply["edits"][-1]:
+                raise ValueError
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise EditError(f"the JSON reply does not parse ({exc}); reply with one JSON object of edits, "
+                            "short enough to finish") from None
+    if not isinstance(reply, dict):
+        raise EditError(f"the JSON reply is a {type(reply).__name__}, not an object with an `edits` list")
+    return reply
+
+
+def rationale(text: str) -> str:
+    """The rationales of a structured reply's edits, joined by `; ` ('' when it has none or does not parse)."""
+    try:
+        edits = _read_json(text).get("edits")
+    except EditError:
+        return ""
+    return "; ".join(str(e["rationale"]).strip() for e in edits if isinstance(e, dict) and e.get("rationale")) \
+        if isinstance(edits, list) else ""
+
+
+def _indent(lines: list[str]) -> str:
+    """The indentation that every non-blank line shares."""
+    prefixes = [line[:len(line) - len(line.lstrip(" \t"))] for line in lines if line.strip()]
+    common = prefixes[0] if prefixes else ""
+    for prefix in prefixes[1:]:
+        while not prefix.startswith(common):
+            common = common[:-1]
+    return common
+
+
+def _replacement(text: str, indent: str) -> str:
+    """The replacement code, re-indented so its least indented lines stand where the replaced ones did."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    if not text.strip():
+        return ""
+    return textwrap.indent(textwrap.dedent(text), indent) + "\n"
+
+
+def _field(edit: dict[str, Any], key: str, kind: type, n: int) -> Any:
+    value = edit.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise EditError(f"structured edit {n}: `{key}` is {'missing' if value is None else repr(value)[:60]}; "
+                        f"give it as a JSON {'integer' if kind is int else 'string'}")
+    return value
+
+
+def _span(block: list[str], code: str, first: int, last: int) -> tuple[int, int]:
+    """Lines first..last of the block, widened within it until their text occurs once in `code`."""
+    while code.count("".join(block[first:last + 1])) > 1:
+        if first > 0:
+            first -= 1
+        elif last < len(block) - 1:
+            last += 1
+        else:
+            break
+    return first, last
+
+
+def structured_edits(code: str, reply: dict[str, Any]) -> list[SearchReplace]:
+    """The SEARCH/REPLACE edits of `code` that a structured reply describes; EditError naming what is wrong."""
+    edits = reply.get("edits")
+    if not isinstance(edits, list) or not edits:
+        raise EditError("the JSON reply has no `edits` list; give at least one edit")
+    blocks = [code[start:end].splitlines(keepends=True) for start, end in evolve_blocks(code)]
+    out: list[SearchReplace] = []
+    for n, edit in enumerate(edits, 1):
+        if not isinstance(edit, dict):
+            raise EditError(f"structured edit {n} is not an object with block, first_line, last_line and replacement")
+        number = _field(edit, "block", int, n)
+        if not 1 <= number <= len(blocks):
+            raise EditError(f"structured edit {n}: block={number}, but the program has {len(blocks)} EVOLVE-BLOCK"
+                            f"{'s' if len(blocks) != 1 else ''}; number them from 1")
+        lines = blocks[number - 1]
+        stripped = [line.strip() for line in lines]
+        names = anchors(lines)
+        found = []
+        for key in ("first_line", "last_line"):
+            text = _field(edit, key, str, n).strip()
+            if text not in names:
+                why = "occurs more than once in" if text and stripped.count(text) > 1 else "is not a line of"
+                raise EditError(f"structured edit {n}: {key} {text[:80]!r} {why} EVOLVE-BLOCK {number}; "
+                                "name a line that occurs there once, as written")
+            found.append(stripped.index(text))
+        first, last = sorted(found)  # two anchors name one span, whichever comes first
+        replacement = _replacement(_field(edit, "replacement", str, n), _indent(lines[first:last + 1]))
+        start, end = _span(lines, code, first, last)
+        new = "".join(lines[start:first]) + replacement + "".join(lines[last + 1:end + 1])
+        out.append(SearchReplace("".join(lines[start:end + 1]), new))
+    return out
+
+
+
 def apply_proposal(parent: str, text: str) -> str:
     """Turn a proposal into the child program: SEARCH/REPLACE diffs, or else a full rewrite in a fence.
 
-    Raises EditError with a one-line reason meant for the next prompt.
+    A reply that is a JSON object is a structured edit (`evolve.proposals.structured`), whichever format
+    was asked for (`structured_edits`). Raises EditError with a one-line reason meant for the next prompt.
     """
-    lines, fences = _scan(text)
-    edits = _parse_blocks(lines)
-    child = apply_edits(parent, edits) if edits else _rewrite(parent, fences)
+    if is_structured(text):
+        child = apply_edits(parent, structured_edits(parent, _read_json(text)))
+    else:
+        lines, fences = _scan(text)
+        edits = _parse_blocks(lines)
+        child = apply_edits(parent, edits) if edits else _rewrite(parent, fences)
     if _frozen_parts(child) != _frozen_parts(parent):
         raise EditError("the edit changed code outside the EVOLVE-BLOCKs (or their markers); only the "
                         "code between the markers may change")

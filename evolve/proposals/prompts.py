@@ -71,12 +71,13 @@ class PromptBuilder:
     """Fills `system.txt` and `user.txt` (string.Template, `$name` fields) for each proposal.
 
     A user overrides the wording with `prompt.template_dir` pointing at a folder holding any of the
-    files (`system.txt`, `user.txt`, `edit_diff.txt`, `edit_full.txt`, `task_diff.txt`, `task_full.txt`,
-    `task_crossover.txt`). Fields: problem_description, entrypoint (the function's name, empty where the
-    evaluator names none), entrypoint_rule (a sentence saying the program must keep defining it, or
-    nothing), edit_format (how to write the reply: `edit_diff.txt` with its worked example, or
-    `edit_full.txt` for a rewrite), parent_code, parent_score, parent_metrics, parent_cell, parent_feedback,
-    second_parent, inspirations, attempts, failures, scratchpad, task.
+    files (`system.txt`, `user.txt`, `edit_diff.txt`, `edit_full.txt`, `edit_structured.txt`, `task_diff.txt`,
+    `task_full.txt`, `task_crossover.txt`, `task_structured.txt`). Fields: problem_description, entrypoint
+    (the function's name, empty where the evaluator names none), entrypoint_rule (a sentence saying the
+    program must keep defining it, or nothing), edit_format (how to write the reply: `edit_diff.txt` with its
+    worked example, `edit_full.txt` for a rewrite, `edit_structured.txt` for JSON edits), parent_code,
+    parent_score, parent_metrics, parent_cell, parent_feedback, second_parent, inspirations, attempts,
+    failures, scratchpad, task.
 
     `visible(key)` says which metrics the model sees (`metric_filter`); an inspiration scoring below the
     parent by more than `prompt.inspiration_slack` of the parent's magnitude is left out unless it was
@@ -95,7 +96,9 @@ class PromptBuilder:
         self.system = self._template("system.txt")
         self.user = self._template("user.txt")
         self.tasks = {mode: self._template(f"task_{mode}.txt").template.strip() for mode in self.MODES}
-        self.formats = {name: self._template(f"edit_{name}.txt").template.strip() for name in ("diff", "full")}
+        self.formats = {name: self._template(f"edit_{name}.txt").template.strip()
+                        for name in ("diff", "full", "structured")}
+        self.structured_task = self._template("task_structured.txt").template.strip()
 
     def _template(self, name: str) -> Template:
         folder = Path(self.config.template_dir) if self.config.template_dir else None
@@ -108,7 +111,7 @@ class PromptBuilder:
               iteration: int = 0, mode: str = "diff", second_parent: Program | None = None,
               scratchpad: str = "", max_tokens: int | None = None, *, labels: Mapping[int, str] | None = None,
               attempts: Sequence[Attempt] = (), cell: tuple[int, ...] | None = None,
-              counter: TokenCounter | None = None) -> Prompt:
+              counter: TokenCounter | None = None, structured: bool = False) -> Prompt:
         """Return the prompt for improving `parent` (with `second_parent` in crossover mode).
 
         `labels` say why each inspiration was chosen (by id), `attempts` what was tried on the parent's
@@ -118,13 +121,16 @@ class PromptBuilder:
         inspirations (the last first), the lineage's attempts (the oldest first), the scratchpad, the
         recent failures, the parent's feedback, the second parent (a crossover becomes a diff).
         `Prompt.trimmed` says what went; `PromptTooLarge` is raised when even the bare prompt does not fit.
+        With `structured`, the reply is asked for as a JSON object of edits (`edit_structured.txt`,
+        `task_structured.txt`), which the model's server constrains to the parent's edit schema.
         """
         if mode == "crossover" and second_parent is None:
             mode = "diff"
         labels = dict(labels or {})
         shown = self._worth_showing(parent, inspirations, labels)
         state = dict(inspirations=shown, failures=list(failures), mode=mode, attempts=list(attempts),
-                     second_parent=second_parent, scratchpad=scratchpad, feedback=self.config.max_feedback_chars)
+                     structured=structured, second_parent=second_parent, scratchpad=scratchpad,
+                     feedback=self.config.max_feedback_chars)
 
         def render() -> list[dict[str, str]]:
             return self._render(parent, labels=labels, cell=cell, **state)
@@ -214,7 +220,7 @@ class PromptBuilder:
 
     def _render(self, parent: Program, inspirations: list[Program], failures: list[Program], mode: str,
                 second_parent: Program | None, scratchpad: str, feedback: int, attempts: list[Attempt],
-                labels: dict[int, str], cell: tuple[int, ...] | None) -> list[dict[str, str]]:
+                labels: dict[int, str], cell: tuple[int, ...] | None, structured: bool = False) -> list[dict[str, str]]:
         parent_blocks = _blocks(parent.code)
         blocks = [self._inspiration(n, p, parent, labels.get(p.id), parent_blocks)
                   for n, p in enumerate(inspirations, 1)]
@@ -232,7 +238,7 @@ class PromptBuilder:
             "problem_description": self.description,
             "entrypoint": self.entrypoint or "",
             "entrypoint_rule": f"The program must keep defining `{self.entrypoint}`. " if self.entrypoint else "",
-            "edit_format": self.formats[self.FORMATS[mode]],
+            "edit_format": self.formats["structured" if structured else self.FORMATS[mode]],
             "parent_code": parent.code.rstrip(),
             "parent_score": f"{parent.score:.6g}" if parent.score is not None else "invalid",
             "parent_metrics": self._metrics(parent),
@@ -244,7 +250,7 @@ class PromptBuilder:
             "failures": f"\n# Recent edits that could not be applied, and why\n{failed}" if failed else "",
             "second_parent": second,
             "scratchpad": f"# Notes from this campaign\n{scratchpad.strip()}\n\n" if scratchpad.strip() else "",
-            "task": self.tasks[mode],
+            "task": self.structured_task if structured else self.tasks[mode],
         }
         try:
             return [{"role": "system", "content": self.system.substitute(fields)},

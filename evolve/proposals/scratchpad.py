@@ -13,6 +13,7 @@ import heapq
 import re
 
 from evolve.program import Program, ProgramStatus
+from evolve.proposals.edits import is_structured, rationale
 from evolve.storage.database import ProgramDatabase
 from sandboxes import candidate_text
 
@@ -22,9 +23,10 @@ _EDIT_START = re.compile(r"^(<{5,}\s*SEARCH|```)", re.MULTILINE)
 
 
 def explanation(proposal: str, limit: int = 160) -> str:
-    """The proposer's words before its first edit, on one line."""
+    """The proposer's words before its first edit (a structured reply's rationales), on one line."""
     match = _EDIT_START.search(proposal)
-    text = " ".join((proposal[: match.start()] if match else proposal).split())
+    text = " ".join((rationale(proposal) if is_structured(proposal) else
+                     proposal[: match.start()] if match else proposal).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -18,6 +18,18 @@ so another process's timestamps can be set beside them. With `tokenizer`, it als
 `POST /tokenize` (`{"content": text}` -> `{"tokens": [...]}`, one token per 4 characters, as it counts usage).
 Connections are kept alive between requests and replies leave without Nagle's delay, as real servers
 answer; `stop()` ends the kept-alive ones too.
+
+`schema_shapes` names the shapes of `response_format` with a JSON schema that the server takes
+(`json_schema`: OpenAI's `{"type": "json_schema", "json_schema": {"schema": ...}}`, `json_object`:
+llama-cpp-python's `{"type": "json_object", "schema": ...}`; `STRUCTURED` names both). It takes none by
+default, as a server without structured outputs: a schema is refused with HTTP 400 and the request kept in
+`server.refused`, so scripted text replies reach a campaign as written. A schema it takes is honoured as
+llama.cpp honours it, by constrained decoding: a scripted reply that does not conform is replaced by one
+that does (the first choice of every enum, the fewest array items, empty strings). The pre-flight
+question of `llm.edit_format=auto` (`evolve.proposals.structured.PROBE_SCHEMA`) is answered by the server
+itself (or refused, as any schema), whatever the responder or a fault would do, and kept in `server.probes`
+alone, so that scripted replies, `server.requests`, `server.refused` and `server.seconds` concern proposals
+only.
 """
 
 from __future__ import annotations
@@ -33,7 +45,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-__all__ = ["FakeOpenAIServer", "FakeReply", "Logged"]
+from evolve.proposals.structured import PROBE_SCHEMA
+
+__all__ = ["STRUCTURED", "FakeOpenAIServer", "FakeReply", "Logged", "conforming"]
+
+STRUCTURED = ("json_schema", "json_object")  # every shape of response_format with a schema
 
 
 @dataclass
@@ -81,6 +97,48 @@ def _prompt_tokens(request: dict[str, Any]) -> int:
     return sum(len(str(m.get("content", ""))) // 4 for m in request.get("messages", []))
 
 
+def _schema(request: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The shape and JSON schema of the request's `response_format`, or None when it asks for none."""
+    shape = request.get("response_format")
+    if not isinstance(shape, dict):
+        return None
+    if shape.get("type") == "json_schema" and isinstance(shape.get("json_schema"), dict):
+        schema = shape["json_schema"].get("schema")
+    else:
+        schema = shape.get("schema")
+    return (str(shape.get("type")), schema) if isinstance(schema, dict) else None
+
+
+def conforming(schema: dict[str, Any]) -> Any:
+    """The simplest instance of `schema` (the subset constrained decoding handles): what a model whose
+    every choice is forced and that stops as early as it may would write."""
+    if "anyOf" in schema or "oneOf" in schema:
+        return conforming((schema.get("anyOf") or schema["oneOf"])[0])
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    kind = kind[0] if isinstance(kind, list) else kind
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {key: conforming(properties.get(key, {})) for key in schema.get("required", list(properties))}
+    if kind == "array":
+        return [conforming(schema.get("items", {}))] * max(1, schema.get("minItems", 0))
+    return {"string": "", "integer": 0, "number": 0.0, "boolean": False, "null": None}.get(kind, "")
+
+
+def _conforms(content: str, schema: dict[str, Any]) -> bool:
+    """Whether a reply is JSON that `schema` accepts."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(json.loads(content), schema)
+    except (ValueError, jsonschema.ValidationError):
+        return False
+    return True
+
+
 def _faulty(fault: str | int | None) -> FakeReply | None:
     """The reply that the server-wide `fault` forces (None: no fault)."""
     if fault is None:
@@ -116,15 +174,18 @@ class FakeOpenAIServer:
     """Serves `/v1/chat/completions` and `/v1/models` on an ephemeral port of 127.0.0.1."""
 
     def __init__(self, responder: Responder | None = None, model: str = "fake-model",
-                 context_tokens: int | None = None, latency: float = 0.0, tokenizer: bool = False) -> None:
+                 context_tokens: int | None = None, latency: float = 0.0, tokenizer: bool = False,
+                 schema_shapes: tuple[str, ...] = ()) -> None:
         self.tokenizer = tokenizer
         self.responder: Responder = responder or (lambda request: "no edit")
         self.model = model
         self.context_tokens = context_tokens
         self.latency = latency
+        self.schema_shapes = schema_shapes
         self.log: list[Logged] = []
         self.requests: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
+        self.probes: list[dict[str, Any]] = []
         self.seconds: list[float] = []
         self.fault: str | int | None = None
         self._lock = threading.Lock()
@@ -204,11 +265,12 @@ class FakeOpenAIServer:
 
             def do_POST(self) -> None:
                 started, arrived = time.perf_counter(), time.time()
+                self.probe = False
                 try:
                     self._chat()
                 finally:
                     with server._lock:
-                        if self.path.rstrip("/").endswith("/chat/completions"):
+                        if self.path.rstrip("/").endswith("/chat/completions") and not self.probe:
                             server.seconds.append(time.perf_counter() - started)
                         server.log.append(Logged(self.path, arrived, time.time()))
 
@@ -235,11 +297,29 @@ class FakeOpenAIServer:
                     self._send(400, json.dumps({"error": {"message": message, "type": "exceed_context_size_error",
                                                           "code": 400}}).encode())
                     return
-                with server._lock:
-                    server.requests.append(request)
-                reply = _faulty(server.fault) or server.responder(request)
+                schema = _schema(request)
+                probe = self.probe = schema is not None and schema[1] == PROBE_SCHEMA
+                if probe:
+                    with server._lock:
+                        server.probes.append(request)
+                if schema is not None and schema[0] not in server.schema_shapes:
+                    if not probe:
+                        with server._lock:
+                            server.refused.append(request)
+                    message = f"response_format type {schema[0]!r} is not supported"
+                    self._send(400, json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                                          "code": 400}}).encode())
+                    return
+                if probe:
+                    reply: FakeReply | str = FakeReply(json.dumps(conforming(PROBE_SCHEMA)))
+                else:
+                    with server._lock:
+                        server.requests.append(request)
+                    reply = _faulty(server.fault) or server.responder(request)
                 if isinstance(reply, str):
                     reply = FakeReply(content=reply)
+                if schema is not None and reply.status == 200 and not _conforms(reply.content, schema[1]):
+                    reply = FakeReply(**{**reply.__dict__, "content": json.dumps(conforming(schema[1]))})
                 if reply.hang:
                     server._stopping.wait()
                 if reply.hang or reply.drop:

@@ -15,7 +15,8 @@ What it checks, on real prompts that evolve's `PromptBuilder` builds from a prob
     name            the proposer is a `Proposer` and its `name` is set
     answers         each answer is a `Proposal` whose text applies to the parent (`apply_proposal`), or
                     a `ProposerError`; nothing else is raised, and at least one prompt is answered
-    propose_built   `propose_built(build)` builds its prompt (a budget of None or a positive count)
+    propose_built   `propose_built(build)` builds its prompt (a budget of None or a positive count, and an
+                    `edit_format` of auto, diff, rewrite or structured)
                     and answers it as `propose` would
     concurrency     `concurrency` proposals awaited at once all end as above
     hooks           `observe(proposal, improved)` and `close()` work, `close()` on an unused one too
@@ -134,8 +135,9 @@ class ProposerContract:
         budgets: list[int | None] = []
         built: list[Prompt] = []
 
-        def build(budget: int | None, counter: TokenCounter | None = None) -> Prompt:
+        def build(budget: int | None, counter: TokenCounter | None = None, edit_format: str = "auto") -> Prompt:
             assert counter is None or isinstance(counter, TokenCounter), f"counter: {counter!r}"
+            assert edit_format in ("auto", "diff", "rewrite", "structured"), f"edit_format={edit_format!r}"
             budgets.append(budget)
             built.append(self.prompt(4))
             return built[-1]

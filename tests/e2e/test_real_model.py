@@ -173,13 +173,14 @@ class RecordingProxy:
 
 
 def _overrides(base_url: str, ray_address: str, run_dir: Path) -> list[str]:
-    """The campaign: circle_packing through `llm=openai`, one proposal at a time, small budgets."""
+    """The campaign: circle_packing through `llm=openai`, one proposal at a time, small budgets, text edits."""
     return ["problem=circle_packing", "llm=openai", f"llm.base_url={base_url}", f"llm.model={ALIAS}",
             "llm.api_key_env=EVOLVE_TEST_LLAMA_KEY", f"llm.context_tokens={CONTEXT}", f"llm.max_tokens={MAX_TOKENS}",
             f"prompt.chars_per_token={CHARS_PER_TOKEN}", "llm.concurrency=1", "max_in_flight=1", "llm.max_retries=0",
             "llm.timeout=600", f"llm.price_input_per_million={PRICE_IN}", f"llm.price_output_per_million={PRICE_OUT}",
             f"llm.max_unapplied_in_a_row={UNAPPLIED}", f"budget.iterations={ITERATIONS}", f"ray.address={ray_address}",
-            "ray.num_workers=1", "database.islands=1", "progress=off", f"hydra.run.dir={run_dir}"]
+            "ray.num_workers=1", "database.islands=1", "progress=off", f"hydra.run.dir={run_dir}",
+            "llm.edit_format=diff"]  # text: the structured test below asks for JSON
 
 
 @pytest.mark.timeout(1500)  # a real model on two loaded cores: minutes, not the default 300 s
@@ -243,3 +244,37 @@ def test_a_short_campaign_against_a_real_model(llama_server, evolve_bin, cli_env
           f"in {seconds:.0f} s of requests ({completion_tokens / seconds:.1f} completion tokens/s); applied "
           f"{outcomes.applied}, edit failures: {outcomes.reasons()}; {trimmed} prompts trimmed; stopped by "
           f"{'the iteration budget' if budget_stop else 'the unapplied stop'}; server log: {server_log}")
+
+
+STRUCTURED_PROPOSALS, STRUCTURED_APPLIED = 30, 0.6
+
+
+@pytest.mark.timeout(3600)  # 30 replies: 5 to 15 minutes on 2 idle cores, far longer on loaded ones
+def test_structured_edits_from_a_real_model_mostly_apply(llama_server, evolve_bin, cli_env, ray_address, tmp_path):
+    """With `llm.edit_format=structured` the server's constrained decoding can only write edits of the parent
+    (llama-cpp-python's server takes the schema as `json_object`): most of SmolLM2's replies apply."""
+    upstream, server_log = llama_server
+    run_dir = tmp_path / "run"
+    overrides = [o for o in _overrides("", ray_address, run_dir)
+                 if not o.startswith(("llm.base_url=", "budget.iterations=", "llm.max_unapplied_in_a_row=",
+                                      "llm.edit_format="))]
+    with RecordingProxy(upstream) as proxy:
+        run = subprocess.run([evolve_bin, "run", *overrides, f"llm.base_url={proxy.base_url}",
+                              "llm.edit_format=structured", f"budget.iterations={STRUCTURED_PROPOSALS}",
+                              "llm.max_unapplied_in_a_row=null", "llm.max_wait_seconds=900"],
+                             check=False, capture_output=True, text=True,
+                             env={**cli_env, "EVOLVE_TEST_LLAMA_KEY": KEY}, timeout=3300)
+        exchanges = [e for e in proxy.exchanges if e.status == 200]
+    terminal = run.stdout + run.stderr
+    assert run.returncode == 0, terminal
+    with open_database(load_config(run_dir), run_dir, read_only=True) as db:
+        programs = [p for p in db.programs() if p.iteration > 0]
+    assert len(programs) == len(exchanges) == STRUCTURED_PROPOSALS, terminal
+    # every answered request carried the parent's schema, in the one shape this server takes
+    assert all(e.request["response_format"]["type"] == "json_object" and e.request["response_format"]["schema"]
+               for e in exchanges)
+    outcomes = model_outcomes(programs)[ALIAS]
+    share = outcomes.applied / len(programs)
+    print(f"\nreal model, structured edits: {outcomes.applied} of {len(programs)} applied ({share:.0%}); "
+          f"edit failures: {outcomes.reasons()}; server log: {server_log}")
+    assert share >= STRUCTURED_APPLIED, outcomes.reasons()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,7 +56,7 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A proposer's answer: text holding SEARCH/REPLACE blocks or a fenced full program.
+    """A proposer's answer: text holding SEARCH/REPLACE blocks, a fenced full program or JSON edits.
 
     Attributes:
         text: the reply.
@@ -81,8 +82,9 @@ class Proposer(abc.ABC):
     Contract:
       - `propose` is a coroutine awaited concurrently, up to `llm.concurrency` times at once, on the
         campaign's one event loop; it must not block that loop (run blocking work in a thread).
-      - It answers with a `Proposal` whose `text` holds SEARCH/REPLACE blocks or a fenced full program
-        (what `evolve.proposals.edits.apply_proposal` applies to `prompt.parent.code`), or raises
+      - It answers with a `Proposal` whose `text` holds SEARCH/REPLACE blocks, a fenced full program or a
+        JSON object of structured edits (what `evolve.proposals.edits.apply_proposal` applies to
+        `prompt.parent.code`), or raises
         `evolve.errors.ProposerError` (the campaign records the failure and goes on; too many in a row
         stop it). Any other exception is a bug and ends the campaign.
       - Given the same seed and the same sequence of prompts, a proposer without a network (the offline
@@ -97,7 +99,10 @@ class Proposer(abc.ABC):
     of `propose`, so that a proposer choosing among models builds the prompt only once one is free;
     `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to, as
     `token_counter` counts them (None: an estimate from the characters), and `calibrate(messages)` teaches
-    that counter a prompt's true size before an uncalibrated estimate trims it (`build_prompt`).
+    that counter a prompt's true size before an uncalibrated estimate trims it (`build_prompt`);
+    `edit_format` (`auto`: the text formats the config draws) is the kind of edit its prompt asks for
+    (`diff`, `rewrite`, `structured`: a JSON object of edits, see `evolve.proposals.structured`), passed to
+    the builder as `build(budget, counter, edit_format)` when it is not `auto`.
 
     Example (scales the float constants of the parent's EVOLVE-BLOCKs by a random factor near 1)::
 
@@ -134,6 +139,7 @@ class Proposer(abc.ABC):
     """
 
     name: str = ""
+    edit_format: str = "auto"
 
     @abc.abstractmethod
     async def propose(self, prompt: Prompt) -> Proposal:
@@ -149,6 +155,8 @@ class Proposer(abc.ABC):
         """Return `build(prompt_budget, token_counter)`; where an estimate not yet calibrated would trim the
         prompt or refuse it (`PromptTooLarge`), `calibrate` the counter on the whole prompt and build again."""
         counter, budget = self.token_counter, self.prompt_budget
+        if self.edit_format != "auto":
+            build = functools.partial(_with_format, build, self.edit_format)
         if counter is None or counter.calibrated or budget is None:
             return build(budget, counter)
         try:
@@ -186,3 +194,9 @@ class Proposer(abc.ABC):
 
     async def close(self) -> None:
         """Called once at the campaign's end: release clients and connections."""
+
+
+def _with_format(build: Callable[..., Prompt], edit_format: str, budget: int | None, counter: TokenCounter | None
+                 ) -> Prompt:
+    """`build`'s prompt asking for `edit_format`."""
+    return build(budget, counter, edit_format)

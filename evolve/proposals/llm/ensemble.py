@@ -154,12 +154,12 @@ class Ensemble(Proposer):
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the chosen model; when every model is resting, wait for the first to wake; raise `ModelsResting`
         once every model has been failing for `max_wait_seconds`."""
-        return await self.propose_built(lambda budget, counter=None: prompt)
+        return await self.propose_built(lambda budget, counter=None, edit_format="auto": prompt)
 
     async def propose_built(self, build: Callable[..., Prompt]) -> Proposal:
         """As `propose`, with the prompt built by `build(budget, counter)` only once the chosen model has a
         free slot: `budget` is the model's `context_tokens` minus its `max_tokens` (None when unknown), in
-        the tokens its `token_counter` counts. A
+        the tokens its `token_counter` counts (and the model's `edit_format` third, unless it is `auto`). A
         prompt that cannot fit (`PromptTooLarge`) is never sent and does not count against the model."""
         while True:
             now, deadline = self._clock(), self._deadline()

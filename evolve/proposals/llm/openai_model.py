@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from concurrent.futures import Future
@@ -12,6 +13,7 @@ from evolve.background import in_background
 from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
+from evolve.proposals.structured import RESPONSE_FORMATS, edit_schema, response_format
 from evolve.proposals.tokens import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMING,
@@ -24,7 +26,10 @@ from evolve.proposals.tokens import (
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAIModel", "api_key", "import_sdk_in_background", "sdk_imported"]
+__all__ = ["EDIT_FORMATS", "OpenAIModel", "api_key", "import_sdk_in_background", "sdk_imported"]
+
+EDIT_FORMATS = ("auto", "diff", "rewrite", "structured")
+_log = logging.getLogger(__name__)
 
 _importing: list[Future] = []
 
@@ -62,6 +67,14 @@ def api_key(config: ModelConfig) -> str:
     return key
 
 
+def _refuses_schema(exc: openai.APIStatusError) -> bool:
+    """Whether an error answers the request's `response_format` (llama-cpp-python's server says so with 500)."""
+    text = str(exc).lower()
+    if exc.status_code in (400, 422):
+        return "context" not in text  # a prompt too long is no verdict on the schema
+    return "response_format" in text
+
+
 class OpenAIModel(Proposer):
     """Sends the prompt's messages to `config.base_url` through `openai.AsyncOpenAI`.
 
@@ -75,6 +88,11 @@ class OpenAIModel(Proposer):
     evolve[tokens]`); elsewhere it asks the server's tokenizer (llama.cpp's `/tokenize`, llama-cpp-python's
     `/extras/tokenize`) for the first prompts' true
     counts and learns from the `usage` of every reply, so prompts are fitted to the model's real tokens.
+
+    With `edit_format: structured`, each request carries the schema of edits to its parent
+    (`evolve.proposals.structured`) as `response_format`, in OpenAI's shape and, if the server refuses that
+    (HTTP 400 or 422), in llama-cpp-python's; a server that refuses both is named once and asked for text
+    from then on (the request is sent again without the schema).
     """
 
     TOKENIZE_PROMPTS = 3  # prompts whose exact count is asked of `/tokenize`: enough to calibrate the ratio
@@ -84,6 +102,10 @@ class OpenAIModel(Proposer):
         self.name = config.name or config.model
         self.endpoint = config.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         self._key = api_key(config)
+        chosen = config.edit_format or "auto"
+        if chosen not in EDIT_FORMATS:
+            raise ConfigError(f"llm.edit_format={chosen!r} (model {self.name}): use auto, diff, rewrite or structured")
+        self._schema_shapes = list(RESPONSE_FORMATS) if chosen == "structured" else []  # still to try
         self._made: openai.AsyncOpenAI | None = client
         self._making: Future[openai.AsyncOpenAI] | None = None
         if client is None:
@@ -162,6 +184,35 @@ class OpenAIModel(Proposer):
                 self._tokens.observe(messages, response.usage.prompt_tokens)
         return self._tokens.observed > seen
 
+    @property
+    def edit_format(self) -> str:
+        """`structured` while the endpoint takes a schema; else `diff`, `rewrite`, or `auto` (the text formats)."""
+        if self._schema_shapes:
+            return "structured"
+        return self.config.edit_format if self.config.edit_format in ("diff", "rewrite") else "auto"
+
+    async def _create(self, prompt: Prompt) -> openai.types.chat.ChatCompletion:
+        """Send the request: with the parent's edit schema while the endpoint takes one."""
+        import openai
+
+        cfg = self.config
+        schema = edit_schema(prompt.parent.code) if self._schema_shapes else None
+        while True:
+            shape = self._schema_shapes[0] if schema is not None and self._schema_shapes else None
+            try:
+                return await self._client.chat.completions.create(
+                    model=cfg.model, messages=prompt.messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                    extra_body={"response_format": response_format(shape, schema)} if shape and schema else None)
+            except openai.APIStatusError as exc:
+                if shape is None or not _refuses_schema(exc):
+                    raise
+                if self._schema_shapes[:1] == [shape]:  # (a concurrent request may have moved on already)
+                    self._schema_shapes.pop(0)
+                    if not self._schema_shapes:
+                        _log.warning("model %s at %s rejects a JSON schema in response_format (HTTP %d: %s); its "
+                                     "edits are asked for as text from now on (llm.edit_format=diff skips the try)",
+                                     self.name, self.endpoint, exc.status_code, " ".join(str(exc).split())[:160])
+
     async def propose(self, prompt: Prompt) -> Proposal:
         """Ask the model for an edit of the prompt's parent."""
         if self._made is None:  # the SDK may still be importing on its thread: wait off the event loop
@@ -173,10 +224,7 @@ class OpenAIModel(Proposer):
             await self._tokenize(prompt.messages)
         try:
             async with asyncio.timeout(cfg.timeout):  # the client's own timeout is per attempt
-                response = await self._client.chat.completions.create(
-                    model=cfg.model, messages=prompt.messages, temperature=cfg.temperature,
-                    max_tokens=cfg.max_tokens,
-                )
+                response = await self._create(prompt)
         except (TimeoutError, openai.APITimeoutError):
             raise ProposerError(f"{self.name}: APITimeoutError: no answer within {cfg.timeout:g} s (llm.timeout)",
                                 self.name) from None
