@@ -117,7 +117,7 @@ def takes_schema(model: ModelConfig) -> tuple[str | None, str]:
 def resolve_edit_formats(config: LLMConfig) -> LLMConfig:
     """`config` with each model's `edit_format: auto` made `structured` where its endpoint honours a JSON
     schema (one short request each, logged in one line); unchanged without `probe_timeout`."""
-    if config.probe_timeout is None or config.kind not in ("openai", "ensemble"):
+    if config.probe_timeout is None or config.kind not in ("openai", "ensemble", "tiers"):
         return config
     models = config.model_configs()
     if all(m.edit_format != "auto" for m in models):
