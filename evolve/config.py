@@ -129,6 +129,8 @@ class ModelConfig:
             trimmed to fit `context_tokens - max_tokens` (see `PromptBuilder.build`). Null: unknown, no
             fitting.
         edit_format: how this model is asked to write its edits (null: `llm.edit_format`; see `LLMConfig`).
+        structured_edits: the most edits one structured reply of this model may hold (null:
+            `llm.structured_edits`).
     """
 
     model: str = MISSING
@@ -145,6 +147,7 @@ class ModelConfig:
     price_output_per_million: float = 0.0
     context_tokens: int | None = None
     edit_format: str | None = None
+    structured_edits: int | None = None
 
 
 @dataclass
@@ -194,6 +197,9 @@ class LLMConfig:
             (default) asks a tiny schema-constrained question before the start (with `probe_timeout` set) and
             uses `structured` where the answer conforms, else the text formats drawn by `prompt.diff/full/
             crossover`. Replies are read tolerantly whatever was asked.
+        structured_edits: the most edits one structured reply may hold (per model in `models` too). 1 suits
+            models under a billion parameters: their second edit often overlaps the first, and a long reply
+            is cut off at `max_tokens`.
     """
 
     kind: str = "offline"
@@ -224,17 +230,20 @@ class LLMConfig:
     max_unapplied_in_a_row: int | None = 20
     on_unapplied: str = "stop"
     edit_format: str = "auto"
+    structured_edits: int = 3
 
     def model_configs(self) -> list[ModelConfig]:
         """The models this config names: `models`, or the one model of `kind: openai`."""
         if self.kind in ("ensemble", "tiers"):
-            return [m if m.edit_format else replace(m, edit_format=self.edit_format) for m in self.models]
+            return [replace(m, edit_format=m.edit_format or self.edit_format,
+                            structured_edits=m.structured_edits or self.structured_edits) for m in self.models]
         return [ModelConfig(model=self.model, base_url=self.base_url, api_key_env=self.api_key_env,
                             temperature=self.temperature, max_tokens=self.max_tokens, timeout=self.timeout,
                             max_retries=self.max_retries, concurrency=self.concurrency,
                             price_input_per_million=self.price_input_per_million,
                             price_output_per_million=self.price_output_per_million,
-                            context_tokens=self.context_tokens, edit_format=self.edit_format)]
+                            context_tokens=self.context_tokens, edit_format=self.edit_format,
+                            structured_edits=self.structured_edits)]
 
 
 @dataclass

@@ -21,7 +21,7 @@ from evolve.proposals.edits import anchors, evolve_blocks
 
 __all__ = ["MAX_EDITS", "PROBE_SCHEMA", "PROBE_WORD", "RESPONSE_FORMATS", "edit_schema", "response_format"]
 
-MAX_EDITS = 3  # edits per reply: a short reply is finished before max_tokens, even by a small model
+MAX_EDITS = 3  # edits per reply by default (`llm.structured_edits`): a short reply ends before max_tokens
 _FIELDS = ("block", "first_line", "last_line", "replacement", "rationale")
 
 
@@ -38,14 +38,14 @@ def _edit_schema(block: int, names: list[str]) -> dict[str, Any]:
             "required": list(_FIELDS), "additionalProperties": False}
 
 
-def edit_schema(code: str) -> dict[str, Any] | None:
-    """The JSON schema of a reply of edits to `code`; None when no block has a line to name."""
+def edit_schema(code: str, max_edits: int = MAX_EDITS) -> dict[str, Any] | None:
+    """The JSON schema of a reply of at most `max_edits` edits to `code`; None when no block has a line to name."""
     options = [_edit_schema(n, names) for n, lines in enumerate(_block_lines(code), 1) if (names := anchors(lines))]
     if not options:
         return None
     items = options[0] if len(options) == 1 else {"anyOf": options}
     return {"type": "object",
-            "properties": {"edits": {"type": "array", "minItems": 1, "maxItems": MAX_EDITS, "items": items}},
+            "properties": {"edits": {"type": "array", "minItems": 1, "maxItems": max(1, max_edits), "items": items}},
             "required": ["edits"], "additionalProperties": False}
 
 

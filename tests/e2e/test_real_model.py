@@ -260,8 +260,9 @@ def test_structured_edits_from_a_real_model_mostly_apply(llama_server, evolve_bi
                                       "llm.edit_format="))]
     with RecordingProxy(upstream) as proxy:
         run = subprocess.run([evolve_bin, "run", *overrides, f"llm.base_url={proxy.base_url}",
-                              "llm.edit_format=structured", f"budget.iterations={STRUCTURED_PROPOSALS}",
-                              "llm.max_unapplied_in_a_row=null", "llm.max_wait_seconds=900"],
+                              "llm.edit_format=structured", "llm.structured_edits=1",  # one edit suits a 135M model
+                              f"budget.iterations={STRUCTURED_PROPOSALS}", "llm.max_unapplied_in_a_row=null",
+                              "llm.max_wait_seconds=900"],
                              check=False, capture_output=True, text=True,
                              env={**cli_env, "EVOLVE_TEST_LLAMA_KEY": KEY}, timeout=3300)
         exchanges = [e for e in proxy.exchanges if e.status == 200]

@@ -106,6 +106,14 @@ def test_auto_uses_structured_edits_where_the_endpoint_honours_a_schema(circle_p
     assert all(p.status is not ProgramStatus.EDIT_FAILED for p in programs)
 
 
+def test_structured_edits_caps_the_edits_a_reply_may_hold(circle_problem, tmp_path):
+    with FakeOpenAIServer(_structured, schema_shapes=STRUCTURED) as server:
+        Campaign(_config(circle_problem, server.base_url, iterations=2, edit_format="structured",
+                         structured_edits=1), tmp_path).run()
+    assert [r["response_format"]["json_schema"]["schema"]["properties"]["edits"]["maxItems"]
+            for r in server.requests] == [1, 1]
+
+
 def test_a_run_time_refusal_falls_back_once_and_the_campaign_goes_on(circle_problem, tmp_path, caplog):
     # the prompts asked for JSON; a model no longer constrained may answer in text, which is read as ever
     with FakeOpenAIServer(_diff, schema_shapes=()) as server, caplog.at_level(logging.INFO, logger="evolve"):

@@ -63,6 +63,7 @@ def test_the_schema_names_each_block_and_only_its_lines_that_occur_once():
     jsonschema.Draft202012Validator.check_schema(schema)
     edits = schema["properties"]["edits"]
     assert (edits["minItems"], edits["maxItems"]) == (1, MAX_EDITS)
+    assert edit_schema(CODE, max_edits=1)["properties"]["edits"]["maxItems"] == 1
     first, second = edits["items"]["anyOf"]
     assert first["properties"]["block"]["enum"] == [1] and second["properties"]["block"]["enum"] == [2]
     lines = first["properties"]["first_line"]["enum"]

@@ -13,7 +13,7 @@ from evolve.background import in_background
 from evolve.config import ModelConfig
 from evolve.errors import ConfigError, ProposerError
 from evolve.proposals.llm.base import Prompt, Proposal, Proposer
-from evolve.proposals.structured import RESPONSE_FORMATS, edit_schema, response_format
+from evolve.proposals.structured import MAX_EDITS, RESPONSE_FORMATS, edit_schema, response_format
 from evolve.proposals.tokens import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMING,
@@ -196,7 +196,7 @@ class OpenAIModel(Proposer):
         import openai
 
         cfg = self.config
-        schema = edit_schema(prompt.parent.code) if self._schema_shapes else None
+        schema = edit_schema(prompt.parent.code, cfg.structured_edits or MAX_EDITS) if self._schema_shapes else None
         while True:
             shape = self._schema_shapes[0] if schema is not None and self._schema_shapes else None
             try:
