@@ -7,6 +7,7 @@ only its steps), whatever the number of programs.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +26,34 @@ MAX_POINTS = 400
 _EVALUATED = [s.value for s in ProgramStatus if s.is_evaluated()]
 
 
-def cost_over_time(db: ProgramDatabase) -> dict[str, Any]:
-    """Per model (proposer): its cumulative cost in USD and proposals against seconds since the first program."""
-    P = ProgramRow
-    seconds = db.epoch_seconds(P.created_at)
-    query = select(P.proposer, P.cost, seconds).where(P.campaign_id == db.campaign_id, P.iteration > 0).order_by(P.id)
+def cost_over_time(db: ProgramDatabase, programs: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Per model (proposer): its cumulative cost in USD and proposals against seconds since the first program.
+    `programs`: every program's small columns in commit order with `cost` and `epoch` (`evolve.ui.data`'s
+    rows), when the caller has read them, else they are read here."""
     series: dict[str, dict[str, list]] = {}
-    with db.connect() as conn:
-        first = conn.scalar(select(seconds).where(P.campaign_id == db.campaign_id).order_by(P.id).limit(1))
-        for proposer, cost, created in _raw_rows(conn, query):
-            s = series.setdefault(proposer or "-", {"time": [], "cost": [], "proposals": []})
-            s["time"].append(round(created - first, 3) if created is not None and first is not None else 0.0)
-            s["cost"].append((s["cost"][-1] if s["cost"] else 0.0) + (cost or 0.0))
-            s["proposals"].append(len(s["proposals"]) + 1)
+    if programs is not None:
+        first = programs[0].epoch if programs else None
+        found: Iterable[tuple] = ((r.proposer, r.cost, r.epoch) for r in programs if r.iteration > 0)
+        _add_costs(series, found, first)
+    else:
+        P = ProgramRow
+        seconds = db.epoch_seconds(P.created_at)
+        query = (select(P.proposer, P.cost, seconds).where(P.campaign_id == db.campaign_id, P.iteration > 0)
+                 .order_by(P.id))
+        with db.connect() as conn:
+            first = conn.scalar(select(seconds).where(P.campaign_id == db.campaign_id).order_by(P.id).limit(1))
+            _add_costs(series, _raw_rows(conn, query), first)
     models = [{"model": name, **{k: _thin(v) for k, v in s.items()}} for name, s in sorted(series.items())]
     return {"models": models, "total_cost": sum(m["cost"][-1] for m in models if m["cost"])}
+
+
+def _add_costs(series: dict[str, dict[str, list]], rows: Iterable[tuple], first: float | None) -> None:
+    """Add each (proposer, cost, epoch seconds) to its model's cumulative series."""
+    for proposer, cost, created in rows:
+        s = series.setdefault(proposer or "-", {"time": [], "cost": [], "proposals": []})
+        s["time"].append(round(created - first, 3) if created is not None and first is not None else 0.0)
+        s["cost"].append((s["cost"][-1] if s["cost"] else 0.0) + (cost or 0.0))
+        s["proposals"].append(len(s["proposals"]) + 1)
 
 
 def _thin(values: list) -> list:
