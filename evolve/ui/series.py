@@ -6,6 +6,7 @@ only its steps), whatever the number of programs.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,17 +44,32 @@ def cost_over_time(db: ProgramDatabase, programs: Sequence[Any] | None = None) -
         with db.connect() as conn:
             first = conn.scalar(select(seconds).where(P.campaign_id == db.campaign_id).order_by(P.id).limit(1))
             _add_costs(series, _raw_rows(conn, query), first)
-    models = [{"model": name, **{k: _thin(v) for k, v in s.items()}} for name, s in sorted(series.items())]
+    models = [{"model": name, **s} for name, s in sorted(series.items())]  # thinned already
     return {"models": models, "total_cost": sum(m["cost"][-1] for m in models if m["cost"])}
 
 
 def _add_costs(series: dict[str, dict[str, list]], rows: Iterable[tuple], first: float | None) -> None:
-    """Add each (proposer, cost, epoch seconds) to its model's cumulative series."""
+    """Each model's cumulative series from its (proposer, cost, epoch seconds) rows, thinned (`_thin`): the
+    times worked out for the points kept only."""
+    found: dict[str, tuple[list, list]] = {}
     for proposer, cost, created in rows:
-        s = series.setdefault(proposer or "-", {"time": [], "cost": [], "proposals": []})
-        s["time"].append(round(created - first, 3) if created is not None and first is not None else 0.0)
-        s["cost"].append((s["cost"][-1] if s["cost"] else 0.0) + (cost or 0.0))
-        s["proposals"].append(len(s["proposals"]) + 1)
+        costs, times = found.setdefault(proposer or "-", ([], []))
+        costs.append(cost or 0.0)
+        times.append(created)
+    for name, (costs, times) in found.items():
+        kept = _kept(len(costs))
+        total = list(itertools.accumulate(costs, initial=0.0))[1:]
+        series[name] = {"time": [round(times[k] - first, 3) if times[k] is not None and first is not None else 0.0
+                                 for k in kept],
+                        "cost": [total[k] for k in kept], "proposals": [k + 1 for k in kept]}
+
+
+def _kept(n: int) -> list[int]:
+    """The indices of the points that `_thin` keeps of `n`."""
+    if n <= MAX_POINTS:
+        return list(range(n))
+    step = n / (MAX_POINTS - 1)
+    return [int(k * step) for k in range(MAX_POINTS - 1)] + [n - 1]
 
 
 def _thin(values: list) -> list:
