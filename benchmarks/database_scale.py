@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from evolve.config import Config
 from evolve.observe.aggregates import checkpoint
@@ -355,8 +356,15 @@ def main() -> None:
                                    args.programs, args.vacuum))
             print(json.dumps(results[-1]), flush=True)
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for attempt in range(10):  # FORCE cannot end an autovacuum worker (not ours): it ends soon itself
+                try:
+                    with admin.connect() as conn:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    break
+                except ProgrammingError:
+                    if attempt == 9:
+                        raise
+                    time.sleep(3)
             admin.dispose()
     elif args.only != "sqlite":
         print("PostgreSQL: skipped (set EVOLVE_TEST_POSTGRES_URL, e.g. from scripts/postgres.sh)")
