@@ -112,6 +112,12 @@ class ProgramRow(Base):
     code_length: Mapped[int | None] = mapped_column(Integer, nullable=True)  # len(code), for the rebuild
 
 
+# From revision 0005: the best valid programs in order (the first committed among equal scores) by an index
+# walk, not a sort of every valid one (`evolve best`, the report's top programs).
+Index("ix_programs_campaign_status_score", ProgramRow.campaign_id, ProgramRow.status, ProgramRow.score.desc(),
+      ProgramRow.id)
+
+
 class LLMCallRow(Base):
     """One request to a proposer and what came back: the record replay plays from."""
 
@@ -208,7 +214,7 @@ class TallyRow(Base):
 READ_ONLY_IGNORED = ("run_locks", "stops", "tallies")
 # Every revision in order, for the read-only path, which must not import Alembic (slow); a test checks it
 # against Alembic's own list.
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 
 
 def make_engine(url: str, read_only: bool = False, busy_seconds: float = 30.0) -> Engine:

@@ -58,6 +58,8 @@ class _Row(NamedTuple):
     island: int
     generation: int
     proposer: str
+    cost: float = 0.0
+    epoch: float | None = None  # the commit time in seconds since the epoch, as the database computes it
 
 
 class Tallies(NamedTuple):
@@ -69,6 +71,7 @@ class Tallies(NamedTuple):
     children_evaluated: int
     children_valid: int
     outcomes: dict[str, Any]
+    rows: Sequence[_Row] = ()  # every program's small columns, for the report's other views
 
 
 def campaign_figures(db: ProgramDatabase, config: Config, references: list[dict] | None = None,
@@ -115,7 +118,7 @@ def campaign_figures(db: ProgramDatabase, config: Config, references: list[dict]
         "spend": _spend(db, rows, outcomes),
     }
     tallies = Tallies(best, initial, sum(n for _, n in children),
-                       sum(n for status, n in children if status is ProgramStatus.VALID), outcomes)
+                       sum(n for status, n in children if status is ProgramStatus.VALID), outcomes, rows)
     return data, tallies
 
 
@@ -124,14 +127,16 @@ def _scan(db: ProgramDatabase) -> tuple[list[_Row], dict[int, datetime]]:
     index holds them all), as the driver returns them (SQLAlchemy's per-row processing costs more)."""
     P = ProgramRow
     query = (select(P.id, P.iteration, P.status, P.score, P.parent_id, P.island, P.generation, P.proposer,
-                    P.created_at).where(P.campaign_id == db.campaign_id).order_by(P.id))
+                    P.created_at, P.cost, db.epoch_seconds(P.created_at))
+             .where(P.campaign_id == db.campaign_id).order_by(P.id))
     statuses = {s.value: s for s in ProgramStatus}
     rows, times = [], {}
     with db.connect() as conn:
         cursor = conn.execute(query).cursor
         while batch := cursor.fetchmany(5000):
-            for pid, iteration, status, score, parent_id, island, generation, proposer, created in batch:
-                rows.append(_Row(pid, iteration, statuses[status], score, parent_id, island, generation, proposer))
+            for pid, iteration, status, score, parent_id, island, generation, proposer, created, cost, epoch in batch:
+                rows.append(_Row(pid, iteration, statuses[status], score, parent_id, island, generation, proposer,
+                                 cost, epoch))
                 times[pid] = datetime.fromisoformat(created) if isinstance(created, str) else created
     return rows, times
 

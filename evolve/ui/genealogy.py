@@ -9,6 +9,7 @@ on SQLite the covering index holds them, so no row's code is read.
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -24,14 +25,20 @@ DEFAULT_LIMIT = 2000
 MAX_LIMIT = 10000
 
 
-def genealogy(db: ProgramDatabase, direction: str, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+def genealogy(db: ProgramDatabase, direction: str, limit: int = DEFAULT_LIMIT,
+              programs: Sequence[Any] | None = None) -> dict[str, Any]:
     """The nodes drawn (x: generation, y: the tree's row), the edges among them, and a note when they are
-    a sample."""
-    P = ProgramRow
-    query = (select(P.id, P.parent_id, P.status, P.score, P.island, P.generation, P.iteration, P.proposer)
-             .where(P.campaign_id == db.campaign_id).order_by(P.id))
-    with db.connect() as conn:
-        rows = {r[0]: r for r in _raw_rows(conn, query)}  # without SQLAlchemy's per-row work: 100,000 rows
+    a sample. `programs`: every program's small columns in commit order, when the caller has read them
+    (`evolve.ui.data`'s rows), else they are read here."""
+    if programs is not None:
+        rows = {r.id: (r.id, r.parent_id, r.status.value, r.score, r.island, r.generation, r.iteration, r.proposer)
+                for r in programs}
+    else:
+        P = ProgramRow
+        query = (select(P.id, P.parent_id, P.status, P.score, P.island, P.generation, P.iteration, P.proposer)
+                 .where(P.campaign_id == db.campaign_id).order_by(P.id))
+        with db.connect() as conn:
+            rows = {r[0]: r for r in _raw_rows(conn, query)}  # without SQLAlchemy's per-row work: 100,000 rows
     total, note = len(rows), ""
     if total > limit:
         keep, leaves = _best_ancestries(rows, limit)

@@ -80,7 +80,8 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references:
     shown |= {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
     details = program_details(db, sorted(shown), config.problem.direction, _EMBED_CHARS)
     embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
-                "data": [data], "programs": [{str(k): v for k, v in details.items()}], **_views(db, config, run_dir)}
+                "data": [data], "programs": [{str(k): v for k, v in details.items()}],
+                **_views(db, config, run_dir, tallies)}
     script = "window.EVOLVE_EMBEDDED = " + to_json(embedded).replace("</", "<\\/") + ";"
     page = fill(static_text("index.html"),
                 head=f"<style>{static_text('style.css')}</style>\n<script>{_inline(plotly_js().read_text())}</script>",
@@ -93,9 +94,10 @@ def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references:
     return path
 
 
-def _views(db: ProgramDatabase, config: Config, run_dir: Path) -> dict[str, list]:
+def _views(db: ProgramDatabase, config: Config, run_dir: Path, tallies: Tallies) -> dict[str, list]:
     """The views with endpoints of their own in `evolve ui`, embedded: the state the campaign recorded at its
-    end, the best programs' rows for the table, the genealogy, cost over time and the sweep's runs."""
+    end, the best programs' rows for the table, the genealogy, cost over time and the sweep's runs (the
+    genealogy and the costs from the rows the charts read: no other pass over every program)."""
     from evolve.ui.genealogy import genealogy
     from evolve.ui.series import SweepCurves, cost_over_time
     from evolve.ui.state import recorded_state
@@ -103,7 +105,8 @@ def _views(db: ProgramDatabase, config: Config, run_dir: Path) -> dict[str, list
 
     direction = config.problem.direction
     return {"state": [recorded_state(db)], "tables": [report_table(db, direction)],
-            "genealogy": [genealogy(db, direction)], "costs": [cost_over_time(db)],
+            "genealogy": [genealogy(db, direction, programs=tallies.rows)],
+            "costs": [cost_over_time(db, tallies.rows)],
             "sweep": [SweepCurves().curves(run_dir)]}
 
 

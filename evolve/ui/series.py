@@ -6,7 +6,9 @@ only its steps), whatever the number of programs.
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +27,49 @@ MAX_POINTS = 400
 _EVALUATED = [s.value for s in ProgramStatus if s.is_evaluated()]
 
 
-def cost_over_time(db: ProgramDatabase) -> dict[str, Any]:
-    """Per model (proposer): its cumulative cost in USD and proposals against seconds since the first program."""
-    P = ProgramRow
-    seconds = db.epoch_seconds(P.created_at)
-    query = select(P.proposer, P.cost, seconds).where(P.campaign_id == db.campaign_id, P.iteration > 0).order_by(P.id)
+def cost_over_time(db: ProgramDatabase, programs: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Per model (proposer): its cumulative cost in USD and proposals against seconds since the first program.
+    `programs`: every program's small columns in commit order with `cost` and `epoch` (`evolve.ui.data`'s
+    rows), when the caller has read them, else they are read here."""
     series: dict[str, dict[str, list]] = {}
-    with db.connect() as conn:
-        first = conn.scalar(select(seconds).where(P.campaign_id == db.campaign_id).order_by(P.id).limit(1))
-        for proposer, cost, created in _raw_rows(conn, query):
-            s = series.setdefault(proposer or "-", {"time": [], "cost": [], "proposals": []})
-            s["time"].append(round(created - first, 3) if created is not None and first is not None else 0.0)
-            s["cost"].append((s["cost"][-1] if s["cost"] else 0.0) + (cost or 0.0))
-            s["proposals"].append(len(s["proposals"]) + 1)
-    models = [{"model": name, **{k: _thin(v) for k, v in s.items()}} for name, s in sorted(series.items())]
+    if programs is not None:
+        first = programs[0].epoch if programs else None
+        found: Iterable[tuple] = ((r.proposer, r.cost, r.epoch) for r in programs if r.iteration > 0)
+        _add_costs(series, found, first)
+    else:
+        P = ProgramRow
+        seconds = db.epoch_seconds(P.created_at)
+        query = (select(P.proposer, P.cost, seconds).where(P.campaign_id == db.campaign_id, P.iteration > 0)
+                 .order_by(P.id))
+        with db.connect() as conn:
+            first = conn.scalar(select(seconds).where(P.campaign_id == db.campaign_id).order_by(P.id).limit(1))
+            _add_costs(series, _raw_rows(conn, query), first)
+    models = [{"model": name, **s} for name, s in sorted(series.items())]  # thinned already
     return {"models": models, "total_cost": sum(m["cost"][-1] for m in models if m["cost"])}
+
+
+def _add_costs(series: dict[str, dict[str, list]], rows: Iterable[tuple], first: float | None) -> None:
+    """Each model's cumulative series from its (proposer, cost, epoch seconds) rows, thinned (`_thin`): the
+    times worked out for the points kept only."""
+    found: dict[str, tuple[list, list]] = {}
+    for proposer, cost, created in rows:
+        costs, times = found.setdefault(proposer or "-", ([], []))
+        costs.append(cost or 0.0)
+        times.append(created)
+    for name, (costs, times) in found.items():
+        kept = _kept(len(costs))
+        total = list(itertools.accumulate(costs, initial=0.0))[1:]
+        series[name] = {"time": [round(times[k] - first, 3) if times[k] is not None and first is not None else 0.0
+                                 for k in kept],
+                        "cost": [total[k] for k in kept], "proposals": [k + 1 for k in kept]}
+
+
+def _kept(n: int) -> list[int]:
+    """The indices of the points that `_thin` keeps of `n`."""
+    if n <= MAX_POINTS:
+        return list(range(n))
+    step = n / (MAX_POINTS - 1)
+    return [int(k * step) for k in range(MAX_POINTS - 1)] + [n - 1]
 
 
 def _thin(values: list) -> list:

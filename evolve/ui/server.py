@@ -304,6 +304,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], sources: list[RunSource], token: str | None = None,
                  root: Path | None = None) -> None:
+        import evolve.ui.data  # noqa: F401 (imported before the address is printed, not in the first call)
         from evolve.ui.series import SweepCurves
 
         self.sources = sources

@@ -87,6 +87,16 @@ class Reasons:
             return self.label
 
 
+class _NoReasons(Reasons):
+    """No labels: `report_table` works out those of the rows it shows only."""
+
+    def update(self, db: ProgramDatabase) -> dict[int, str]:
+        return {}
+
+
+_FAILED_VALUES = frozenset(s.value for s in FAILED)
+
+
 def _order(query: TableQuery, direction: str) -> list[Any]:
     """The ORDER BY of a page: the sort column (a score's nulls last, in natural order), then the id (the first
     committed first among equals, on every database)."""
@@ -161,8 +171,18 @@ def report_table(db: ProgramDatabase, direction: str, most: int = 2000) -> dict[
     """The best `most` programs' rows (failures after the valid ones), for report.html to sort and filter itself."""
     query = TableQuery()
     query.size = most  # one query, past the cap on what one request may ask for
-    page = program_page(db, direction, query, Reasons())
+    page = program_page(db, direction, query, _NoReasons())
     rows = page["rows"]
+    failed = [row["id"] for row in rows if row["status"] in _FAILED_VALUES]
+    labels: dict[int, str] = {}
+    P = ProgramRow
+    with db.connect() as conn:  # the labels of the rows shown only, not of every failed program
+        for at in range(0, len(failed), 500):
+            query_errors = select(P.id, P.status, P.error).where(P.id.in_(failed[at:at + 500]))
+            for pid, status, error in _raw_rows(conn, query_errors):
+                labels[pid] = _data._reason(ProgramStatus(status), error or "")
+    for row in rows:
+        row["reason"] = labels.get(row["id"], "")
     note = "" if len(rows) >= page["total"] else \
         f"this report holds the best {len(rows)} of {page['total']} programs; `evolve ui` lists every one"
     return {"direction": direction, "rows": rows, "statuses": page["statuses"], "note": note}

@@ -130,6 +130,7 @@ def test_a_database_of_the_revision_before_is_upgraded_by_its_migrations(circle_
         conn.execute(text("DROP TABLE llm_messages"))
         conn.execute(text("DROP TABLE stops"))
         conn.execute(text("DROP TABLE tallies"))
+        conn.execute(text("DROP INDEX ix_programs_campaign_status_score"))
         for index in ("ix_llm_calls_spend", "ix_llm_calls_failed", "ix_llm_calls_answered"):
             conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))

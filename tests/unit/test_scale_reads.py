@@ -184,3 +184,22 @@ def test_the_report_at_a_stop_draws_the_campaigns_own_population(circle_problem,
     embedded = json.loads(page.split("window.EVOLVE_EMBEDDED = ", 1)[1].split(";</script>", 1)[0]
                           .replace("<\\/", "</"))
     assert embedded["data"][0]["maps"] == _json(data_now["maps"]) and data_now["iterations"] == 12
+
+
+def test_the_reports_views_from_the_charts_rows_are_what_their_own_queries_give(run):
+    from evolve.ui.genealogy import genealogy
+    from evolve.ui.series import cost_over_time
+    from evolve.ui.table import Reasons, TableQuery, program_page, report_table
+
+    run_dir, config = run
+    direction = config.problem.direction
+    with open_database(config, run_dir, read_only=True, indexes=False) as db:
+        rows = campaign_figures(db, config, REFERENCES)[1].rows
+        assert _json(genealogy(db, direction, limit=20, programs=rows)) == _json(genealogy(db, direction, limit=20))
+        assert _json(cost_over_time(db, rows)) == _json(cost_over_time(db))
+        assert len(cost_over_time(db)["models"]) == 3
+        query = TableQuery()
+        query.size = 150  # every program: failures with their labels among the rows
+        full = program_page(db, direction, query, Reasons())
+        table = report_table(db, direction, most=150)
+        assert table["rows"] == full["rows"] and any(row["reason"] for row in table["rows"])
