@@ -205,7 +205,8 @@ def test_a_campaign_on_the_docker_backend(evolve_bin, cli_env, ray_address, tmp_
     assert out.returncode == 0, out.stderr
     assert len(rows(tmp_path / "programs.db")) == 7
     log = (tmp_path / "campaign.log").read_text()
-    assert "sandbox layer network: isolated: --network none" in log
+    assert "sandbox layer network: isolated: new empty network namespace" in log  # each session's own
+    assert "sandbox layer container: --network none;" in log
 
 
 def test_a_bad_problem_param_is_one_line(evolve_bin, cli_env, ray_address, tmp_path):
