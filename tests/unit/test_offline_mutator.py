@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import random
 
 import pytest
 
@@ -11,7 +12,9 @@ from evolve.program import Program, ProgramStatus
 from evolve.proposals.edits import apply_proposal, evolve_blocks
 from evolve.proposals.llm import OfflineMutator
 from evolve.proposals.llm.base import Prompt
+from evolve.proposals.llm.offline.constants import StepSizes, constant_change
 from evolve.proposals.llm.offline.crossover import unbound_read
+from evolve.proposals.llm.offline.source import Source
 
 
 def _program(code, pid=1):
@@ -194,6 +197,20 @@ def test_steps_follow_the_direction_of_the_last_success():
     later = _constant_moves(mutator, code, lambda note: False, n=60)
     ups = sum(float(note.split("-> ")[1].rstrip(".")) > 1.5 for note in later)
     assert ups > 36  # half follow the direction, half go either way: about 45 of 60
+
+
+def test_the_local_search_follows_the_last_improving_step_until_it_overshoots():
+    src = Source(_block("A = 1.5\nB = 2.5\nC = 3.5\nD = 4.5\n"))
+    steps, rng = StepSizes(), random.Random(0)
+    steps.update("C", 0.1, True, -1)  # a step of 0.1 down on C improved its parent
+    followed = [constant_change(src, steps, rng, follow=True) for _ in range(30)]
+    assert all(c is not None and c.key == "C" and c.direction == -1 and 0.07 <= c.sigma <= 0.2 for c in followed)
+    drawn = [constant_change(src, steps, rng) for _ in range(60)]
+    assert {c.key for c in drawn if c is not None} == {"A", "B", "C", "D"}
+    steps.update("C", 0.05, False, -1)  # a shorter step failed: keep following
+    assert steps.streak is not None and steps.streak[:2] == ("C", -1)
+    steps.update("C", 0.3, False, -1)  # a step longer than the one that improved failed: stop following
+    assert steps.streak is None
 
 
 def test_a_zero_weight_moves_to_a_magnitude_between_a_hundredth_and_ten():

@@ -15,7 +15,9 @@ The moves of one proposal are drawn on the parent's syntax tree (parsed and anal
 for the programs seen most recently) and touch disjoint parts of it; a child that takes statements from
 another program is parsed once, to check it (and dropped when it reads a name it never binds).
 
-On the best parent seen so far, some proposals are a single constant step (a local search around it).
+On the best parent seen so far, some proposals are a single constant step (a local search around it); half
+of those step the number whose step last improved its parent again, in the same direction, with a step up
+to twice as long, until such a step fails (a pattern search's line search).
 Subscripts, slices and loop bounds are left alone. Which kinds are drawn adapts to how often each improved
 its parent (`observe`), and a change that gives a program the engine has already proposed or been shown
 is drawn again. The proposal's `reason` names its move kinds (`constant+term`), so a run's programs can
@@ -51,6 +53,7 @@ _PENDING = 4096  # proposals remembered until observed
 _CACHED = 256  # parsed programs kept (parents, inspirations, and children checked after a statement crossover)
 _COMMENT = re.compile(r"""("(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')|[ \t]*#[^\n]*""")
 _LOCAL = 0.3  # on the best parent seen, the share of proposals that are one constant step (a local search)
+_FOLLOW = 0.5  # of the local steps, the share that follow the last step that improved (a line search)
 _UNSAFE = {"statement", "function"}  # the changes after which the child is parsed again (others keep it valid)
 Moves = list[tuple[str, list[Change]]]  # each move's kind and the changes it made
 
@@ -187,9 +190,10 @@ class OfflineMutator(Proposer):
         rate = (wins + _PRIOR[0]) / (tries + _PRIOR[1])
         return self.weights[kind] * min(1.0 if kind in _FOLLOWERS else 4.0, max(0.1, rate * _PRIOR[1] / _PRIOR[0]))
 
-    def _move(self, kind: str, src: Source, donors: list[tuple[object, Source]], score: float) -> list[Change]:
+    def _move(self, kind: str, src: Source, donors: list[tuple[object, Source]], score: float,
+              local: bool = False) -> list[Change]:
         if kind == "constant":
-            change = constant_change(src, self.steps, self._rng)
+            change = constant_change(src, self.steps, self._rng, follow=local and self._rng.random() < _FOLLOW)
         elif kind == "crossover":
             change = crossover(src, self._rng.choice(donors)[1], self._rng) if donors else None
         elif kind == "elites":
@@ -212,7 +216,7 @@ class OfflineMutator(Proposer):
             while kinds:
                 kind = first if n == 0 and first in kinds else \
                     self._rng.choices(list(kinds), weights=list(kinds.values()))[0]
-                changes = [c for c in self._move(kind, src, donors, score) if src.code[c.start:c.end] != c.text]
+                changes = [c for c in self._move(kind, src, donors, score, local) if src.code[c.start:c.end] != c.text]
                 kinds.pop(kind)
                 if changes and not any(a <= c.end and c.start <= b for c in changes for a, b in taken):
                     moves.append((kind, changes))

@@ -5,7 +5,8 @@ module-level assignment, `solve#3` for the fourth anonymous number in `solve`), 
 about it follows it from parent to child. A step that improved its parent widens the step size; one that
 did not narrows it, so that about one step in five succeeds. Constants whose steps improved are drawn more
 often than those whose steps never did, and half the steps on a constant follow the direction of its last
-step that improved (a momentum, as a line search has).
+step that improved (a momentum, as a line search has). The last step that improved (`streak`) can be
+repeated on the best program, longer each time, until a step as long fails (a pattern search).
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ class StepSizes:
     Each trial draws its own step around the key's size, and one trial in ten a wide one (0.5 or more)
     so that a constant whose size has shrunk can still jump; a success sets the size to 1.25 times the
     step that succeeded, a failure shrinks it by 0.95 (balanced at a success rate of about one in five).
-    Each key also keeps its tries and successes (`weight`) and the direction of its last success.
+    Each key also keeps its tries and successes (`weight`) and the direction of its last success; `streak`
+    is the last step that improved (key, direction, step size), dropped when a step on that key at least as
+    long fails.
     """
 
     def __init__(self, initial: float = 0.2, low: float = 0.005, high: float = 2.0) -> None:
@@ -110,6 +113,7 @@ class StepSizes:
         self._sizes: dict[str, float] = {}
         self._record: dict[str, list[int]] = {}  # tries, improvements
         self._direction: dict[str, int] = {}
+        self.streak: tuple[str, int, float] | None = None  # the last step that improved: key, direction, sigma
 
     def size(self, key: str) -> float:
         return self._sizes.get(key, self.initial)
@@ -137,6 +141,9 @@ class StepSizes:
         record[1] += improved
         if improved and direction:
             self._direction[key] = direction
+            self.streak = (key, direction, sigma)
+        elif not improved and self.streak is not None and self.streak[0] == key and sigma >= self.streak[2]:
+            self.streak = None  # the line search overshot: back to steps drawn by weight
 
 
 def format_number(value: float, sigma: float) -> str:
@@ -178,15 +185,23 @@ def perturb(number: Number, sigma: float, rng: random.Random, direction: int = 0
     return text
 
 
-def constant_change(src: Source, steps: StepSizes, rng: random.Random) -> Change | None:
+def constant_change(src: Source, steps: StepSizes, rng: random.Random, follow: bool = False) -> Change | None:
     """A step on one of the block's numbers, drawn by `steps.weight`, with the step size its key has learnt
-    and, half the time, in the direction of its last success."""
+    and, half the time, in the direction of its last success. `follow`: where the last step that improved
+    was on one of the block's numbers, step that number again in the same direction, with a step up to
+    twice as long (a pattern search's expanding line search)."""
     found = numbers(src)
     if not found:
         return None
-    number = rng.choices(found, weights=[steps.weight(n.key) for n in found])[0]
-    sigma = steps.draw(number.key, rng)
-    direction = steps.direction(number.key) if rng.random() < 0.5 else 0
+    streak = steps.streak if follow else None
+    chosen = [n for n in found if streak is not None and n.key == streak[0]]
+    if streak is not None and chosen:
+        number, direction = chosen[0], streak[1]
+        sigma = min(steps.high, max(steps.low, streak[2] * 2.0 ** rng.uniform(-0.5, 1.0)))
+    else:
+        number = rng.choices(found, weights=[steps.weight(n.key) for n in found])[0]
+        sigma = steps.draw(number.key, rng)
+        direction = steps.direction(number.key) if rng.random() < 0.5 else 0
     text = perturb(number, sigma, rng, direction)
     if text is None:
         return None
