@@ -214,9 +214,9 @@ def test_ray_starts_only_while_the_campaign_is_expected_to_outlast_min_eta(circl
 
 def test_a_broken_sandbox_setting_is_one_line_from_the_local_slot(circle_problem):
     gate = _Gate(circle_problem)
-    pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(user="no-such-user-here"), size=1), gate)
+    pool = HandoverPool(LocalPool(circle_problem, SandboxConfig(interpreter="/no/such/python"), size=1), gate)
     try:
-        with pytest.raises(ConfigError, match=r"sandbox\.user='no-such-user-here' does not exist"):
+        with pytest.raises(ConfigError, match=r"^sandbox\.interpreter='/no/such/python' is not known; use host"):
             asyncio.run(pool.ready())
     finally:
         pool.shutdown()

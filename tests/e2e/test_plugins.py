@@ -37,8 +37,8 @@ def test_a_campaign_runs_on_a_third_party_proposer_and_sandbox(evolve_bin, plugi
 
 
 def test_an_unknown_kind_is_one_line(evolve_bin, plugin_env, tmp_path):
-    unknown_llm = ("llm.kind='stpes' is not known; use one of offline, openai, ensemble, replay; installed plugins "
-                   "(evolve.proposers): steps")
+    unknown_llm = ("llm.kind='stpes' is not known; use one of offline, openai, ensemble, tiers, replay; "
+                   "installed plugins (evolve.proposers): steps")
     unknown_sandbox = ("sandbox.kind='vm' is not known; use one of process, docker; installed plugins "
                        "(evolve.sandboxes): recorded")
     for setting, message in (("llm.kind=stpes", unknown_llm), ("sandbox.kind=vm", unknown_sandbox)):
