@@ -45,7 +45,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evaluators.base import Evaluator, Stage
-from evaluators.program_file import GUARD_REASON, UnsupportedEvaluator, program_file, timing_names, unsupported_style
+from evaluators.program_file import (
+    GUARD_REASON,
+    UnsupportedEvaluator,
+    load_evaluator_module,
+    program_file,
+    timing_names,
+)
 from evaluators.score import Score
 from sandboxes import Session
 
@@ -169,22 +175,8 @@ class OpenEvolveEvaluator(Evaluator):
             f"{s}.{m}" for s in stages for m in timing_metrics or ()) + timing_names(self.path, stages)
 
     def _load(self) -> types.ModuleType:
-        if not self.path.is_file():
-            raise ValueError(f"OpenEvolve evaluator {self.path} does not exist")
-        style = unsupported_style(self.path)
-        if style is not None:
-            raise UnsupportedEvaluator(style)
         _ensure_openevolve_names()
-        folder = str(self.path.parent.resolve())
-        if folder not in sys.path:
-            sys.path.append(folder)
-        name = f"_openevolve_evaluator_{abs(hash(str(self.path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(name, self.path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"{self.path} cannot be loaded as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = load_evaluator_module(self.path, "OpenEvolve")
         if not callable(getattr(module, "evaluate", None)) and not callable(getattr(module, "evaluate_stage1", None)):
             raise ValueError(f"{self.path} defines neither evaluate(program_path) nor evaluate_stage1(program_path)")
         return module

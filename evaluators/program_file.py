@@ -43,7 +43,8 @@ from typing import Any
 from evaluators.parsing import parse
 from sandboxes import Array, Session
 
-__all__ = ["GUARD_REASON", "ProgramFile", "UnsupportedEvaluator", "program_file", "timing_names", "unsupported_style"]
+__all__ = ["GUARD_REASON", "ProgramFile", "UnsupportedEvaluator", "load_evaluator_module", "program_file",
+           "timing_names", "unsupported_style"]
 
 GUARD_REASON = ("the evaluator ran the program outside the sandbox (a subprocess, runpy, exec of its text or "
                 "a loader of its own); load it with importlib.util.spec_from_file_location + exec_module, "
@@ -338,3 +339,24 @@ def unsupported_style(path: str | os.PathLike[str]) -> str | None:
             if style is not None:
                 return f"{file.name}:{node.lineno} {style.format(call=name)}"
     return None
+
+
+def load_evaluator_module(path: Path, project: str) -> types.ModuleType:
+    """Import another project's evaluator file as a module of its own (its folder on sys.path, for its
+    helpers), after refusing an unsupported style in one line."""
+    if not path.is_file():
+        raise ValueError(f"{project} evaluator {path} does not exist")
+    style = unsupported_style(path)
+    if style is not None:
+        raise UnsupportedEvaluator(style)
+    folder = str(path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.append(folder)
+    name = f"_{project.lower()}_evaluator_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from evaluators.base import Evaluator, Stage
 from evaluators.openevolve import score_of
-from evaluators.program_file import GUARD_REASON, UnsupportedEvaluator, program_file, timing_names, unsupported_style
+from evaluators.program_file import GUARD_REASON, load_evaluator_module, program_file, timing_names
 from evaluators.score import Score
 from sandboxes import Session
 
@@ -157,22 +157,8 @@ class ShinkaEvaluator(Evaluator):
             ("execution_time_mean", "execution_time_std") + timing_names(self.path)))
 
     def _load(self) -> types.ModuleType:
-        if not self.path.is_file():
-            raise ValueError(f"ShinkaEvolve evaluator {self.path} does not exist")
-        style = unsupported_style(self.path)
-        if style is not None:
-            raise UnsupportedEvaluator(style)
         _ensure_shinka_names()
-        folder = str(self.path.parent.resolve())
-        if folder not in sys.path:
-            sys.path.append(folder)
-        name = f"_shinka_evaluator_{abs(hash(str(self.path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(name, self.path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"{self.path} cannot be loaded as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = load_evaluator_module(self.path, "ShinkaEvolve")
         if not callable(getattr(module, "main", None)):
             raise ValueError(f"{self.path} defines no main(program_path, results_dir), ShinkaEvolve's entry point")
         return module
