@@ -156,6 +156,8 @@ def _readable(conn: sqlite3.Connection, table: str, names: str) -> Iterator[tupl
     while True:
         try:
             for rowid, *values in conn.execute(scan, (after,)):
+                if rowid <= after:  # a page past the end reads as zeros: rowid 0 again, and the scan would loop
+                    raise sqlite3.DatabaseError(f"rowid {rowid} after {after}")
                 after = rowid
                 yield tuple(values)
             return
@@ -188,8 +190,11 @@ _LOWEST, _HIGHEST = -(2 ** 63), 2 ** 63 - 1
 
 
 def _next_rowid(conn: sqlite3.Connection, table: str, after: int) -> int | None:
-    """The first rowid after `after` (None past the last); raises when the page it is on cannot be read."""
+    """The first rowid after `after` (None past the last); raises when the page it is on cannot be read or
+    reads as garbage (a rowid that is not after `after`)."""
     row = conn.execute(f'SELECT rowid FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT 1', (after,)).fetchone()
+    if row and row[0] <= after:
+        raise sqlite3.DatabaseError(f"rowid {row[0]} after {after}")
     return row[0] if row else None
 
 
