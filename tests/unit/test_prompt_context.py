@@ -257,6 +257,7 @@ def test_a_prompt_the_prior_would_refuse_is_counted_on_the_server_first():
     reply, requests, prompt = _fitting({}, 6000)
     assert reply.text == "no edit" and prompt.trimmed == ()  # nothing left out: it fits as the server counts
     assert [r["max_tokens"] for r in requests] == [1, 200]  # a one-token request told its true size
+    assert reply.prompt_tokens > 1.9 * sum(len(m["content"]) // 4 for m in prompt.messages)  # both requests paid
     reply, requests, prompt = _fitting({"tokenizer": True}, 6000)
     assert prompt.trimmed == () and [r["max_tokens"] for r in requests] == [200]  # its tokenizer told
 

@@ -111,6 +111,7 @@ class OpenAIModel(Proposer):
         if client is None:
             self._making = in_background(self._make_client, name="evolve-openai-client")
         self._tokens = TokenCounter()
+        self._unbooked = [0, 0]  # tokens of a calibrating request, not yet booked with a proposal
         official = "api.openai.com" in self.endpoint
         self._encoder: Future | None = in_background(lambda: tiktoken_encoder(config.model),
                                                       name="evolve-tiktoken") if official else None
@@ -182,6 +183,8 @@ class OpenAIModel(Proposer):
                 return False
             if response.usage is not None:
                 self._tokens.observe(messages, response.usage.prompt_tokens)
+                self._unbooked[0] += response.usage.prompt_tokens  # booked with the proposal it was asked for
+                self._unbooked[1] += response.usage.completion_tokens
         return self._tokens.observed > seen
 
     @property
@@ -242,6 +245,8 @@ class OpenAIModel(Proposer):
         completion_tokens = usage.completion_tokens if usage else 0
         if not self._tokens.exact:
             self._tokens.observe(prompt.messages, prompt_tokens)
+        prompt_tokens, completion_tokens = prompt_tokens + self._unbooked[0], completion_tokens + self._unbooked[1]
+        self._unbooked = [0, 0]
         cost = (prompt_tokens * cfg.price_input_per_million
                 + completion_tokens * cfg.price_output_per_million) / 1e6
         return Proposal(text=response.choices[0].message.content, model=self.name,
