@@ -3,8 +3,9 @@
 No network, no key. The engine reads the parent's syntax tree (`source`) and makes one to `max_edits`
 moves per proposal:
 
-- constant: a number, drawn by its own success rate, stepped with a step size of its own that adapts to
-  success, half the time in the direction of its last success (`constants`)
+- constant: a number, drawn by its own success rate (and less when its steps leave the score unchanged),
+  stepped with a step size of its own that adapts to success (and grows when a step changed nothing), half
+  the time in the direction of its last success (`constants`)
 - crossover: statements, whole functions or one number taken from an inspiration or the second parent
   (`crossover`; never between programs whose blocks are equal)
 - elites: the numbers the parent shares with the other programs moved together, by differential

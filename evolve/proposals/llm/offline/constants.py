@@ -3,10 +3,12 @@
 A constant's key names it as stably as the code allows (`refine.lr` for a default argument, `WEIGHT` for a
 module-level assignment, `solve#3` for the fourth anonymous number in `solve`), so what the engine learns
 about it follows it from parent to child. A step that improved its parent widens the step size; one that
-did not narrows it, so that about one step in five succeeds. Constants whose steps improved are drawn more
-often than those whose steps never did, and half the steps on a constant follow the direction of its last
-step that improved (a momentum, as a line search has). The last step that improved (`streak`) can be
-repeated on the best program, longer each time, until a step as long fails (a pattern search).
+did not narrows it, so that about one step in five succeeds, and one that left the score exactly as it was
+widens it (too short to change a decision). Constants whose steps improved are drawn more often than those
+whose steps never did, and those whose steps change nothing (dead code, a flat stretch) less; half the
+steps on a constant follow the direction of its last step that improved (a momentum, as a line search has).
+The last step that improved (`streak`) can be repeated on the best program, longer each time, until a step
+as long fails (a pattern search).
 """
 
 from __future__ import annotations
@@ -102,10 +104,11 @@ class StepSizes:
 
     Each trial draws its own step around the key's size, and one trial in ten a wide one (0.5 or more)
     so that a constant whose size has shrunk can still jump; a success sets the size to 1.25 times the
-    step that succeeded, a failure shrinks it by 0.95 (balanced at a success rate of about one in five).
-    Each key also keeps its tries and successes (`weight`) and the direction of its last success; `streak`
-    is the last step that improved (key, direction, step size), dropped when a step on that key at least as
-    long fails.
+    step that succeeded, a failure shrinks it by 0.95 (balanced at a success rate of about one in five), and
+    a step that changed nothing (`unchanged`) sets it to 1.25 times the longer of the two. Each key also keeps
+    its tries, successes and steps that changed nothing (`weight`) and the direction of its last success;
+    `streak` is the last step that improved (key, direction, step size), dropped when a step on that key at
+    least as long fails (and taken up again when that step only changed nothing).
     """
 
     def __init__(self, initial: float = 0.2, low: float = 0.005, high: float = 2.0) -> None:
