@@ -195,6 +195,8 @@ class IterationRunner:
             result = await rescored(self._pool, child, result, self._config.problem, db.best())
             status = _status(result)
             self._observe(proposal, result.valid and beats(result.score, parent.score))
+            if result.valid and result.score == parent.score:
+                self._proposer.observe_unchanged(proposal)
             best = db.best()
             if result.valid and best is not None and beats(result.score, best.score):
                 self._proposer.observe_best(proposal)

@@ -141,3 +141,34 @@ def test_resume_after_fixing_a_broken_initial_program(ray_address, circle_proble
     with ProgramDatabase(f"sqlite:///{tmp_path / 'run' / 'programs.db'}", "circle_packing/run") as db:
         first = [p for p in db.programs() if p.iteration == 0]
         assert [p.status for p in first] == [ProgramStatus.INVALID, ProgramStatus.VALID] and db.iterations == 4
+
+
+def test_a_child_scored_exactly_as_its_parent_is_reported_to_the_proposer(circle_problem, tmp_path):
+    from evolve.proposals.llm.base import Proposal, Proposer
+
+    class Idle(Proposer):
+        """Adds an unused assignment (the same score) or breaks the program (no score), in turn."""
+
+        name = "idle"
+
+        def __init__(self):
+            self.proposed, self.unchanged, self.observed = 0, [], []
+
+        async def propose(self, prompt):
+            self.proposed += 1
+            line = f"UNUSED_{self.proposed} = {self.proposed}\n" if self.proposed % 2 else "raise ValueError\n"
+            code = prompt.parent.code.replace("# EVOLVE-BLOCK-END", line + "# EVOLVE-BLOCK-END")
+            return Proposal(text="```python\n" + code + "```", model=self.name, reason=str(self.proposed))
+
+        def observe(self, proposal, improved):
+            self.observed.append(proposal.reason)
+
+        def observe_unchanged(self, proposal):
+            assert self.observed[-1] == proposal.reason  # right after its own `observe`
+            self.unchanged.append(int(proposal.reason))
+
+    config = dataclasses.replace(_config(circle_problem, tmp_path, 6), llm=LLMConfig(concurrency=1),
+                                 ray=RayConfig(start_after=1e9), database=DatabaseConfig(islands=1))
+    idle = Idle()
+    Campaign(config, tmp_path / "run", proposer=idle).run()
+    assert len(idle.observed) == 6 and idle.unchanged == [1, 3, 5]

@@ -333,3 +333,28 @@ def test_moves_of_one_proposal_touch_disjoint_parts_and_apply_in_one_go(circle_p
         ast.parse(child)
         several += proposal.reason.count("+") >= 2
     assert several
+
+
+def test_constants_whose_steps_change_nothing_are_drawn_less_and_step_further():
+    code = _block("LIVE = 1.5\nDEAD = 2.5\n")  # as if DEAD sat in code that never runs
+    mutator = OfflineMutator(seed=4, max_edits=1, weights={"constant": 1.0})
+    start = mutator.steps.size("DEAD")
+    for _ in range(40):
+        proposal = _propose(mutator, code)
+        mutator.observe(proposal, False)
+        if " DEAD:" in proposal.text.split("\n", 1)[0]:
+            mutator.observe_unchanged(proposal)
+    later = [_propose(mutator, code).text.split("\n", 1)[0] for _ in range(40)]
+    assert sum(" LIVE:" in note for note in later) > 30  # as often as DEAD before: about 20
+    assert mutator.steps.weight("DEAD") < mutator.steps.weight("LIVE") / 3
+    assert mutator.steps.size("DEAD") > start > mutator.steps.size("LIVE")
+
+
+def test_a_line_search_step_that_changes_nothing_does_not_end_the_line_search():
+    steps = StepSizes()
+    steps.update("C", 0.1, True, -1)
+    steps.update("C", 0.3, False, -1)  # longer, and no better: ended, unless it changed nothing at all
+    steps.unchanged("C", 0.3)
+    assert steps.streak == ("C", -1, 0.1)
+    steps.update("C", 0.3, False, -1)  # this time it was worse
+    assert steps.streak is None

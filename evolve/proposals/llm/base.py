@@ -95,7 +95,8 @@ class Proposer(abc.ABC):
 
     The hooks do nothing by default: `observe(proposal, improved)` is called once a proposal's child is
     scored (or failed to apply), `observe_best(proposal)` after it when that child is the campaign's new
-    best, `close()` once at the campaign's end, and `propose_built(build)` instead
+    best, `observe_unchanged(proposal)` after it when that child scored exactly as its parent (its change made
+    no difference), `close()` once at the campaign's end, and `propose_built(build)` instead
     of `propose`, so that a proposer choosing among models builds the prompt only once one is free;
     `prompt_budget` (None: no limit) is the prompt tokens its model takes, which the prompt is fitted to, as
     `token_counter` counts them (None: an estimate from the characters), and `calibrate(messages)` teaches
@@ -191,6 +192,10 @@ class Proposer(abc.ABC):
 
     def observe_best(self, proposal: Proposal) -> None:
         """Called right after `observe` when the child of `proposal` beat the campaign's best program so far."""
+
+    def observe_unchanged(self, proposal: Proposal) -> None:
+        """Called right after `observe` when the child of `proposal` is valid and scored exactly as its parent
+        (its change made no difference the evaluator could see)."""
 
     async def close(self) -> None:
         """Called once at the campaign's end: release clients and connections."""

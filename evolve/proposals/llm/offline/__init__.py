@@ -3,8 +3,9 @@
 No network, no key. The engine reads the parent's syntax tree (`source`) and makes one to `max_edits`
 moves per proposal:
 
-- constant: a number, drawn by its own success rate, stepped with a step size of its own that adapts to
-  success, half the time in the direction of its last success (`constants`)
+- constant: a number, drawn by its own success rate (and less when its steps leave the score unchanged),
+  stepped with a step size of its own that adapts to success (and grows when a step changed nothing), half
+  the time in the direction of its last success (`constants`)
 - crossover: statements, whole functions or one number taken from an inspiration or the second parent
   (`crossover`; never between programs whose blocks are equal)
 - elites: the numbers the parent shares with the other programs moved together, by differential
@@ -84,6 +85,7 @@ class OfflineMutator(Proposer):
         self._sources: OrderedDict[str, Source | Unreadable] = OrderedDict()  # parsed programs, by code
         self._keys: OrderedDict[str, str] = OrderedDict()  # `_key`s, by code
         self._best: float | None = None  # the best parent score seen
+        self._observed: tuple[str, Moves] = ("", [])  # the proposal `observe` saw last, and its moves
 
     async def propose(self, prompt: Prompt) -> Proposal:
         """Return one to `max_edits` moves on the parent as SEARCH/REPLACE text."""
@@ -144,6 +146,7 @@ class OfflineMutator(Proposer):
     def observe(self, proposal: Proposal, improved: bool) -> None:
         """Learn from a child's fate: its move kinds' success rates and its constants' step sizes."""
         moves = self._pending.pop(proposal.text, None)
+        self._observed = (proposal.text, moves or [])
         for arm, changes in moves or ():
             tally = self.tally.setdefault(arm, [0, 0])
             tally[0] += 1
@@ -151,6 +154,16 @@ class OfflineMutator(Proposer):
             for change in changes:
                 if change.key:
                     self.steps.update(change.key, change.sigma, improved, change.direction)
+
+    def observe_unchanged(self, proposal: Proposal) -> None:
+        """Learn that the child of `proposal` scored exactly as its parent: its constants' steps changed nothing."""
+        text, moves = self._observed
+        if text != proposal.text:
+            return
+        for _, changes in moves:
+            for change in changes:
+                if change.key:
+                    self.steps.unchanged(change.key, change.sigma)
 
     def _donors(self, src: Source, others: list) -> list[tuple[object, Source]]:
         """The other programs whose blocks differ from the parent's, parsed."""

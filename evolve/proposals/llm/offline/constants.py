@@ -3,10 +3,12 @@
 A constant's key names it as stably as the code allows (`refine.lr` for a default argument, `WEIGHT` for a
 module-level assignment, `solve#3` for the fourth anonymous number in `solve`), so what the engine learns
 about it follows it from parent to child. A step that improved its parent widens the step size; one that
-did not narrows it, so that about one step in five succeeds. Constants whose steps improved are drawn more
-often than those whose steps never did, and half the steps on a constant follow the direction of its last
-step that improved (a momentum, as a line search has). The last step that improved (`streak`) can be
-repeated on the best program, longer each time, until a step as long fails (a pattern search).
+did not narrows it, so that about one step in five succeeds, and one that left the score exactly as it was
+widens it (too short to change a decision). Constants whose steps improved are drawn more often than those
+whose steps never did, and those whose steps change nothing (dead code, a flat stretch) less; half the
+steps on a constant follow the direction of its last step that improved (a momentum, as a line search has).
+The last step that improved (`streak`) can be repeated on the best program, longer each time, until a step
+as long fails (a pattern search).
 """
 
 from __future__ import annotations
@@ -102,10 +104,11 @@ class StepSizes:
 
     Each trial draws its own step around the key's size, and one trial in ten a wide one (0.5 or more)
     so that a constant whose size has shrunk can still jump; a success sets the size to 1.25 times the
-    step that succeeded, a failure shrinks it by 0.95 (balanced at a success rate of about one in five).
-    Each key also keeps its tries and successes (`weight`) and the direction of its last success; `streak`
-    is the last step that improved (key, direction, step size), dropped when a step on that key at least as
-    long fails.
+    step that succeeded, a failure shrinks it by 0.95 (balanced at a success rate of about one in five), and
+    a step that changed nothing (`unchanged`) sets it to 1.25 times the longer of the two. Each key also keeps
+    its tries, successes and steps that changed nothing (`weight`) and the direction of its last success;
+    `streak` is the last step that improved (key, direction, step size), dropped when a step on that key at
+    least as long fails (and taken up again when that step only changed nothing).
     """
 
     def __init__(self, initial: float = 0.2, low: float = 0.005, high: float = 2.0) -> None:
@@ -113,15 +116,19 @@ class StepSizes:
         self._sizes: dict[str, float] = {}
         self._record: dict[str, list[int]] = {}  # tries, improvements
         self._direction: dict[str, int] = {}
+        self._idle: dict[str, int] = {}  # steps that left the score exactly as it was
         self.streak: tuple[str, int, float] | None = None  # the last step that improved: key, direction, sigma
+        self._dropped: tuple[str, int, float] | None = None  # the streak the last failed step ended
 
     def size(self, key: str) -> float:
         return self._sizes.get(key, self.initial)
 
     def weight(self, key: str) -> float:
-        """How much to favour `key` when drawing a constant: its success rate, as if it began 1 in 3."""
+        """How much to favour `key` when drawing a constant: its success rate, as if it began 1 in 3, times the
+        share of its steps that changed the score at all (as if the first had): a number in code that never
+        runs, or on a flat stretch, is drawn less and less."""
         tries, wins = self._record.get(key, (0, 0))
-        return (wins + 1) / (tries + 3)
+        return (wins + 1) / (tries + 3) * (tries - self._idle.get(key, 0) + 1) / (tries + 1)
 
     def direction(self, key: str) -> int:
         """The sign of the last step on `key` that improved its parent (0: none yet)."""
@@ -132,6 +139,14 @@ class StepSizes:
         size = self.size(key) if rng.random() >= 0.1 else max(self.size(key), 0.5)
         return min(self.high, max(self.low, size * math.exp(0.3 * rng.gauss(0.0, 1.0))))
 
+    def unchanged(self, key: str, sigma: float) -> None:
+        """Learn that a step of `sigma` on `key` left the score exactly as it was: the step was too short to
+        change a decision (or the number never runs), so the next is longer."""
+        self._idle[key] = self._idle.get(key, 0) + 1
+        if self._dropped is not None and self._dropped[0] == key:  # it did not overshoot: the line search goes on
+            self.streak, self._dropped = self._dropped, None
+        self._sizes[key] = min(self.high, max(self.size(key), sigma) * 1.25)
+
     def update(self, key: str, sigma: float, improved: bool, direction: int = 0) -> None:
         """Learn from a child whose step on `key` used `sigma` in `direction`."""
         size = min(self.high, sigma * 1.25) if improved else max(self.low, self.size(key) * 0.95)
@@ -141,9 +156,9 @@ class StepSizes:
         record[1] += improved
         if improved and direction:
             self._direction[key] = direction
-            self.streak = (key, direction, sigma)
+            self.streak, self._dropped = (key, direction, sigma), None
         elif not improved and self.streak is not None and self.streak[0] == key and sigma >= self.streak[2]:
-            self.streak = None  # the line search overshot: back to steps drawn by weight
+            self._dropped, self.streak = self.streak, None  # the line search overshot: back to steps by weight
 
 
 def format_number(value: float, sigma: float) -> str:
