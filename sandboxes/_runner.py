@@ -4,6 +4,8 @@ The zygote (`_zygote.py`) runs it in each isolated child once every layer is in 
 only. Frames are a 4-byte big-endian length and UTF-8 JSON; replies hold plain data only.
 """
 
+import array
+import base64
 import json
 import math
 import os
@@ -15,6 +17,7 @@ _MAX_REQUEST = 64 * 1024 * 1024
 _TRACE_CHARS = 2000
 TUPLE = "()"  # a tuple on the wire is {"()": [items]} (7 bytes more than the list JSON would make of it)
 ARRAY = "[]"  # a numpy array on the wire is {"[]": [items]}, as `tolist()` makes it
+PACKED = "b[]"  # an array argument on the wire: {"b[]": base64 of its bytes, "f": array format, "s": shape}
 
 
 def _read_exact(fd, n):
@@ -39,7 +42,24 @@ def _receive(fd):
     (length,) = struct.unpack(">I", _read_exact(fd, 4))
     if length > _MAX_REQUEST:
         raise ValueError("request too large")
-    return json.loads(_read_exact(fd, length))
+    return json.loads(_read_exact(fd, length), object_hook=_unpacked)
+
+
+def _unpacked(obj):
+    """A packed array argument as the nested lists of its values (`tolist()`'s); any other dict as it is."""
+    data = obj.get(PACKED)
+    if data is None or len(obj) != 3:
+        return obj
+    return _nested(array.array(obj["f"], base64.b64decode(data)).tolist(), obj["s"])
+
+
+def _nested(flat, shape):
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return flat
+    step = math.prod(shape[1:])
+    return [_nested(flat[k * step:(k + 1) * step], shape[1:]) for k in range(shape[0])]
 
 
 def _plain(value, depth=0, limit=64):
