@@ -92,7 +92,8 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
     come and go, not summed over the fleet at every event: requests and capacities are quarters, so these
     sums are exact, and equal to the fleet-wide sums bit for bit."""
     capacity = trace.capacity
-    free = capacity.copy()
+    rows = np.column_stack([capacity, capacity])  # what a machine is offered as: free cpu, free mem, capacities
+    free = rows[:, :2]  # a view: kept up to date by `change`
     cap_cpu, cap_mem = (float(v) for v in capacity.sum(0))
     free_cpu, free_mem = free[:, 0].tolist(), free[:, 1].tolist()
     running = [0] * len(capacity)
@@ -138,12 +139,16 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
         fleet["f_cpu"] += cpu
         fleet["f_mem"] += mem
 
-    def place(k: int, now: float) -> Generator[tuple[dict, np.ndarray], Sequence[float], bool]:
+    def place(k: int, now: float, freed: int | None = None) -> Generator[tuple[dict, np.ndarray], Sequence[float],
+                                                                          bool]:
+        """Place task k; `freed`: the only machine that gained room since the task last found none."""
         cpu, mem = cpus[k], mems[k]
+        if freed is not None and not (free_cpu[freed] >= cpu and free_mem[freed] >= mem):
+            return False
         fits = ((free[:, 0] >= cpu) & (free[:, 1] >= mem)).nonzero()[0]
         if not len(fits):
             return False
-        scores = yield {"cpu": cpu, "mem": mem}, np.column_stack([free[fits], capacity[fits]])
+        scores = yield {"cpu": cpu, "mem": mem}, rows[fits]
         machine = int(fits[int(np.asarray(scores, dtype=float).argmax())])
         change(machine, -cpu, -mem, 1)
         placements[k] = machine
@@ -157,7 +162,7 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
             advance(when)
             change(machine, cpus[task], mems[task], -1)
             for waiting in list(queue):  # every waiting task that now fits, in arrival order
-                if (yield from place(waiting, when)):
+                if (yield from place(waiting, when, machine)):
                     queue.remove(waiting)
                     fleet["q_cpu"] -= cpus[waiting]
                     fleet["q_mem"] -= mems[waiting]
