@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sandboxes._runner import ARRAY, PACKED, TUPLE
-from sandboxes.base import Array, Sandbox, Session
+from sandboxes.base import Array, Picked, Sandbox, Session
 from sandboxes.cgroups import CgroupSupport, SessionCgroup
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import KILL_MULTIPLE, SandboxLimits
@@ -204,6 +204,7 @@ class _Batch:
     function: str
     n: int
     per_call: float
+    pick_counts: list[int] | None = None
     reply: dict[str, Any] | None = None
     error: CandidateError | None = None
 
@@ -450,14 +451,21 @@ class ForkSession(Session):
             return []
         return self.receive_many(self.send_many(function, arg_lists, timeout))
 
-    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> int:
+    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None,
+                  pick_counts: Sequence[int] | None = None) -> int:
         """Write a `call_many` batch and return at once (see `Session.send_many`)."""
         arg_lists = [list(args) for args in arg_lists]
         if not arg_lists:
             raise ValueError("send_many needs at least one argument list")
         per_call = timeout or self._limits.call_timeout
-        nonce = self._post({"op": "call_many", "function": function, "arg_lists": arg_lists, "timeout": per_call})
-        self._queued.append(_Batch(nonce, function, len(arg_lists), per_call))
+        request = {"op": "call_many", "function": function, "arg_lists": arg_lists, "timeout": per_call}
+        counts = None
+        if pick_counts is not None:
+            counts = request["pick_counts"] = [int(c) for c in pick_counts]
+            if len(counts) != len(arg_lists):
+                raise ValueError(f"pick_counts has {len(counts)} entries for {len(arg_lists)} calls")
+        nonce = self._post(request)
+        self._queued.append(_Batch(nonce, function, len(arg_lists), per_call, counts))
         return nonce
 
     def receive_many(self, ticket: int) -> list[Any]:
@@ -480,8 +488,12 @@ class ForkSession(Session):
                 error = CandidateError(f"{where}: {_said(reply)}")
             error.index = index if isinstance(index, int) and 0 <= index < n else None
             raise error
+        picked = reply.get("picked")
+        if picked is not None and batch.pick_counts is not None and type(picked) is list and len(picked) == n and \
+                all(type(k) is int and 0 <= k < c for k, c in zip(picked, batch.pick_counts)):
+            return Picked(picked)
         results = reply.get("result")
-        if not isinstance(results, list) or len(results) != n:
+        if picked is not None or not isinstance(results, list) or len(results) != n:
             self._kill("broke the protocol")
             raise CandidateError(f"candidate sent an invalid reply: {n} results expected")
         return results

@@ -50,7 +50,8 @@ def online_pack(items: Sequence[int], capacity: int, priority: Priority) -> Pack
             return done.value
 
 
-def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, list[int]], Sequence[float], Packing]:
+def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, list[int]], Sequence[float] | int,
+                                                                   Packing]:
     """`online_pack` as an episode (`evaluators.lockstep`): yields `(item, bins)` for each item, is sent the
     priorities, returns the `Packing`."""
     remaining = np.empty(len(items), dtype=np.int64)
@@ -78,9 +79,12 @@ def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, l
     return Packing(opened, tuple(int(r) for r in remaining[:opened]), tuple(assignment), agree, voluntary)
 
 
-def _first_highest(priorities: Sequence[float]) -> int:
+def _first_highest(priorities: Sequence[float] | int) -> int:
     """The index of the first of the highest priorities, as numpy's argmax of them as floats gives it; a list
-    of finite floats (what a checked reply is) without numpy's conversion."""
+    of finite floats (what a checked reply is) without numpy's conversion; an int is that index, picked in
+    the sandbox (`CallBudget.send_numbers(pick=True)`)."""
+    if type(priorities) is int:
+        return priorities
     if type(priorities) is list and priorities and all(type(p) is float for p in priorities):
         try:
             finite = math.isfinite(math.fsum(priorities))

@@ -83,7 +83,7 @@ def simulate(trace: Trace, score: ScoreFn, exhausted_quantile: float = 0.1) -> O
 
 
 def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator[tuple[dict, np.ndarray],
-                                                                                  Sequence[float], Outcome]:
+                                                                                  Sequence[float] | int, Outcome]:
     """`simulate` as an episode (`evaluators.lockstep`): yields `(task, machines)` for each placement (the rows
     as a float array: a session sends it packed, and the candidate gets the lists `tolist()` makes), is sent
     the scores, returns the `Outcome`.
@@ -139,7 +139,7 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
         fleet["f_cpu"] += cpu
         fleet["f_mem"] += mem
 
-    def place(k: int, now: float, freed: int | None = None) -> Generator[tuple[dict, np.ndarray], Sequence[float],
+    def place(k: int, now: float, freed: int | None = None) -> Generator[tuple[dict, np.ndarray], Sequence[float] | int,
                                                                           bool]:
         """Place task k; `freed`: the only machine that gained room since the task last found none."""
         cpu, mem = cpus[k], mems[k]
@@ -149,7 +149,8 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
         if not len(fits):
             return False
         scores = yield {"cpu": cpu, "mem": mem}, rows[fits]
-        machine = int(fits[int(np.asarray(scores, dtype=float).argmax())])
+        best = scores if type(scores) is int else int(np.asarray(scores, dtype=float).argmax())  # int: picked
+        machine = int(fits[best])
         change(machine, -cpu, -mem, 1)
         placements[k] = machine
         heapq.heappush(departures, (now + lifetimes[k], k, machine))

@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from sandboxes import ProcessSandbox, SandboxLimits
+from evaluators import CallBudget, RejectedReply
+from sandboxes import CandidateError, ProcessSandbox, SandboxLimits
+from sandboxes.base import Picked
 from sandboxes.cgroups import CgroupSupport
 from sandboxes.forkserver import _as_list, _bounded_int, _finite_float, _in_float_range, _reject_constant, parse_reply
 
@@ -86,3 +88,39 @@ def test_the_cpu_counter_reads_anew_and_never_reads_after_close():
             counter()
     finally:
         cgroup.remove()
+
+
+PICKY = """
+import numpy as np
+def f(k, n):
+    if k == 0:
+        return np.arange(n, dtype=float) % 2   # ties: the first of the highest
+    if k == 1:
+        return [0.25] * n
+    if k == 2:
+        return list(range(n))                  # ints: not picked, the results come whole
+    return [0.0] * (n + 1)                     # the wrong length: whole, for the caller's check to name
+"""
+
+
+def test_picked_replies_are_numpys_argmax_and_anything_else_comes_whole(sandbox):
+    limits = SandboxLimits(call_timeout=5, wall_seconds=60)
+    with sandbox.session(PICKY, limits) as s:
+        picked = s.receive_many(s.send_many("f", [(0, 5), (1, 3), (0, 1)], pick_counts=[5, 3, 1]))
+        assert isinstance(picked, Picked) and picked == [1, 0, 0]
+        whole = s.receive_many(s.send_many("f", [(0, 3), (2, 3), (3, 2)], pick_counts=[3, 3, 2]))
+        assert not isinstance(whole, Picked) and whole == [[0.0, 1.0, 0.0], [0, 1, 2], [0.0, 0.0, 0.0]]
+        budget = CallBudget(s, 10.0)
+        with pytest.raises(RejectedReply, match="returned 3 scores for 2") as caught:
+            budget.numbers_many("f", [(0, 2), (3, 2)], counts=[2, 2], what="scores")
+        assert caught.value.index == 1
+        assert budget.receive_numbers(budget.send_numbers("f", [(0, 4)], counts=[4], pick=True)) == [1]
+
+
+def test_a_candidate_that_forges_its_picks_gets_an_index_a_program_could_choose_or_nothing(sandbox):
+    forger = ("import sys\n"
+              "sys.modules['_runner']._pick = lambda result, count: (count + 1, [0.0] * count)\n"
+              "def f(k, n):\n    return [0.0] * n\n")
+    with sandbox.session(forger, SandboxLimits(call_timeout=5, wall_seconds=60)) as s:
+        with pytest.raises(CandidateError, match="invalid reply"):
+            s.receive_many(s.send_many("f", [(0, 3)], pick_counts=[3]))
