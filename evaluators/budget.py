@@ -9,8 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sandboxes import CandidateTimeout, Session
-from sandboxes.base import Picked
+from sandboxes import CandidateTimeout, Picked, Session
 
 __all__ = ["CallBudget", "OverBudget", "RejectedReply", "check_numbers"]
 
