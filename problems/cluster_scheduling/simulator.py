@@ -139,12 +139,8 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
         fleet["f_cpu"] += cpu
         fleet["f_mem"] += mem
 
-    def place(k: int, now: float, freed: int | None = None) -> Generator[tuple[dict, np.ndarray], Sequence[float] | int,
-                                                                          bool]:
-        """Place task k; `freed`: the only machine that gained room since the task last found none."""
+    def place(k: int, now: float) -> Generator[tuple[dict, np.ndarray], Sequence[float] | int, bool]:
         cpu, mem = cpus[k], mems[k]
-        if freed is not None and not (free_cpu[freed] >= cpu and free_mem[freed] >= mem):
-            return False
         fits = ((free[:, 0] >= cpu) & (free[:, 1] >= mem)).nonzero()[0]
         if not len(fits):
             return False
@@ -163,7 +159,9 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
             advance(when)
             change(machine, cpus[task], mems[task], -1)
             for waiting in list(queue):  # every waiting task that now fits, in arrival order
-                if (yield from place(waiting, when, machine)):
+                if not (free_cpu[machine] >= cpus[waiting] and free_mem[machine] >= mems[waiting]):
+                    continue  # the freed machine is the only one with more room than when the task last tried
+                if (yield from place(waiting, when)):
                     queue.remove(waiting)
                     fleet["q_cpu"] -= cpus[waiting]
                     fleet["q_mem"] -= mems[waiting]
