@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandboxes.base import Array, Sandbox, Session
+from sandboxes.base import Array, Picked, Sandbox, Session
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import KILL_MULTIPLE, SandboxLimits
 from sandboxes.text import TEXT_CAPS, candidate_text
@@ -43,6 +43,7 @@ __all__ = [
     "CandidateCrash",
     "CandidateError",
     "CandidateTimeout",
+    "Picked",
     "ProcessSandbox",
     "Sandbox",
     "SandboxLimits",

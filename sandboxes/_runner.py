@@ -4,6 +4,8 @@ The zygote (`_zygote.py`) runs it in each isolated child once every layer is in 
 only. Frames are a 4-byte big-endian length and UTF-8 JSON; replies hold plain data only.
 """
 
+import array
+import base64
 import json
 import math
 import os
@@ -15,6 +17,7 @@ _MAX_REQUEST = 64 * 1024 * 1024
 _TRACE_CHARS = 2000
 TUPLE = "()"  # a tuple on the wire is {"()": [items]} (7 bytes more than the list JSON would make of it)
 ARRAY = "[]"  # a numpy array on the wire is {"[]": [items]}, as `tolist()` makes it
+PACKED = "b[]"  # an array argument on the wire: {"b[]": base64 of its bytes, "f": array format, "s": shape}
 
 
 def _read_exact(fd, n):
@@ -39,7 +42,24 @@ def _receive(fd):
     (length,) = struct.unpack(">I", _read_exact(fd, 4))
     if length > _MAX_REQUEST:
         raise ValueError("request too large")
-    return json.loads(_read_exact(fd, length))
+    return json.loads(_read_exact(fd, length), object_hook=_unpacked)
+
+
+def _unpacked(obj):
+    """A packed array argument as the nested lists of its values (`tolist()`'s); any other dict as it is."""
+    data = obj.get(PACKED)
+    if data is None or len(obj) != 3:
+        return obj
+    return _nested(array.array(obj["f"], base64.b64decode(data)).tolist(), obj["s"])
+
+
+def _nested(flat, shape):
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return flat
+    step = math.prod(shape[1:])
+    return [_nested(flat[k * step:(k + 1) * step], shape[1:]) for k in range(shape[0])]
 
 
 def _plain(value, depth=0, limit=64):
@@ -89,8 +109,10 @@ def _timed_out(signum, frame):
     raise _CallTimedOut
 
 
-def _call_many(namespace, function, arg_lists, max_depth, timeout=None):
-    """Call `function` once per argument list; a failure in call k is reported with its index.
+def _call_many(namespace, function, arg_lists, max_depth, timeout=None, counts=None):
+    """Call `function` once per argument list; a failure in call k is reported with its index. With `counts`,
+    the reply is `picked`, the index of each result's first highest number, when every result k is a list (or
+    numpy array) of `counts[k]` finite floats; otherwise the results, as without.
 
     With `timeout`, each call has its own wall-clock timer (SIGALRM), so one slow call ends the batch as a
     call of its own would have ended; the worker's deadline for the whole batch stays the guard a candidate
@@ -102,15 +124,33 @@ def _call_many(namespace, function, arg_lists, max_depth, timeout=None):
     timer = timeout is not None and timeout > 0
     previous = signal.signal(signal.SIGALRM, _timed_out) if timer else None
     try:
-        return _calls(fn, arg_lists, max_depth, timeout if timer else None)
+        return _calls(fn, arg_lists, max_depth, timeout if timer else None, counts)
     finally:
         if timer:
             signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
 
 
-def _calls(fn, arg_lists, max_depth, timeout):
+def _pick(result, count):
+    """(index of the first highest, the numbers) when `result` is `count` finite floats, else None."""
+    kind = type(result)
+    if kind is not list:
+        if getattr(kind, "__module__", "") != "numpy" or kind.__name__ != "ndarray":
+            return None
+        result = result.tolist()
+    if len(result) != count or not all(type(v) is float for v in result):
+        return None
+    try:
+        if not math.isfinite(math.fsum(result)):
+            return None
+    except (OverflowError, ValueError):  # a sum beyond float range, or inf - inf
+        return None
+    return result.index(max(result)), list(result)
+
+
+def _calls(fn, arg_lists, max_depth, timeout, counts=None):
     """The batch's calls in order, each armed with `timeout` when it is not None."""
     results = []
+    picks = [] if counts is not None and len(counts) == len(arg_lists) else None
     timer = timeout is not None
     for index, args in enumerate(arg_lists):
         try:
@@ -127,11 +167,17 @@ def _calls(fn, arg_lists, max_depth, timeout):
             reply = _error(exc, "call")
             reply["index"] = index
             return reply
+        picked = _pick(result, counts[index]) if picks is not None else None
+        if picked is not None:
+            picks.append(picked[0])
+            results.append(picked[1])  # a copy, as _plain's: sent only if a later result cannot be picked
+            continue
+        picks = None
         try:
             results.append(_plain(result, 0, max_depth))
         except (TypeError, ValueError) as exc:
             return {"ok": False, "kind": "result", "index": index, "error": str(exc)[:_TRACE_CHARS]}
-    return {"ok": True, "result": results}
+    return {"ok": True, "picked": picks} if picks is not None else {"ok": True, "result": results}
 
 
 def serve(req_fd, resp_fd, layers, max_depth=64):
@@ -164,7 +210,8 @@ def serve(req_fd, resp_fd, layers, max_depth=64):
                 except (TypeError, ValueError) as exc:
                     reply = {"ok": False, "kind": "result", "error": str(exc)[:_TRACE_CHARS]}
         elif op == "call_many":  # one round trip for many calls; the first failure ends the batch
-            reply = _call_many(namespace, request["function"], request["arg_lists"], max_depth, request.get("timeout"))
+            reply = _call_many(namespace, request["function"], request["arg_lists"], max_depth, request.get("timeout"),
+                               request.get("pick_counts"))
         else:
             reply = {"ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
         reply["nonce"] = request.get("nonce")

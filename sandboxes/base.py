@@ -10,12 +10,17 @@ from typing import Any
 from sandboxes.errors import CandidateError
 from sandboxes.limits import SandboxLimits
 
-__all__ = ["Array", "Sandbox", "Session"]
+__all__ = ["Array", "Picked", "Sandbox", "Session"]
 
 
 class Array(list):
     """A numpy array the candidate returned, as a list (with `Session.keep_tuples`): the sandbox layer
     imports no numpy, so a caller that wants the array back calls `numpy.asarray` on it."""
+
+
+class Picked(list):
+    """The index of each call's first highest number, picked in the sandbox (`Session.send_many` with
+    `pick_counts`): what an evaluator that only takes the argmax needs, without every number on the wire."""
 
 
 class Session(abc.ABC):
@@ -55,12 +60,18 @@ class Session(abc.ABC):
         one call each."""
         return [self.call(function, *args, timeout=timeout) for args in arg_lists]
 
-    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> Any:
+    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None,
+                  pick_counts: Sequence[int] | None = None) -> Any:
         """Start a `call_many` batch and return a ticket for `receive_many`, which returns its results or raises
         what `call_many` would have. The fork-server backends write the batch and return at once, so the
         candidate computes while the caller prepares another batch; tickets are received in the order sent,
         and a batch sent must hold nothing that depends on the replies of a batch not yet received. This
-        default runs the batch at once."""
+        default runs the batch at once.
+
+        With `pick_counts`, a backend may answer `Picked`: for each call the index of the first of its highest
+        numbers (numpy's argmax), when every result k is `pick_counts[k]` finite floats; otherwise, and on this
+        default, the results. Any index below `pick_counts[k]` is one a program could have chosen, so the
+        sandbox side may pick."""
         try:
             return self.call_many(function, arg_lists, timeout=timeout), None
         except CandidateError as exc:

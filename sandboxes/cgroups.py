@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CgroupSupport", "SessionCgroup", "cpu_usage_file"]
+__all__ = ["CgroupSupport", "CpuCounter", "SessionCgroup", "cpu_usage_file"]
 
 _ROOT = Path("/sys/fs/cgroup")
 _V1 = ("memory", "pids", "cpuacct")
@@ -67,13 +67,39 @@ def read_cpu_seconds(path: Path) -> float:
     """CPU seconds counted in `cpuacct.usage` (nanoseconds) or `cpu.stat` (usage_usec)."""
     fd = os.open(path, os.O_RDONLY)  # not read_text: read once per batch of calls, its overhead shows
     try:
-        text = os.read(fd, 65536).decode()
+        return _parse_cpu(os.read(fd, 65536), path.name == "cpu.stat")
     finally:
         os.close(fd)
-    if path.name == "cpu.stat":
-        fields = dict(line.split() for line in text.splitlines() if line)
-        return int(fields["usage_usec"]) / 1e6
-    return int(text) / 1e9
+
+
+def _parse_cpu(data: bytes, stat: bool) -> float:
+    if not stat:
+        return int(data) / 1e9
+    if data.startswith(b"usage_usec "):  # the kernel's first line
+        return int(data[11:data.index(b"\n")]) / 1e6
+    fields = dict(line.split() for line in data.decode().splitlines() if line)
+    return int(fields["usage_usec"]) / 1e6
+
+
+class CpuCounter:
+    """A cgroup's CPU counter (`cpuacct.usage` or `cpu.stat`) read through one descriptor kept open: a reading
+    is one pread (the kernel writes the file anew at offset 0), not an open, a read and a close, since it is
+    read twice per batch of calls. Calling it returns CPU seconds; OSError once closed or the cgroup is gone."""
+
+    def __init__(self, path: Path) -> None:
+        self._stat = path.name == "cpu.stat"
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __call__(self) -> float:
+        if self._fd < 0:
+            raise OSError("the CPU counter is closed")
+        return _parse_cpu(os.pread(self._fd, 65536, 0), self._stat)
+
+    def close(self) -> None:
+        """Close the descriptor (a later reading raises OSError, never reads a reused descriptor)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -175,9 +201,15 @@ class SessionCgroup:
 
     def cpu_seconds(self) -> float:
         """CPU time of everything the session ran, so far."""
-        if self.version == 2:
-            return read_cpu_seconds(self.dirs["unified"] / "cpu.stat")
-        return read_cpu_seconds(self.dirs["cpuacct"] / "cpuacct.usage")
+        return read_cpu_seconds(self._cpu_file)
+
+    def cpu_counter(self) -> CpuCounter:
+        """`cpu_seconds` as a `CpuCounter` (one open descriptor; close it with the session)."""
+        return CpuCounter(self._cpu_file)
+
+    @property
+    def _cpu_file(self) -> Path:
+        return self.dirs["unified"] / "cpu.stat" if self.version == 2 else self.dirs["cpuacct"] / "cpuacct.usage"
 
     def memory_events(self) -> str:
         """How often the memory limit was hit (for the crash message), or ""."""

@@ -8,6 +8,7 @@ a 4-byte length and JSON, each request carrying a fresh nonce that its reply mus
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import json
@@ -27,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sandboxes._runner import ARRAY, TUPLE
-from sandboxes.base import Array, Sandbox, Session
+from sandboxes._runner import ARRAY, PACKED, TUPLE
+from sandboxes.base import Array, Picked, Sandbox, Session
 from sandboxes.cgroups import CgroupSupport, SessionCgroup
 from sandboxes.errors import CandidateCrash, CandidateError, CandidateTimeout, SandboxUnavailable
 from sandboxes.limits import KILL_MULTIPLE, SandboxLimits
@@ -43,6 +44,7 @@ _POLL = 0.25  # seconds between readings of a session's CPU time while a reply i
 _SPARES = 3  # sessions set up ahead, one per distinct limits (a staged evaluation uses several)
 _FLOAT_RANGE = 2 ** 1024  # the smallest integer a float cannot hold
 _PIPE_AHEAD = 60_000  # a request longer than this is written only once the replies ahead of it are read
+_READ_AHEAD = 65536  # bytes a read of the reply pipe asks for, whatever the frame needs
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # every session runs under a uid of its own: a range of UID_SLOTS per fork server, placed by the server's
 # host pid (unique while it lives), so no per-uid limit or signal crosses sessions or sandboxes
@@ -52,6 +54,35 @@ UID_SLOTS = 16
 
 class _OverCpu(CandidateTimeout):
     """A session used more CPU time than its budget (read outside the sandbox while a reply was awaited)."""
+
+
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 300
+
+
+def _in_float_range(data: bytes) -> bool:
+    """Whether no number in a JSON frame can lie beyond float range: such a number needs an exponent (a digit
+    followed by e or E) or 300 digits in a row (the largest float has 309). A string that holds either only
+    costs the slower parse, which checks each number."""
+    digits = data.translate(_DIGITS)
+    return b"0e" not in digits and b"0E" not in digits and _LONG_RUN not in digits
+
+
+def _packed(value: Any) -> Any:
+    """An argument that is not JSON data but a buffer (a numpy array or scalar, say) as `{PACKED: its bytes in
+    base64, "f": format, "s": shape}`, which the runner unpacks to the nested lists `tolist()` would make:
+    the candidate sees the same numbers, sent without a decimal text of each."""
+    try:
+        view = memoryview(value)
+    except TypeError:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable") from None
+    if view.format not in _PACKABLE or not view.c_contiguous:
+        return view.tolist()
+    return {PACKED: base64.b64encode(view).decode("ascii"), "f": view.format, "s": list(view.shape)}
+
+
+_PACKABLE = frozenset("dflqi")  # formats `array.array` reads alike on both sides (the same machine's sizes)
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_packed)
 
 
 def _reject_constant(name: str) -> Any:
@@ -98,17 +129,25 @@ def _as_list(obj: dict[str, Any]) -> Any:
     return obj[ARRAY] if len(obj) == 1 and isinstance(obj.get(ARRAY), list) else obj
 
 
+_LISTS = json.JSONDecoder(parse_constant=_reject_constant, object_hook=_as_list)
+_TUPLES = json.JSONDecoder(parse_constant=_reject_constant, object_hook=_as_tuple)
+
+
 def parse_reply(data: bytes, max_depth: int, keep_tuples: bool = False) -> dict[str, Any]:
     """A reply frame as plain, finite JSON nested at most `max_depth` deep (the candidate's tuples as
     lists, or as tuples with `keep_tuples`); ValueError says what is wrong."""
+    hook = _as_tuple if keep_tuples else _as_list
     try:
-        reply = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float,
-                           parse_int=_bounded_int, object_hook=_as_tuple if keep_tuples else _as_list)
+        if _in_float_range(data):  # parsed without a Python call per number
+            reply = (_TUPLES if keep_tuples else _LISTS).decode(data.decode())
+        else:
+            reply = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float,
+                               parse_int=_bounded_int, object_hook=hook)
     except RecursionError:
         raise ValueError(f"reply is nested deeper than max_result_depth={max_depth}") from None
     if not isinstance(reply, dict) or "ok" not in reply:
         raise ValueError("reply is not a protocol message")
-    if _depth(reply.get("result")) > max_depth:
+    if data.count(b"[") + data.count(b"{") > max_depth + 1 and _depth(reply.get("result")) > max_depth:
         raise ValueError(f"reply is nested deeper than max_result_depth={max_depth}")
     return reply
 
@@ -165,6 +204,7 @@ class _Batch:
     function: str
     n: int
     per_call: float
+    pick_counts: list[int] | None = None
     reply: dict[str, Any] | None = None
     error: CandidateError | None = None
 
@@ -188,12 +228,19 @@ class ForkSession(Session):
         self._cpu_wait: tuple[float | None, float, str] | None = None  # this wait's start reading, budget, what
         self._dead_reason: str | None = None
         self._queued: collections.deque[_Batch] = collections.deque()  # batches sent, replies not yet received
+        self._inbox = b""  # bytes read from the reply pipe past the frame that was asked for
         self.layers: dict[str, str] = {}
         self.uid: int | None = None  # the uid the session runs under (set by its sandbox)
 
     # -- the wire ---------------------------------------------------------------------------------
     def _read_exact(self, n: int, deadline: float) -> bytes:
-        chunks: list[bytes] = []
+        """`n` bytes of the reply pipe; a read takes what is there (up to 64 kB), so that a frame's length
+        and body, and often a reply sent ahead, come with one select and one read."""
+        if len(self._inbox) >= n:
+            data, self._inbox = self._inbox[:n], self._inbox[n:]
+            return data
+        chunks, n = [self._inbox], n - len(self._inbox)
+        self._inbox = b""
         while n > 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -204,9 +251,11 @@ class ForkSession(Session):
                 if over:
                     raise _OverCpu(over)
                 continue
-            chunk = os.read(self._resp, min(n, 1 << 20))
+            chunk = os.read(self._resp, max(n, _READ_AHEAD) if n < 1 << 20 else 1 << 20)
             if not chunk:
                 raise CandidateCrash("closed")
+            if len(chunk) > n:
+                chunk, self._inbox = chunk[:n], chunk[n:]
             chunks.append(chunk)
             n -= len(chunk)
         return b"".join(chunks)
@@ -244,7 +293,7 @@ class ForkSession(Session):
             self._kill(over)
             raise CandidateTimeout(f"candidate {over}; killed with its process group")
         nonce = request["nonce"] = secrets.randbits(62)
-        body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
+        body = _ENCODER.encode(request).encode()
         if len(body) > _PIPE_AHEAD:  # the candidate may be writing a long reply that nobody reads meanwhile
             for batch in self._queued:
                 self._collect(batch)
@@ -402,14 +451,21 @@ class ForkSession(Session):
             return []
         return self.receive_many(self.send_many(function, arg_lists, timeout))
 
-    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None) -> int:
+    def send_many(self, function: str, arg_lists: Sequence[Sequence[Any]], timeout: float | None = None,
+                  pick_counts: Sequence[int] | None = None) -> int:
         """Write a `call_many` batch and return at once (see `Session.send_many`)."""
         arg_lists = [list(args) for args in arg_lists]
         if not arg_lists:
             raise ValueError("send_many needs at least one argument list")
         per_call = timeout or self._limits.call_timeout
-        nonce = self._post({"op": "call_many", "function": function, "arg_lists": arg_lists, "timeout": per_call})
-        self._queued.append(_Batch(nonce, function, len(arg_lists), per_call))
+        request = {"op": "call_many", "function": function, "arg_lists": arg_lists, "timeout": per_call}
+        counts = None
+        if pick_counts is not None:
+            counts = request["pick_counts"] = [int(c) for c in pick_counts]
+            if len(counts) != len(arg_lists):
+                raise ValueError(f"pick_counts has {len(counts)} entries for {len(arg_lists)} calls")
+        nonce = self._post(request)
+        self._queued.append(_Batch(nonce, function, len(arg_lists), per_call, counts))
         return nonce
 
     def receive_many(self, ticket: int) -> list[Any]:
@@ -432,8 +488,12 @@ class ForkSession(Session):
                 error = CandidateError(f"{where}: {_said(reply)}")
             error.index = index if isinstance(index, int) and 0 <= index < n else None
             raise error
+        picked = reply.get("picked")
+        if picked is not None and batch.pick_counts is not None and type(picked) is list and len(picked) == n and \
+                all(type(k) is int and 0 <= k < c for k, c in zip(picked, batch.pick_counts)):
+            return Picked(picked)
         results = reply.get("result")
-        if not isinstance(results, list) or len(results) != n:
+        if picked is not None or not isinstance(results, list) or len(results) != n:
             self._kill("broke the protocol")
             raise CandidateError(f"candidate sent an invalid reply: {n} results expected")
         return results
@@ -464,6 +524,10 @@ class ForkSession(Session):
         """Kill whatever is left of the session and remove its scratch directory."""
         self._kill("closed")
         self._proc.release()
+        close_clock = getattr(self._cpu_clock, "close", None)
+        if close_clock is not None:
+            self._cpu_last = self.cpu_seconds()  # its last reading; the counter is closed below
+            close_clock()
         for fd in (self._req, self._resp):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -536,7 +600,7 @@ class ForkServerSandbox(Sandbox):
     def _cpu_clock(self, inner: int, cgroup: SessionCgroup | None) -> Callable[[], float] | None:
         """How to read the session's CPU time from outside: its cgroup, else PID 1's own count."""
         if cgroup is not None:
-            return cgroup.cpu_seconds
+            return cgroup.cpu_counter()
         return (lambda: process_tree_cpu_seconds(inner)) if inner > 0 else None
 
     def _sweep(self) -> None:

@@ -100,7 +100,7 @@ class BinPacking(SplitEvaluator):
 
         def send(arg_lists: list[tuple]) -> object:
             return budget.send_numbers("priority", arg_lists, counts=[len(bins) for _, bins in arg_lists],
-                                       what="priorities", timeout=self.call_timeout)
+                                       what="priorities", timeout=self.call_timeout, pick=True)
 
         try:
             episodes = [packing_steps(inst.items, inst.capacity) for inst in todo]

@@ -9,6 +9,7 @@ item) instead of one; element-wise priority functions pack identically either wa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
@@ -49,7 +50,8 @@ def online_pack(items: Sequence[int], capacity: int, priority: Priority) -> Pack
             return done.value
 
 
-def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, list[int]], Sequence[float], Packing]:
+def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, list[int]], Sequence[float] | int,
+                                                                   Packing]:
     """`online_pack` as an episode (`evaluators.lockstep`): yields `(item, bins)` for each item, is sent the
     priorities, returns the `Packing`."""
     remaining = np.empty(len(items), dtype=np.int64)
@@ -60,8 +62,9 @@ def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, l
         if item > capacity:
             raise ValueError(f"item {item} exceeds the bin capacity {capacity}")
         fits = (remaining[:opened] >= item).nonzero()[0]
-        offered = remaining[fits].tolist() + [capacity]
-        choice = int(np.asarray((yield int(item), offered), dtype=float).argmax())  # the first of the highest
+        offered = remaining[fits].tolist()
+        offered.append(capacity)
+        choice = _first_highest((yield int(item), offered))
         tightest = offered.index(min(offered))  # the first of the tightest: best fit's choice
         agree += choice == tightest
         if choice == len(fits):
@@ -74,3 +77,19 @@ def packing_steps(items: Sequence[int], capacity: int) -> Generator[tuple[int, l
             remaining[b] -= item
             assignment.append(b)
     return Packing(opened, tuple(int(r) for r in remaining[:opened]), tuple(assignment), agree, voluntary)
+
+
+def _first_highest(priorities: Sequence[float] | int) -> int:
+    """The index of the first of the highest priorities, as numpy's argmax of them as floats gives it; a list
+    of finite floats (what a checked reply is) without numpy's conversion; an int is that index, picked in
+    the sandbox (`CallBudget.send_numbers(pick=True)`)."""
+    if type(priorities) is int:
+        return priorities
+    if type(priorities) is list and priorities and all(type(p) is float for p in priorities):
+        try:
+            finite = math.isfinite(math.fsum(priorities))
+        except (OverflowError, ValueError):  # a sum beyond float range, or inf - inf
+            finite = False
+        if finite:
+            return priorities.index(max(priorities))
+    return int(np.asarray(priorities, dtype=float).argmax())

@@ -81,7 +81,7 @@ class ClusterScheduling(SplitEvaluator):
 
         def send(arg_lists: list[tuple]) -> object:
             return budget.send_numbers("score", arg_lists, counts=[len(machines) for _, machines in arg_lists],
-                                       what="scores", timeout=self.call_timeout)
+                                       what="scores", timeout=self.call_timeout, pick=True)
 
         try:
             episodes = [simulation_steps(t, self.exhausted_quantile) for t in todo]

@@ -75,24 +75,37 @@ def simulate(trace: Trace, score: ScoreFn, exhausted_quantile: float = 0.1) -> O
     """Schedule every task of `trace` with `score` (which may raise) and account for it."""
     steps = simulation_steps(trace, exhausted_quantile)
     try:
-        request = next(steps)
+        task, machines = next(steps)
         while True:
-            request = steps.send(score(*request))
+            task, machines = steps.send(score(task, machines.tolist()))
     except StopIteration as done:
         return done.value
 
 
-def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator[tuple[dict, list[list[float]]],
-                                                                                  Sequence[float], Outcome]:
-    """`simulate` as an episode (`evaluators.lockstep`): yields `(task, machines)` for each placement, is sent
-    the scores, returns the `Outcome`."""
+def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator[tuple[dict, np.ndarray],
+                                                                                  Sequence[float] | int, Outcome]:
+    """`simulate` as an episode (`evaluators.lockstep`): yields `(task, machines)` for each placement (the rows
+    as a float array: a session sends it packed, and the candidate gets the lists `tolist()` makes), is sent
+    the scores, returns the `Outcome`.
+
+    The fleet's figures (stranded, allocated, empty machines) are kept up to date machine by machine as tasks
+    come and go, not summed over the fleet at every event: requests and capacities are quarters, so these
+    sums are exact, and equal to the fleet-wide sums bit for bit."""
     capacity = trace.capacity
-    free = capacity.copy()
-    running = np.zeros(len(capacity), dtype=np.int64)
-    limits = thresholds(trace, exhausted_quantile)
+    rows = np.column_stack([capacity, capacity])  # what a machine is offered as: free cpu, free mem, capacities
+    free = rows[:, :2]  # a view: kept up to date by `change`
+    cap_cpu, cap_mem = (float(v) for v in capacity.sum(0))
+    free_cpu, free_mem = free[:, 0].tolist(), free[:, 1].tolist()
+    running = [0] * len(capacity)
+    cpus, mems, lifetimes, arrivals = trace.cpu.tolist(), trace.mem.tolist(), trace.lifetime.tolist(), \
+        trace.arrival.tolist()
+    lim_cpu, lim_mem = thresholds(trace, exhausted_quantile)
     start, end = trace.window
-    totals = np.zeros(7)  # stranded cpu and mem, allocated cpu and mem, empty machines, queued cpu and mem (x time)
-    queued = np.zeros(2)
+    # stranded cpu and mem, allocated cpu and mem, empty machines, queued cpu and mem (each x time)
+    totals = [0.0] * 7
+    fleet = {"s_cpu": sum(c for c, m in zip(free_cpu, free_mem) if m < lim_mem),
+             "s_mem": sum(m for c, m in zip(free_cpu, free_mem) if c < lim_cpu),
+             "f_cpu": sum(free_cpu), "f_mem": sum(free_mem), "empty": len(running), "q_cpu": 0.0, "q_mem": 0.0}
     departures: list[tuple[float, int, int]] = []
     placements = [-1] * trace.tasks
     queue: list[int] = []
@@ -103,49 +116,69 @@ def simulation_steps(trace: Trace, exhausted_quantile: float = 0.1) -> Generator
         nonlocal clock
         to = min(to, end)
         if to > clock:
-            s_cpu, s_mem = stranded(free, limits)
-            allocated = capacity.sum(0) - free.sum(0)
-            totals[:] += (to - clock) * np.array([s_cpu, s_mem, allocated[0], allocated[1], (running == 0).sum(),
-                                                  queued[0], queued[1]])
+            span = to - clock
+            rates = (fleet["s_cpu"], fleet["s_mem"], cap_cpu - fleet["f_cpu"], cap_mem - fleet["f_mem"],
+                     fleet["empty"], fleet["q_cpu"], fleet["q_mem"])
+            for k, rate in enumerate(rates):
+                totals[k] += span * rate
             clock = to
 
-    def place(k: int, now: float) -> Generator[tuple[dict, list[list[float]]], Sequence[float], bool]:
-        cpu, mem = float(trace.cpu[k]), float(trace.mem[k])
+    def change(machine: int, cpu: float, mem: float, tasks: int) -> None:
+        """Add `cpu`, `mem` to the machine's free capacity and `tasks` to its running ones."""
+        c, m = free_cpu[machine], free_mem[machine]
+        fleet["s_cpu"] -= c if m < lim_mem else 0.0
+        fleet["s_mem"] -= m if c < lim_cpu else 0.0
+        fleet["empty"] -= running[machine] == 0
+        c, m = c + cpu, m + mem
+        free_cpu[machine], free_mem[machine] = c, m
+        free[machine] = c, m
+        running[machine] += tasks
+        fleet["s_cpu"] += c if m < lim_mem else 0.0
+        fleet["s_mem"] += m if c < lim_cpu else 0.0
+        fleet["empty"] += running[machine] == 0
+        fleet["f_cpu"] += cpu
+        fleet["f_mem"] += mem
+
+    def place(k: int, now: float) -> Generator[tuple[dict, np.ndarray], Sequence[float] | int, bool]:
+        cpu, mem = cpus[k], mems[k]
         fits = ((free[:, 0] >= cpu) & (free[:, 1] >= mem)).nonzero()[0]
         if not len(fits):
             return False
-        offered = np.column_stack([free[fits], capacity[fits]]).tolist()
-        scores = yield {"cpu": cpu, "mem": mem}, offered
-        machine = int(fits[int(np.asarray(scores, dtype=float).argmax())])
-        free[machine] -= (cpu, mem)
-        running[machine] += 1
+        scores = yield {"cpu": cpu, "mem": mem}, rows[fits]
+        best = scores if type(scores) is int else int(np.asarray(scores, dtype=float).argmax())  # int: picked
+        machine = int(fits[best])
+        change(machine, -cpu, -mem, 1)
         placements[k] = machine
-        heapq.heappush(departures, (now + float(trace.lifetime[k]), k, machine))
+        heapq.heappush(departures, (now + lifetimes[k], k, machine))
         return True
 
     for k in range(trace.tasks):
-        now = float(trace.arrival[k])
+        now = arrivals[k]
         while departures and departures[0][0] <= now:
             when, task, machine = heapq.heappop(departures)
             advance(when)
-            free[machine] += (trace.cpu[task], trace.mem[task])
-            running[machine] -= 1
+            change(machine, cpus[task], mems[task], -1)
             for waiting in list(queue):  # every waiting task that now fits, in arrival order
+                if not (free_cpu[machine] >= cpus[waiting] and free_mem[machine] >= mems[waiting]):
+                    continue  # the freed machine is the only one with more room than when the task last tried
                 if (yield from place(waiting, when)):
                     queue.remove(waiting)
-                    queued[:] -= (trace.cpu[waiting], trace.mem[waiting])
+                    fleet["q_cpu"] -= cpus[waiting]
+                    fleet["q_mem"] -= mems[waiting]
         advance(now)
         if not (yield from place(k, now)):
             queue.append(k)
-            queued[:] += (trace.cpu[k], trace.mem[k])
+            fleet["q_cpu"] += cpus[k]
+            fleet["q_mem"] += mems[k]
             waited += 1
     advance(end)
     span = (end - start) * capacity.sum(0)
-    s_cpu, s_mem = 100 * totals[0] / span[0], 100 * totals[1] / span[1]
+    totals_ = np.array(totals)
+    s_cpu, s_mem = 100 * totals_[0] / span[0], 100 * totals_[1] / span[1]
     return Outcome(
         stranded_pct=float((s_cpu + s_mem) / 2), stranded_cpu_pct=float(s_cpu), stranded_mem_pct=float(s_mem),
-        pending_pct=float(100 * (totals[5:7] / span).mean()), waited=waited, unplaced=len(queue),
-        allocated_pct=float(100 * (totals[2:4] / span).mean()),
-        empty_machines_pct=float(100 * totals[4] / ((end - start) * len(capacity))),
+        pending_pct=float(100 * (totals_[5:7] / span).mean()), waited=waited, unplaced=len(queue),
+        allocated_pct=float(100 * (totals_[2:4] / span).mean()),
+        empty_machines_pct=float(100 * totals_[4] / ((end - start) * len(capacity))),
         placements=tuple(placements),
     )
