@@ -100,6 +100,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="folder for the runs and results.json")
     parser.add_argument("overrides", nargs="*", help="further `evolve run` overrides, e.g. llm.max_edits=3")
     args = parser.parse_args()
+    # `--problems a b key=value`: nargs="+" takes the overrides too; an override always has an `=`
+    args.overrides += [p for p in args.problems if "=" in p]
+    args.problems = [p for p in args.problems if "=" not in p] or parser.error("--problems names no problem")
     repo = args.repo.resolve()
     out = (args.out or repo / "runs" / "offline_engine" / time.strftime("%Y-%m-%d_%H-%M-%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
