@@ -177,6 +177,7 @@ class Campaign:
                 preflight(self.config.problem).raise_for_failures()
             lock = lock or RunLock(self.run_dir).acquire()
             run = self._start(lock)
+            self._tell(lambda o: o.database(run.db))
             signals.install()  # again: Ray's start-up installs a SIGTERM handler of its own
             await self._seed(run)
             reason = await self._loop(run)

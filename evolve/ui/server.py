@@ -65,6 +65,7 @@ class RunSource:
         self._references_thread: threading.Thread | None = None
         self._reasons: Any = None  # evolve.ui.table.Reasons, made on first use
         self._cached: dict[str, tuple[Any, Any]] = {}  # genealogy and costs, by the row counts they were read at
+        self._figures: Any = None  # evolve.ui.data.Figures: the small columns read so far, made on first use
 
     def _open(self):
         from evolve.storage.rundir import load_config, open_database
@@ -124,12 +125,14 @@ class RunSource:
     def data(self, wait_references: float = 0.0) -> dict[str, Any]:
         """Every chart's data, recomputed only when the database's rows changed, and then at most once per
         ten times what the last computation took (the view of a large live campaign leaves it the CPU)."""
-        from evolve.ui.data import campaign_data
+        from evolve.ui.data import Figures, campaign_data, collection_paused
 
         with self._lock:
+            if self._figures is None:
+                self._figures = Figures()
             config, db = self._open()
-            self._start_references()
             if wait_references:
+                self._start_references()
                 self._references_thread.join(wait_references)
             if self._data is not None and time.monotonic() < self._fresh_until:
                 return self._data
@@ -140,10 +143,12 @@ class RunSource:
                     db.close()  # new rows: a fresh reader (a SQLite file may have been closed since)
                     self._db = None
                     config, db = self._open()
-                self._data = campaign_data(db, config, self._references)
+                with collection_paused():
+                    self._data = campaign_data(db, config, self._references, figures=self._figures)
                 self._data["version"] = json.dumps(signature, sort_keys=True, default=str)
                 self._signature = signature
                 self._fresh_until = time.monotonic() + 9 * (time.monotonic() - started)
+            self._start_references()  # after the first answer: building the evaluator would slow it down
             return self._data
 
     def program(self, program_id: int) -> dict[str, Any] | None:
