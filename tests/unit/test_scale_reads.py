@@ -215,7 +215,7 @@ def _embedded(page: str) -> dict:
 def _more(db: ProgramDatabase, population, n: int, writer: report.ReportWriter, seed: int) -> None:
     """`n` more iterations: children of recent valid programs (some failed, with calls), each told to `writer`."""
     rng = random.Random(seed)
-    valid = [p for p in db.read_many(population.leaders()).values()]
+    valid = list(db.read_many(population.leaders()).values())
     for _ in range(n):
         i = db.last_iteration + 1
         status = rng.choice([S.VALID, S.VALID, S.INVALID, S.EDIT_FAILED])
