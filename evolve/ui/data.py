@@ -161,6 +161,15 @@ class Figures:
     committed row never changes): every program's `_Row` and commit time in commit order, and the rows grouped
     as `_group_rows` groups them. Kept by a campaign's report and by the web view between calls. Thread-safe."""
 
+    class Read(NamedTuple):
+        """What `update` read: the rows, their seconds since the first, the first and last times, the groups."""
+
+        rows: list[_Row]
+        seconds: dict[int, float]
+        start: datetime | None
+        last: datetime | None
+        groups: list[tuple[str, ProgramStatus, bool, bool, str, int]]
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.rows: list[_Row] = []
@@ -200,22 +209,12 @@ class Figures:
             self.start = first
             self.seconds = {pid: (t - first).total_seconds() for pid, t in self.times.items()}
 
-    class Read(NamedTuple):
-        """What `update` read: the rows, their seconds since the first, the first and last times, the groups."""
-
-        rows: list[_Row]
-        seconds: dict[int, float]
-        start: datetime | None
-        last: datetime | None
-        groups: list[tuple[str, ProgramStatus, bool, bool, str, int]]
-
     def _groups(self) -> list[tuple[str, ProgramStatus, bool, bool, str, int]]:
         """The rows grouped by (proposer, status, past the initial iteration, has a parent, error), the error
         kept for failed rows only, in the order of each group's first row."""
         found = sorted(self._grouped.items(), key=lambda item: item[1][1])
         return [(proposer, ProgramStatus(status), child, proposal, error, n)
                 for (proposer, status, child, proposal, error), (n, _) in found]
-
 
 
 def _counts(groups: list[tuple[str, ProgramStatus, bool, bool, str, int]]) -> dict[str, int]:
