@@ -71,7 +71,7 @@ class RunSource:
         from evolve.storage.rundir import load_config, open_database
 
         if self._config is None:
-            self._config = load_config(self.run_dir)
+            self._config = load_config(self.run_dir, find_problem=False)  # the figures only: see `_start_references`
         if self._db is not None and self._wal() != self._opened_wal:
             self._db.close()  # a closed SQLite file is read as immutable: a campaign resumed since needs a new reader
             self._db, self._fresh_until = None, 0.0
@@ -93,8 +93,14 @@ class RunSource:
             return
         from evolve.ui.references import reference_lines
 
-        def work() -> None:
-            self._references = reference_lines(self._config.problem)
+        def work() -> None:  # the problem's folder looked up anew (it may have moved since the run): its evaluator
+            from evolve.storage.rundir import load_config
+
+            try:
+                problem = load_config(self.run_dir).problem
+            except (EvolveError, OSError):  # changed since it was read: the folder it names
+                problem = self._config.problem
+            self._references = reference_lines(problem)
 
         self._references_thread = threading.Thread(target=work, name=f"references {self.run_dir}", daemon=True)
         self._references_thread.start()
@@ -109,7 +115,7 @@ class RunSource:
         try:
             with self._lock:
                 if self._config is None:
-                    self._config = load_config(self.run_dir)
+                    self._config = load_config(self.run_dir, find_problem=False)
         except (EvolveError, OSError) as exc:
             return {"run_dir": str(self.run_dir), "error": str(exc)}
         changed = 0.0
