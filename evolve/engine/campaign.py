@@ -223,7 +223,8 @@ class Campaign:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not (self.run_dir / CONFIG).exists():  # the run dir's record: resume and replay read it
             write_config(self.config, self.run_dir)
-        parts = assemble(self.config, self.run_dir, lock=lock, **self._given)
+        parts = assemble(self.config, self.run_dir, lock=lock, **self._given,
+                         on_open=lambda db: self._tell(lambda o: o.database(db)))  # the report reads from now
         scratchpad = Scratchpad()
         scratchpad.restore(parts.database)  # from small columns: a resume at 100,000 programs reads no code
         metrics = CampaignMetrics(self.name, self.config.problem.name, self._sign, self.config.ray.metrics)

@@ -32,6 +32,11 @@ class CampaignObserver:
                     print(program.iteration, program.score)
     """
 
+    def database(self, database: ProgramDatabase) -> None:
+        """The campaign's database, open for writing, as soon as it is open (before the workers start and the
+        initial program is scored); read it only (from any thread: its reads are thread-safe), and not after
+        `stopped`."""
+
     def population(self, population: Population) -> None:
         """The campaign's population, restored and following its commits (called before `started`); read it
         only, on the event loop, and not after `stopped`."""

@@ -110,10 +110,12 @@ def _ray_pool(config: Config, wait: bool, run_dir: str | Path | None = None) -> 
 
 def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None = None,
              pool: Pool | None = None, database: ProgramDatabase | None = None,
-             schedule: Schedule | None = None, lock: RunLock | None = None) -> Parts:
+             schedule: Schedule | None = None, lock: RunLock | None = None,
+             on_open: Callable[[ProgramDatabase], None] | None = None) -> Parts:
     """Build every part the caller did not hand in; a missing key or an endpoint that does not answer
     fails before anything starts. With `lock`, the campaign's row in the database is claimed before
-    the database is opened for writing. A part handed in must subclass its base class (`Proposer`, `Pool`)."""
+    the database is opened for writing; `on_open(database)` is called as soon as it is open. A part handed in
+    must subclass its base class (`Proposer`, `Pool`)."""
     if pool is not None and not isinstance(pool, Pool):
         raise ConfigError(f"pool={type(pool).__name__}: not an evaluation pool; subclass evolve.evaluation.pool.Pool")
     if proposer is not None:
@@ -133,6 +135,8 @@ def assemble(config: Config, run_dir: str | Path, *, proposer: Proposer | None =
         lock.claim(database_url(config, run_dir), campaign_name(config, run_dir))
     database = database or open_database(config, run_dir)
     try:
+        if on_open is not None:
+            on_open(database)
         # reseeded from the history length, so a resumed campaign does not replay the same mutations
         proposer = proposer or make_proposer(llm, seed=config.seed * 1_000_003 + database.size)
         population = restore_population(config, database, follow=True)

@@ -7,13 +7,17 @@ endpoints and the data embedded in `report.html`, so both show the same figures.
 from __future__ import annotations
 
 import collections
+import contextlib
 import difflib
+import functools
+import gc
 import heapq
 import itertools
 import json
 import math
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -28,8 +32,8 @@ from evolve.storage._orm import ProgramRow
 from evolve.storage.database import ProgramDatabase, count_improvements
 from sandboxes import candidate_text
 
-__all__ = ["Tallies", "campaign_data", "campaign_figures", "finite", "lineage_ids", "program_detail",
-           "program_details", "to_json"]
+__all__ = ["Figures", "Tallies", "campaign_data", "campaign_figures", "collection_paused", "finite", "lineage_ids",
+           "lineage_nodes", "program_detail", "program_details", "to_json"]
 
 _EVALUATED = frozenset(s for s in ProgramStatus if s.is_evaluated())
 _SHARE_WINDOW = 50  # evaluated children per point of the valid-share curve
@@ -38,13 +42,14 @@ _REASONS = 12
 
 
 def campaign_data(db: ProgramDatabase, config: Config, references: list[dict] | None = None,
-                  population: Population | None = None) -> dict[str, Any]:
+                  population: Population | None = None, figures: Figures | None = None) -> dict[str, Any]:
     """Every chart's series for one campaign, as plain JSON.
 
     It reads small columns and grouped counts only (a database opened with `indexes=False` does), and the
     best and the initial program in full; `population`: the campaign's own (a running campaign's report),
-    else it is rebuilt from the store's small columns."""
-    return campaign_figures(db, config, references, population)[0]
+    else it is rebuilt from the store's small columns. `figures`: the small columns read before (see
+    `campaign_figures`)."""
+    return campaign_figures(db, config, references, population, figures)[0]
 
 
 class _Row(NamedTuple):
@@ -74,13 +79,43 @@ class Tallies(NamedTuple):
     rows: Sequence[_Row] = ()  # every program's small columns, for the report's other views
 
 
+_pause_lock = threading.Lock()
+_paused = {"pauses": 0, "collecting": True}  # pauses under way; whether the collector ran before the first
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a reader builds many small objects (it would walk them over
+    and over as they pile up: half the time of a scan of 100,000 rows); thread-safe and re-entrant, the
+    collector runs again after the last pause as it did before the first."""
+    with _pause_lock:
+        if _paused["pauses"] == 0:
+            _paused["collecting"] = gc.isenabled()
+            gc.disable()
+        _paused["pauses"] += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _paused["pauses"] -= 1
+            if _paused["pauses"] == 0 and _paused["collecting"]:
+                gc.enable()
+
+
 def campaign_figures(db: ProgramDatabase, config: Config, references: list[dict] | None = None,
-                     population: Population | None = None) -> tuple[dict[str, Any], Tallies]:
-    """`campaign_data` and the `Tallies` that the report adds to it."""
+                     population: Population | None = None,
+                     figures: Figures | None = None) -> tuple[dict[str, Any], Tallies]:
+    """`campaign_data` and the `Tallies` that the report adds to it. `figures`: the small columns read before
+    (by a campaign's report or the web view), brought up to date here: only the rows since are read."""
+    with collection_paused():
+        return _figures(db, config, references, population, figures)
+
+
+def _figures(db: ProgramDatabase, config: Config, references: list[dict] | None, population: Population | None,
+             figures: Figures | None) -> tuple[dict[str, Any], Tallies]:
     direction = config.problem.direction
-    rows, times = _scan(db)
-    start = min(times.values()) if times else None
-    seconds = {pid: (t - start).total_seconds() for pid, t in times.items()} if start else {}
+    figures = figures if figures is not None else Figures()
+    rows, seconds, start, last, groups = figures.update(db)
     if population is None:
         population = restore_population(config, db)  # from the small columns, as a resumed campaign rebuilds it
     scores = _scores(rows, seconds, direction, population.islands)
@@ -96,8 +131,7 @@ def campaign_figures(db: ProgramDatabase, config: Config, references: list[dict]
     found = db.read_many([pid for pid in (best_id, initial_id) if pid is not None])
     best = found.get(best_id) if best_id is not None else None
     initial = found.get(initial_id) if initial_id is not None else None
-    groups = _groups(db)
-    counts = db.counts()
+    counts = _counts(groups)
     outcomes = counted_outcomes((proposer, status, outcome_kind(status, error), n)
                                 for proposer, status, child, proposal, error, n in groups if child and proposal)
     children = [(status, n) for _, status, child, _, _, n in groups if child and status.is_evaluated()]
@@ -107,7 +141,7 @@ def campaign_figures(db: ProgramDatabase, config: Config, references: list[dict]
         "iterations": sum(1 for r in rows if r.iteration > 0), "budget": config.budget.iterations,
         "counts": counts, "islands": population.islands,
         "started": start.isoformat() if start else None,
-        "last": max(times.values()).isoformat() if times else None,
+        "last": last.isoformat() if last else None,
         "best": _brief(best, direction), "initial": _brief(initial, direction),
         "references": references or [],
         **scores,
@@ -122,22 +156,95 @@ def campaign_figures(db: ProgramDatabase, config: Config, references: list[dict]
     return data, tallies
 
 
-def _scan(db: ProgramDatabase) -> tuple[list[_Row], dict[int, datetime]]:
-    """Every program's `_Row` in commit order and its commit time: one pass over small columns (on SQLite an
-    index holds them all), as the driver returns them (SQLAlchemy's per-row processing costs more)."""
+class Figures:
+    """A campaign's small columns as the charts read them, read once and then only the rows committed since (a
+    committed row never changes): every program's `_Row` and commit time in commit order, and the rows grouped
+    as `_group_rows` groups them. Kept by a campaign's report and by the web view between calls. Thread-safe."""
+
+    class Read(NamedTuple):
+        """What `update` read: the rows, their seconds since the first, the first and last times, the groups."""
+
+        rows: list[_Row]
+        seconds: dict[int, float]
+        start: datetime | None
+        last: datetime | None
+        groups: list[tuple[str, ProgramStatus, bool, bool, str, int]]
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rows: list[_Row] = []
+        self.times: dict[int, datetime] = {}  # each program's commit time
+        self.seconds: dict[int, float] = {}  # from the first commit time to each program's
+        self.start: datetime | None = None  # the first and last commit times
+        self.last: datetime | None = None
+        self._grouped: dict[tuple[str, str, bool, bool, str], list[int]] = {}  # key: [rows, first id]
+        self.upto = 0  # the last id read
+
+    def update(self, db: ProgramDatabase) -> Figures.Read:
+        """Read the rows committed since the last update (all of them the first time); return what was read
+        as it is now."""
+        with self._lock, collection_paused():
+            after = self.upto
+            rows, times = _scan(db, after)
+            if rows:  # the groups of the same rows: those up to the last one scanned
+                grouped = _group_rows(db, after, rows[-1].id)
+                self.rows.extend(rows)
+                self.upto = rows[-1].id
+                self._add_times(times)
+                for key, n, first in grouped:
+                    found = self._grouped.get(key)
+                    if found is None:
+                        self._grouped[key] = [n, first]
+                    else:
+                        found[0] += n
+            return Figures.Read(list(self.rows), dict(self.seconds), self.start, self.last, self._groups())
+
+    def _add_times(self, times: dict[int, datetime]) -> None:
+        self.times.update(times)
+        first, last = min(times.values()), max(times.values())
+        self.last = last if self.last is None else max(self.last, last)
+        if self.start is not None and first >= self.start:
+            self.seconds.update((pid, (t - self.start).total_seconds()) for pid, t in times.items())
+        else:  # the first time, or an earlier one (a clock stepped back): every program's seconds again
+            self.start = first
+            self.seconds = {pid: (t - first).total_seconds() for pid, t in self.times.items()}
+
+    def _groups(self) -> list[tuple[str, ProgramStatus, bool, bool, str, int]]:
+        """The rows grouped by (proposer, status, past the initial iteration, has a parent, error), the error
+        kept for failed rows only, in the order of each group's first row."""
+        found = sorted(self._grouped.items(), key=lambda item: item[1][1])
+        return [(proposer, ProgramStatus(status), child, proposal, error, n)
+                for (proposer, status, child, proposal, error), (n, _) in found]
+
+
+def _counts(groups: list[tuple[str, ProgramStatus, bool, bool, str, int]]) -> dict[str, int]:
+    """Programs per status, from the rows' groups."""
+    out: dict[str, int] = {}
+    for _, status, _, _, _, n in groups:
+        out[status.value] = out.get(status.value, 0) + n
+    return dict(sorted(out.items()))
+
+
+def _scan(db: ProgramDatabase, after: int) -> tuple[list[_Row], dict[int, datetime]]:
+    """Every program's `_Row` past id `after` in commit order, and its commit time: one pass over small
+    columns (on SQLite an index holds them all), as the driver returns them (SQLAlchemy's per-row processing
+    costs more)."""
     P = ProgramRow
-    query = (select(P.id, P.iteration, P.status, P.score, P.parent_id, P.island, P.generation, P.proposer,
-                    P.created_at, P.cost, db.epoch_seconds(P.created_at))
-             .where(P.campaign_id == db.campaign_id).order_by(P.id))
+    query = (select(P.id, P.iteration, P.status, P.score, P.parent_id, P.island, P.generation, P.proposer, P.cost,
+                    db.epoch_seconds(P.created_at), P.created_at)
+             .where(P.campaign_id == db.campaign_id, P.id > after).order_by(P.id))
     statuses = {s.value: s for s in ProgramStatus}
-    rows, times = [], {}
+    make = functools.partial(tuple.__new__, _Row)  # a column at a time, at C speed: 100,000 rows
+    rows: list[_Row] = []
+    times: dict[int, datetime] = {}
     with db.connect() as conn:
         cursor = conn.execute(query).cursor
         while batch := cursor.fetchmany(5000):
-            for pid, iteration, status, score, parent_id, island, generation, proposer, created, cost, epoch in batch:
-                rows.append(_Row(pid, iteration, statuses[status], score, parent_id, island, generation, proposer,
-                                 cost, epoch))
-                times[pid] = datetime.fromisoformat(created) if isinstance(created, str) else created
+            ids, iterations, status, *rest, created = zip(*batch, strict=True)
+            rows.extend(map(make, zip(ids, iterations, map(statuses.__getitem__, status), *rest)))
+            if isinstance(created[0], str):  # SQLite's text
+                created = tuple(map(datetime.fromisoformat, created))
+            times.update(zip(ids, created))
     return rows, times
 
 
@@ -145,19 +252,20 @@ _FAILED = (ProgramStatus.INVALID, ProgramStatus.EDIT_FAILED, ProgramStatus.PROPO
            ProgramStatus.EVALUATOR_ERROR)
 
 
-def _groups(db: ProgramDatabase) -> list[tuple[str, ProgramStatus, bool, bool, str, int]]:
-    """Rows grouped by (proposer, status, past the initial iteration, has a parent, error), the error kept
-    for failed rows only, in the order of each group's first row (one grouped query, no row read)."""
+def _group_rows(db: ProgramDatabase, after: int, upto: int) -> list[tuple[tuple[str, str, bool, bool, str], int, int]]:
+    """The rows of ids `after` < id <= `upto` grouped by (proposer, status, past the initial iteration, has a
+    parent, error), the error kept for failed rows only: each group's key, rows and first id (one grouped
+    query, no row read)."""
     P = ProgramRow
     failed = [s.value for s in _FAILED]
     error = case((P.status.in_(failed), P.error), else_="").label("error")
     child, proposal = (P.iteration > 0).label("child"), P.parent_id.is_not(None).label("proposal")
     query = (select(P.proposer, P.status, child, proposal, error, func.count(), func.min(P.id))
-             .where(P.campaign_id == db.campaign_id).group_by(P.proposer, P.status, child, proposal, error))
+             .where(P.campaign_id == db.campaign_id, P.id > after, P.id <= upto)
+             .group_by(P.proposer, P.status, child, proposal, error))
     with db.connect() as conn:
-        found = sorted(conn.execute(query).all(), key=lambda row: row[-1])
-    return [(proposer, ProgramStatus(status), bool(c), bool(p), e or "", n)
-            for proposer, status, c, p, e, n, _ in found]
+        found = conn.execute(query).all()
+    return [((proposer, status, bool(c), bool(p), e or ""), n, first) for proposer, status, c, p, e, n, first in found]
 
 
 def db_name(config: Config) -> str:
@@ -320,17 +428,27 @@ def lineage_ids(db: ProgramDatabase, population: Population, rows=None) -> tuple
     """The programs of the lineage tree (the ancestries of the best programs and of each island's best)
     and those best programs themselves."""
     rows = list(db.summaries()) if rows is None else rows
+    leaves = _leaves(rows, population.leaders())
+    return lineage_nodes(rows, leaves), leaves
+
+
+def lineage_nodes(rows: Sequence[Any], leaders: Sequence[int]) -> set[int]:
+    """The programs of the lineage tree of `rows` (every program's small columns) and each island's best
+    (`leaders`)."""
     parent = {r.id: r.parent_id for r in rows}
-    valid = heapq.nsmallest(_LINEAGE_TOP, (r for r in rows if r.status is ProgramStatus.VALID),
-                            key=lambda r: (-r.score, r.id))
-    leaves = [r.id for r in valid]
-    leaves += population.leaders()
     nodes: set[int] = set()
-    for pid in leaves:
+    for pid in _leaves(rows, leaders):
         while pid is not None and pid not in nodes:
             nodes.add(pid)
             pid = parent.get(pid)
-    return nodes, list(dict.fromkeys(leaves))
+    return nodes
+
+
+def _leaves(rows: Sequence[Any], leaders: Sequence[int]) -> list[int]:
+    """The best valid programs of `rows` and `leaders`, each once, best first."""
+    valid = heapq.nsmallest(_LINEAGE_TOP, (r for r in rows if r.status is ProgramStatus.VALID),
+                            key=lambda r: (-r.score, r.id))
+    return list(dict.fromkeys([*(r.id for r in valid), *leaders]))
 
 
 def _lineage(db: ProgramDatabase, population: Population, rows, direction: str, best) -> dict[str, Any]:
@@ -394,19 +512,41 @@ def program_detail(db: ProgramDatabase, program_id: int, direction: str, max_cha
     return program_details(db, [program_id], direction, max_chars).get(program_id)
 
 
-def program_details(db: ProgramDatabase, ids: Sequence[int], direction: str,
-                    max_chars: int = 0) -> dict[int, dict[str, Any]]:
+def program_details(db: ProgramDatabase, ids: Sequence[int], direction: str, max_chars: int = 0,
+                    cache: dict[int, tuple[Any, dict[str, Any]]] | None = None) -> dict[int, dict[str, Any]]:
     """`program_detail` of each program of `ids` that exists, by id: the programs, their parents and their
-    iterations' calls read in a few queries."""
-    programs = db.read_many(ids)
+    iterations' calls read in a few queries. `cache`: details made before with the same `direction` and
+    `max_chars`, by id, and kept here (a committed program changes only by its held-out validation, which is
+    read again)."""
+    out: dict[int, dict[str, Any]] = {}
+    if cache:
+        kept = [pid for pid in dict.fromkeys(ids) if pid in cache]
+        for pid, validation in _validations(db, kept).items():
+            if cache[pid][0] == validation:
+                out[pid] = cache[pid][1]
+    programs = db.read_many([pid for pid in ids if pid not in out])
     parent_ids = {p.parent_id for p in programs.values() if p.parent_id is not None} - set(programs)
     parents = {**programs, **db.read_many(sorted(parent_ids))}
     calls: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
     for call in db.calls(sorted({p.iteration for p in programs.values() if p.iteration > 0})):
         calls[call["iteration"]].append(call)
-    return {pid: _detail(program, parents.get(program.parent_id) if program.parent_id is not None else None,
-                         calls.get(program.iteration, []) if program.iteration > 0 else [], direction, max_chars)
-            for pid, program in sorted(programs.items())}
+    for pid, program in programs.items():
+        out[pid] = _detail(program, parents.get(program.parent_id) if program.parent_id is not None else None,
+                           calls.get(program.iteration, []) if program.iteration > 0 else [], direction, max_chars)
+        if cache is not None:
+            cache[pid] = (program.validation, out[pid])
+    return dict(sorted(out.items()))
+
+
+def _validations(db: ProgramDatabase, ids: Sequence[int]) -> dict[int, Any]:
+    """The held-out validation of each program of `ids` (None: none), in queries of 500 ids."""
+    P = ProgramRow
+    out: dict[int, Any] = {}
+    with db.connect() as conn:
+        for at in range(0, len(ids), 500):
+            query = select(P.id, P.validation).where(P.campaign_id == db.campaign_id, P.id.in_(ids[at:at + 500]))
+            out.update((pid, validation) for pid, validation in conn.execute(query))
+    return out
 
 
 def _detail(program: Program, parent: Program | None, calls: list[dict[str, Any]], direction: str,

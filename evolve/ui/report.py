@@ -8,6 +8,7 @@ import html
 import logging
 import os
 import time
+from concurrent import futures
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,15 @@ from evolve.program import Program, ProgramStatus
 from evolve.storage._orm import ProgramRow
 from evolve.storage.database import ProgramDatabase
 from evolve.ui.assets import fill, plotly_js, static_text
-from evolve.ui.data import Tallies, campaign_figures, program_details, to_json
+from evolve.ui.data import (
+    Figures,
+    Tallies,
+    campaign_figures,
+    collection_paused,
+    lineage_nodes,
+    program_details,
+    to_json,
+)
 from sandboxes import candidate_text
 
 __all__ = ["ReportWriter", "write_report"]
@@ -33,6 +42,7 @@ __all__ = ["ReportWriter", "write_report"]
 _log = logging.getLogger("evolve.engine.campaign")
 
 _EMBED_CHARS = 8000  # of each text of a program embedded in the report (code, diff, prompt messages, reply)
+_REFRESH_WAIT = 60.0  # seconds the stop waits for a refresh under way
 
 
 def _fmt(value: object) -> str:
@@ -65,20 +75,28 @@ def _side_by_side(best: Program, initial: Program, direction: str) -> str:
 
 
 def write_report(run_dir: Path, db: ProgramDatabase, config: Config, references: list[dict] | None = None,
-                 population: Population | None = None) -> Path:
+                 population: Population | None = None, figures: Figures | None = None,
+                 details: dict[int, tuple[Any, dict[str, Any]]] | None = None) -> Path:
     """Write `run_dir/report.html` from the database and return its path (written whole or not at all).
 
     It reads small columns, grouped counts and the programs it shows in full (a database opened with
     `indexes=False` does). `references`: the problem's reference lines; by default its evaluator is asked
-    for them. `population`: the campaign's own, else rebuilt from the store."""
+    for them. `population`: the campaign's own, else rebuilt from the store. `figures` and `details`: what
+    was read before (`ReportWriter` keeps them during the campaign), brought up to date here."""
     if references is None:
         from evolve.ui.references import reference_lines
 
         references = reference_lines(config.problem)
-    data, tallies = campaign_figures(db, config, references, population)
+    with collection_paused():
+        return _write(run_dir, db, config, references, population, figures, details)
+
+
+def _write(run_dir: Path, db: ProgramDatabase, config: Config, references: list[dict], population: Population | None,
+           figures: Figures | None, details: dict[int, tuple[Any, dict[str, Any]]] | None) -> Path:
+    data, tallies = campaign_figures(db, config, references, population, figures)
     shown = {node["id"] for node in data["lineage"]["nodes"]}
     shown |= {pid for m in data["maps"] for row in m["ids"] for pid in row if pid is not None}
-    details = program_details(db, sorted(shown), config.problem.direction, _EMBED_CHARS)
+    details = program_details(db, sorted(shown), config.problem.direction, _EMBED_CHARS, details)
     embedded = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), "campaigns": [_brief(data, run_dir)],
                 "data": [data], "programs": [{str(k): v for k, v in details.items()}],
                 **_views(db, config, run_dir, tallies)}
@@ -197,11 +215,27 @@ def db_name(config: Config) -> str:
 class ReportWriter(CampaignObserver):
     """Writes `report.html` at every stop of a campaign, from the campaign's own population (nothing rebuilt
     at the stop); the problem's reference lines (its evaluator may take seconds to build) are computed on a
-    thread once the campaign has started."""
+    thread once the campaign has started.
+
+    What the report reads is kept up to date off the event loop, once the campaign has started and every
+    `REFRESH_EVERY` commits: the programs' small columns (`evolve.ui.data.Figures`) and the details of the
+    programs it would show, so that the stop reads only what came since."""
+
+    REFRESH_EVERY = 1000
 
     def __init__(self) -> None:
         self._references: Future | None = None
         self._population: Population | None = None
+        self._database: ProgramDatabase | None = None
+        self._direction = "maximize"
+        self._figures = Figures()
+        self._details: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._refresh: Future | None = None
+        self._commits = 0
+
+    def database(self, database: ProgramDatabase) -> None:
+        self._database = database
+        self._refresh = in_background(self._figures.update, database, name="evolve-report")  # during the set-up
 
     def population(self, population: Population) -> None:
         self._population = population
@@ -210,13 +244,46 @@ class ReportWriter(CampaignObserver):
         from evolve.ui.references import reference_lines
 
         self._references = in_background(reference_lines, config.problem)
+        self._direction = config.problem.direction
+        self._refresh_now(after=self._refresh)
+
+    def committed(self, program: Program, best: bool) -> None:
+        self._commits += 1
+        if self._commits >= self.REFRESH_EVERY and (self._refresh is None or self._refresh.done()):
+            self._refresh_now()
+
+    def _refresh_now(self, after: Future | None = None) -> None:
+        """Bring what the report reads up to date on a thread, once the refresh `after` is done: the population's
+        leaders and cells are taken here, on the event loop."""
+        if self._database is None or self._population is None:
+            return
+        self._commits = 0
+        cells = {pid for grid in self._population.grids() for pid in grid.values()}
+        self._refresh = in_background(self._catch_up, after, self._database, self._population.leaders(), cells,
+                                      name="evolve-report")
+
+    def _catch_up(self, after: Future | None, db: ProgramDatabase, leaders: list[int], cells: set[int]) -> None:
+        if after is not None:
+            futures.wait([after])
+        rows = self._figures.update(db)[0]
+        shown = lineage_nodes(rows, leaders) | cells
+        with collection_paused():
+            program_details(db, sorted(shown), self._direction, _EMBED_CHARS, self._details)
 
     def stopped(self, config: Config, run_dir: Path, database: ProgramDatabase) -> None:
         population, self._population = self._population, None
+        figures, details = self._figures, self._details
+        if self._refresh is not None:
+            try:
+                self._refresh.result(timeout=_REFRESH_WAIT)
+            except TimeoutError:  # still reading (a database that hardly answers): the report reads afresh
+                figures, details = Figures(), {}
+            except Exception as exc:  # noqa: BLE001 (what it read is kept; the report reads the rest)
+                _log.info("report.html's refresh failed: %s: %s", type(exc).__name__, exc)
         try:
             write_report(run_dir, database, config,
                          references=self._references.result() if self._references is not None else None,
-                         population=population)
+                         population=population, figures=figures, details=details)
         except Exception as exc:  # noqa: BLE001 (failing here must not hide why the campaign stopped)
             from evolve.storage.faults import describe
 

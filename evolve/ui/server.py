@@ -65,12 +65,13 @@ class RunSource:
         self._references_thread: threading.Thread | None = None
         self._reasons: Any = None  # evolve.ui.table.Reasons, made on first use
         self._cached: dict[str, tuple[Any, Any]] = {}  # genealogy and costs, by the row counts they were read at
+        self._figures: Any = None  # evolve.ui.data.Figures: the small columns read so far, made on first use
 
     def _open(self):
         from evolve.storage.rundir import load_config, open_database
 
         if self._config is None:
-            self._config = load_config(self.run_dir)
+            self._config = load_config(self.run_dir, find_problem=False)  # the figures only: see `_start_references`
         if self._db is not None and self._wal() != self._opened_wal:
             self._db.close()  # a closed SQLite file is read as immutable: a campaign resumed since needs a new reader
             self._db, self._fresh_until = None, 0.0
@@ -92,8 +93,14 @@ class RunSource:
             return
         from evolve.ui.references import reference_lines
 
-        def work() -> None:
-            self._references = reference_lines(self._config.problem)
+        def work() -> None:  # the problem's folder looked up anew (it may have moved since the run): its evaluator
+            from evolve.storage.rundir import load_config
+
+            try:
+                problem = load_config(self.run_dir).problem
+            except (EvolveError, OSError):  # changed since it was read: the folder it names
+                problem = self._config.problem
+            self._references = reference_lines(problem)
 
         self._references_thread = threading.Thread(target=work, name=f"references {self.run_dir}", daemon=True)
         self._references_thread.start()
@@ -108,7 +115,7 @@ class RunSource:
         try:
             with self._lock:
                 if self._config is None:
-                    self._config = load_config(self.run_dir)
+                    self._config = load_config(self.run_dir, find_problem=False)
         except (EvolveError, OSError) as exc:
             return {"run_dir": str(self.run_dir), "error": str(exc)}
         changed = 0.0
@@ -124,12 +131,14 @@ class RunSource:
     def data(self, wait_references: float = 0.0) -> dict[str, Any]:
         """Every chart's data, recomputed only when the database's rows changed, and then at most once per
         ten times what the last computation took (the view of a large live campaign leaves it the CPU)."""
-        from evolve.ui.data import campaign_data
+        from evolve.ui.data import Figures, campaign_data, collection_paused
 
         with self._lock:
+            if self._figures is None:
+                self._figures = Figures()
             config, db = self._open()
-            self._start_references()
             if wait_references:
+                self._start_references()
                 self._references_thread.join(wait_references)
             if self._data is not None and time.monotonic() < self._fresh_until:
                 return self._data
@@ -140,10 +149,12 @@ class RunSource:
                     db.close()  # new rows: a fresh reader (a SQLite file may have been closed since)
                     self._db = None
                     config, db = self._open()
-                self._data = campaign_data(db, config, self._references)
+                with collection_paused():
+                    self._data = campaign_data(db, config, self._references, figures=self._figures)
                 self._data["version"] = json.dumps(signature, sort_keys=True, default=str)
                 self._signature = signature
                 self._fresh_until = time.monotonic() + 9 * (time.monotonic() - started)
+            self._start_references()  # after the first answer: building the evaluator would slow it down
             return self._data
 
     def program(self, program_id: int) -> dict[str, Any] | None:

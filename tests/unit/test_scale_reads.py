@@ -203,3 +203,59 @@ def test_the_reports_views_from_the_charts_rows_are_what_their_own_queries_give(
         full = program_page(db, direction, query, Reasons())
         table = report_table(db, direction, most=150)
         assert table["rows"] == full["rows"] and any(row["reason"] for row in table["rows"])
+
+
+def _embedded(page: str) -> dict:
+    """The data a report embeds, without the time it was written."""
+    embedded = json.loads(page.split("window.EVOLVE_EMBEDDED = ", 1)[1].split(";</script>", 1)[0].replace("<\\/", "</"))
+    del embedded["written"]
+    return embedded
+
+
+def _more(db: ProgramDatabase, population, n: int, writer: report.ReportWriter, seed: int) -> None:
+    """`n` more iterations: children of recent valid programs (some failed, with calls), each told to `writer`."""
+    rng = random.Random(seed)
+    valid = list(db.read_many(population.leaders()).values())
+    for _ in range(n):
+        i = db.last_iteration + 1
+        status = rng.choice([S.VALID, S.VALID, S.INVALID, S.EDIT_FAILED])
+        parent = rng.choice(valid)
+        error = "" if status is S.VALID else rng.choice(ERRORS[status]).format(a=i, b=rng.randint(1, 9))
+        db.record_call(iteration=i, parent_hash=parent.code_hash, model="m4", prompt_tokens=5,
+                       messages=[{"role": "user", "content": f"improve {parent.id}"}], response=f"reply {i}")
+        program = db.add(iteration=i, status=status, code=f"x = {i}\n", code_hash=f"more{i}",
+                         score=rng.uniform(0.5, 3.5) if status is S.VALID else None, parent=parent, island=i % 3,
+                         proposer="m4", error=error, features={"spread": rng.random(), "gap": rng.random()},
+                         metrics={"sum_radii": 1.0}, feedback=f"more {i}", cost=0.002)
+        valid += [program] if status is S.VALID else []
+        writer.committed(program, False)
+
+
+def test_a_report_kept_up_to_date_across_a_resume_is_the_full_rebuild(run, monkeypatch):
+    from concurrent.futures import Future
+
+    run_dir, config = run
+    monkeypatch.setattr(report.ReportWriter, "REFRESH_EVERY", 7)  # refreshes between the stops
+    for invocation in range(2):  # a campaign, then its resume: each keeps its report up to date, then stops
+        with open_database(config, run_dir) as db:
+            population = restore_population(config, db, follow=True)
+            writer = report.ReportWriter()
+            writer.database(db)
+            writer.population(population)
+            writer.started(config, run_dir)
+            writer._references = Future()
+            writer._references.set_result(REFERENCES)
+            writer._refresh.result()
+            assert writer._details  # the shown programs' details were read off the event loop
+            _more(db, population, 30, writer, seed=invocation)
+            best = db.best()
+            if best.id in writer._details:  # a shown program's held-out result changes after it was read
+                db.set_validation(best.id, {"score": 9.0 + invocation, "metrics": {}, "feedback": "again"})
+            writer.stopped(config, run_dir, db)
+            kept = (run_dir / "report.html").read_text()
+            full = report.write_report(run_dir, db, config, REFERENCES, population).read_text()
+            assert _embedded(kept) == _embedded(full)
+            assert kept.split("window.EVOLVE_EMBEDDED", 1)[0] == full.split("window.EVOLVE_EMBEDDED", 1)[0]
+    with open_database(config, run_dir, read_only=True) as db:  # and both are what the full rows give
+        data, details, _ = _reference(run_dir, config)
+    assert _embedded(full)["data"] == [data] and _embedded(full)["programs"] == [details]
