@@ -45,5 +45,6 @@ if [ "$DIFF_PROPOSALS" -gt 0 ]; then
     "${COMMON[@]}" llm.edit_format=diff "budget.iterations=$DIFF_PROPOSALS" \
     "hydra.run.dir=$OUT/runs/${DIFF_PROBLEM}_diff" > "$OUT/${DIFF_PROBLEM}_diff.log" 2>&1
 fi
-"$PYTHON" benchmarks/model_run_summary.py "$OUT"/sq/*/islands/seed0 "$OUT"/runs/*_diff \
+openevolve=(); for d in "$OUT"/sq/*/openevolve/seed0/output; do openevolve+=(--openevolve "$d"); done
+"$PYTHON" benchmarks/model_run_summary.py "$OUT"/sq/*/islands/seed0 "$OUT"/runs/*_diff "${openevolve[@]}" \
   --json "$OUT/summary.json" > "$OUT/summary.md"
