@@ -60,10 +60,15 @@ def _files(problem: Any, seed: int, options: Any, folder: Path) -> tuple[Path, P
                    "--seeds", str(seed), *(f"--override={o}" for o in options.overrides), "--score-program"]
         evaluator.write_text(BRIDGE.format(command=command))
     readme = Path(config.directory) / config.readme
+    llm = problem.config.llm  # evolve's request settings (--override llm.*), so both tools ask alike
     settings = {
         "max_iterations": options.proposals, "random_seed": seed,
         "llm": {"api_base": options.llm_base_url, "models": [{"name": options.llm_model, "weight": 1.0}],
-                "api_key": os.environ.get(options.llm_api_key_env or "", "none") or "none"},
+                "api_key": os.environ.get(options.llm_api_key_env or "", "none") or "none",
+                # OpenEvolve's own defaults (60 s, 3 retries) abandon a slow local server's answers and
+                # queue the retries behind them
+                "temperature": llm.temperature, "max_tokens": llm.max_tokens, "timeout": int(llm.timeout),
+                "retries": llm.max_retries},
         "evaluator": {"parallel_evaluations": 2, "timeout": int(config.limits.wall_seconds or 600)},
     }
     if readme.is_file():

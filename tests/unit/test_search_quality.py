@@ -83,3 +83,17 @@ def test_funsearch_heuristics_give_the_figures_the_bin_packing_readme_quotes():
         instances = [inst for inst in test if inst.group == group]
         bins = [online_pack(inst.items, inst.capacity, FUNSEARCH_RULES[family]).bins for inst in instances]
         assert summarise(instances, bins).by_group[group] == pytest.approx(published, abs=0.005)
+
+
+def test_openevolve_asks_the_model_with_evolves_request_settings(tmp_path):
+    import yaml
+    from openevolve_side import _files
+
+    overrides = ("llm.timeout=600", "llm.max_tokens=1024", "llm.temperature=0.5", "llm.max_retries=0")
+    options = search_quality.Options(problems=("circle_packing",), seeds=(0,), proposals=3, overrides=overrides,
+                                     llm_base_url="http://127.0.0.1:1/v1", llm_model="m")
+    problem = search_quality.resolve_problem("circle_packing", overrides)
+    _, _, config = _files(problem, 0, options, tmp_path)
+    llm = yaml.safe_load(config.read_text())["llm"]
+    assert (llm["timeout"], llm["max_tokens"], llm["temperature"], llm["retries"]) == (600, 1024, 0.5, 0)
+    assert llm["models"] == [{"name": "m", "weight": 1.0}]
